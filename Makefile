@@ -1,0 +1,39 @@
+# Two commands: `make run` (demo cohort end to end) and `make test` (the test suite).
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+CORES  ?= all
+CONFIG ?= config/config.yaml
+
+.PHONY: run test venv lint bench clean demo-data
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m snakemake --cores $(CORES) --configfile $(CONFIG)
+	@$(PY) -m balint_analysis.cli report-path --config $(CONFIG)
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/snakefmt --check workflow/
+	$(PY) -m snakemake --lint
+
+demo-data: $(STAMP)
+	$(PY) -m balint_analysis.cli simulate --preset demo --seed 20261125 --out data/raw/demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+clean:
+	rm -rf .snakemake data/interim data/processed/demo reports/demo
