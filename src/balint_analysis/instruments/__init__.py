@@ -156,7 +156,9 @@ def _parse(raw: object, origin: str) -> Instrument:
         min_answered_share=float(raw["missing_rule"]["min_answered_share"]),
         scales=scales,
         version=raw.get("version", ""),
-        response_labels={int(k): str(v) for k, v in raw["response_scale"].get("labels", {}).items()},
+        response_labels={
+            int(k): str(v) for k, v in raw["response_scale"].get("labels", {}).items()
+        },
         missing_rule_source=raw["missing_rule"].get("source", ""),
         path=origin,
     )

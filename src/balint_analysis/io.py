@@ -1,0 +1,78 @@
+"""File I/O at the edges: atomic, deterministic, formula-safe writers and checksums."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from balint_analysis.privacy import neutralise_formulas
+
+__all__ = ["atomic_write", "read_csv", "sha256", "write_csv", "write_json"]
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp_path)`` then rename onto ``path`` so readers never see a partial file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_csv(df: pd.DataFrame, path: str | Path, *, float_digits: int = 6) -> Path:
+    """Write a tidy CSV: formulas neutralised, floats rounded, ``\\n`` line ends, atomically.
+
+    Rounding to a fixed number of significant digits keeps outputs byte-identical across runs
+    that differ only in the last floating-point bits.
+    """
+    safe = neutralise_formulas(df)
+    float_format = f"%.{float_digits}g"
+
+    def _write(tmp: Path) -> None:
+        safe.to_csv(tmp, index=False, lineterminator="\n", float_format=float_format)
+
+    return atomic_write(path, _write)
+
+
+def write_json(obj: Any, path: str | Path) -> Path:
+    """Write JSON with sorted keys and a trailing newline, atomically."""
+
+    def _write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n", "utf-8")
+
+    return atomic_write(path, _write)
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def read_csv(path: str | Path, **kwargs: Any) -> pd.DataFrame:
+    """Read a CSV written by this package (ids and labels stay strings)."""
+    return pd.read_csv(path, keep_default_na=True, **kwargs)

@@ -1,0 +1,160 @@
+"""The I/O edge of each workflow stage: read files, call the pure stage function, write files.
+
+``workflow/scripts/<stage>.py`` calls :func:`run_stage` with the Snakemake object; the CLI can
+call the same functions with plain paths. Heavy libraries are imported inside each stage so a
+stage pays only for what it uses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from balint_analysis.config import StudyConfig, load_config
+from balint_analysis.errors import InputError
+
+__all__ = ["STAGES", "run_stage"]
+
+
+def ingest_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    from balint_analysis.ingest import ingest
+    from balint_analysis.io import write_csv, write_json
+
+    result = ingest(cfg)
+    write_csv(result.responses, out["responses"])
+    roster = result.roster if result.roster is not None else _empty_roster(cfg)
+    write_csv(roster, out["roster"])
+    write_json(result.info, out["info"])
+
+
+def _empty_roster(cfg: StudyConfig):
+    import pandas as pd
+
+    return pd.DataFrame(columns=["row", "participant_id", "group", "cluster", "sessions",
+                                 *cfg.analysis.covariates])  # fmt: skip
+
+
+def _read_text_csv(path: str):
+    import pandas as pd
+
+    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+
+
+def validate_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    import json
+
+    from balint_analysis.io import write_csv, write_json
+    from balint_analysis.validate import validate
+
+    responses = _read_text_csv(inp["responses"])
+    responses["row"] = responses["row"].astype(int)
+    roster = _read_text_csv(inp["roster"]) if cfg.roster else None
+    if roster is not None:
+        roster["row"] = roster["row"].astype(int)
+    info = json.loads(Path(inp["info"]).read_text("utf-8"))
+    result = validate(responses, roster, cfg, info)
+    write_csv(result.valid, out["valid"])
+    write_csv(result.roster if result.roster is not None else _empty_roster(cfg), out["roster"])
+    write_csv(result.rejected, out["rejected"])
+    write_json(result.flow, out["flow"])
+
+
+def pseudonymise_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    import pandas as pd
+
+    from balint_analysis.io import write_csv, write_json
+    from balint_analysis.privacy import pseudonymise, resolve_key
+
+    key, demo = resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
+    valid = pd.read_csv(inp["valid"], dtype={"participant_id": str, "timepoint": str})
+    roster = _read_text_csv(inp["roster"]) if cfg.roster else None
+    responses, participants = pseudonymise(
+        valid, roster, key=key, covariates=cfg.analysis.covariates
+    )
+    write_csv(responses, out["responses"])
+    write_csv(participants, out["participants"])
+    write_json(
+        {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo},
+        out["pseudonymisation"],
+    )
+
+
+def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    import pandas as pd
+
+    from balint_analysis.io import write_csv
+    from balint_analysis.scoring import item_descriptives, reliability, score_responses
+
+    responses = pd.read_csv(inp["responses"], dtype={"participant": str, "timepoint": str})
+    instruments = dict(cfg.instruments)
+    timepoints = list(cfg.design.timepoints)
+    write_csv(score_responses(responses, instruments), out["scores"])
+    write_csv(reliability(responses, instruments, timepoints), out["reliability"])
+    write_csv(item_descriptives(responses, instruments, timepoints), out["items"])
+
+
+def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    import pandas as pd
+
+    from balint_analysis.io import write_csv, write_json
+    from balint_analysis.models import analyse_outcomes
+
+    scores = pd.read_csv(inp["scores"], dtype={"participant": str, "category": str})
+    participants = pd.read_csv(inp["participants"], dtype={"participant": str, "cluster": str})
+    design = cfg.design
+    results = analyse_outcomes(
+        scores,
+        participants,
+        timepoints=list(design.timepoints),
+        intervention=design.intervention,
+        control=design.control,
+        primary=cfg.analysis.primary,
+        covariates=list(cfg.analysis.covariates),
+        alpha=cfg.analysis.alpha,
+        use_clusters=cfg.roster is not None and cfg.roster.cluster is not None,
+    )
+    write_csv(results.effects, out["effects"])
+    write_csv(results.emmeans, out["emmeans"])
+    write_json(results.diagnostics, out["models"])
+
+
+def report_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    from balint_analysis.report import write_report
+
+    processed = Path(inp["effects"]).parent
+    write_report(processed, cfg, out["html"], input_files=list(inp.get("raw", [])))
+
+
+STAGES: dict[str, Callable[[StudyConfig, Mapping, Mapping], None]] = {
+    "ingest": ingest_stage,
+    "validate": validate_stage,
+    "pseudonymise": pseudonymise_stage,
+    "score": score_stage,
+    "model": model_stage,
+    "report": report_stage,
+}
+
+
+def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Mapping,
+              log: str | None = None) -> None:  # fmt: skip
+    """Run one stage, its warnings going to ``log``.
+
+    An :class:`InputError` becomes one line on the terminal (and in the log) and exit status 1,
+    never a traceback.
+    """
+    log_file = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
+    try:
+        with contextlib.redirect_stderr(log_file or sys.stderr):
+            STAGES[name](load_config(config), inputs, outputs)
+    except InputError as exc:
+        message = f"balint-analysis {name}: {exc}"
+        if log_file:
+            print(message, file=log_file, flush=True)
+        print(message, file=sys.__stderr__, flush=True)
+        raise SystemExit(1) from None
+    finally:
+        if log_file:
+            log_file.close()

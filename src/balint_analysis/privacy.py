@@ -1,0 +1,172 @@
+"""Privacy: identifier classification, keyed pseudonyms, spreadsheet-formula neutralisation.
+
+Participant data are health-related personal data. Direct identifiers never leave ingest;
+participant ids are replaced by HMAC-SHA256 pseudonyms keyed from the environment; text
+cells written to CSV cannot start a spreadsheet formula.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+
+import numpy as np
+import pandas as pd
+
+from balint_analysis.errors import InputError
+
+__all__ = [
+    "DEMO_KEY",
+    "classify_dropped_columns",
+    "neutralise_formulas",
+    "pseudonym",
+    "pseudonymise_ids",
+    "resolve_key",
+]
+
+#: The documented key used for synthetic demo data only. It is public, so pseudonyms made
+#: with it protect nothing; the report says so whenever it was used.
+DEMO_KEY = "balint-analysis-demo-key-NOT-SECRET"
+
+_IDENTIFIER = re.compile(
+    r"(ip_?address|recipient|location(latitude|longitude|accuracy)|latitude|longitude|e-?mail"
+    r"|(^|_)(first|last|full|sur)?_?name($|_)|^name$|phone|mobile|address|postcode|zip"
+    r"|birth_?date|date_of_birth|dob$|pesel|ssn|survey_identifier)",
+    re.IGNORECASE,
+)
+_FREE_TEXT = re.compile(r"(_text$|comment|remark|note|feedback|free_?text|other$)", re.IGNORECASE)
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def resolve_key(key_env: str, *, allow_demo_key: bool) -> tuple[bytes, bool]:
+    """Return ``(key, demo_key_used)`` for the pseudonymisation HMAC.
+
+    Raises
+    ------
+    InputError
+        When the environment variable is unset and the demo key is not allowed.
+    """
+    value = os.environ.get(key_env, "")
+    if value:
+        return value.encode("utf-8"), value == DEMO_KEY
+    if allow_demo_key:
+        return DEMO_KEY.encode("utf-8"), True
+    raise InputError(
+        f"privacy: environment variable {key_env} is not set. Set it to a long secret "
+        f"(e.g. `export {key_env}=$(openssl rand -hex 32)`) and keep it: the same key links "
+        "later waves to the same pseudonyms."
+    )
+
+
+def pseudonym(raw_id: str, key: bytes, *, length: int = 16) -> str:
+    """HMAC-SHA256 pseudonym of one id: ``p`` + the first ``length`` hex digits."""
+    digest = hmac.new(key, raw_id.encode("utf-8"), hashlib.sha256).hexdigest()
+    return "p" + digest[:length]
+
+
+def pseudonymise_ids(ids: pd.Series, key: bytes) -> pd.Series:
+    """Map every distinct id to its pseudonym (NaN stays NaN).
+
+    Raises
+    ------
+    ValueError
+        If two distinct ids collide after truncation (astronomically unlikely; checked anyway
+        because a collision would silently merge two people).
+    """
+    distinct = pd.unique(ids.dropna().astype(str))
+    mapping = {raw: pseudonym(raw, key) for raw in distinct}
+    if len(set(mapping.values())) != len(mapping):
+        raise ValueError("pseudonym collision: increase the pseudonym length")
+    return ids.map(lambda v: mapping.get(str(v), np.nan) if pd.notna(v) else np.nan)
+
+
+def classify_dropped_columns(columns: list[str]) -> dict[str, list[str]]:
+    """Sort columns that are not carried forward into identifier / free_text / unused."""
+    out: dict[str, list[str]] = {"identifier": [], "free_text": [], "unused": []}
+    for col in columns:
+        if _IDENTIFIER.search(col):
+            out["identifier"].append(col)
+        elif _FREE_TEXT.search(col):
+            out["free_text"].append(col)
+        else:
+            out["unused"].append(col)
+    return out
+
+
+def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """Prefix text cells that a spreadsheet would run as a formula with an apostrophe.
+
+    Only text columns are touched; numbers stay numbers (``-3.5`` in a float column is data).
+    """
+    out = df.copy()
+    for col in out.columns:
+        series = out[col]
+        if pd.api.types.is_string_dtype(series) or series.dtype == object:
+            text = series.astype("string")
+            risky = text.str.startswith(_FORMULA_START).fillna(False).astype(bool)
+            if risky.any():
+                out[col] = series.where(~risky, "'" + text)
+    return out
+
+
+def pseudonymise(
+    valid: pd.DataFrame,
+    roster: pd.DataFrame | None,
+    *,
+    key: bytes,
+    covariates: tuple[str, ...] | list[str] = (),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Replace raw participant ids by keyed pseudonyms; split responses and participants.
+
+    Returns
+    -------
+    responses : DataFrame
+        ``participant, timepoint, group, source, row`` then the item columns.
+    participants : DataFrame
+        ``participant, group, cluster, sessions`` then the covariates. Balint-group labels
+        (which may carry a leader's name) become ``G1``, ``G2``… in the order of their keyed
+        hash, so the report can name groups without revealing them.
+    """
+    items = [c for c in valid.columns if "__" in c]
+    responses = pd.DataFrame(
+        {
+            "participant": pseudonymise_ids(valid["participant_id"], key),
+            "timepoint": valid["timepoint"],
+            "group": valid["group"],
+            "source": valid["source"],
+            "row": valid["row"],
+        }
+    )
+    responses = pd.concat([responses, valid[items]], axis=1)
+    if roster is not None:
+        people = roster.copy()
+    else:
+        people = (
+            valid[["participant_id", "group"]]
+            .drop_duplicates("participant_id")
+            .assign(cluster=pd.NA, sessions=pd.NA)
+        )
+        for cov in covariates:
+            people[cov] = pd.NA
+    clusters = people["cluster"].replace("", pd.NA).dropna().astype(str).unique()
+    hashed = sorted(clusters, key=lambda c: pseudonym(c, key))
+    cluster_names = {c: f"G{i}" for i, c in enumerate(hashed, start=1)}
+    participants = pd.DataFrame(
+        {
+            "participant": pseudonymise_ids(people["participant_id"], key),
+            "group": people["group"],
+            "cluster": people["cluster"].map(cluster_names),
+            "sessions": pd.to_numeric(people["sessions"], errors="coerce"),
+        }
+    )
+    for cov in covariates:
+        values = people[cov]
+        numeric = pd.to_numeric(values, errors="coerce")
+        # A covariate is numeric when every non-blank value parses as a number.
+        nonblank = values.notna() & (values.astype("string").str.strip() != "")
+        participants[cov] = numeric if numeric[nonblank].notna().all() else values
+    responses = responses.sort_values(["participant", "timepoint"], kind="stable")
+    participants = participants.sort_values("participant", kind="stable")
+    return responses.reset_index(drop=True), participants.reset_index(drop=True)

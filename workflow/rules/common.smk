@@ -1,0 +1,45 @@
+# Config validation and small path helpers shared by the rules.
+import os
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from balint_analysis.config import load_config
+from balint_analysis.errors import InputError
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+try:
+    # Checks a JSON schema cannot express (primary outcome exists, column maps resolve).
+    STUDY = load_config(config)
+except InputError as exc:
+    raise WorkflowError(str(exc)) from None
+
+COHORT = STUDY.cohort
+# --sdm conda users: the conda env finds the package from this checkout.
+_SRC = str(Path(workflow.basedir).parent / "src")
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
+)
+
+
+wildcard_constraints:
+    cohort=r"[A-Za-z0-9][A-Za-z0-9_-]*",
+
+
+def processed(name):
+    return f"data/processed/{COHORT}/{name}"
+
+
+def interim(name):
+    return f"data/interim/{COHORT}/{name}"
+
+
+def raw_inputs():
+    """Every raw file the analysis reads: exports, roster, custom instrument definitions."""
+    files = [e["path"] for e in config["exports"]]
+    if config.get("participants"):
+        files.append(config["participants"]["path"])
+    files.extend(config.get("instrument_definitions", []))
+    return files

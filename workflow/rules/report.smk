@@ -1,0 +1,30 @@
+localrules:
+    report,
+
+
+rule report:
+    input:
+        effects=processed("effects.csv"),
+        emmeans=processed("emmeans.csv"),
+        models=processed("models.json"),
+        scores=processed("scores.csv"),
+        reliability=processed("reliability.csv"),
+        rejected=processed("rejected.csv"),
+        flow=processed("flow.json"),
+        participants=processed("participants.csv"),
+        pseudonymisation=processed("pseudonymisation.json"),
+        raw=raw_inputs(),
+    output:
+        html=report(
+            f"reports/{COHORT}/report.html",
+            caption="../report/report.rst",
+            category="Evaluation report",
+        ),
+    log:
+        f"logs/{COHORT}/report.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        title=config["title"],
+    script:
+        "../scripts/report.py"

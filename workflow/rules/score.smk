@@ -1,0 +1,15 @@
+rule score:
+    input:
+        responses=processed("responses.csv"),
+    output:
+        scores=processed("scores.csv"),
+        reliability=processed("reliability.csv"),
+        items=processed("items.csv"),
+    log:
+        f"logs/{COHORT}/score.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        instruments=config["instruments"],
+    script:
+        "../scripts/score.py"

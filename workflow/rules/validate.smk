@@ -1,0 +1,19 @@
+rule validate:
+    input:
+        responses=interim("responses.csv"),
+        roster=interim("roster.csv"),
+        info=interim("ingest.json"),
+    output:
+        valid=temp(interim("valid.csv")),
+        roster=temp(interim("valid_roster.csv")),
+        rejected=processed("rejected.csv"),
+        flow=processed("flow.json"),
+    log:
+        f"logs/{COHORT}/validate.log",
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        design=config["design"],
+        strict=config["analysis"].get("strict", False),
+    script:
+        "../scripts/validate.py"
