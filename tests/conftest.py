@@ -53,9 +53,10 @@ def qualtrics_csv(rows: list[dict[str, str]], n_mbi: int = 22, n_pss: int = 10) 
 
 
 def redcap_csv(rows: list[dict[str, str]]) -> str:
-    names = (["record_id", "redcap_event_name", "redcap_survey_identifier",
-              "burnout_survey_timestamp"] + [f"mbi_{i}" for i in range(1, 23)]
-             + [f"pss_{i:02d}" for i in range(1, 11)] + ["comments", "burnout_survey_complete"])  # fmt: skip
+    names = ["record_id", "redcap_event_name", "redcap_survey_identifier",
+             "burnout_survey_timestamp"]  # fmt: skip
+    names += [f"mbi_{i}" for i in range(1, 23)] + [f"pss_{i:02d}" for i in range(1, 11)]
+    names += ["comments", "burnout_survey_complete"]
     lines = [",".join(names)]
     for row in rows:
         lines.append(",".join(_csv_cell(str(row.get(n, ""))) for n in names))

@@ -1,0 +1,71 @@
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from balint_analysis.errors import InputError
+from balint_analysis.ingest import ingest
+from balint_analysis.privacy import (
+    DEMO_KEY,
+    classify_dropped_columns,
+    neutralise_formulas,
+    pseudonym,
+    pseudonymise,
+    resolve_key,
+)
+from balint_analysis.validate import validate
+
+
+def test_pseudonym_is_keyed_hmac_sha256():
+    import hashlib
+    import hmac
+
+    expected = hmac.new(b"k", b"P001", hashlib.sha256).hexdigest()[:16]
+    assert pseudonym("P001", b"k") == "p" + expected
+    assert pseudonym("P001", b"other") != pseudonym("P001", b"k")
+
+
+def test_key_from_environment(monkeypatch):
+    monkeypatch.setenv("BA_KEY_T", "s3cret")
+    assert resolve_key("BA_KEY_T", allow_demo_key=False) == (b"s3cret", False)
+    monkeypatch.delenv("BA_KEY_T")
+    assert resolve_key("BA_KEY_T", allow_demo_key=True) == (DEMO_KEY.encode(), True)
+    with pytest.raises(InputError, match="BA_KEY_T is not set"):
+        resolve_key("BA_KEY_T", allow_demo_key=False)
+
+
+def test_formulas_neutralised_numbers_untouched():
+    df = pd.DataFrame({"text": ["=1+1", "+x", "-y", "@z", "ok", None], "n": [-1.5, 2, 3, 4, 5, 6]})
+    out = neutralise_formulas(df)
+    assert list(out["text"][:5]) == ["'=1+1", "'+x", "'-y", "'@z", "ok"]
+    assert pd.isna(out["text"][5])
+    assert out["n"].tolist() == df["n"].tolist()
+
+
+@given(st.text(max_size=20))
+def test_no_text_cell_starts_a_formula(value):
+    out = neutralise_formulas(pd.DataFrame({"t": [value]}))
+    assert not str(out["t"][0]).startswith(("=", "+", "-", "@"))
+
+
+def test_identifier_classification():
+    got = classify_dropped_columns(["IPAddress", "RecipientEmail", "LocationLatitude", "email",
+                                    "Q5_TEXT", "comments", "Progress", "first_name"])  # fmt: skip
+    assert got["identifier"] == ["IPAddress", "RecipientEmail", "LocationLatitude", "email",
+                                 "first_name"]  # fmt: skip
+    assert got["free_text"] == ["Q5_TEXT", "comments"]
+    assert got["unused"] == ["Progress"]
+
+
+def test_pseudonymise_stage(tiny_cohort):
+    cfg = tiny_cohort["config"]
+    result = ingest(cfg)
+    v = validate(result.responses, result.roster, cfg, result.info)
+    responses, participants = pseudonymise(v.valid, v.roster, key=b"k", covariates=["age"])
+    assert "participant_id" not in responses and "participant_id" not in participants
+    assert set(responses["participant"]) <= set(participants["participant"])
+    assert participants["participant"].str.fullmatch(r"p[0-9a-f]{16}").all()
+    assert sorted(participants["cluster"].dropna().unique()) == ["G1"]  # leader's name gone
+    assert pd.api.types.is_numeric_dtype(participants["age"])
+    text = responses.to_csv() + participants.to_csv()
+    assert "P1" not in text.split() and "Smith" not in text
