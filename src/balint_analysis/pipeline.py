@@ -93,7 +93,7 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     timepoints = list(cfg.design.timepoints)
     write_csv(score_responses(responses, instruments), out["scores"])
     write_csv(reliability(responses, instruments, timepoints), out["reliability"])
-    write_csv(item_descriptives(responses, instruments, timepoints), out["items"])
+    write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
 
 
 def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:

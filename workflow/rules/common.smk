@@ -1,13 +1,9 @@
 # Config validation and small path helpers shared by the rules.
-import os
-from pathlib import Path
-
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from balint_analysis.config import load_config
 from balint_analysis.errors import InputError
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 try:
@@ -17,15 +13,6 @@ except InputError as exc:
     raise WorkflowError(str(exc)) from None
 
 COHORT = STUDY.cohort
-# --sdm conda users: the conda env finds the package from this checkout.
-_SRC = str(Path(workflow.basedir).parent / "src")
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    p for p in (_SRC, os.environ.get("PYTHONPATH", "")) if p
-)
-
-
-wildcard_constraints:
-    cohort=r"[A-Za-z0-9][A-Za-z0-9_-]*",
 
 
 def processed(name):

@@ -4,7 +4,7 @@ rule score:
     output:
         scores=processed("scores.csv"),
         reliability=processed("reliability.csv"),
-        items=processed("items.csv"),
+        item_stats=processed("items.csv"),
     log:
         f"logs/{COHORT}/score.log",
     conda:
