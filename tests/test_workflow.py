@@ -106,11 +106,25 @@ def test_flow_accounts_for_every_row(run):
         excluded = rejected[(rejected["source"] == f["source"])
                             & (rejected["action"] == "row excluded")]  # fmt: skip
         assert excluded["row"].nunique() == f["rows_rejected"]
-    raw = run["dir"] / "data" / "raw" / "small"
-    exports = [e for e in run["config"]["exports"]]
-    assert len(flow["files"]) == len(exports)
-    assert sum(f["rows_in"] for f in flow["files"]) > 0
-    assert raw.is_dir()
+    # The generator knows which problems it injected: the flow must match them exactly.
+    truth = json.loads((run["dir"] / "data" / "raw" / "small" / "truth.json").read_text())
+    expected = truth["expected_flow"]
+    kinds = {"preview": "preview, test or spam response",
+             "unfinished": "incomplete response (not finished / form not complete)",
+             "incomplete_form": "incomplete response (not finished / form not complete)",
+             "duplicate_submission": "duplicate submission",
+             "unmapped_event": "timepoint not in design.timepoints",
+             "unknown_participant": "participant not in the roster"}  # fmt: skip
+    assert len(flow["files"]) == len(expected["files"])
+    for f in flow["files"]:
+        want = expected["files"][Path(f["source"]).name]
+        for key in ("rows_in", "rows_accepted", "rows_rejected", "items_invalidated"):
+            assert f[key] == want[key], (f["source"], key)
+        by_reason: dict[str, int] = {}
+        for kind, n in want["rejected_by_kind"].items():
+            by_reason[kinds[kind]] = by_reason.get(kinds[kind], 0) + n
+        assert f["rejected_by_reason"] == by_reason
+    assert flow["participants"]["observed"] == expected["observed"]
 
 
 def test_no_identifier_reaches_processed_or_reports(run):

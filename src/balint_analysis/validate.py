@@ -94,6 +94,20 @@ _REASONS = {
     ("group", "isin"): "group is neither the intervention nor the control label",
     ("group", "not_nullable"): "no group",
 }
+_REASON_RANK = {
+    reason: rank
+    for rank, reason in enumerate(
+        [
+            "preview, test or spam response",
+            "incomplete response (not finished / form not complete)",
+            "timepoint not in design.timepoints",
+            "no participant id",
+            "participant not in the roster",
+            "group is neither the intervention nor the control label",
+            "duplicate submission",
+        ]
+    )
+}
 # Values safe to echo in rejected.csv (never the participant id: it is an identifier).
 _ECHO_VALUE = {"timepoint", "response_type", "group"}
 
@@ -285,8 +299,12 @@ def _flow(df, valid, problems, excluded, valid_roster, roster, config, ingest_in
         rows_in = int((df["source"] == src).sum())
         rejected_idx = [i for i in excluded if df.at[i, "source"] == src]
         mine = problems[(problems["source"] == src) & problems["_row_level"].astype(bool)]
+        # A row excluded for several reasons is counted once, under its most basic reason.
+        reasons = mine["reason"].str.replace(r" \(kept.*", "", regex=True)
+        rank = reasons.map(lambda r: _REASON_RANK.get(r, len(_REASON_RANK)))
         by_reason = (
-            mine.drop_duplicates("_index")["reason"].str.replace(r" \(kept.*", "", regex=True)
+            reasons.to_frame().assign(_rank=rank.to_numpy(), _index=mine["_index"].to_numpy())
+            .sort_values(["_index", "_rank"]).drop_duplicates("_index")["reason"]
             .value_counts().sort_index()
         )  # fmt: skip
         item_problems = problems[(problems["source"] == src) & ~problems["_row_level"].astype(bool)]
