@@ -1,0 +1,156 @@
+"""Design of the primary model for one outcome: fixed-effects terms and random-effects coding.
+
+:func:`model_data` turns one outcome's observations into the fixed-effects design of SPEC §7
+(group × timepoint with control and baseline as references, or timepoint only for a single-arm
+design, plus covariates) and the random-effects coding: a random intercept per participant and,
+when at least two Balint groups are known, the partially nested group effect on the
+intervention arm's post-baseline observations (``treated_post``; everyone else is a singleton
+cluster).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ModelData", "model_data"]
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Everything needed to fit one outcome's model (see :func:`model_data`)."""
+
+    frame: pd.DataFrame
+    X: np.ndarray
+    terms: tuple[str, ...]
+    keep: np.ndarray
+    levels: tuple[str, ...]
+    intervention: str
+    control: str | None
+    covariates: tuple[str, ...]
+    clustered: bool
+    formula: str
+    notes: tuple[str, ...]
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.frame["score"].to_numpy(dtype=float)
+
+    @property
+    def design(self) -> str:
+        return "single-arm" if self.control is None else "two-arm"
+
+    def row(self, group: str, timepoint: str, covariate_values: Sequence[float]) -> np.ndarray:
+        """The design row (all terms, aliased ones included) of one cell."""
+        treated = self.control is not None and group == self.intervention
+        values = {"Intercept": 1.0, f"group[{self.intervention}]": float(treated)}
+        values[f"timepoint[{timepoint}]"] = 1.0
+        if treated:
+            values[f"group[{self.intervention}]:timepoint[{timepoint}]"] = 1.0
+        values.update(zip(self.covariates, map(float, covariate_values), strict=True))
+        return np.array([values.get(term, 0.0) for term in self.terms])
+
+
+def model_data(
+    frame: pd.DataFrame,
+    *,
+    levels: Sequence[str],
+    intervention: str,
+    control: str | None,
+    covariates: Sequence[str] = (),
+    use_clusters: bool = True,
+) -> ModelData:
+    """Build the design of the primary model for one outcome.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per observation: ``participant, group, timepoint, score, cluster`` and the
+        covariate columns; no missing scores or covariates.
+    levels : sequence of str
+        Timepoints in design order; the first is the baseline (reference level).
+    intervention, control : str
+        Group labels; ``control=None`` gives the single-arm model ``score ~ timepoint``.
+    covariates : sequence of str
+        Numeric covariate columns (entered linearly, not centred: coefficients match lme4's).
+    use_clusters : bool
+        Model the Balint groups when at least two are known (partially nested design).
+
+    Returns
+    -------
+    ModelData
+        Terms are named ``Intercept``, ``group[<intervention>]``, ``timepoint[<t>]``,
+        covariates, ``group[<intervention>]:timepoint[<t>]`` (R's column order). Columns that
+        are aliased (e.g. an empty group × time cell) are kept in ``terms`` but flagged in
+        ``keep``; contrasts involving them are not estimable.
+    """
+    df = frame.reset_index(drop=True).copy()
+    levels = tuple(levels)
+    baseline, post = levels[0], levels[1:]
+    two_arm = control is not None
+    treated = (df["group"] == intervention).to_numpy() if two_arm else np.ones(len(df), bool)
+    is_post = (df["timepoint"] != baseline).to_numpy()
+    cols: dict[str, np.ndarray] = {"Intercept": np.ones(len(df))}
+    if two_arm:
+        cols[f"group[{intervention}]"] = treated.astype(float)
+    tdum = {t: (df["timepoint"] == t).to_numpy(dtype=float) for t in post}
+    for t in post:
+        cols[f"timepoint[{t}]"] = tdum[t]
+    for c in covariates:
+        cols[c] = df[c].to_numpy(dtype=float)
+    if two_arm:
+        for t in post:
+            cols[f"group[{intervention}]:timepoint[{t}]"] = treated * tdum[t]
+    X = np.column_stack(list(cols.values()))
+    keep = _independent_columns(X)
+    notes = [f"term {term} is not estimable (aliased) and was dropped"
+             for term, k in zip(cols, keep, strict=True) if not k]
+
+    df["treated_post"] = (treated & is_post).astype(float)
+    labels = df["cluster"].astype("string").str.strip()
+    labels = labels.where(labels.notna() & (labels != "") & pd.Series(treated), pd.NA)
+    known = labels.dropna().unique()
+    clustered = bool(use_clusters and len(known) >= 2)
+    if use_clusters and len(known) == 1:
+        notes.append("only one Balint group is known: its variance is not identifiable, "
+                     "so the model has no Balint-group term")
+    # Everyone without a (known) Balint group is a singleton cluster, as in lme4 and statsmodels.
+    solo = "solo:" + df["participant"].astype(str)
+    df["block"] = labels.fillna(solo).astype(str) if clustered else df["participant"].astype(str)
+
+    fixed = f"C(timepoint, Treatment({baseline!r}))"
+    if two_arm:
+        fixed = f"C(group, Treatment({control!r})) * " + fixed
+    fixed = " + ".join([fixed, *covariates])
+    random = "(1 | participant)"
+    if clustered:
+        random += " + (0 + treated_post | cluster)"
+    return ModelData(
+        frame=df,
+        X=X,
+        terms=tuple(cols),
+        keep=keep,
+        levels=levels,
+        intervention=intervention,
+        control=control,
+        covariates=tuple(covariates),
+        clustered=clustered,
+        formula=f"score ~ {fixed} + {random}",
+        notes=tuple(notes),
+    )
+
+
+def _independent_columns(X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Keep columns left to right while they add rank (R's aliasing rule)."""
+    keep = np.zeros(X.shape[1], dtype=bool)
+    basis = np.zeros((X.shape[0], 0))
+    for j in range(X.shape[1]):
+        col = X[:, j]
+        resid = col - basis @ (basis.T @ col) if basis.shape[1] else col
+        if np.linalg.norm(resid) > tol * max(1.0, np.linalg.norm(col)):
+            keep[j] = True
+            basis = np.column_stack([basis, resid / np.linalg.norm(resid)])
+    return keep
