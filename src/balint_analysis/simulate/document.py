@@ -1,0 +1,190 @@
+"""Assemble ``truth.json``: everything a test needs to know about a synthetic cohort.
+
+Top-level keys: ``generator, model_version, seed, preset, conventions`` (row numbering,
+duplicate rule, reverse keying, units), ``true_effects`` (``instrument.scale`` →
+``{timepoint: θ}``), ``params``, ``design``, ``variance_components``, ``cluster_effects``,
+``effects`` (latent and realised effects, see :mod:`~balint_analysis.simulate.truth`),
+``files`` (SHA-256, encoding, header rows, record count, identifier and free-text columns with
+their number of filled cells), ``expected_flow`` (rows in/accepted/rejected and invalidated
+items per export, participants observed per group and timepoint), ``problems`` (one entry per
+injected problem: file, row, column, kind, participant, timepoint, value, true value, action)
+and ``missing_items`` (blank items in accepted rows).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from balint_analysis.simulate import truth
+from balint_analysis.simulate.exports import (
+    COMMENT_TAG,
+    QUALTRICS_FILE,
+    REDCAP_FILE,
+    ROSTER_FILE,
+    TRUTH_SCORES_FILE,
+    item_columns,
+)
+from balint_analysis.simulate.model import Answers, Latent
+from balint_analysis.simulate.params import CONTROL, INTERVENTION, TIMEPOINTS, SimulationParams
+from balint_analysis.simulate.problems import EXCLUDED
+
+__all__ = ["MODEL_VERSION", "dumps", "truth_document"]
+
+MODEL_VERSION = 1
+"""Bumped whenever the same (params, seed) would give different bytes."""
+
+CONVENTIONS = {
+    "row": "the row a spreadsheet shows for the record: header rows counted (first Qualtrics "
+    "record = row 4, first REDCap record = row 2); a quoted line break inside a cell does not "
+    "start a new row",
+    "duplicates": "per participant x timepoint the latest complete submission is kept",
+    "reverse_keyed": "reverse-keyed items (PSS-10 4, 5, 7, 8) are written as answered; scoring "
+    "must reverse them",
+    "units": "scores and effects in sum units of the published scale score",
+    "effect": "difference in mean change from baseline, balint minus control, among "
+    "participants with the score at both timepoints",
+    "expected_score": "accepted rows only; invalid items and blanks missing; mean of answered "
+    "items x n_items when >= min_answered_share answered; unrounded",
+}
+IDENTIFIERS = {
+    ROSTER_FILE: ["email"],
+    QUALTRICS_FILE: [
+        "IPAddress",
+        "RecipientLastName",
+        "RecipientFirstName",
+        "RecipientEmail",
+        "LocationLatitude",
+        "LocationLongitude",
+    ],
+    REDCAP_FILE: ["redcap_survey_identifier"],
+}
+FREE_TEXT = {ROSTER_FILE: [], QUALTRICS_FILE: [COMMENT_TAG], REDCAP_FILE: ["comments"]}
+HEADER_ROWS = {ROSTER_FILE: 1, QUALTRICS_FILE: 3, REDCAP_FILE: 1}
+PLATFORM = {QUALTRICS_FILE: "qualtrics", REDCAP_FILE: "redcap"}
+ID_COLUMN = {QUALTRICS_FILE: "ExternalReference", REDCAP_FILE: "record_id"}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _file_facts(name: str, table: pd.DataFrame, data: bytes) -> dict[str, Any]:
+    def filled(columns: list[str]) -> dict[str, int]:
+        return {c: int((table[c] != "").sum()) for c in columns}
+
+    return {
+        "sha256": _sha(data),
+        "encoding": "utf-8",
+        "bom": False,
+        "delimiter": ",",
+        "line_ending": "\\n",
+        "header_rows": HEADER_ROWS[name],
+        "first_data_row": HEADER_ROWS[name] + 1,
+        "records": len(table),
+        "identifier_columns": filled(IDENTIFIERS[name]),
+        "free_text_columns": filled(FREE_TEXT[name]),
+    }
+
+
+def _flow(
+    table: pd.DataFrame, found: list[dict[str, Any]], invalid: list[tuple[int, str]]
+) -> dict[str, Any]:
+    accepted = int(table["_accept"].astype(bool).sum())
+    excluded: dict[str, int] = {}
+    for p in found:
+        if p["action"] == EXCLUDED:
+            excluded[p["kind"]] = excluded.get(p["kind"], 0) + 1
+    return {
+        "rows_in": len(table),
+        "rows_accepted": accepted,
+        "rows_rejected": len(table) - accepted,
+        "rejected_by_kind": excluded,
+        "items_invalidated": len(invalid),
+    }
+
+
+def _missing_items(
+    tables: dict[str, pd.DataFrame], answers: dict[str, Answers]
+) -> list[dict[str, Any]]:
+    """Blank item cells of accepted rows (item non-response the scoring rule handles)."""
+    out = []
+    for name, table in tables.items():
+        keep = table[table["_accept"].astype(bool)]
+        for inst_id, a in answers.items():
+            for col in item_columns(inst_id, a.instrument.n_items, platform=PLATFORM[name]):
+                blank = keep[keep[col] == ""]
+                out += [
+                    {
+                        "file": name,
+                        "row": int(row),
+                        "column": col,
+                        "participant_id": str(pid),
+                        "timepoint": TIMEPOINTS[int(t)],
+                    }
+                    for row, pid, t in zip(
+                        blank["_row"], blank[ID_COLUMN[name]], blank["_t"], strict=True
+                    )
+                ]
+    return sorted(out, key=lambda m: (m["file"], m["row"], m["column"]))
+
+
+def truth_document(
+    *,
+    params: SimulationParams,
+    seed: int,
+    people: pd.DataFrame,
+    latent: Latent,
+    answers: dict[str, Answers],
+    tidy: pd.DataFrame,
+    roster: pd.DataFrame,
+    tables: dict[str, pd.DataFrame],
+    problems: dict[str, list[dict[str, Any]]],
+    invalid: dict[str, list[tuple[int, str]]],
+    accepted: np.ndarray,
+    files: dict[str, bytes],
+) -> dict[str, Any]:
+    """The content of ``truth.json`` (module docstring)."""
+    treated = people["treated"].to_numpy()
+    observed = {
+        g: {tp: int(accepted[mask, t].sum()) for t, tp in enumerate(TIMEPOINTS)}
+        for g, mask in ((INTERVENTION, treated), (CONTROL, ~treated))
+    }
+    facts = {ROSTER_FILE: _file_facts(ROSTER_FILE, roster, files[ROSTER_FILE])}
+    facts |= {name: _file_facts(name, table, files[name]) for name, table in tables.items()}
+    facts[TRUTH_SCORES_FILE] = {"sha256": _sha(files[TRUTH_SCORES_FILE])}
+    return {
+        "generator": "balint_analysis.simulate",
+        "model_version": MODEL_VERSION,
+        "seed": seed,
+        "preset": params.name,
+        "conventions": CONVENTIONS,
+        "true_effects": {
+            s.key: dict(zip(TIMEPOINTS[1:], s.effect, strict=True)) for s in params.scales
+        },
+        "params": truth.params_dict(params),
+        **truth.model_truth(params, people, latent),
+        "effects": truth.effects(params, tidy),
+        "files": facts,
+        "expected_flow": {
+            "files": {
+                name: _flow(table, problems[name], invalid[name]) for name, table in tables.items()
+            },
+            "roster": {
+                "participants": len(people),
+                "by_group": {INTERVENTION: int(treated.sum()), CONTROL: int((~treated).sum())},
+            },
+            "observed": observed,
+        },
+        "problems": [p for name in tables for p in problems[name]],
+        "missing_items": _missing_items(tables, answers),
+    }
+
+
+def dumps(doc: dict[str, Any]) -> bytes:
+    """``truth.json`` bytes: 2-space indent, UTF-8, trailing newline."""
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,0 +1,387 @@
+"""Platform writers: the roster, a Qualtrics data-table export and a REDCap raw export.
+
+Layouts follow ``reference/export_formats.md`` §1.1 (Qualtrics, current "data table" CSV with
+numeric values) and §2.1 (REDCap raw longitudinal CSV with survey fields):
+
+``pre_qualtrics.csv``
+    UTF-8 **without BOM** (the current Qualtrics exporter; the qualtRics sample has none), comma,
+    ``\\n`` line ends. Three header rows: export tags; human text (``"<question> - MBI item 1"``:
+    MBI wording is copyrighted and never written); ``{"ImportId":...}`` JSON per cell (dates
+    carry ``timeZone``). Columns: the 17 default metadata columns ``StartDate`` …
+    ``UserLanguage``, then ``MBI_1`` … ``MBI_22``, ``PSS_1`` … ``PSS_10``, then the free-text
+    ``Q5_TEXT``. The participant id is in ``ExternalReference``. Rows are in ``RecordedDate``
+    order, as Qualtrics lists them.
+``post_followup_redcap.csv``
+    UTF-8 without BOM (as the REDCap API writes), comma, ``\\n``. One header row: ``record_id,
+    redcap_event_name, redcap_survey_identifier, burnout_survey_timestamp, mbi_1`` …
+    ``mbi_22, pss_01`` … ``pss_10, comments, burnout_survey_complete``; rows sorted by record
+    then event (``post_arm_1`` before ``followup_arm_1``), as REDCap exports them.
+``participants.csv``
+    The roster: ``participant_id, group, balint_group, sessions_attended, age, gender,
+    profession, years_in_practice, email``; empty ``balint_group``/``sessions_attended`` for
+    controls.
+
+Tables are built as string DataFrames (empty string = empty cell) that carry hidden bookkeeping
+columns (prefixed ``_``: participant index, timepoint index, whether a correct pipeline accepts
+the row, a unique row id); :func:`to_csv_bytes` drops them when writing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import unicodedata
+
+import numpy as np
+import pandas as pd
+
+from balint_analysis.simulate.model import Answers
+from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
+
+__all__ = [
+    "QUALTRICS_COLUMNS",
+    "REDCAP_EVENTS",
+    "draw_blanks",
+    "draw_identities",
+    "qualtrics_header",
+    "qualtrics_table",
+    "redcap_table",
+    "roster_table",
+    "to_csv_bytes",
+]
+
+ROSTER_FILE = "participants.csv"
+QUALTRICS_FILE = "pre_qualtrics.csv"
+REDCAP_FILE = "post_followup_redcap.csv"
+TRUTH_FILE = "truth.json"
+TRUTH_SCORES_FILE = "truth_scores.csv"
+
+QUALTRICS_META: tuple[tuple[str, str, str, bool], ...] = (
+    # (export tag, row-2 text, row-3 ImportId, carries a time zone)
+    ("StartDate", "Start Date", "startDate", True),
+    ("EndDate", "End Date", "endDate", True),
+    ("Status", "Response Type", "status", False),
+    ("IPAddress", "IP Address", "ipAddress", False),
+    ("Progress", "Progress", "progress", False),
+    ("Duration (in seconds)", "Duration (in seconds)", "duration", False),
+    ("Finished", "Finished", "finished", False),
+    ("RecordedDate", "Recorded Date", "recordedDate", True),
+    ("ResponseId", "Response ID", "_recordId", False),
+    ("RecipientLastName", "Recipient Last Name", "recipientLastName", False),
+    ("RecipientFirstName", "Recipient First Name", "recipientFirstName", False),
+    ("RecipientEmail", "Recipient Email", "recipientEmail", False),
+    ("ExternalReference", "External Data Reference", "externalDataReference", False),
+    ("LocationLatitude", "Location Latitude", "locationLatitude", False),
+    ("LocationLongitude", "Location Longitude", "locationLongitude", False),
+    ("DistributionChannel", "Distribution Channel", "distributionChannel", False),
+    ("UserLanguage", "User Language", "userLanguage", False),
+)
+QUALTRICS_COLUMNS: tuple[str, ...] = tuple(m[0] for m in QUALTRICS_META)
+"""The 17 default Qualtrics metadata columns, in export order."""
+
+# instrument -> (Qualtrics tag, Qualtrics question text, statement text, QID, REDCap template)
+INSTRUMENT_LAYOUT: dict[str, tuple[str, str, str, str, str]] = {
+    "mbi_hss": (
+        "MBI_{i}",
+        "Maslach Burnout Inventory (MBI-HSS)",
+        "MBI item {i}",
+        "QID1",
+        "mbi_{i}",
+    ),
+    "pss10": ("PSS_{i}", "Perceived Stress Scale (PSS-10)", "PSS item {i}", "QID2", "pss_{i:02d}"),
+}
+COMMENT_TAG = "Q5_TEXT"
+COMMENT_TEXT = "Anything else you would like to tell us?"
+COMMENT_QID = "QID5_TEXT"
+REDCAP_EVENTS: dict[int, str] = {1: "post_arm_1", 2: "followup_arm_1"}
+"""REDCap unique event name of each post-baseline timepoint index."""
+REDCAP_FORM = "burnout_survey"
+
+FIRST_NAMES = (
+    "Anna",
+    "Katarzyna",
+    "Łukasz",
+    "Marta",
+    "Piotr",
+    "Jürgen",
+    "Sophie",
+    "Tomasz",
+    "Zofia",
+    "Agnieszka",
+    "Jan",
+    "Ewa",
+    "Michał",
+    "Julia",
+    "Paweł",
+    "Maria",
+    "Thomas",
+    "Laura",
+    "Małgorzata",
+    "Krzysztof",
+    "Helena",
+    "Oliver",
+    "Irena",
+    "Adam",
+)
+LAST_NAMES = (
+    "Nowak",
+    "Wójcik",
+    "Müller",
+    "Schmidt",
+    "Kaczmarek",
+    "Zieliński",
+    "Lewandowska",
+    "Dąbrowski",
+    "Becker",
+    "Wagner",
+    "Kowalczyk",
+    "Szymańska",
+    "Hoffmann",
+    "Krause",
+    "Mazur",
+    "Król",
+    "Jankowska",
+    "Fischer",
+    "Górecki",
+    "Walter",
+)
+COMMENTS = (
+    "The group helped me a lot.",
+    "Too many questions, sorry.",
+    "Sessions were too short, 90 minutes is not enough",
+    'Our leader said "there is no wrong answer", which helped.',
+    "I changed wards in January, so some answers refer to the old team.",
+    "Hard to answer during night shifts,\nI filled this in after work.",
+    "- nothing to add",
+    "Grupa była bardzo pomocna – dziękuję!",
+    "Bitte mehr Termine am Abend.",
+    "Dr. Nowak's group felt safe; I would recommend it.",
+    "n/a",
+    "Stress mostly from staffing, not from patients.",
+)
+IP_NETS = ("192.0.2", "198.51.100", "203.0.113")  # RFC 5737 documentation ranges
+ALNUM = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"))
+
+
+def item_columns(inst_id: str, n_items: int, *, platform: str) -> list[str]:
+    """Export column names of one instrument's items (``platform``: qualtrics or redcap)."""
+    layout = INSTRUMENT_LAYOUT.get(inst_id)
+    if layout is None:
+        raise ValueError(f"no export layout for instrument '{inst_id}'.")
+    template = layout[0] if platform == "qualtrics" else layout[4]
+    return [template.format(i=i) for i in range(1, n_items + 1)]
+
+
+def draw_identities(people: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Synthetic names and e-mail addresses (``@example.org``) for every participant."""
+    n = len(people)
+    first = np.asarray(FIRST_NAMES)[rng.integers(0, len(FIRST_NAMES), n)]
+    last = np.asarray(LAST_NAMES)[rng.integers(0, len(LAST_NAMES), n)]
+    number = people["participant_id"].str.slice(1).to_numpy()
+    emails = [
+        f"{_ascii(f)}.{_ascii(s)}{k}@example.org".lower()
+        for f, s, k in zip(first, last, number, strict=True)
+    ]
+    return pd.DataFrame({"first": first, "last": last, "email": emails})
+
+
+def _ascii(text: str) -> str:
+    text = text.replace("ł", "l").replace("Ł", "L")
+    return unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+
+
+def draw_blanks(
+    params: SimulationParams, rng: np.random.Generator, answers: dict[str, Answers]
+) -> dict[str, np.ndarray]:
+    """Item non-response: ``(participants, timepoints, items)`` True where left blank."""
+    return {k: rng.random(a.raw.shape) < params.item_missing_rate for k, a in answers.items()}
+
+
+def window_times(params: SimulationParams, rng: np.random.Generator, t: int, n: int) -> np.ndarray:
+    """``n`` submission times in timepoint ``t``'s survey window, between 07:00 and 22:00."""
+    day = rng.integers(0, params.survey_days, n)
+    second = rng.integers(7 * 3600, 22 * 3600, n)
+    start = np.datetime64(params.survey_start[t], "s")
+    return start + (day * 86400 + second).astype("timedelta64[s]")
+
+
+def fmt_times(times: np.ndarray) -> np.ndarray:
+    """``YYYY-MM-DD HH:MM:SS`` strings."""
+    return np.char.replace(np.datetime_as_string(times, unit="s"), "T", " ")
+
+
+def response_ids(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Qualtrics response ids: ``R_`` + 15 alphanumerics."""
+    chars = np.ascontiguousarray(ALNUM[rng.integers(0, len(ALNUM), (n, 15))])
+    return np.char.add("R_", chars.view("U15").ravel())
+
+
+def answer_cells(
+    answers: dict[str, Answers],
+    blanks: dict[str, np.ndarray],
+    rows: np.ndarray,
+    t: int,
+    *,
+    platform: str,
+) -> dict[str, np.ndarray]:
+    """Item cells (strings, blank where not answered) of ``rows`` at timepoint ``t``."""
+    cells: dict[str, np.ndarray] = {}
+    for inst_id, a in answers.items():
+        names = item_columns(inst_id, a.instrument.n_items, platform=platform)
+        values = a.raw[rows, t, :].astype(str)
+        values = np.where(blanks[inst_id][rows, t, :], "", values)
+        for j, name in enumerate(names):
+            cells[name] = values[:, j]
+    return cells
+
+
+def _comments(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+    has = rng.random(n) < share
+    pick = np.asarray(COMMENTS)[rng.integers(0, len(COMMENTS), n)]
+    return np.where(has, pick, "")
+
+
+def qualtrics_header(params: SimulationParams, answers: dict[str, Answers]) -> list[list[str]]:
+    """The three Qualtrics header rows: export tags, human text, ImportId JSON."""
+    tags, texts, ids = [], [], []
+    for tag, text, import_id, zoned in QUALTRICS_META:
+        obj = {"ImportId": import_id} | ({"timeZone": params.time_zone} if zoned else {})
+        tags.append(tag)
+        texts.append(text)
+        ids.append(json.dumps(obj, separators=(",", ":")))
+    for inst_id, a in answers.items():
+        _, question, statement, qid, _ = INSTRUMENT_LAYOUT[inst_id]
+        for i, name in enumerate(
+            item_columns(inst_id, a.instrument.n_items, platform="qualtrics"), start=1
+        ):
+            tags.append(name)
+            texts.append(f"{question} - {statement.format(i=i)}")
+            ids.append(json.dumps({"ImportId": f"{qid}_{i}"}, separators=(",", ":")))
+    tags.append(COMMENT_TAG)
+    texts.append(COMMENT_TEXT)
+    ids.append(json.dumps({"ImportId": COMMENT_QID}, separators=(",", ":")))
+    return [tags, texts, ids]
+
+
+def qualtrics_table(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    people: pd.DataFrame,
+    identities: pd.DataFrame,
+    answers: dict[str, Answers],
+    blanks: dict[str, np.ndarray],
+    responded: np.ndarray,
+) -> pd.DataFrame:
+    """One clean Qualtrics row per participant who answered at baseline (before problems)."""
+    rows = np.flatnonzero(responded[:, 0])
+    m = len(rows)
+    start = window_times(params, rng, 0, m)
+    duration = np.maximum(120, np.rint(rng.lognormal(np.log(480.0), 0.35, m))).astype(np.int64)
+    end = start + duration.astype("timedelta64[s]")
+    by_email = rng.random(m) < 0.75
+    ip = np.char.add(
+        np.char.add(np.asarray(IP_NETS)[rng.integers(0, 3, m)], "."),
+        rng.integers(1, 255, m).astype(str),
+    )
+    located = rng.random(m) < 0.85
+    lat = np.char.mod("%.4f", 52.2297 + rng.normal(0.0, 0.6, m))
+    lon = np.char.mod("%.4f", 21.0122 + rng.normal(0.0, 1.0, m))
+    ids = response_ids(rng, m)
+    comments = _comments(rng, m, 0.2)
+    who = identities.iloc[rows]
+    table = {
+        "StartDate": fmt_times(start),
+        "EndDate": fmt_times(end),
+        "Status": np.full(m, "0"),
+        "IPAddress": ip,
+        "Progress": np.full(m, "100"),
+        "Duration (in seconds)": duration.astype(str),
+        "Finished": np.full(m, "1"),
+        "RecordedDate": fmt_times(end + np.timedelta64(1, "s")),
+        "ResponseId": ids,
+        "RecipientLastName": np.where(by_email, who["last"].to_numpy(), ""),
+        "RecipientFirstName": np.where(by_email, who["first"].to_numpy(), ""),
+        "RecipientEmail": np.where(by_email, who["email"].to_numpy(), ""),
+        "ExternalReference": people["participant_id"].to_numpy()[rows],
+        "LocationLatitude": np.where(located, lat, ""),
+        "LocationLongitude": np.where(located, lon, ""),
+        "DistributionChannel": np.where(by_email, "email", "anonymous"),
+        "UserLanguage": np.full(m, "EN"),
+    }
+    table |= answer_cells(answers, blanks, rows, 0, platform="qualtrics")
+    table[COMMENT_TAG] = comments
+    out = pd.DataFrame(table, dtype=str)
+    out["_pid"], out["_t"], out["_accept"] = rows, 0, True
+    return out
+
+
+def redcap_table(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    people: pd.DataFrame,
+    answers: dict[str, Answers],
+    blanks: dict[str, np.ndarray],
+    responded: np.ndarray,
+) -> pd.DataFrame:
+    """Clean REDCap rows: one per participant × post-baseline event answered."""
+    parts = []
+    for t, event in REDCAP_EVENTS.items():
+        rows = np.flatnonzero(responded[:, t])
+        m = len(rows)
+        stamp = fmt_times(window_times(params, rng, t, m))
+        table = {
+            "record_id": people["participant_id"].to_numpy()[rows],
+            "redcap_event_name": np.full(m, event),
+            "redcap_survey_identifier": np.full(m, ""),
+            f"{REDCAP_FORM}_timestamp": stamp,
+        }
+        table |= answer_cells(answers, blanks, rows, t, platform="redcap")
+        table["comments"] = _comments(rng, m, 0.15)
+        table[f"{REDCAP_FORM}_complete"] = np.full(m, "2")
+        part = pd.DataFrame(table, dtype=str)
+        part["_pid"], part["_t"], part["_accept"] = rows, t, True
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
+
+
+def roster_table(people: pd.DataFrame, identities: pd.DataFrame) -> pd.DataFrame:
+    """The roster as written (strings; empty cells for controls' group and attendance)."""
+    sessions = people["sessions_attended"].to_numpy()
+    return pd.DataFrame(
+        {
+            "participant_id": people["participant_id"],
+            "group": people["group"],
+            "balint_group": people["balint_group"],
+            "sessions_attended": np.where(sessions >= 0, sessions.astype(str), ""),
+            "age": people["age"].astype(str),
+            "gender": people["gender"],
+            "profession": people["profession"],
+            "years_in_practice": people["years_in_practice"].astype(str),
+            "email": identities["email"],
+        },
+        dtype=str,
+    )
+
+
+def visible(table: pd.DataFrame) -> pd.DataFrame:
+    """The exported columns only (bookkeeping columns starting with ``_`` dropped)."""
+    return table[[c for c in table.columns if not str(c).startswith("_")]]
+
+
+def to_csv_bytes(table: pd.DataFrame, header_rows: list[list[str]] | None = None) -> bytes:
+    """UTF-8 (no BOM), comma, minimal quoting, ``\\n`` line ends; deterministic bytes.
+
+    ``header_rows`` replaces the single header row (Qualtrics writes three).
+    """
+    data = visible(table)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerows(header_rows if header_rows is not None else [list(data.columns)])
+    writer.writerows(data.itertuples(index=False, name=None))
+    return buf.getvalue().encode("utf-8")
+
+
+def timepoint_name(t: int) -> str:
+    """Design timepoint label of a timepoint index."""
+    return TIMEPOINTS[t]

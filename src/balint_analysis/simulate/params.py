@@ -1,0 +1,273 @@
+"""Parameters of the synthetic-cohort model and the named presets.
+
+Every number that shapes a synthetic cohort lives in :class:`SimulationParams` (and the
+per-scale :class:`ScaleParams`), so a cohort is fully described by ``(params, seed)``. The
+equations these parameters enter are documented in :mod:`balint_analysis.simulate.model`.
+
+Scale-level quantities (means, effects, SDs) are in the units of the instrument's published
+score, i.e. **sum units** for the MBI-HSS subscales and the PSS-10 total (a ``-4`` effect on
+emotional exhaustion is four points on its 0–54 sum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = [
+    "CONTROL",
+    "DEFAULT_SCALES",
+    "DEFAULT_SCALE_CORRELATION",
+    "INTERVENTION",
+    "PRESETS",
+    "ScaleParams",
+    "SimulationParams",
+    "TIMEPOINTS",
+]
+
+TIMEPOINTS: tuple[str, str, str] = ("pre", "post", "followup")
+"""Design timepoints; the first is the baseline (before the Balint groups start)."""
+INTERVENTION = "balint"
+"""Group label of Balint participants in the roster."""
+CONTROL = "control"
+"""Group label of the comparison group in the roster."""
+
+GROUP_SIZE_MIN = 8
+"""Smallest Balint group (a Balint group has 8–12 members)."""
+GROUP_SIZE_MAX = 12
+"""Largest Balint group."""
+
+
+@dataclass(frozen=True)
+class ScaleParams:
+    """Data-generating parameters of one scored scale (sum units of the published score).
+
+    Attributes
+    ----------
+    instrument, scale
+        Instrument id and scale id as in the instrument definition (``mbi_hss``,
+        ``emotional_exhaustion``).
+    baseline_mean
+        Mean latent score of the control arm at baseline.
+    baseline_diff
+        Intervention minus control at baseline (self-selection; Balint volunteers are
+        slightly more exhausted), ``Δ`` in the model equation.
+    trend
+        Change from baseline shared by both arms at (post, followup), ``γ``.
+    effect
+        True Balint effect at (post, followup), ``θ``: added to the intervention arm's
+        latent score after baseline. Negative = the score falls more in the Balint arm.
+    sd
+        SD of the latent score at one timepoint within an arm, person intercept plus
+        residual (the cluster effect comes on top), ``σ``.
+    pre_post_corr
+        Correlation of the latent score between two timepoints of one person (outside the
+        Balint groups): ``ρ = σ_b² / σ²``.
+    item_sd
+        SD of the item-specific noise, in item response units, ``σ_item``.
+    item_offset_sd
+        SD of the fixed item difficulties ``a_m`` (centred within the scale), item units.
+    """
+
+    instrument: str
+    scale: str
+    baseline_mean: float
+    baseline_diff: float
+    trend: tuple[float, float]
+    effect: tuple[float, float]
+    sd: float
+    pre_post_corr: float
+    item_sd: float
+    item_offset_sd: float = 0.3
+
+    @property
+    def key(self) -> str:
+        """``instrument.scale``."""
+        return f"{self.instrument}.{self.scale}"
+
+
+DEFAULT_SCALES: tuple[ScaleParams, ...] = (
+    # MBI-HSS norms for health professionals: EE ≈ 20–25 (SD ≈ 10), DP ≈ 7–8 (SD ≈ 5),
+    # PA ≈ 35 (SD ≈ 7); pre-post correlations .55–.65 (literature.md §1.2, §3). Item noise is
+    # chosen for realistic alphas (EE ≈ .92, DP ≈ .86, PA ≈ .87, PSS ≈ .89) while keeping the
+    # clipping attenuation of effects small (observed/latent ≈ .95 EE, .9 DP and PA, .98 PSS).
+    ScaleParams(
+        "mbi_hss",
+        "emotional_exhaustion",
+        baseline_mean=24.0,
+        baseline_diff=2.0,
+        trend=(0.5, 1.0),
+        effect=(-4.0, -3.0),
+        sd=10.0,
+        pre_post_corr=0.65,
+        item_sd=0.9,
+        item_offset_sd=0.2,
+    ),
+    ScaleParams(
+        "mbi_hss",
+        "depersonalization",
+        baseline_mean=8.0,
+        baseline_diff=0.5,
+        trend=(0.0, 0.5),
+        effect=(-1.5, -1.0),
+        sd=5.0,
+        pre_post_corr=0.60,
+        item_sd=0.85,
+        item_offset_sd=0.15,
+    ),
+    ScaleParams(
+        "mbi_hss",
+        "personal_accomplishment",
+        baseline_mean=35.0,
+        baseline_diff=-1.0,
+        trend=(0.0, -0.5),
+        effect=(2.0, 1.5),
+        sd=7.0,
+        pre_post_corr=0.60,
+        item_sd=0.9,
+        item_offset_sd=0.15,
+    ),
+    ScaleParams(
+        "pss10",
+        "total",
+        baseline_mean=17.0,
+        baseline_diff=1.0,
+        trend=(0.5, 0.5),
+        effect=(-2.0, -1.5),
+        sd=6.0,
+        pre_post_corr=0.55,
+        item_sd=0.6,
+        item_offset_sd=0.15,
+    ),
+)
+"""The four outcomes of the demo design: MBI-HSS EE, DP, PA and the PSS-10 total."""
+
+DEFAULT_SCALE_CORRELATION: tuple[tuple[float, ...], ...] = (
+    (1.0, 0.5, -0.3, 0.6),
+    (0.5, 1.0, -0.3, 0.4),
+    (-0.3, -0.3, 1.0, -0.3),
+    (0.6, 0.4, -0.3, 1.0),
+)
+"""Correlation between the scales (order of :data:`DEFAULT_SCALES`), used for the person
+intercepts, the Balint-group effects and the residuals alike."""
+
+
+@dataclass(frozen=True)
+class SimulationParams:
+    """Everything that shapes a synthetic cohort except the seed.
+
+    Attributes
+    ----------
+    name
+        Preset name recorded in ``truth.json`` and in generated configs (``synthetic.preset``).
+    n_per_arm
+        Participants per arm (``balint`` and ``control``); ids run ``P001`` … ``P{2n}``.
+    n_balint_groups
+        Balint groups ``BG1`` … ``BGk``; each gets 8–12 intervention participants, so
+        ``8k <= n_per_arm <= 12k``.
+    n_sessions
+        Sessions offered; ``sessions_attended`` is Beta-Binomial(n_sessions, 7, 1.5)
+        (mean ≈ 0.82·n_sessions, most attend 6–10 of 10).
+    scales
+        One :class:`ScaleParams` per scale of every administered instrument.
+    scale_correlation
+        Correlation matrix between the scales (same order as ``scales``).
+    icc_cluster
+        Balint-group ICC among intervention participants after baseline,
+        ``σ_u² / (σ_u² + σ²)``.
+    p_missing_pre
+        Probability of not answering the baseline survey (both arms).
+    dropout_post, dropout_followup
+        Probability of missing that timepoint for a participant of average baseline
+        exhaustion (and average attendance; at follow-up: who answered at post), as
+        ``(balint, control)``.
+    dropout_exhaustion
+        Log-odds of missing post/followup per SD of the baseline latent score of
+        ``dropout_driver`` (MAR: more exhausted people drop out more).
+    dropout_sessions
+        Log-odds decrease of missing post/followup per session attended above the mean
+        (intervention arm only).
+    dropout_persist
+        Log-odds added at follow-up for participants who missed post.
+    dropout_driver
+        ``instrument.scale`` whose baseline latent score drives drop-out.
+    item_missing_rate
+        Probability that a single item is left blank in an otherwise complete response.
+    inject_problems
+        Inject the documented data problems (preview responses, duplicates, out-of-range
+        values, …) into the exports; ``False`` gives clean exports.
+    survey_start
+        First day (ISO date) of the survey window at each timepoint.
+    survey_days
+        Length of every survey window in days.
+    time_zone
+        Time zone of the Qualtrics export (row 3 of its header).
+    """
+
+    name: str = "custom"
+    n_per_arm: int = 60
+    n_balint_groups: int = 6
+    n_sessions: int = 10
+    scales: tuple[ScaleParams, ...] = DEFAULT_SCALES
+    scale_correlation: tuple[tuple[float, ...], ...] = DEFAULT_SCALE_CORRELATION
+    icc_cluster: float = 0.05
+    p_missing_pre: float = 0.03
+    dropout_post: tuple[float, float] = (0.08, 0.15)
+    dropout_followup: tuple[float, float] = (0.10, 0.16)
+    dropout_exhaustion: float = 0.4
+    dropout_sessions: float = 0.25
+    dropout_persist: float = 1.5
+    dropout_driver: str = "mbi_hss.emotional_exhaustion"
+    item_missing_rate: float = 0.003
+    inject_problems: bool = True
+    survey_start: tuple[str, str, str] = field(default=("2025-09-08", "2026-03-16", "2026-09-14"))
+    survey_days: int = 21
+    time_zone: str = "Europe/Warsaw"
+
+    def __post_init__(self) -> None:
+        k, n = self.n_balint_groups, self.n_per_arm
+        if k < 1 or not GROUP_SIZE_MIN * k <= n <= GROUP_SIZE_MAX * k:
+            raise ValueError(
+                f"n_per_arm={n} cannot fill {k} Balint groups of {GROUP_SIZE_MIN}–"
+                f"{GROUP_SIZE_MAX} members; choose n_balint_groups near n_per_arm / 10."
+            )
+        if self.n_sessions < 1:
+            raise ValueError("n_sessions must be at least 1.")
+        if not 0.0 <= self.icc_cluster < 1.0:
+            raise ValueError("icc_cluster must be in [0, 1).")
+        corr = np.asarray(self.scale_correlation, dtype=float)
+        if corr.shape != (len(self.scales), len(self.scales)):
+            raise ValueError("scale_correlation must be a square matrix, one row per scale.")
+        if not np.allclose(corr, corr.T) or np.linalg.eigvalsh(corr).min() <= 0:
+            raise ValueError("scale_correlation must be symmetric positive definite.")
+        for s in self.scales:
+            if not 0.0 < s.pre_post_corr < 1.0 or s.sd <= 0 or s.item_sd < 0:
+                raise ValueError(f"{s.key}: need 0 < pre_post_corr < 1, sd > 0, item_sd >= 0.")
+        keys = [s.key for s in self.scales]
+        if len(set(keys)) != len(keys) or self.dropout_driver not in keys:
+            raise ValueError("scales must be unique and include dropout_driver.")
+        probabilities = (
+            self.p_missing_pre,
+            *self.dropout_post,
+            *self.dropout_followup,
+            self.item_missing_rate,
+        )
+        if not all(0.0 <= p < 1.0 for p in probabilities):
+            raise ValueError("drop-out and missing-item probabilities must be in [0, 1).")
+        if len(self.survey_start) != len(TIMEPOINTS) or self.survey_days < 1:
+            raise ValueError("survey_start needs one ISO date per timepoint; survey_days >= 1.")
+
+    @property
+    def instruments(self) -> tuple[str, ...]:
+        """Administered instrument ids, in order of first appearance in ``scales``."""
+        return tuple(dict.fromkeys(s.instrument for s in self.scales))
+
+
+PRESETS: dict[str, SimulationParams] = {
+    "demo": SimulationParams(name="demo", n_per_arm=60, n_balint_groups=6),
+    # 24, not 20, per arm: three Balint groups need at least 3 × 8 members.
+    "small": SimulationParams(name="small", n_per_arm=24, n_balint_groups=3),
+}
+"""Named parameter sets: ``demo`` (the committed cohort, 120 participants, 6 Balint groups)
+and ``small`` (48 participants, 3 Balint groups, for fast end-to-end tests)."""

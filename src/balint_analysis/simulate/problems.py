@@ -1,0 +1,391 @@
+"""Realistic data problems injected into the clean exports (recorded in ``truth.json``).
+
+``pre_qualtrics.csv`` (each row excluded unless stated):
+
+* ``preview`` ×2: ``Status=1``, ``DistributionChannel=preview``, random answers. One is a
+  pre-launch preview without ``ExternalReference``; the other carries the id of a real
+  participant and is recorded *after* that participant's real response, so a pipeline that
+  applied the duplicate rule before dropping previews would keep the wrong row.
+* ``unfinished`` ×1: ``Finished=0``, ``Progress`` 30–79, items after the progress point blank,
+  ``RecordedDate`` a week after the start (Qualtrics closes partial responses); that
+  participant has no other baseline response.
+* ``duplicate_submission`` ×1: an **earlier complete** submission of a participant who
+  submitted again later (independent re-answering of the same survey). Rule: the pipeline keeps
+  the latest complete submission per participant × timepoint and rejects the earlier one.
+* ``out_of_range`` ×1: ``response_max + 1`` (``7`` on a 0–6 MBI item) — item set missing.
+* ``text_in_numeric`` ×1: ``N/A`` in a PSS item — item set missing.
+
+``post_followup_redcap.csv``:
+
+* ``incomplete_form`` ×1: ``burnout_survey_complete=0``, timestamp ``[not completed]``, only the
+  first items answered (the participant's only row for that event).
+* ``unknown_participant`` ×1: a ``record_id`` that is not in the roster (complete form, event
+  ``post_arm_1``).
+* ``unmapped_event`` ×1: a complete form in event ``screening_arm_1`` for a roster participant.
+* ``out_of_range`` ×1: ``99`` in an MBI item — item set missing.
+
+Identifiers and free text (Qualtrics ``IPAddress``, ``Recipient*``, ``Location*``, ``Q5_TEXT``;
+REDCap ``comments``; the roster's ``email``) are not problems of a row; ``truth.json`` lists
+them per file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from balint_analysis.simulate.exports import (
+    COMMENT_TAG,
+    REDCAP_EVENTS,
+    REDCAP_FORM,
+    fmt_times,
+    item_columns,
+    response_ids,
+    window_times,
+)
+from balint_analysis.simulate.model import Answers
+from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
+
+__all__ = ["finalise", "inject_qualtrics", "inject_redcap"]
+
+EXCLUDED, ITEM_MISSING = "row excluded", "item set missing"
+SCREENING_EVENT = "screening_arm_1"
+EVENT_RANK = {SCREENING_EVENT: 0, "post_arm_1": 1, "followup_arm_1": 2}
+PARTIAL_CLOSE_DAYS = 7
+
+
+def _times(values: pd.Series | np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype="datetime64[s]")
+
+
+def _problem(
+    kind: str, uid: int, column: str | None, value: str, action: str, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "_uid": int(uid),
+        "column": column,
+        "value": value,
+        "action": action,
+    } | extra
+
+
+def _items(answers: dict[str, Answers], platform: str) -> list[str]:
+    return [
+        c
+        for k, a in answers.items()
+        for c in item_columns(k, a.instrument.n_items, platform=platform)
+    ]
+
+
+def _answered_cell(
+    rng: np.random.Generator, table: pd.DataFrame, row: int, columns: list[str]
+) -> str:
+    filled = [c for c in columns if table.at[row, c] != ""]
+    return filled[int(rng.integers(len(filled)))]
+
+
+def _new_rows(template: pd.DataFrame, n: int, start_uid: int) -> pd.DataFrame:
+    rows = template.iloc[[0] * n].reset_index(drop=True).copy()
+    rows["_uid"] = np.arange(start_uid, start_uid + n)
+    return rows
+
+
+def _set(table: pd.DataFrame, row: int, values: dict[str, Any]) -> None:
+    for column, value in values.items():
+        table.at[row, column] = value
+
+
+def _unfinished(
+    rng: np.random.Generator, table: pd.DataFrame, row: int, items: list[str]
+) -> dict[str, Any]:
+    """Abandon ``row`` at a random progress point; Qualtrics closes it a week later."""
+    progress = int(rng.integers(30, 80))
+    keep = len(items) * progress // 100
+    start = _times(table.at[row, "StartDate"])
+    spent = int(table.at[row, "Duration (in seconds)"]) * progress // 100
+    table.loc[row, items[keep:] + [COMMENT_TAG]] = ""
+    closed = start + np.timedelta64(PARTIAL_CLOSE_DAYS * 86400, "s")
+    _set(table, row, {
+        "Progress": str(progress),
+        "Finished": "0",
+        "Duration (in seconds)": str(spent),
+        "EndDate": str(fmt_times(start + np.timedelta64(spent, "s"))),
+        "RecordedDate": str(fmt_times(closed)),
+        "_accept": False,
+    })  # fmt: skip
+    note = f"Progress {progress}; items after {items[keep - 1]} blank"
+    return _problem("unfinished", row, "Finished", "0", EXCLUDED, note=note)
+
+
+def _earlier_duplicate(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    table: pd.DataFrame,
+    row: int,
+    items: list[str],
+    answers: dict[str, Answers],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """An earlier complete submission (fresh answers) of the participant of ``row``."""
+    earlier = _new_rows(table.iloc[[row]], 1, len(table))
+    window = np.datetime64(params.survey_start[0], "s")
+    lead = (_times(table.at[row, "StartDate"]) - window).astype(np.int64)
+    start = window + np.timedelta64(int(lead * rng.uniform(0.2, 0.9)), "s")
+    duration = int(max(120, round(float(rng.lognormal(np.log(480.0), 0.35)))))
+    # finished at least a minute before the later submission started (lead >= 7 h)
+    gap = (_times(table.at[row, "StartDate"]) - start).astype(np.int64)
+    duration = min(duration, int(gap) - 60)
+    end = start + np.timedelta64(duration, "s")
+    _set(earlier, 0, {
+        "StartDate": str(fmt_times(start)),
+        "EndDate": str(fmt_times(end)),
+        "RecordedDate": str(fmt_times(end + np.timedelta64(1, "s"))),
+        "Duration (in seconds)": str(duration),
+        "ResponseId": str(response_ids(rng, 1)[0]),
+        COMMENT_TAG: "",
+        "_accept": False,
+    })  # fmt: skip
+    pid = int(table.at[row, "_pid"])
+    fresh = np.concatenate([a.alternative[pid] for a in answers.values()])
+    earlier.loc[0, items] = fresh.astype(str)
+    note = "earlier complete submission; the latest complete submission of the participant is kept"
+    problem = _problem(
+        "duplicate_submission", len(table), "ExternalReference",
+        str(table.at[row, "ExternalReference"]), EXCLUDED, kept_uid=row, note=note,
+    )  # fmt: skip
+    return earlier, problem
+
+
+def _previews(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    table: pd.DataFrame,
+    row: int,
+    items: list[str],
+    answers: dict[str, Answers],
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Two preview responses: before launch (no id), and after the real response of ``row``."""
+    previews = _new_rows(table.iloc[[row]], 2, len(table) + 1)
+    launch = np.datetime64(params.survey_start[0], "s")
+    first = launch - np.timedelta64(3 * 86400 - int(rng.integers(9 * 3600, 17 * 3600)), "s")
+    second = _times(table.at[row, "RecordedDate"]) + np.timedelta64(
+        int(rng.integers(600, 7200)), "s"
+    )
+    start = np.array([first, second])
+    duration = rng.integers(40, 120, 2)
+    end = start + duration.astype("timedelta64[s]")
+    empty = ["", ""]
+    meta = {
+        "StartDate": fmt_times(start), "EndDate": fmt_times(end), "Status": ["1", "1"],
+        "IPAddress": empty, "Progress": ["100", "100"],
+        "Duration (in seconds)": duration.astype(str), "Finished": ["1", "1"],
+        "RecordedDate": fmt_times(end + np.timedelta64(1, "s")),
+        "ResponseId": response_ids(rng, 2), "RecipientLastName": empty,
+        "RecipientFirstName": empty, "RecipientEmail": empty,
+        "ExternalReference": ["", str(table.at[row, "ExternalReference"])],
+        "LocationLatitude": empty, "LocationLongitude": empty,
+        "DistributionChannel": ["preview", "preview"], COMMENT_TAG: ["test", ""],
+    }  # fmt: skip
+    for column, values in meta.items():
+        previews[column] = np.asarray(values, dtype=str)
+    random_answers = [
+        rng.integers(a.instrument.response_min, a.instrument.response_max + 1,
+                     (2, a.instrument.n_items))
+        for a in answers.values()
+    ]  # fmt: skip
+    previews[items] = np.concatenate(random_answers, axis=1).astype(str)
+    previews["_pid"] = [-1, int(table.at[row, "_pid"])]
+    previews["_accept"] = False
+    notes = ["before launch", "carries the id of a participant whose real response was "
+             "recorded earlier"]  # fmt: skip
+    found = [
+        _problem("preview", len(table) + 1 + k, "Status", "1", EXCLUDED,
+                 note=f"DistributionChannel=preview; {notes[k]}")
+        for k in range(2)
+    ]  # fmt: skip
+    return previews, found
+
+
+def inject_qualtrics(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    table: pd.DataFrame,
+    answers: dict[str, Answers],
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Add preview, unfinished, duplicate and invalid-value problems to the baseline export."""
+    table = table.reset_index(drop=True).copy()
+    table["_uid"] = np.arange(len(table))
+    if len(table) < 5:
+        raise ValueError("need at least 5 baseline responses to inject the Qualtrics problems.")
+    items = _items(answers, "qualtrics")
+    pick = rng.choice(len(table), 5, replace=False)
+    dup = int(pick[np.argmax(table["StartDate"].to_numpy()[pick])])
+    unfinished, preview_of, bad_range, bad_text = (int(p) for p in pick if p != dup)
+
+    problems = [_unfinished(rng, table, unfinished, items)]
+    earlier, found = _earlier_duplicate(params, rng, table, dup, items, answers)
+    problems.append(found)
+    previews, found_previews = _previews(params, rng, table, preview_of, items, answers)
+    problems += found_previews
+
+    first, last = list(answers)[0], list(answers)[-1]
+    for row, inst_id, value, kind in (
+        (bad_range, first, str(answers[first].instrument.response_max + 1), "out_of_range"),
+        (bad_text, last, "N/A", "text_in_numeric"),
+    ):
+        columns = item_columns(inst_id, answers[inst_id].instrument.n_items, platform="qualtrics")
+        column = _answered_cell(rng, table, row, columns)
+        truth = str(table.at[row, column])
+        problems.append(_problem(kind, row, column, value, ITEM_MISSING, true_value=truth))
+        table.at[row, column] = value
+    return pd.concat([table, earlier, previews], ignore_index=True), problems
+
+
+def inject_redcap(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    table: pd.DataFrame,
+    people: pd.DataFrame,
+    answers: dict[str, Answers],
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Add incomplete-form, unknown-record, unmapped-event and out-of-range problems."""
+    table = table.reset_index(drop=True).copy()
+    table["_uid"] = np.arange(len(table))
+    items = _items(answers, "redcap")
+    post = np.flatnonzero(table["_t"].to_numpy() == 1)
+    if len(post) < 2:
+        raise ValueError("need at least 2 post responses to inject the REDCap problems.")
+    incomplete = int(post[rng.integers(len(post))])
+    others = np.setdiff1d(np.arange(len(table)), [incomplete])
+    bad_range = int(others[rng.integers(len(others))])
+    problems = []
+
+    keep = int(rng.integers(5, 25))
+    table.loc[incomplete, items[keep:] + ["comments"]] = ""
+    table.loc[incomplete, [f"{REDCAP_FORM}_timestamp", f"{REDCAP_FORM}_complete"]] = [
+        "[not completed]",
+        "0",
+    ]
+    table.at[incomplete, "_accept"] = False
+    problems.append(
+        _problem(
+            "incomplete_form",
+            incomplete,
+            f"{REDCAP_FORM}_complete",
+            "0",
+            EXCLUDED,
+            note=f"timestamp [not completed]; items after {items[keep - 1]} blank",
+        )
+    )
+
+    n_total = len(people)
+    width = len(people["participant_id"].iat[0]) - 1
+    stranger = f"P{n_total + int(rng.integers(1, 90)):0{width}d}"
+    donor, screened = (int(i) for i in rng.choice(n_total, 2, replace=False))
+    extra = _new_rows(table.iloc[[0]], 2, len(table))
+    screen_start = np.datetime64(params.survey_start[0], "s") - np.timedelta64(14 * 86400, "s")
+    stamps = [
+        str(fmt_times(window_times(params, rng, 1, 1))[0]),
+        str(fmt_times(screen_start + np.timedelta64(int(rng.integers(9 * 3600, 17 * 3600)), "s"))),
+    ]
+    extra["record_id"] = [stranger, str(people["participant_id"].iat[screened])]
+    extra["redcap_event_name"] = ["post_arm_1", SCREENING_EVENT]
+    extra[f"{REDCAP_FORM}_timestamp"] = stamps
+    extra["comments"] = ["", ""]
+    extra[f"{REDCAP_FORM}_complete"] = ["2", "2"]
+    extra[items] = np.stack(
+        [np.concatenate([a.alternative[p] for a in answers.values()]) for p in (donor, screened)]
+    ).astype(str)
+    extra["_pid"], extra["_t"], extra["_accept"] = [-1, screened], [1, -1], False
+    problems.append(
+        _problem(
+            "unknown_participant",
+            len(table),
+            "record_id",
+            stranger,
+            EXCLUDED,
+            note="record id not in the roster",
+        )
+    )
+    problems.append(
+        _problem(
+            "unmapped_event",
+            len(table) + 1,
+            "redcap_event_name",
+            SCREENING_EVENT,
+            EXCLUDED,
+            note="event not in timepoint_values",
+        )
+    )
+
+    inst_id = list(answers)[0]
+    column = _answered_cell(
+        rng,
+        table,
+        bad_range,
+        item_columns(inst_id, answers[inst_id].instrument.n_items, platform="redcap"),
+    )
+    problems.append(
+        _problem(
+            "out_of_range",
+            bad_range,
+            column,
+            "99",
+            ITEM_MISSING,
+            true_value=str(table.at[bad_range, column]),
+        )
+    )
+    table.at[bad_range, column] = "99"
+    return pd.concat([table, extra], ignore_index=True), problems
+
+
+def finalise(
+    table: pd.DataFrame, problems: list[dict[str, Any]], *, platform: str, file: str
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Sort rows as the platform exports them, number them, resolve problem rows.
+
+    Row numbers are what a spreadsheet shows for the record: header rows counted, so the
+    first Qualtrics record is row 4 and the first REDCap record row 2 (a record with a quoted
+    line break inside a cell is still one row).
+    """
+    if "_uid" not in table.columns:
+        table = table.assign(_uid=np.arange(len(table)))
+    if platform == "qualtrics":
+        table = table.sort_values(["RecordedDate", "ResponseId"], kind="stable")
+        first = 4
+    else:
+        rank = table["redcap_event_name"].map(EVENT_RANK)
+        table = table.assign(_rank=rank).sort_values(["record_id", "_rank"], kind="stable")
+        table = table.drop(columns="_rank")
+        first = 2
+    table = table.reset_index(drop=True)
+    table["_row"] = np.arange(first, first + len(table))
+    position = {uid: k for k, uid in enumerate(table["_uid"].tolist())}
+    id_column = "ExternalReference" if platform == "qualtrics" else "record_id"
+    resolved = []
+    for p in problems:
+        k = position[p["_uid"]]
+        if platform == "qualtrics":
+            timepoint = TIMEPOINTS[0]
+        else:
+            event = str(table.at[k, "redcap_event_name"])
+            timepoint = {e: TIMEPOINTS[t] for t, e in REDCAP_EVENTS.items()}.get(event, event)
+        q = {
+            "file": file,
+            "row": int(table.at[k, "_row"]),
+            "column": p["column"],
+            "kind": p["kind"],
+            "participant_id": str(table.at[k, id_column]),
+            "timepoint": timepoint,
+            "value": p["value"],
+        }
+        q |= {key: p[key] for key in ("true_value",) if key in p}
+        q["action"] = p["action"]
+        q |= {key: p[key] for key in ("note",) if key in p}
+        if "kept_uid" in p:
+            q["kept_row"] = int(table.at[position[p["kept_uid"]], "_row"])
+        resolved.append(q)
+    resolved.sort(key=lambda q: q["row"])
+    return table, resolved

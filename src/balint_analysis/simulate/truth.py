@@ -1,0 +1,227 @@
+"""The known truth of a synthetic cohort: tidy scores, realised effects, ``truth.json``.
+
+Three scores are kept per participant × timepoint × scale (sum units):
+
+``latent``
+    ``η`` of the data-generating model (exists for everyone, answered or not).
+``observed``
+    The score of the generated answers (every item, scoring direction) — what the participant
+    would report; defined for everyone, ``responded`` says whether they did answer.
+``expected``
+    What a correct pipeline scores from the exports: only the accepted row of that participant
+    × timepoint (previews, unfinished/incomplete forms, earlier duplicates, unknown records and
+    unmapped events rejected), invalid item values (out of range, text) and blanks set missing,
+    reverse-keyed items reversed, then the instrument's missing-item rule (mean of the answered
+    items × number of items when at least ``min_answered_share`` are answered, unrounded).
+
+The effect of a scale at a post-baseline timepoint is the difference in mean change from
+baseline, Balint minus control, among participants with the score at both timepoints; it is
+reported for ``latent`` and ``observed`` (participants who responded) and ``expected``
+(participants with accepted rows) next to the true ``θ``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from balint_analysis.simulate.exports import item_columns
+from balint_analysis.simulate.model import Answers, Latent, score_items, variance_components
+from balint_analysis.simulate.params import CONTROL, INTERVENTION, TIMEPOINTS, SimulationParams
+
+__all__ = ["accepted_items", "effects", "tidy_truth", "truth_scores_csv"]
+
+DIGITS = 6
+
+
+def _r(x: float) -> float | None:
+    """A JSON-safe rounded float (``None`` for NaN)."""
+    x = float(x)
+    return None if np.isnan(x) else round(x, DIGITS) + 0.0
+
+
+def accepted_items(
+    table: pd.DataFrame, answers: dict[str, Answers], n: int, *, platform: str
+) -> tuple[dict[str, np.ndarray], np.ndarray, list[tuple[int, str]]]:
+    """Item values a correct pipeline keeps from one export.
+
+    Returns
+    -------
+    values
+        Instrument → ``(participants, timepoints, items)`` floats, ``NaN`` where no accepted row,
+        a blank or an invalid value.
+    accepted
+        ``(participants, timepoints)`` True where the export has an accepted row.
+    invalid
+        ``(row, column)`` of every non-empty invalid item value in an accepted row.
+    """
+    keep = table[table["_accept"].astype(bool)]
+    pid, t = keep["_pid"].to_numpy(dtype=np.int64), keep["_t"].to_numpy(dtype=np.int64)
+    accepted = np.zeros((n, len(TIMEPOINTS)), dtype=bool)
+    if len(np.unique(pid * len(TIMEPOINTS) + t)) != len(keep):
+        raise AssertionError("two accepted rows for one participant × timepoint")
+    accepted[pid, t] = True
+    values: dict[str, np.ndarray] = {}
+    invalid: list[tuple[int, str]] = []
+    for inst_id, a in answers.items():
+        inst = a.instrument
+        cols = item_columns(inst_id, inst.n_items, platform=platform)
+        raw = keep[cols]
+        num = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+        ok = (num >= inst.response_min) & (num <= inst.response_max) & (num == np.round(num))
+        bad = ~ok & (raw.to_numpy(dtype=str) != "")
+        rows = keep["_row"].to_numpy()
+        invalid += [(int(rows[r]), cols[c]) for r, c in zip(*np.nonzero(bad), strict=True)]
+        out = np.full((n, len(TIMEPOINTS), inst.n_items), np.nan)
+        out[pid, t] = np.where(ok, num, np.nan)
+        values[inst_id] = out
+    return values, accepted, invalid
+
+
+def tidy_truth(
+    params: SimulationParams,
+    people: pd.DataFrame,
+    latent: Latent,
+    answers: dict[str, Answers],
+    responded: np.ndarray,
+    exported: dict[str, np.ndarray],
+    accepted: np.ndarray,
+) -> pd.DataFrame:
+    """Long truth table: one row per participant × timepoint × scale (module docstring)."""
+    n, n_t, n_s = latent.eta.shape
+    observed = np.full((n, n_t, n_s), np.nan)
+    expected = np.full((n, n_t, n_s), np.nan)
+    keys = [s.key for s in params.scales]
+    for inst_id, a in answers.items():
+        obs = score_items(a.keyed, a.instrument, keyed=True)
+        exp = score_items(exported[inst_id], a.instrument, keyed=False)
+        for sid in a.instrument.scales:
+            observed[:, :, keys.index(f"{inst_id}.{sid}")] = obs[sid]
+            expected[:, :, keys.index(f"{inst_id}.{sid}")] = np.where(accepted, exp[sid], np.nan)
+
+    def rep(values: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(values, (n, n_t, n_s)).ravel()
+
+    return pd.DataFrame(
+        {
+            "participant_id": rep(people["participant_id"].to_numpy()[:, None, None]),
+            "group": rep(people["group"].to_numpy()[:, None, None]),
+            "balint_group": rep(people["balint_group"].to_numpy()[:, None, None]),
+            "timepoint": rep(np.asarray(TIMEPOINTS)[None, :, None]),
+            "instrument": rep(np.asarray([s.instrument for s in params.scales])[None, None]),
+            "scale": rep(np.asarray([s.scale for s in params.scales])[None, None]),
+            "latent": latent.eta.ravel(),
+            "observed": observed.ravel(),
+            "responded": rep(responded[:, :, None]),
+            "accepted": rep(accepted[:, :, None]),
+            "expected": expected.ravel(),
+        }
+    )
+
+
+def effects(params: SimulationParams, truth: pd.DataFrame) -> list[dict[str, Any]]:
+    """Latent and realised effects per scale × post-baseline timepoint."""
+    out = []
+    n_t = len(TIMEPOINTS)
+    for s in params.scales:
+        part = truth[(truth["instrument"] == s.instrument) & (truth["scale"] == s.scale)]
+        treated = part["group"].to_numpy()[::n_t] == INTERVENTION
+
+        def wide(column: str, part: pd.DataFrame = part) -> np.ndarray:
+            return part[column].to_numpy(dtype=float).reshape(-1, n_t)
+
+        resp = part["responded"].to_numpy(dtype=bool).reshape(-1, n_t)
+        acc = part["accepted"].to_numpy(dtype=bool).reshape(-1, n_t)
+        for t in range(1, n_t):
+            row: dict[str, Any] = {
+                "instrument": s.instrument,
+                "scale": s.scale,
+                "timepoint": TIMEPOINTS[t],
+                "latent": s.effect[t - 1],
+            }
+            for name, values, ok in (
+                ("latent", wide("latent"), resp),
+                ("observed", wide("observed"), resp),
+                ("expected", wide("expected"), acc),
+            ):
+                both = ok[:, 0] & ok[:, t] & ~np.isnan(values[:, 0]) & ~np.isnan(values[:, t])
+                change = values[:, t] - values[:, 0]
+                est = change[both & treated].mean() - change[both & ~treated].mean()
+                row[f"realised_{name}"] = _r(est)
+                if name != "latent":
+                    row[f"n_{name}"] = {
+                        INTERVENTION: int((both & treated).sum()),
+                        CONTROL: int((both & ~treated).sum()),
+                    }
+            out.append(row)
+    return out
+
+
+def params_dict(params: SimulationParams) -> dict[str, Any]:
+    """JSON-ready parameters (tuples as lists)."""
+
+    def listify(x: Any) -> Any:
+        if isinstance(x, tuple | list):
+            return [listify(v) for v in x]
+        if isinstance(x, dict):
+            return {k: listify(v) for k, v in x.items()}
+        return x
+
+    return listify(dataclasses.asdict(params))
+
+
+def model_truth(params: SimulationParams, people: pd.DataFrame, latent: Latent) -> dict[str, Any]:
+    """Design facts, variance components and the drawn Balint-group effects."""
+    var = variance_components(params)
+    labels = [f"BG{j + 1}" for j in range(params.n_balint_groups)]
+    sizes = np.bincount(
+        people["cluster"].to_numpy()[people["treated"].to_numpy()], minlength=params.n_balint_groups
+    )
+    components = {}
+    for k, s in enumerate(params.scales):
+        total = var["participant"][k] + var["residual"][k]
+        components[s.key] = {
+            "participant": _r(var["participant"][k]),
+            "residual": _r(var["residual"][k]),
+            "cluster": _r(var["cluster"][k]),
+            "pre_post_corr": _r(var["participant"][k] / total),
+            "icc_cluster": _r(var["cluster"][k] / (var["cluster"][k] + total)),
+        }
+    return {
+        "design": {
+            "timepoints": list(TIMEPOINTS),
+            "intervention": INTERVENTION,
+            "control": CONTROL,
+            "n_participants": len(people),
+            "n_per_arm": {
+                INTERVENTION: int(people["treated"].sum()),
+                CONTROL: int((~people["treated"]).sum()),
+            },
+            "balint_groups": dict(zip(labels, sizes.tolist(), strict=True)),
+        },
+        "variance_components": components,
+        "cluster_effects": {
+            s.key: dict(zip(labels, [_r(u) for u in latent.cluster[:, k]], strict=True))
+            for k, s in enumerate(params.scales)
+        },
+    }
+
+
+def truth_scores_csv(truth: pd.DataFrame) -> bytes:
+    """``truth_scores.csv``: the tidy truth, floats with 4 decimals, booleans 0/1."""
+
+    def fmt(values: pd.Series) -> np.ndarray:
+        x = values.to_numpy(dtype=float)
+        return np.where(np.isnan(x), "", np.char.mod("%.4f", np.round(x, 4) + 0.0))
+
+    out = truth.assign(
+        latent=fmt(truth["latent"]),
+        observed=fmt(truth["observed"]),
+        expected=fmt(truth["expected"]),
+        responded=truth["responded"].astype(int).astype(str),
+        accepted=truth["accepted"].astype(int).astype(str),
+    )
+    return out.to_csv(index=False, lineterminator="\n").encode("utf-8")
