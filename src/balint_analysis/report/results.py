@@ -1,0 +1,275 @@
+"""Per-outcome results: effect rows, estimated-means tables, figures and sentences.
+
+``effects.csv`` may hold, per outcome and timepoint, the primary model's effect and rows of
+sensitivity analyses. A row is a sensitivity row when its ``effect_type`` mentions ANCOVA,
+complete cases, per-protocol or "sensitivity"; every other row belongs to the primary model
+(the first such row per outcome × timepoint is used).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from balint_analysis.config import StudyConfig
+from balint_analysis.report.figures import emmeans_svg
+from balint_analysis.report.tables import suppressed
+from balint_analysis.report.text import (
+    DesignInfo,
+    ScaleInfo,
+    certainty_sentence,
+    effect_sentence,
+    fmt,
+    fmt_ci,
+    fmt_int,
+    fmt_p,
+    is_missing,
+    scale_info,
+    size_words,
+    tp_label,
+)
+
+__all__ = [
+    "is_sensitivity",
+    "main_effects",
+    "means_line",
+    "outcome_order",
+    "outcome_section",
+]
+
+_SENSITIVITY_WORDS = ("ancova", "complete", "per-protocol", "per_protocol", "sensitiv")
+
+
+def is_sensitivity(effect_type: Any) -> bool:
+    """Whether an ``effect_type`` value names a sensitivity analysis."""
+    return not is_missing(effect_type) and any(
+        w in str(effect_type).lower() for w in _SENSITIVITY_WORDS
+    )
+
+
+def main_effects(effects: pd.DataFrame, instrument: str, scale: str) -> pd.DataFrame:
+    """The primary-model effect rows of one outcome, one per timepoint, in file order."""
+    if not len(effects):
+        return effects
+    sel = effects[(effects["instrument"] == instrument) & (effects["scale"] == scale)]
+    if "effect_type" in sel:
+        sel = sel[~sel["effect_type"].map(is_sensitivity)]
+    return sel.drop_duplicates(subset=["timepoint"], keep="first")
+
+
+def outcome_order(config: StudyConfig, effects: pd.DataFrame, emmeans: pd.DataFrame) -> list:
+    """``(instrument, scale)`` pairs: the primary first, then config order, then the rest."""
+    primary = (config.analysis.primary_instrument, config.analysis.primary_scale)
+    found: list[tuple[str, str]] = []
+    for df in (effects, emmeans):
+        if len(df):
+            for i, s in df[["instrument", "scale"]].drop_duplicates().itertuples(index=False):
+                if (str(i), str(s)) not in found:
+                    found.append((str(i), str(s)))
+    ordered = [primary]
+    for inst_id, inst in config.instruments.items():
+        for sid in inst.scales:
+            if (inst_id, sid) in found and (inst_id, sid) not in ordered:
+                ordered.append((inst_id, sid))
+    ordered += sorted(x for x in found if x not in ordered)
+    return ordered
+
+
+def _suppress_effect(row: Mapping[str, Any], min_cell: int) -> bool:
+    return any(suppressed(row.get(c), min_cell) for c in ("n_intervention", "n_control"))
+
+
+def _effect_row(r: Mapping[str, Any], min_cell: int, role: str) -> dict[str, Any]:
+    hidden = _suppress_effect(r, min_cell)
+    d = r.get("d_ppc2")
+    conv = r.get("converged")
+    conv_txt = "—" if is_missing(conv) else ("yes" if str(conv).lower() in ("true", "1") else "NO")
+    if hidden:
+        return {
+            "timepoint": tp_label(str(r["timepoint"])),
+            "type": str(r.get("effect_type") or ""),
+            "estimate": "suppressed",
+            "ci": "",
+            "df": "",
+            "p": "",
+            "p_adj": "",
+            "d": "",
+            "n_i": fmt_n(r.get("n_intervention"), min_cell),
+            "n_c": fmt_n(r.get("n_control"), min_cell),
+            "converged": conv_txt,
+            "suppressed": True,
+        }
+    return {
+        "timepoint": tp_label(str(r["timepoint"])),
+        "type": str(r.get("effect_type") or ""),
+        "estimate": fmt(r.get("estimate")),
+        "ci": fmt_ci(r.get("ci_low"), r.get("ci_high")),
+        "df": fmt(r.get("df"), 1),
+        "p": fmt_p(r.get("p_value")),
+        "p_adj": "—" if role == "primary" else fmt_p(r.get("p_adjusted")),
+        "d": "—"
+        if is_missing(d)
+        else (
+            f"{fmt(d, 2)} ({fmt_ci(r.get('d_ci_low'), r.get('d_ci_high'), 2)})"
+            + (f", {size_words(d)}" if size_words(d) else "")
+        ),
+        "n_i": fmt_n(r.get("n_intervention"), min_cell),
+        "n_c": fmt_n(r.get("n_control"), min_cell),
+        "converged": conv_txt,
+        "suppressed": False,
+    }
+
+
+def _at(row: Mapping[str, Any], sentence: str) -> str:
+    """Prefix a sentence with the timepoint it is about."""
+    return f"At {tp_label(str(row['timepoint']))}, {sentence[:1].lower()}{sentence[1:]}"
+
+
+def fmt_n(n: Any, min_cell: int) -> str:
+    """A count, or ``"<5"`` when below the minimum cell size."""
+    return f"<{min_cell}" if suppressed(n, min_cell) else fmt_int(n)
+
+
+def _emmeans_table(
+    emm: pd.DataFrame,
+    arms: Sequence[tuple[str, str, str]],
+    timepoints: Sequence[str],
+    min_cell: int,
+) -> list[dict[str, Any]]:
+    rows = []
+    for label, name, _role in arms:
+        cells = []
+        for t in timepoints:
+            r = emm[(emm["group"].astype(str) == label) & (emm["timepoint"].astype(str) == t)]
+            if not len(r):
+                cells.append({"mean": "—", "ci": "", "n": "—"})
+                continue
+            r = r.iloc[0]
+            if suppressed(r["n"], min_cell):
+                cells.append({"mean": "suppressed", "ci": "", "n": f"<{min_cell}"})
+            else:
+                cells.append(
+                    {
+                        "mean": fmt(r["mean"]),
+                        "ci": fmt_ci(r["ci_low"], r["ci_high"]),
+                        "n": fmt_int(r["n"]),
+                    }
+                )
+        rows.append({"name": name[:1].upper() + name[1:], "cells": cells})
+    return rows
+
+
+def outcome_section(
+    config: StudyConfig,
+    instrument: str,
+    scale: str,
+    effects: pd.DataFrame,
+    emmeans: pd.DataFrame,
+    models: Sequence[Mapping[str, Any]],
+    design: DesignInfo,
+    arms: Sequence[tuple[str, str, str]],
+    index: int,
+) -> dict[str, Any]:
+    """Everything the template shows for one outcome."""
+    info: ScaleInfo = scale_info(config, instrument, scale)
+    min_cell = config.analysis.min_cell_size
+    level = f"{100 * (1 - config.analysis.alpha):g}%"
+    tps = list(config.design.timepoints)
+    primary = (instrument, scale) == (
+        config.analysis.primary_instrument,
+        config.analysis.primary_scale,
+    )
+    role = "primary" if primary else "secondary"
+    main = main_effects(effects, instrument, scale)
+    main = (
+        main.assign(_o=main["timepoint"].map({t: i for i, t in enumerate(tps)})).sort_values(
+            "_o", kind="mergesort"
+        )
+        if len(main)
+        else main
+    )
+    rows = [_effect_row(r, min_cell, role) for r in main.to_dict("records")]
+    emm = (
+        emmeans[(emmeans["instrument"] == instrument) & (emmeans["scale"] == scale)]
+        if len(emmeans)
+        else emmeans
+    )
+    sentences = []
+    for r in main.to_dict("records"):
+        if _suppress_effect(r, min_cell):
+            sentences.append(
+                f"At {tp_label(str(r['timepoint']))} fewer than {min_cell} people were observed "
+                "in an arm, so the estimate is not reported."
+            )
+        else:
+            change = balint_change(emm, arms[0][0], tps[0], str(r["timepoint"]), min_cell)
+            sentences.append(effect_sentence(r, info, design, tps[0], level, change))
+    sens = pd.DataFrame()
+    if len(effects) and "effect_type" in effects:
+        sel = effects[(effects["instrument"] == instrument) & (effects["scale"] == scale)]
+        sens = sel[sel["effect_type"].map(is_sensitivity)]
+    sens_rows = [_effect_row(r, min_cell, role) for r in sens.to_dict("records")]
+    figure, fig_desc, n_hidden = None, "", 0
+    if len(emm):
+        shown = emm[~emm["n"].map(lambda n: suppressed(n, min_cell))]
+        n_hidden = len(emm) - len(shown)
+        figure, fig_desc = emmeans_svg(
+            shown, timepoints=tps, arms=arms, info=info, fig_id=f"{index}", level=level
+        )
+    model_notes = [
+        m for m in models if m.get("instrument") == instrument and m.get("scale") == scale
+    ]
+    last = main.to_dict("records")[-1] if len(main) else None
+    return {
+        "id": f"outcome-{instrument}-{scale}".replace("_", "-").replace(".", "-"),
+        "info": info,
+        "title": f"{info.label} ({info.short_instrument})",
+        "role": role,
+        "rows": rows,
+        "sens_rows": sens_rows,
+        "sentences": sentences,
+        "certainty": _at(last, certainty_sentence(last, info, design, level))
+        if last is not None and not _suppress_effect(last, min_cell)
+        else "",
+        "emmeans": _emmeans_table(emm, arms, tps, min_cell) if len(emm) else [],
+        "timepoints": [tp_label(t) for t in tps],
+        "figure": figure,
+        "figure_desc": fig_desc,
+        "n_hidden": n_hidden,
+        "models": model_notes,
+        "df_method": str(main["df_method"].iloc[0])
+        if len(main) and "df_method" in main and not is_missing(main["df_method"].iloc[0])
+        else "",
+        "level": level,
+    }
+
+
+def balint_change(emm: pd.DataFrame, label: str, base: str, t: str, min_cell: int) -> float | None:
+    """The intervention arm's estimated change from ``base`` to ``t`` (None if not reportable)."""
+    if not len(emm):
+        return None
+    vals = []
+    for tp in (base, t):
+        r = emm[(emm["group"].astype(str) == label) & (emm["timepoint"].astype(str) == tp)]
+        if not len(r) or suppressed(r.iloc[0]["n"], min_cell) or is_missing(r.iloc[0]["mean"]):
+            return None
+        vals.append(float(r.iloc[0]["mean"]))
+    return vals[1] - vals[0]
+
+
+def means_line(
+    emm: pd.DataFrame, arms: Sequence[tuple[str, str, str]], base: str, last: str, min_cell: int
+) -> str:
+    """ "Estimated average scores: Balint group 27.0 at pre → 23.0 at follow-up; …" (or "")."""
+    parts = []
+    for label, name, _ in arms:
+        vals = []
+        for t in (base, last):
+            r = emm[(emm["group"].astype(str) == label) & (emm["timepoint"].astype(str) == t)]
+            if not len(r) or suppressed(r.iloc[0]["n"], min_cell):
+                return ""
+            vals.append(fmt(r.iloc[0]["mean"]))
+        parts.append(f"{name} {vals[0]} at {tp_label(base)} → {vals[1]} at {tp_label(last)}")
+    return ("Estimated average scores: " + "; ".join(parts) + ".") if parts else ""
