@@ -20,6 +20,7 @@ from balint_analysis.instruments import Instrument, load_file, load_instrument
 
 __all__ = [
     "AnalysisSpec",
+    "check_schema",
     "Design",
     "ExportSpec",
     "RosterSpec",
@@ -144,6 +145,26 @@ def item_columns(mapping: str | Mapping[Any, str], instrument: Instrument) -> di
             )
         out[item] = str(column)
     return dict(sorted(out.items()))
+
+
+def check_schema(raw: Mapping[str, Any], schema_path: str | Path) -> None:
+    """Validate a config mapping against the JSON schema; the first problem as one line.
+
+    Raises
+    ------
+    InputError
+        Naming the offending key, e.g. ``config key 'analysis.alpha': 2 is greater than or
+        equal to the maximum of 1``.
+    """
+    import jsonschema
+
+    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
+    if errors:
+        err = errors[0]
+        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
+        raise InputError(f"config key '{key}': {err.message}.")
 
 
 def read_config(path: str | Path) -> StudyConfig:

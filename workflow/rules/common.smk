@@ -2,15 +2,17 @@
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from balint_analysis.config import load_config
+from balint_analysis.config import check_schema, load_config
 from balint_analysis.errors import InputError
 
-validate(config, schema="../schemas/config.schema.yaml")
 try:
-    # Checks a JSON schema cannot express (primary outcome exists, column maps resolve).
+    # One line naming the key, then what a JSON schema cannot express (the primary outcome
+    # exists, column maps resolve).
+    check_schema(config, workflow.source_path("../schemas/config.schema.yaml"))
     STUDY = load_config(config)
 except InputError as exc:
     raise WorkflowError(str(exc)) from None
+validate(config, schema="../schemas/config.schema.yaml")  # fills schema defaults
 
 COHORT = STUDY.cohort
 

@@ -216,7 +216,16 @@ def change_phrase(lo: float, hi: float, verb_down: bool, comparative: bool = Tru
     more = "greater " if comparative else ""
     if b <= 0:  # the whole interval is in the opposite direction (cannot happen for the point)
         return f"95% CI {fmt(-b)} to {_pts(-a)} {more}{small}"
-    return f"95% CI: anywhere from a {fmt(b)}-point {more}{big} to a {fmt(-a)}-point {more}{small}"
+    return (
+        f"95% CI: anywhere from {_a(fmt(b))} {fmt(b)}-point {more}{big} to "
+        f"{_a(fmt(-a))} {fmt(-a)}-point {more}{small}"
+    )
+
+
+def _a(number: str) -> str:
+    """The article before a spoken number: "an 8.8-point", "an 11-point", "a 1.8-point"."""
+    spoken_vowel = number.startswith("8") or number.split(".")[0] in {"11", "18"}
+    return "an" if spoken_vowel else "a"
 
 
 def effect_sentence(
