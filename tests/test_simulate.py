@@ -37,8 +37,17 @@ from balint_analysis.simulate import (
 
 REPO = Path(__file__).resolve().parents[1]
 MBI, PSS = load_instrument("mbi_hss"), load_instrument("pss10")
-Q_ITEMS = [f"MBI_{i}" for i in range(1, 23)] + [f"PSS_{i}" for i in range(1, 11)]
-R_ITEMS = [f"mbi_{i}" for i in range(1, 23)] + [f"pss_{i:02d}" for i in range(1, 11)]
+CBI, WHO5 = load_instrument("cbi"), load_instrument("who5")
+# instrument -> (Qualtrics template, REDCap template), in export order
+LAYOUT = [(MBI, "MBI_{i}", "mbi_{i}"), (PSS, "PSS_{i}", "pss_{i:02d}"),
+          (CBI, "CBI_{i}", "cbi_{i:02d}"), (WHO5, "WHO5_{i}", "who5_{i}")]  # fmt: skip
+INSTRUMENTS = [inst for inst, _, _ in LAYOUT]
+Q_ITEMS = [q.format(i=i) for inst, q, _ in LAYOUT for i in inst.items]
+R_ITEMS = [r.format(i=i) for inst, _, r in LAYOUT for i in inst.items]
+INSTRUMENT_OF = {c: inst for inst, q, r in LAYOUT for i in inst.items
+                 for c in (q.format(i=i), r.format(i=i))}  # fmt: skip
+# published per-scale missing-item rules (CBI); otherwise 80% of the items, rounded up
+MIN_ANSWERED = {("cbi", "personal"): 3, ("cbi", "work"): 4, ("cbi", "client"): 3}
 Q_META = ["StartDate", "EndDate", "Status", "IPAddress", "Progress", "Duration (in seconds)",
           "Finished", "RecordedDate", "ResponseId", "RecipientLastName", "RecipientFirstName",
           "RecipientEmail", "ExternalReference", "LocationLatitude", "LocationLongitude",
@@ -73,14 +82,9 @@ def frame(data: bytes, header_rows: int) -> pd.DataFrame:
     return df.assign(row=np.arange(header_rows + 1, header_rows + 1 + len(df)))
 
 
-def item_range(column: str) -> tuple[int, int]:
-    inst = MBI if column.lower().startswith("mbi") else PSS
-    return inst.response_min, inst.response_max
-
-
 def valid_cell(value: str, column: str) -> bool:
-    lo, hi = item_range(column)
-    return value.isdigit() and lo <= int(value) <= hi
+    codes = INSTRUMENT_OF[column].allowed_values
+    return value.isdigit() and int(value) in codes
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +135,11 @@ def test_bad_input_is_refused():
     with pytest.raises(ValueError, match="cannot fill 3 Balint groups"):
         SimulationParams(n_per_arm=20, n_balint_groups=3)
     with pytest.raises(ValueError, match="positive definite"):
-        SimulationParams(scale_correlation=((1, 2, 0, 0), (2, 1, 0, 0), (0, 0, 1, 0),
-                                            (0, 0, 0, 1)))  # fmt: skip
+        bad = np.eye(8)
+        bad[0, 1] = bad[1, 0] = 2.0
+        SimulationParams(scale_correlation=tuple(map(tuple, bad)))
+    with pytest.raises(ValueError, match="one row per scale"):
+        SimulationParams(scale_correlation=((1, 0), (0, 1)))
 
 
 def test_write_cohort_writes_exactly_the_files(small, tmp_path):
@@ -162,7 +169,10 @@ def test_written_config_is_valid_and_points_at_the_files(small, tmp_path, monkey
     q, r = cfg.exports
     header = rows_of(small.files[QUALTRICS_FILE])[0]
     assert list(cfg.columns_for(q, "mbi_hss").values()) == header[17:39]
-    assert list(cfg.columns_for(r, "pss10").values()) == R_ITEMS[22:]
+    assert list(cfg.columns_for(r, "pss10").values()) == R_ITEMS[22:32]
+    assert list(cfg.columns_for(q, "cbi").values()) == header[49:68] == Q_ITEMS[32:51]
+    assert list(cfg.columns_for(r, "who5").values()) == R_ITEMS[51:]
+    assert set(cfg.instruments) == {"mbi_hss", "pss10", "cbi", "who5"}
     assert r.timepoint_values == EVENTS
     for e in cfg.exports:
         assert Path(e.path).is_file()
@@ -206,13 +216,17 @@ def test_qualtrics_layout(demo):
     parsed = [json.loads(cell) for cell in ids]
     assert [p["ImportId"] for p in parsed[:17]] == Q_IMPORT_IDS
     assert [p["ImportId"] for p in parsed[17:]] == (
-        [f"QID1_{i}" for i in range(1, 23)] + [f"QID2_{i}" for i in range(1, 11)] + ["QID5_TEXT"]
+        [f"QID{q}_{i}" for q, inst in enumerate(INSTRUMENTS, start=1) for i in inst.items]
+        + ["QID5_TEXT"]
     )
     assert [p.get("timeZone") for p in parsed[:8]] == (
         ["Europe/Warsaw"] * 2 + [None] * 5 + ["Europe/Warsaw"]
     )
     assert data.splitlines()[2].startswith(b'"{""ImportId"":""startDate"",')
     assert texts[17] == "Maslach Burnout Inventory (MBI-HSS) - MBI item 1"
+    # CBI items carry the survey's recode values (the CBI coding), not 1-5 positions
+    cbi = pd.DataFrame(rows[3:], columns=tags)[[f"CBI_{i}" for i in range(1, 20)]]
+    assert set(cbi.to_numpy().ravel()) <= {"", "0", "25", "50", "75", "100"}
     assert texts[-1] == "Anything else you would like to tell us?"
     # the recipe of export_formats.md §1.5 reads it
     hdr = pd.read_csv(io.BytesIO(data), nrows=2, header=0, dtype=str, keep_default_na=False)
@@ -290,7 +304,7 @@ def test_problems_are_exactly_where_truth_json_says(demo):
     assert sorted(previews["ExternalReference"] == "") == [False, True]
     unfinished = q[q["Finished"] != "1"]
     assert list(unfinished["row"]) == [by_kind["unfinished"][0]["row"]]
-    assert int(unfinished["Progress"].iat[0]) < 100 and unfinished["MBI_22"].iat[0] == ""
+    assert int(unfinished["Progress"].iat[0]) < 100 and unfinished[Q_ITEMS[-1]].iat[0] == ""
     assert unfinished["ExternalReference"].iat[0] not in set(q.drop(unfinished.index)
                                                              ["ExternalReference"])  # fmt: skip
     normal = q[(q["Status"] == "0") & (q["Finished"] == "1")]
@@ -353,15 +367,20 @@ def reference_scores(cohort: SimulatedCohort) -> pd.DataFrame:
     both = pd.concat([q, r], ignore_index=True)
     both = both[both["participant_id"].isin(set(cohort.roster["participant_id"]))]
     out = []
-    for inst, prefix in ((MBI, "MBI"), (PSS, "PSS")):
+    for inst, template, _ in LAYOUT:
+        lo, hi = inst.response_min, inst.response_max
         for sid, scale in inst.scales.items():
-            cols = [f"{prefix}_{i}" for i in scale.items]
+            cols = [template.format(i=i) for i in scale.items]
             x = both[cols].apply(pd.to_numeric, errors="coerce")
-            x = x.where((x >= inst.response_min) & (x <= inst.response_max))
+            x = x.where(x.isin(inst.allowed_values))
             for i in scale.reverse:
-                x[f"{prefix}_{i}"] = inst.response_max - x[f"{prefix}_{i}"]
+                x[template.format(i=i)] = lo + hi - x[template.format(i=i)]
             n_ok = x.notna().sum(axis=1)
-            score = (x.mean(axis=1) * len(cols)).where(n_ok >= 0.8 * len(cols))
+            need = MIN_ANSWERED.get((inst.id, sid), np.ceil(0.8 * len(cols)))
+            mean = x.mean(axis=1)
+            score = {"sum": mean * len(cols), "mean": mean,
+                     "percent": (mean - lo) / (hi - lo) * 100}[scale.method]  # fmt: skip
+            score = score.where(n_ok >= need)
             out.append(pd.DataFrame({"participant_id": both["participant_id"],
                                      "timepoint": both["timepoint"], "instrument": inst.id,
                                      "scale": sid, "score": score}))  # fmt: skip
@@ -419,7 +438,12 @@ def test_truth_scores_csv_is_the_tidy_truth(demo):
     assert list(df.columns) == ["participant_id", "group", "balint_group", "timepoint",
                                 "instrument", "scale", "latent", "observed", "responded",
                                 "accepted", "expected"]  # fmt: skip
-    assert len(df) == 120 * 3 * 4
+    assert len(df) == 120 * 3 * 9  # 8 generating scales + the WHO-5 percentage
+    who = demo.truth_scores[demo.truth_scores["instrument"] == "who5"]
+    total, pct = (who[who["scale"] == s].reset_index() for s in ("total", "percentage"))
+    assert np.allclose(pct["latent"], 4 * total["latent"])
+    assert np.allclose(pct["expected"], 4 * total["expected"], equal_nan=True)
+    assert demo.truth["true_effects"]["who5.percentage"] == {"post": 6.0, "followup": 4.0}
     assert np.allclose(df["latent"].astype(float), demo.truth_scores["latent"], atol=5e-5)
 
 
@@ -449,17 +473,29 @@ def test_realised_effects_recover_the_truth(large):
     Observed vs latent on the same people: item noise only, SE = sqrt(2·k·(σ_item² + 1/12) ·
     (1/n_I + 1/n_C)); allowed: 4 SE either way plus up to 15 % attenuation by clipping.
     """
-    scales = {s.scale: s for s in large.params.scales}
-    effects = {(e["scale"], e["timepoint"]): e for e in large.truth["effects"]}
-    for e in effects.values():
-        tol = 0.8 if e["scale"] == "emotional_exhaustion" else 0.5
+    params = {s.key: s for s in large.params.scales}
+    instruments = {inst.id: inst for inst in INSTRUMENTS}
+    effects = {(e["instrument"], e["scale"], e["timepoint"]): e for e in large.truth["effects"]}
+    assert len(effects) == 9 * 2
+    for (inst_id, sid, _), e in effects.items():
+        inst = instruments[inst_id]
+        scale = inst.scales[sid]
+        # derived scales (WHO-5 percentage) scale the generating one's truth (raw x 4)
+        source, factor = (params[f"{inst_id}.{sid}"], 1.0) if f"{inst_id}.{sid}" in params \
+            else (params[f"{inst_id}.total"], 4.0)  # fmt: skip
+        tol = max(0.5, 0.08 * source.sd * factor)  # EE: 0.8 (> 4 SE), CBI / WHO-5 %: 1.4
         assert abs(e["realised_latent"] - e["latent"]) < tol, e
-        k = len((MBI if e["instrument"] == "mbi_hss" else PSS).scales[e["scale"]].items)
+        k = len(scale.items)
+        step = (inst.response_max - inst.response_min) / (len(inst.allowed_values) - 1)
+        noise = source.item_sd**2 + step**2 / 12  # item noise + rounding, per item
+        per_person = 2 * k * noise if scale.method == "sum" else 2 * noise / k
+        if scale.method == "percent":
+            per_person = 2 * noise / k * (100 / (inst.response_max - inst.response_min)) ** 2
         n_i, n_c = e["n_observed"]["balint"], e["n_observed"]["control"]
-        se = np.sqrt(2 * k * (scales[e["scale"]].item_sd ** 2 + 1 / 12) * (1 / n_i + 1 / n_c))
+        se = np.sqrt(per_person * (1 / n_i + 1 / n_c))
         toward_zero = (e["realised_observed"] - e["realised_latent"]) * np.sign(e["latent"])
         assert -0.15 * abs(e["realised_latent"]) - 4 * se < toward_zero < 4 * se, (e, se)
-    ee = effects[("emotional_exhaustion", "post")]
+    ee = effects[("mbi_hss", "emotional_exhaustion", "post")]
     assert abs(ee["realised_observed"] - (-4.0)) < 0.8
     assert abs(ee["realised_expected"] - ee["realised_observed"]) < 0.05
     # the same quantity recomputed from the tidy truth
@@ -497,15 +533,12 @@ def test_latent_model_has_the_specified_variance_structure(large):
 
 def test_observed_scores_follow_the_latent_scores(large):
     ts = large.truth_scores
-    for scale, (lo, hi) in {
-        "emotional_exhaustion": (0, 54),
-        "depersonalization": (0, 30),
-        "personal_accomplishment": (0, 48),
-        "total": (0, 40),
-    }.items():
-        part = ts[ts["scale"] == scale]
-        assert part["observed"].between(lo, hi).all()
-        assert part["observed"].corr(part["latent"]) > 0.85, scale
+    for inst in INSTRUMENTS:
+        for sid in inst.scales:
+            lo, hi = inst.scale_range(sid)
+            part = ts[(ts["instrument"] == inst.id) & (ts["scale"] == sid)]
+            assert part["observed"].between(lo, hi).all()
+            assert part["observed"].corr(part["latent"]) > 0.85, (inst.id, sid)
 
 
 def test_clean_cohort_has_no_problems():

@@ -38,6 +38,19 @@ def _report_path(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instruments_doc(args: argparse.Namespace) -> int:
+    from balint_analysis.instruments import docs
+
+    if args.check:
+        if docs.check(args.out):
+            print(f"{args.out} is up to date.")
+            return 0
+        print(f"{args.out} is out of date; run `balint-analysis instruments-doc`.", file=sys.stderr)
+        return 1
+    print(docs.write(args.out))
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
     cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores),
            "--configfile", args.config]  # fmt: skip
@@ -63,6 +76,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp = sub.add_parser("report-path", help="print where a config's report is written")
     rp.add_argument("--config", default="config/config.yaml")
     rp.set_defaults(func=_report_path)
+
+    doc = sub.add_parser("instruments-doc", help="write docs/instruments.md from the YAML files")
+    doc.add_argument("--check", action="store_true", help="only check that the file is current")
+    doc.add_argument("--out", default="docs/instruments.md")
+    doc.set_defaults(func=_instruments_doc)
 
     run = sub.add_parser("run", help="run the whole workflow (snakemake) for a config")
     run.add_argument("--config", default="config/config.yaml")

@@ -1,61 +1,145 @@
-"""Score instruments: items -> scale scores and categories; reliability; item descriptives.
+"""Score instruments: items -> scale scores and categories; flags; reliability; item descriptives.
 
-All computations are vectorised over participants × timepoints. Rules, per scale:
+All computations are vectorised over participants × timepoints (NumPy on the item matrix; no
+per-row Python loops). Rules, per scale of an instrument definition
+(:mod:`balint_analysis.instruments`):
 
-1. reverse-keyed items: ``x_rev = (min + max) - x`` (relative to the definition's coding);
-2. missing items: the scale is computed when at least ``min_answered_share`` of its items were
-   answered (the instrument's published rule, else the project convention of 80%), as the mean
-   of the answered items; a ``sum`` scale is that mean times the number of items (prorating);
-3. category: the published cut-off band the score falls in (bands are closed below: a prorated
-   26.6 on a scale whose "high" band starts at 27 is "moderate").
+1. items come from the columns ``<instrument>__<item>`` that ingest mapped from the export
+   (column template or explicit item→column map in the config); an item whose column is absent
+   was not administered and counts as unanswered;
+2. range check: a value that is not one of the instrument's answer codes (every integer from
+   ``min`` to ``max``, or the declared ``values``, e.g. the CBI's 0/25/50/75/100) is set missing
+   with a warning (validation normally catches it first);
+3. reverse-keyed items: ``x_rev = (min + max) - x``, relative to the definition's coding;
+4. missing items: the scale is scored when at least ``Scale.min_answered`` items are answered
+   (the instrument's published rule, e.g. the CBI's per-scale counts, else the project
+   convention: 80% of the items, rounded up), as the mean of the answered items; a ``sum``
+   scale is that mean times the number of items (prorating), a ``percent`` scale maps the mean
+   linearly onto 0–100 (WHO-5 percentage = raw × 4);
+5. category: the published band the score falls in. Bands are closed below (``min``) unless
+   the definition says ``above`` (open below): a prorated 26.6 on a scale whose "high" band
+   starts at 27 is "moderate".
+
+Flags (e.g. PHQ-9 item 9 > 0) are evaluated per response and only *counted* per group ×
+timepoint (:func:`flag_counts`, ``flags.csv``); no per-person flag leaves this module.
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from balint_analysis.errors import InputError
 from balint_analysis.instruments import Instrument, Scale
 
 __all__ = [
+    "FLAG_COLUMNS",
     "SCORE_COLUMNS",
     "categorise",
     "cronbach_alpha",
+    "flag_counts",
     "item_descriptives",
+    "item_matrix",
     "reliability",
+    "reverse",
     "scale_items",
+    "score_matrix",
     "score_responses",
 ]
 
 SCORE_COLUMNS = ["participant", "group", "timepoint", "instrument", "scale", "score", "n_items",
                  "n_answered", "category"]  # fmt: skip
+FLAG_COLUMNS = ["instrument", "flag", "group", "timepoint", "n_responses", "n_flagged"]
 
 
-def scale_items(responses: pd.DataFrame, instrument: Instrument, scale: Scale) -> pd.DataFrame:
-    """The scale's item columns as floats, reverse-keyed items already reversed."""
-    cols = {i: f"{instrument.id}__{i}" for i in scale.items}
-    missing = [c for c in cols.values() if c not in responses.columns]
-    if missing:
-        raise ValueError(f"{instrument.id}.{scale.id}: item columns missing: {missing}")
-    items = responses[list(cols.values())].astype(float)
+def item_matrix(responses: pd.DataFrame, instrument: Instrument) -> np.ndarray:
+    """The instrument's raw answers as a float matrix ``(rows, n_items)``; NaN = unanswered.
+
+    Columns ``<id>__<item>`` absent from ``responses`` are items not administered (all NaN).
+    Values that are not valid answer codes are set missing, with a warning naming the count.
+
+    Raises
+    ------
+    InputError
+        When not a single item column of the instrument is present.
+    """
+    names = [f"{instrument.id}__{i}" for i in instrument.items]
+    present = [j for j, c in enumerate(names) if c in responses.columns]
+    if not present:
+        raise InputError(
+            f"scoring: no item column of {instrument.name} ('{names[0]}' …) in the responses; "
+            f"is '{instrument.id}' mapped in the config's instruments?"
+        )
+    values = np.full((len(responses), instrument.n_items), np.nan)
+    cols = [names[j] for j in present]
+    values[:, present] = responses[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    valid = np.isin(values, np.asarray(instrument.allowed_values, dtype=float))
+    bad = ~valid & ~np.isnan(values)
+    if bad.any():
+        warnings.warn(
+            f"{instrument.id}: {int(bad.sum())} item value(s) outside the answer codes "
+            f"{list(instrument.allowed_values)} set missing before scoring.",
+            stacklevel=2,
+        )
+        values[bad] = np.nan
+    return values
+
+
+def reverse(values: np.ndarray, instrument: Instrument) -> np.ndarray:
+    """``(min + max) - x``: reversing twice is the identity."""
+    return (instrument.response_min + instrument.response_max) - values
+
+
+def _keyed(values: np.ndarray, instrument: Instrument, scale: Scale) -> np.ndarray:
+    """The scale's columns of ``values`` in the scoring direction."""
+    idx = np.asarray(scale.items) - 1
+    cols = values[:, idx]
     if scale.reverse:
-        rev = [cols[i] for i in scale.reverse]
-        items[rev] = (instrument.response_min + instrument.response_max) - items[rev]
-    return items
+        flip = np.isin(np.asarray(scale.items), scale.reverse)
+        cols = np.where(flip, reverse(cols, instrument), cols)
+    return cols
+
+
+def score_matrix(
+    values: np.ndarray, instrument: Instrument, scale: Scale
+) -> tuple[np.ndarray, np.ndarray]:
+    """Score one scale from a raw item matrix (module docstring, rules 3–4).
+
+    Returns
+    -------
+    (score, n_answered)
+        Float scores (NaN when fewer than ``scale.min_answered`` items were answered) and the
+        number of the scale's items answered, per row.
+    """
+    cols = _keyed(values, instrument, scale)
+    answered = (~np.isnan(cols)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.nansum(cols, axis=1) / answered
+    k = len(scale.items)
+    if scale.method == "sum":
+        score = mean * k
+    elif scale.method == "percent":
+        lo, hi = instrument.response_min, instrument.response_max
+        score = (mean - lo) / (hi - lo) * 100.0
+    else:
+        score = mean
+    return np.where(answered >= scale.min_answered, score, np.nan), answered
 
 
 def categorise(scores: pd.Series, scale: Scale) -> pd.Series:
     """Published cut-off category of each score (missing when no score or no cut-offs)."""
     if not scale.categories:
         return pd.Series(pd.NA, index=scores.index, dtype="str")
-    lows = [(-np.inf if c.min is None else c.min) for c in scale.categories]
-    order = np.argsort(lows, kind="stable")
-    thresholds = np.asarray(lows, dtype=float)[order][1:]
-    labels = np.asarray([scale.categories[i].label for i in order], dtype=object)
-    position = np.searchsorted(thresholds, scores.to_numpy(dtype=float), side="right")
-    out = pd.Series(labels[position], index=scores.index, dtype="str")
-    return out.where(scores.notna())
+    x = scores.to_numpy(dtype=float)
+    labels = np.full(len(x), scale.categories[0].label, dtype=object)
+    for band in scale.categories[1:]:
+        inside = x >= band.lower if band.inclusive else x > band.lower
+        labels[inside] = band.label
+    out = pd.Series(labels, index=scores.index, dtype="str")
+    return out.where(~np.isnan(x))
 
 
 def score_responses(responses: pd.DataFrame, instruments: dict[str, Instrument]) -> pd.DataFrame:
@@ -71,36 +155,69 @@ def score_responses(responses: pd.DataFrame, instruments: dict[str, Instrument])
     Returns
     -------
     DataFrame
-        SPEC ``scores.csv``: one row per participant × timepoint × scale with ``score`` (NaN when
-        too few items were answered), ``n_items``, ``n_answered`` and ``category``.
+        SPEC ``scores.csv``: one row per participant × timepoint × scale (instruments and scales
+        in definition order, rows in input order within a scale) with ``score`` (NaN when too
+        few items were answered), ``n_items``, ``n_answered`` and ``category``.
     """
     frames = []
+    ident = responses[["participant", "group", "timepoint"]].reset_index(drop=True)
     for inst_id, inst in instruments.items():
+        values = item_matrix(responses, inst)
         for scale in inst.scales.values():
-            items = scale_items(responses, inst, scale)
-            k = items.shape[1]
-            answered = items.notna().sum(axis=1)
-            mean = items.mean(axis=1, skipna=True)
-            ok = answered >= np.ceil(inst.min_answered_share * k - 1e-9)
-            score = (mean * k if scale.method == "sum" else mean).where(ok)
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "participant": responses["participant"],
-                        "group": responses["group"],
-                        "timepoint": responses["timepoint"],
-                        "instrument": inst_id,
-                        "scale": scale.id,
-                        "score": score,
-                        "n_items": k,
-                        "n_answered": answered.astype(int),
-                        "category": categorise(score, scale),
-                    }
-                )
+            score, answered = score_matrix(values, inst, scale)
+            part = ident.assign(
+                instrument=inst_id,
+                scale=scale.id,
+                score=score,
+                n_items=len(scale.items),
+                n_answered=answered.astype(np.int64),
             )
+            part["category"] = categorise(part["score"], scale)
+            frames.append(part)
     if not frames:
         return pd.DataFrame(columns=SCORE_COLUMNS)
     return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
+
+
+def flag_counts(
+    responses: pd.DataFrame,
+    instruments: dict[str, Instrument],
+    timepoints: list[str],
+    groups: list[str],
+) -> pd.DataFrame:
+    """Safety flags counted per instrument × flag × group × timepoint (``flags.csv``).
+
+    A response is flagged when any of the flag's items is answered within ``[min, max]``;
+    ``n_responses`` counts responses with at least one of those items answered. Only counts
+    leave this function: no participant, no row.
+    """
+    rows = []
+    for inst_id, inst in instruments.items():
+        if not inst.flags:
+            continue
+        values = item_matrix(responses, inst)
+        for flag in inst.flags.values():
+            x = values[:, np.asarray(flag.items) - 1]
+            lo = -np.inf if flag.min is None else flag.min
+            hi = np.inf if flag.max is None else flag.max
+            hit = ((x >= lo) & (x <= hi)).any(axis=1)
+            seen = (~np.isnan(x)).any(axis=1)
+            frame = pd.DataFrame({"group": responses["group"].to_numpy(),
+                                  "timepoint": responses["timepoint"].to_numpy(),
+                                  "n_responses": seen, "n_flagged": hit})  # fmt: skip
+            sums = frame.groupby(["group", "timepoint"]).sum()
+            for g in groups:
+                for tp in timepoints:
+                    n, k = sums.loc[(g, tp)] if (g, tp) in sums.index else (0, 0)
+                    rows.append((inst_id, flag.id, g, tp, int(n), int(k)))
+    return pd.DataFrame(rows, columns=FLAG_COLUMNS)
+
+
+def scale_items(responses: pd.DataFrame, instrument: Instrument, scale: Scale) -> pd.DataFrame:
+    """The scale's items as a float DataFrame in the scoring direction (reverse items reversed)."""
+    keyed = _keyed(item_matrix(responses, instrument), instrument, scale)
+    return pd.DataFrame(keyed, index=responses.index,
+                        columns=[f"{instrument.id}__{i}" for i in scale.items])  # fmt: skip
 
 
 def cronbach_alpha(
@@ -139,13 +256,18 @@ def cronbach_alpha(
 def reliability(
     responses: pd.DataFrame, instruments: dict[str, Instrument], timepoints: list[str]
 ) -> pd.DataFrame:
-    """Cronbach's alpha with 95% CI per scale per timepoint (SPEC ``reliability.csv``)."""
+    """Cronbach's alpha with 95% CI per scale per timepoint (SPEC ``reliability.csv``).
+
+    Single-item scales get NaN (alpha needs two items).
+    """
     rows = []
     for inst_id, inst in instruments.items():
+        values = item_matrix(responses, inst)
+        tps = responses["timepoint"].to_numpy()
         for scale in inst.scales.values():
-            items = scale_items(responses, inst, scale)
+            items = pd.DataFrame(_keyed(values, inst, scale))
             for tp in timepoints:
-                alpha, low, high, n = cronbach_alpha(items[responses["timepoint"] == tp])
+                alpha, low, high, n = cronbach_alpha(items[tps == tp])
                 rows.append((inst_id, scale.id, tp, n, alpha, low, high))
     return pd.DataFrame(
         rows, columns=["instrument", "scale", "timepoint", "n", "alpha", "ci_low", "ci_high"]
@@ -155,27 +277,34 @@ def reliability(
 def item_descriptives(
     responses: pd.DataFrame, instruments: dict[str, Instrument], timepoints: list[str]
 ) -> pd.DataFrame:
-    """Per item and timepoint: n answered, mean, SD, share missing, share at floor/ceiling."""
-    rows = []
+    """Per item and timepoint: n answered, mean, SD, share missing, share at floor/ceiling.
+
+    Raw answers (before reversing), administered items only.
+    """
+    frames = []
     for inst_id, inst in instruments.items():
-        for item in inst.items:
-            col = f"{inst_id}__{item}"
-            if col not in responses.columns:
-                continue
-            for tp in timepoints:
-                x = responses.loc[responses["timepoint"] == tp, col].astype(float)
-                answered = x.dropna()
-                total = len(x)
-                rows.append(
-                    (
-                        inst_id, item, tp, len(answered), answered.mean(), answered.std(ddof=1),
-                        (total - len(answered)) / total if total else np.nan,
-                        (answered == inst.response_min).mean() if len(answered) else np.nan,
-                        (answered == inst.response_max).mean() if len(answered) else np.nan,
-                    )
-                )  # fmt: skip
-    return pd.DataFrame(
-        rows,
-        columns=["instrument", "item", "timepoint", "n", "mean", "sd", "missing_share",
-                 "floor_share", "ceiling_share"],  # fmt: skip
-    )
+        cols = [f"{inst_id}__{i}" for i in inst.items if f"{inst_id}__{i}" in responses.columns]
+        if not cols:
+            continue
+        long = responses[["timepoint", *cols]].melt(id_vars="timepoint", var_name="column")
+        long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
+        long["answered"] = long["value"].notna()
+        long["floor"] = (long["value"] == inst.response_min).astype(float).where(long["answered"])
+        long["ceiling"] = (long["value"] == inst.response_max).astype(float).where(long["answered"])
+        stats_ = long.groupby(["column", "timepoint"], sort=False).agg(
+            n=("answered", "sum"), mean=("value", "mean"), sd=("value", "std"),
+            total=("value", "size"), floor_share=("floor", "mean"),
+            ceiling_share=("ceiling", "mean"),
+        )  # fmt: skip
+        grid = pd.MultiIndex.from_product([cols, timepoints], names=["column", "timepoint"])
+        stats_ = stats_.reindex(grid).reset_index()
+        stats_["n"] = stats_["n"].fillna(0).astype(np.int64)
+        stats_["missing_share"] = (stats_["total"] - stats_["n"]) / stats_["total"]
+        stats_["instrument"] = inst_id
+        stats_["item"] = stats_["column"].str.rsplit("__", n=1).str[1].astype(np.int64)
+        frames.append(stats_)
+    columns = ["instrument", "item", "timepoint", "n", "mean", "sd", "missing_share",
+               "floor_share", "ceiling_share"]  # fmt: skip
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(frames, ignore_index=True)[columns]

@@ -5,6 +5,7 @@ rule score:
         scores=processed("scores.csv"),
         reliability=processed("reliability.csv"),
         item_stats=processed("items.csv"),
+        flags=processed("flags.csv"),
     log:
         f"logs/{COHORT}/score.log",
     conda:

@@ -1,37 +1,84 @@
 """Instrument definitions: YAML data files plus the loader that validates them.
 
-Each ``*.yaml`` file beside this module defines one instrument version (items, subscales,
-reverse-keyed items, scoring method, missing-item rule, cut-offs). A cohort can bring its own
-definition file through the config; it is validated by the same schema.
+Each ``*.yaml`` file beside this module defines one instrument version (response coding, items,
+subscales, reverse-keyed items relative to that coding, scoring method, missing-item rule,
+score range, direction, published cut-offs with their source, licence, safety flags and what
+the reference leaves unverified). A cohort can bring its own definition file through the config
+(``instrument_definitions``); it is validated by the same schema (``instrument.schema.yaml``)
+and the same extra checks. ``docs/instruments.md`` is generated from these files
+(``balint-analysis instruments-doc``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import yaml
 
 from balint_analysis.errors import InputError
 
-__all__ = ["Category", "Instrument", "Scale", "builtin_ids", "load_instrument", "load_file"]
+__all__ = [
+    "Category",
+    "Flag",
+    "Instrument",
+    "Scale",
+    "builtin_ids",
+    "load_file",
+    "load_instrument",
+]
+
+SCHEMA_FILE = "instrument.schema.yaml"
 
 
 @dataclass(frozen=True)
 class Category:
-    """One published cut-off band: ``min <= score <= max`` (either bound may be open)."""
+    """One published cut-off band.
+
+    A score belongs to the band when it is ``>= min`` (or ``> above``) and below the next
+    band's lower bound; ``max`` documents the published upper bound. The lowest band needs no
+    lower bound.
+    """
 
     label: str
     min: float | None = None
     max: float | None = None
+    above: float | None = None
+
+    @property
+    def lower(self) -> float:
+        """The band's lower bound (``-inf`` when open)."""
+        if self.min is not None:
+            return float(self.min)
+        return -math.inf if self.above is None else float(self.above)
+
+    @property
+    def inclusive(self) -> bool:
+        """Whether the lower bound belongs to the band (``min``) or not (``above``)."""
+        return self.above is None
+
+
+@dataclass(frozen=True)
+class Flag:
+    """A per-response safety flag: any of ``items`` answered within ``[min, max]``."""
+
+    id: str
+    label: str
+    items: tuple[int, ...]
+    min: float | None = None
+    max: float | None = None
+    source: str = ""
+    action: str = ""
 
 
 @dataclass(frozen=True)
 class Scale:
-    """A scored subscale (or the single total of a one-score instrument)."""
+    """A scored subscale (or the single ``total`` of a one-score instrument)."""
 
     id: str
     label: str
@@ -41,10 +88,20 @@ class Scale:
     reverse: tuple[int, ...] = ()
     categories: tuple[Category, ...] = ()
     cutoff_source: str = ""
+    min_answered: int = 1
+    missing_rule_source: str = ""
+    verified: bool = True
+    cutoffs_verified: bool = True
+    notes: tuple[str, ...] = ()
+    cutoff_notes: tuple[str, ...] = ()
 
     @property
     def higher_is_worse(self) -> bool:
         return self.direction == "higher_is_worse"
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
 
 
 @dataclass(frozen=True)
@@ -65,10 +122,25 @@ class Instrument:
     response_labels: dict[int, str] = field(default_factory=dict)
     missing_rule_source: str = ""
     path: str = ""
+    response_values: tuple[int, ...] = ()
+    flags: dict[str, Flag] = field(default_factory=dict)
+    verified: bool = True
+    notes: tuple[str, ...] = ()
+    language: str = ""
 
     @property
     def items(self) -> tuple[int, ...]:
         return tuple(range(1, self.n_items + 1))
+
+    @property
+    def allowed_values(self) -> tuple[int, ...]:
+        """Every valid answer code (all integers min..max unless ``values`` are declared)."""
+        return self.response_values or tuple(range(self.response_min, self.response_max + 1))
+
+    @property
+    def reverse_items(self) -> tuple[int, ...]:
+        """Items reverse-keyed in any scale (relative to the definition's coding)."""
+        return tuple(sorted({i for s in self.scales.values() for i in s.reverse}))
 
     def scale_range(self, scale_id: str) -> tuple[float, float]:
         """The possible score range of a scale under its scoring method."""
@@ -76,12 +148,14 @@ class Instrument:
         if scale.method == "sum":
             k = len(scale.items)
             return (self.response_min * k, self.response_max * k)
+        if scale.method == "percent":
+            return (0.0, 100.0)
         return (float(self.response_min), float(self.response_max))
 
 
 @cache
 def _schema() -> dict:
-    text = resources.files(__package__).joinpath("instrument.schema.yaml").read_text("utf-8")
+    text = resources.files(__package__).joinpath(SCHEMA_FILE).read_text("utf-8")
     return yaml.safe_load(text)
 
 
@@ -91,7 +165,7 @@ def builtin_ids() -> list[str]:
     return sorted(
         f.name.removesuffix(".yaml")
         for f in files
-        if f.name.endswith(".yaml") and f.name != "instrument.schema.yaml"
+        if f.name.endswith(".yaml") and f.name != SCHEMA_FILE
     )
 
 
@@ -109,8 +183,43 @@ def load_file(path: str | Path) -> Instrument:
     except OSError as exc:
         raise InputError(f"{path}: cannot read instrument definition ({exc.strerror}).") from exc
     except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc}).") from exc
+        reason = " ".join(str(exc).split())
+        raise InputError(f"{path}: not valid YAML ({reason}).") from exc
     return _parse(raw, str(path))
+
+
+def _notes(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    items = [value] if isinstance(value, str) else list(value)
+    return tuple(" ".join(str(v).split()) for v in items)
+
+
+def _fail(origin: str, key: str, message: str) -> InputError:
+    return InputError(f"{origin}: instrument definition key '{key}': {message}")
+
+
+def _min_answered(rule: dict, k: int, default_share: float) -> int:
+    if "min_answered" in rule:
+        return int(rule["min_answered"])
+    share = float(rule.get("min_answered_share", default_share))
+    return max(1, math.ceil(share * k - 1e-9))
+
+
+def _categories(origin: str, sid: str, cut: dict) -> tuple[Category, ...]:
+    cats = tuple(Category(**c) for c in cut.get("categories", []))
+    for j, c in enumerate(cats):
+        if c.min is not None and c.above is not None:
+            raise _fail(origin, f"scales/{sid}/cutoffs/categories/{j}",
+                        "give either min or above, not both.")  # fmt: skip
+        if j > 0 and c.min is None and c.above is None:
+            raise _fail(origin, f"scales/{sid}/cutoffs/categories/{j}",
+                        "every band but the first needs a lower bound (min or above).")  # fmt: skip
+    lowers = [c.lower for c in cats]
+    if lowers != sorted(lowers) or len(set(lowers)) != len(lowers):
+        raise _fail(origin, f"scales/{sid}/cutoffs/categories",
+                    "bands must be listed in ascending order of their lower bounds.")  # fmt: skip
+    return cats
 
 
 def _parse(raw: object, origin: str) -> Instrument:
@@ -118,19 +227,31 @@ def _parse(raw: object, origin: str) -> Instrument:
         jsonschema.validate(raw, _schema())
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        raise InputError(f"{origin}: instrument definition key '{where}': {exc.message}.") from exc
+        message = " ".join(exc.message.split())
+        raise InputError(f"{origin}: instrument definition key '{where}': {message}.") from exc
     assert isinstance(raw, dict)
-    lo, hi = raw["response_scale"]["min"], raw["response_scale"]["max"]
+    resp = raw["response_scale"]
+    lo, hi = resp["min"], resp["max"]
+    if lo >= hi:
+        raise _fail(origin, "response_scale", "min must be below max.")
+    values = tuple(sorted(resp.get("values", [])))
+    if values and (values[0] != lo or values[-1] != hi):
+        raise _fail(origin, "response_scale/values", f"must run from min {lo} to max {hi}.")
     n_items = raw["items"]
+    rule = raw["missing_rule"]
+    share = float(rule["min_answered_share"])
     scales: dict[str, Scale] = {}
     for sid, s in raw["scales"].items():
         items, reverse = tuple(s["items"]), tuple(s.get("reverse", []))
         bad = [i for i in items if i > n_items] + [r for r in reverse if r not in items]
         if bad:
-            raise InputError(
-                f"{origin}: instrument definition key 'scales/{sid}': item(s) {bad} are not "
-                f"items 1..{n_items} of this scale."
-            )
+            raise _fail(origin, f"scales/{sid}",
+                        f"item(s) {bad} are not items 1..{n_items} of this scale.")  # fmt: skip
+        own_rule = s.get("missing_rule") or {}
+        need = _min_answered(own_rule, len(items), share)
+        if need > len(items):
+            raise _fail(origin, f"scales/{sid}/missing_rule",
+                        f"min_answered {need} exceeds the scale's {len(items)} items.")  # fmt: skip
         cut = s.get("cutoffs") or {}
         scales[sid] = Scale(
             id=sid,
@@ -139,29 +260,52 @@ def _parse(raw: object, origin: str) -> Instrument:
             method=s["method"],
             direction=s["direction"],
             reverse=reverse,
-            categories=tuple(Category(**c) for c in cut.get("categories", [])),
+            categories=_categories(origin, sid, cut),
             cutoff_source=cut.get("source", ""),
+            min_answered=need,
+            missing_rule_source=own_rule.get("source", rule["source"]),
+            verified=bool(s.get("verified", True)),
+            cutoffs_verified=bool(cut.get("verified", True)),
+            notes=_notes(s.get("notes")),
+            cutoff_notes=_notes(cut.get("notes")),
         )
-    if lo >= hi:
-        raise InputError(f"{origin}: instrument definition key 'response_scale': min >= max.")
-    return Instrument(
+    flags = {
+        fid: Flag(id=fid, label=f["label"], items=tuple(f["items"]), min=f.get("min"),
+                  max=f.get("max"), source=f["source"], action=f.get("action", ""))
+        for fid, f in (raw.get("flags") or {}).items()
+    }  # fmt: skip
+    for fid, f in flags.items():
+        if any(i > n_items for i in f.items):
+            raise _fail(origin, f"flags/{fid}/items", f"items must be 1..{n_items}.")
+    inst = Instrument(
         id=raw["id"],
         name=raw["name"],
-        citation=raw["citation"].strip(),
-        licence=raw["licence"].strip(),
+        citation=" ".join(raw["citation"].split()),
+        licence=" ".join(raw["licence"].split()),
         item_texts_shippable=raw["item_texts_shippable"],
         response_min=lo,
         response_max=hi,
         n_items=n_items,
-        min_answered_share=float(raw["missing_rule"]["min_answered_share"]),
+        min_answered_share=share,
         scales=scales,
         version=raw.get("version", ""),
-        response_labels={
-            int(k): str(v) for k, v in raw["response_scale"].get("labels", {}).items()
-        },
-        missing_rule_source=raw["missing_rule"].get("source", ""),
+        response_labels={int(k): str(v) for k, v in resp.get("labels", {}).items()},
+        missing_rule_source=rule["source"],
         path=origin,
+        response_values=values,
+        flags=flags,
+        verified=bool(raw.get("verified", True)),
+        notes=_notes(raw.get("notes")),
+        language=raw.get("language", ""),
     )
+    for sid, s in raw["scales"].items():
+        if "range" in s and tuple(float(x) for x in s["range"]) != tuple(
+            float(x) for x in inst.scale_range(sid)
+        ):
+            raise _fail(origin, f"scales/{sid}/range",
+                        f"{s['range']} does not match method '{s['method']}' on "
+                        f"{lo}..{hi}: {list(inst.scale_range(sid))}.")  # fmt: skip
+    return inst
 
 
 @cache

@@ -268,11 +268,14 @@ def write_config(
                 "timepoint_column": "redcap_event_name",
                 "timepoint_values": {e: TIMEPOINTS[t] for t, e in exports.REDCAP_EVENTS.items()},
                 "instruments": {
-                    k: exports.INSTRUMENT_LAYOUT[k][4] for k in cohort.params.instruments
+                    k: exports.INSTRUMENT_LAYOUT[k].columns["redcap"]
+                    for k in cohort.params.instruments
                 },
             },
         ],
-        "instruments": {k: exports.INSTRUMENT_LAYOUT[k][0] for k in cohort.params.instruments},
+        "instruments": {
+            k: exports.INSTRUMENT_LAYOUT[k].columns["qualtrics"] for k in cohort.params.instruments
+        },
         "analysis": {
             "primary": cohort.params.scales[0].key,
             "covariates": ["age", "years_in_practice"],

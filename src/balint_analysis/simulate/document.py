@@ -30,12 +30,13 @@ from balint_analysis.simulate.exports import (
     item_columns,
 )
 from balint_analysis.simulate.model import Answers, Latent
+from balint_analysis.simulate.outcomes import outcomes
 from balint_analysis.simulate.params import CONTROL, INTERVENTION, TIMEPOINTS, SimulationParams
 from balint_analysis.simulate.problems import EXCLUDED
 
 __all__ = ["MODEL_VERSION", "dumps", "truth_document"]
 
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 """Bumped whenever the same (params, seed) would give different bytes."""
 
 CONVENTIONS = {
@@ -43,13 +44,17 @@ CONVENTIONS = {
     "record = row 4, first REDCap record = row 2); a quoted line break inside a cell does not "
     "start a new row",
     "duplicates": "per participant x timepoint the latest complete submission is kept",
-    "reverse_keyed": "reverse-keyed items (PSS-10 4, 5, 7, 8) are written as answered; scoring "
-    "must reverse them",
-    "units": "scores and effects in sum units of the published scale score",
+    "reverse_keyed": "reverse-keyed items (PSS-10 4, 5, 7, 8; CBI 13) are written as answered; "
+    "scoring must reverse them",
+    "units": "scores and effects in units of the published scale score: sums for MBI-HSS, PSS-10 "
+    "and the WHO-5 total, 0-100 means for the CBI, 0-100 for the WHO-5 percentage",
+    "answer_codes": "CBI items are exported as the survey's recode values 0/25/50/75/100 (not "
+    "1-5); all other items as their integer codes",
     "effect": "difference in mean change from baseline, balint minus control, among "
     "participants with the score at both timepoints",
     "expected_score": "accepted rows only; invalid items and blanks missing; mean of answered "
-    "items x n_items when >= min_answered_share answered; unrounded",
+    "items (x n_items for sums, x 100 / (max - min) for percentages) when the scale's "
+    "min_answered items are answered (80% rounded up; CBI 3/4/3); unrounded",
 }
 IDENTIFIERS = {
     ROSTER_FILE: ["email"],
@@ -164,7 +169,8 @@ def truth_document(
         "preset": params.name,
         "conventions": CONVENTIONS,
         "true_effects": {
-            s.key: dict(zip(TIMEPOINTS[1:], s.effect, strict=True)) for s in params.scales
+            s.key: dict(zip(TIMEPOINTS[1:], [truth._r(e) for e in s.effect], strict=True))
+            for s in outcomes(params)
         },
         "params": truth.params_dict(params),
         **truth.model_truth(params, people, latent),

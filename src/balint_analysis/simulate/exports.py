@@ -8,18 +8,31 @@ numeric values) and §2.1 (REDCap raw longitudinal CSV with survey fields):
     ``\\n`` line ends. Three header rows: export tags; human text (``"<question> - MBI item 1"``:
     MBI wording is copyrighted and never written); ``{"ImportId":...}`` JSON per cell (dates
     carry ``timeZone``). Columns: the 17 default metadata columns ``StartDate`` …
-    ``UserLanguage``, then ``MBI_1`` … ``MBI_22``, ``PSS_1`` … ``PSS_10``, then the free-text
-    ``Q5_TEXT``. The participant id is in ``ExternalReference``. Rows are in ``RecordedDate``
-    order, as Qualtrics lists them.
+    ``UserLanguage``, then ``MBI_1`` … ``MBI_22``, ``PSS_1`` … ``PSS_10``, ``CBI_1`` …
+    ``CBI_19``, ``WHO5_1`` … ``WHO5_5``, then the free-text ``Q5_TEXT``. CBI items hold the
+    **recode values 0/25/50/75/100** that the survey designer set in Qualtrics ("Recode
+    values"), i.e. the CBI's published item scores, not the 1–5 choice positions, so the
+    built-in ``cbi`` definition applies as is; WHO-5 items hold 0–5. The participant id is in
+    ``ExternalReference``. Rows are in ``RecordedDate`` order, as Qualtrics lists them.
 ``post_followup_redcap.csv``
     UTF-8 without BOM (as the REDCap API writes), comma, ``\\n``. One header row: ``record_id,
     redcap_event_name, redcap_survey_identifier, burnout_survey_timestamp, mbi_1`` …
-    ``mbi_22, pss_01`` … ``pss_10, comments, burnout_survey_complete``; rows sorted by record
+    ``mbi_22, pss_01`` … ``pss_10, cbi_01`` … ``cbi_19, who5_1`` … ``who5_5, comments,
+    burnout_survey_complete`` (CBI radio-button codes defined as 0, 25, 50, 75, 100 in the
+    data dictionary); rows sorted by record
     then event (``post_arm_1`` before ``followup_arm_1``), as REDCap exports them.
 ``participants.csv``
     The roster: ``participant_id, group, balint_group, sessions_attended, age, gender,
     profession, years_in_practice, email``; empty ``balint_group``/``sessions_attended`` for
     controls.
+
+Adding a platform writer (e.g. a LimeSurvey follow-up wave, ``export_formats.md`` §3) is one
+function here, shaped like :func:`redcap_table`: give every :data:`INSTRUMENT_LAYOUT` entry a
+column template under the new platform name (``columns["limesurvey"]``), build the rows with
+:func:`answer_cells` (``platform="limesurvey"``) and the bookkeeping columns below; the
+orchestration in :func:`balint_analysis.simulate.simulate_cohort` then routes the wave's
+timepoints to it. :func:`item_columns` and the truth (``truth.accepted_items``) work per
+platform already.
 
 Tables are built as string DataFrames (empty string = empty cell) that carry hidden bookkeeping
 columns (prefixed ``_``: participant index, timepoint index, whether a correct pipeline accepts
@@ -32,6 +45,7 @@ import csv
 import io
 import json
 import unicodedata
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -40,10 +54,13 @@ from balint_analysis.simulate.model import Answers
 from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
 
 __all__ = [
+    "INSTRUMENT_LAYOUT",
+    "ItemLayout",
     "QUALTRICS_COLUMNS",
     "REDCAP_EVENTS",
     "draw_blanks",
     "draw_identities",
+    "item_columns",
     "qualtrics_header",
     "qualtrics_table",
     "redcap_table",
@@ -80,17 +97,42 @@ QUALTRICS_META: tuple[tuple[str, str, str, bool], ...] = (
 QUALTRICS_COLUMNS: tuple[str, ...] = tuple(m[0] for m in QUALTRICS_META)
 """The 17 default Qualtrics metadata columns, in export order."""
 
-# instrument -> (Qualtrics tag, Qualtrics question text, statement text, QID, REDCap template)
-INSTRUMENT_LAYOUT: dict[str, tuple[str, str, str, str, str]] = {
-    "mbi_hss": (
-        "MBI_{i}",
-        "Maslach Burnout Inventory (MBI-HSS)",
-        "MBI item {i}",
-        "QID1",
-        "mbi_{i}",
-    ),
-    "pss10": ("PSS_{i}", "Perceived Stress Scale (PSS-10)", "PSS item {i}", "QID2", "pss_{i:02d}"),
-}
+
+
+@dataclass(frozen=True)
+class ItemLayout:
+    """How one instrument's items appear in the exports.
+
+    Attributes
+    ----------
+    question
+        Qualtrics question text (row 2 of the header: ``"<question> - <statement>"``).
+    statement
+        Per-item statement label, ``{i}`` = item number (never the copyrighted wording).
+    qid
+        Qualtrics question id (``ImportId`` ``<qid>_<i>``).
+    columns
+        Platform → column template (``{i}`` = item number), e.g. ``{"qualtrics": "MBI_{i}",
+        "redcap": "mbi_{i}"}``.
+    """
+
+    question: str
+    statement: str
+    qid: str
+    columns: dict[str, str]
+
+
+INSTRUMENT_LAYOUT: dict[str, ItemLayout] = {
+    "mbi_hss": ItemLayout("Maslach Burnout Inventory (MBI-HSS)", "MBI item {i}", "QID1",
+                          {"qualtrics": "MBI_{i}", "redcap": "mbi_{i}"}),
+    "pss10": ItemLayout("Perceived Stress Scale (PSS-10)", "PSS item {i}", "QID2",
+                        {"qualtrics": "PSS_{i}", "redcap": "pss_{i:02d}"}),
+    "cbi": ItemLayout("Copenhagen Burnout Inventory (CBI)", "CBI item {i}", "QID3",
+                      {"qualtrics": "CBI_{i}", "redcap": "cbi_{i:02d}"}),
+    "who5": ItemLayout("WHO-5 Well-Being Index", "WHO-5 item {i}", "QID4",
+                       {"qualtrics": "WHO5_{i}", "redcap": "who5_{i}"}),
+}  # fmt: skip
+"""Export layout of every instrument the generator can administer."""
 COMMENT_TAG = "Q5_TEXT"
 COMMENT_TEXT = "Anything else you would like to tell us?"
 COMMENT_QID = "QID5_TEXT"
@@ -99,53 +141,15 @@ REDCAP_EVENTS: dict[int, str] = {1: "post_arm_1", 2: "followup_arm_1"}
 REDCAP_FORM = "burnout_survey"
 
 FIRST_NAMES = (
-    "Anna",
-    "Katarzyna",
-    "Łukasz",
-    "Marta",
-    "Piotr",
-    "Jürgen",
-    "Sophie",
-    "Tomasz",
-    "Zofia",
-    "Agnieszka",
-    "Jan",
-    "Ewa",
-    "Michał",
-    "Julia",
-    "Paweł",
-    "Maria",
-    "Thomas",
-    "Laura",
-    "Małgorzata",
-    "Krzysztof",
-    "Helena",
-    "Oliver",
-    "Irena",
-    "Adam",
-)
+    "Anna", "Katarzyna", "Łukasz", "Marta", "Piotr", "Jürgen", "Sophie", "Tomasz", "Zofia",
+    "Agnieszka", "Jan", "Ewa", "Michał", "Julia", "Paweł", "Maria", "Thomas", "Laura",
+    "Małgorzata", "Krzysztof", "Helena", "Oliver", "Irena", "Adam",
+)  # fmt: skip
 LAST_NAMES = (
-    "Nowak",
-    "Wójcik",
-    "Müller",
-    "Schmidt",
-    "Kaczmarek",
-    "Zieliński",
-    "Lewandowska",
-    "Dąbrowski",
-    "Becker",
-    "Wagner",
-    "Kowalczyk",
-    "Szymańska",
-    "Hoffmann",
-    "Krause",
-    "Mazur",
-    "Król",
-    "Jankowska",
-    "Fischer",
-    "Górecki",
-    "Walter",
-)
+    "Nowak", "Wójcik", "Müller", "Schmidt", "Kaczmarek", "Zieliński", "Lewandowska",
+    "Dąbrowski", "Becker", "Wagner", "Kowalczyk", "Szymańska", "Hoffmann", "Krause", "Mazur",
+    "Król", "Jankowska", "Fischer", "Górecki", "Walter",
+)  # fmt: skip
 COMMENTS = (
     "The group helped me a lot.",
     "Too many questions, sorry.",
@@ -167,9 +171,9 @@ ALNUM = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 def item_columns(inst_id: str, n_items: int, *, platform: str) -> list[str]:
     """Export column names of one instrument's items (``platform``: qualtrics or redcap)."""
     layout = INSTRUMENT_LAYOUT.get(inst_id)
-    if layout is None:
-        raise ValueError(f"no export layout for instrument '{inst_id}'.")
-    template = layout[0] if platform == "qualtrics" else layout[4]
+    if layout is None or platform not in layout.columns:
+        raise ValueError(f"no {platform} export layout for instrument '{inst_id}'.")
+    template = layout.columns[platform]
     return [template.format(i=i) for i in range(1, n_items + 1)]
 
 
@@ -251,7 +255,8 @@ def qualtrics_header(params: SimulationParams, answers: dict[str, Answers]) -> l
         texts.append(text)
         ids.append(json.dumps(obj, separators=(",", ":")))
     for inst_id, a in answers.items():
-        _, question, statement, qid, _ = INSTRUMENT_LAYOUT[inst_id]
+        layout = INSTRUMENT_LAYOUT[inst_id]
+        question, statement, qid = layout.question, layout.statement, layout.qid
         for i, name in enumerate(
             item_columns(inst_id, a.instrument.n_items, platform="qualtrics"), start=1
         ):

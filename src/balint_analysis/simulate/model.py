@@ -37,27 +37,33 @@ is the same at post and followup.
 
 ``a_m ~ N(0, item_offset_sd²)`` are fixed item difficulties, centred within the scale so they do
 not shift the scale mean. ``y`` is the answer in the scoring direction; reverse-keyed items
-(PSS-10 items 4, 5, 7, 8) are **written as respondents answer them**, ``min + max − y``, so
-scoring must reverse them back. The observed scale score ``Σ_{m∈s} y_itm`` has expectation
-≈ ``η_ist`` and the observed-data effect ≈ ``θ``: rounding is unbiased on average but clipping
-at the ends of the response scale attenuates changes slightly (most for skewed scales such as
-depersonalization and personal accomplishment; at the defaults observed/latent ≈ .95 for EE,
-≈ .9 for DP and PA, ≈ .98 for PSS). Item noise also adds ``k_s·(σ_item² + 1/12)`` to the
-observed variance, so the observed ICC and pre–post correlation are slightly below ``ICC`` and
-``ρ``. ``truth.json`` therefore records the latent effect ``θ`` and the effects realised in the
-generated data.
+(PSS-10 items 4, 5, 7, 8; CBI item 13) are **written as respondents answer them**,
+``min + max − y``, so scoring must reverse them back. The observed scale score ``Σ_{m∈s} y_itm``
+has expectation ≈ ``η_ist`` and the observed-data effect ≈ ``θ``: rounding is unbiased on
+average but clipping at the ends of the response scale attenuates changes slightly (most for
+skewed scales such as depersonalization and personal accomplishment; at the defaults
+observed/latent ≈ .95 for EE, ≈ .9 for DP and PA, ≈ .98 for PSS). Item noise also adds
+``k_s·(σ_item² + 1/12)`` to the observed variance, so the observed ICC and pre–post correlation
+are slightly below ``ICC`` and ``ρ``. ``truth.json`` therefore records the latent effect ``θ``
+and the effects realised in the generated data.
 
-**Default truth** (:data:`~balint_analysis.simulate.params.DEFAULT_SCALES`, sum units)::
+**Default truth** (:data:`~balint_analysis.simulate.params.DEFAULT_SCALES`; sum units, CBI in
+0–100 mean units)::
 
     scale                     μ     Δ     γ post/fu    θ post/fu    σ     ρ    σ_item
     MBI emotional exhaustion  24   +2    +0.5/+1.0    −4.0/−3.0    10   .65   0.90
     MBI depersonalization      8   +0.5   0.0/+0.5    −1.5/−1.0     5   .60   0.85
     MBI personal accomplish.  35   −1     0.0/−0.5    +2.0/+1.5     7   .60   0.90
     PSS-10 total              17   +1    +0.5/+0.5    −2.0/−1.5     6   .55   0.60
+    CBI personal              45   +2    +0.5/+1.0    −5.0/−4.0    18   .65   17
+    CBI work-related          42   +2    +0.5/+1.0    −5.0/−4.0    18   .65   18
+    CBI client-related        30   +2     0.0/+0.5    −7.0/−5.0    17   .60   17
+    WHO-5 raw total           13.5 −0.5   0.0/ 0.0    +1.5/+1.0    4.5  .55   0.70
 
-with ICC = .05 and the between-scale correlations of
-:data:`~balint_analysis.simulate.params.DEFAULT_SCALE_CORRELATION` (EE–DP .5, EE–PSS .6, PA
-with the others −.3).
+The WHO-5 percentage is derived (raw × 4: θ = +6/+4 points). ICC = .05; between-scale
+correlations :data:`~balint_analysis.simulate.params.DEFAULT_SCALE_CORRELATION` (EE–DP .5,
+EE–PSS .6, EE–CBI work .75, CBI scales .5–.75, WHO-5 with the burden scales −.3 to −.55, PA
+with the others −.25 to −.3). CBI answers are rounded to the nearest code 0/25/50/75/100.
 
 **Drop-out** (missing at random given baseline and attendance)::
 
@@ -99,7 +105,6 @@ __all__ = [
     "draw_dropout",
     "draw_latent",
     "draw_people",
-    "score_items",
 ]
 
 PROFESSIONS = ("psychologist", "physician", "nurse")
@@ -262,19 +267,25 @@ def draw_latent(params: SimulationParams, rng: np.random.Generator, people: pd.D
 
 
 def _item_layout(params: SimulationParams, inst: Instrument) -> tuple[np.ndarray, np.ndarray]:
-    """Per item: index of its scale in ``params.scales`` and its divisor (k for sum scales)."""
+    """Per item: index of its scale in ``params.scales`` and its divisor (k for sum scales).
+
+    Scales of the instrument without an entry in ``params.scales`` are derived scales (e.g. the
+    WHO-5 percentage): allowed when every one of their items belongs to a generating scale.
+    """
     keys = [s.key for s in params.scales]
     scale_of = np.full(inst.n_items, -1)
     divisor = np.ones(inst.n_items)
     for sid, scale in inst.scales.items():
+        if f"{inst.id}.{sid}" not in keys:
+            continue
         for item in scale.items:
-            if f"{inst.id}.{sid}" not in keys:
-                raise ValueError(f"params.scales has no entry for {inst.id}.{sid}.")
             if scale_of[item - 1] < 0:
                 scale_of[item - 1] = keys.index(f"{inst.id}.{sid}")
                 divisor[item - 1] = len(scale.items) if scale.method == "sum" else 1.0
     if (scale_of < 0).any():
-        raise ValueError(f"{inst.id}: items {np.flatnonzero(scale_of < 0) + 1} are in no scale.")
+        missing = [f"{inst.id}.{sid}" for sid, s in inst.scales.items()
+                   if any(scale_of[i - 1] < 0 for i in s.items)]  # fmt: skip
+        raise ValueError(f"params.scales has no entry for {', '.join(missing)}.")
     return scale_of, divisor
 
 
@@ -301,9 +312,13 @@ def draw_answers(
         for scale in inst.scales.values():
             reverse[[r - 1 for r in scale.reverse]] = True
         lo, hi = inst.response_min, inst.response_max
+        codes = np.asarray(inst.allowed_values)
 
-        def answer(x: np.ndarray, lo: int = lo, hi: int = hi) -> np.ndarray:
-            return np.clip(np.rint(x), lo, hi).astype(np.int64)
+        def answer(x: np.ndarray, lo: int = lo, hi: int = hi, codes=codes) -> np.ndarray:
+            if len(codes) == hi - lo + 1:
+                return np.clip(np.rint(x), lo, hi).astype(np.int64)
+            # nearest answer code (e.g. CBI 0/25/50/75/100); ties go to the lower code
+            return codes[np.searchsorted((codes[1:] + codes[:-1]) / 2, x, side="right")]
 
         keyed = answer(centre + noise)
         alt_keyed = answer(centre[:, 0, :] + again)
@@ -344,40 +359,3 @@ def draw_dropout(
     lp_fu = logit(params.dropout_followup) + shift + params.dropout_persist * miss_post
     miss_fu = rng.random(n) < expit(lp_fu)
     return ~np.column_stack([miss_pre, miss_post, miss_fu])
-
-
-def score_items(values: np.ndarray, inst: Instrument, *, keyed: bool) -> dict[str, np.ndarray]:
-    """Scale scores from item values (``NaN`` = missing) under the instrument's rules.
-
-    Parameters
-    ----------
-    values
-        ``(..., items)`` float array of answers.
-    inst
-        The instrument definition (scales, reverse-keyed items, missing-item rule).
-    keyed
-        ``True`` when ``values`` are already in the scoring direction, ``False`` when they are
-        raw answers whose reverse-keyed items must be reversed first.
-
-    Returns
-    -------
-    dict
-        Scale id → array of scores (``values.shape[:-1]``): the mean of the answered items
-        (times the number of items for ``sum`` scales) when at least ``min_answered_share`` of
-        the scale's items are answered, else ``NaN``.
-    """
-    values = np.asarray(values, dtype=float)
-    lo, hi = inst.response_min, inst.response_max
-    out: dict[str, np.ndarray] = {}
-    for sid, scale in inst.scales.items():
-        cols = values[..., [i - 1 for i in scale.items]]
-        if not keyed and scale.reverse:
-            flip = np.isin(np.asarray(scale.items), scale.reverse)
-            cols = np.where(flip, lo + hi - cols, cols)
-        answered = (~np.isnan(cols)).sum(axis=-1)
-        k = len(scale.items)
-        with np.errstate(invalid="ignore"):
-            mean = np.nansum(cols, axis=-1) / answered
-        score = mean * k if scale.method == "sum" else mean
-        out[sid] = np.where(answered >= inst.min_answered_share * k - 1e-9, score, np.nan)
-    return out

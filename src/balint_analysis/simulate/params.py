@@ -5,8 +5,11 @@ per-scale :class:`ScaleParams`), so a cohort is fully described by ``(params, se
 equations these parameters enter are documented in :mod:`balint_analysis.simulate.model`.
 
 Scale-level quantities (means, effects, SDs) are in the units of the instrument's published
-score, i.e. **sum units** for the MBI-HSS subscales and the PSS-10 total (a ``-4`` effect on
-emotional exhaustion is four points on its 0–54 sum).
+score: **sum units** for the MBI-HSS subscales, the PSS-10 total and the WHO-5 raw total (a
+``-4`` effect on emotional exhaustion is four points on its 0–54 sum), **0–100 mean units** for
+the CBI scales (mean of items coded 0/25/50/75/100). Scales computed from the same items as a
+generating scale (the WHO-5 ``percentage`` = raw × 4) need no parameters: their truth is the
+same linear transform of the generating scale's truth.
 """
 
 from __future__ import annotations
@@ -140,14 +143,73 @@ DEFAULT_SCALES: tuple[ScaleParams, ...] = (
         item_sd=0.6,
         item_offset_sd=0.15,
     ),
+    # CBI (0–100): PUMA human-service means ≈ 36 / 33 / 31 (instruments.md §2, unverified);
+    # clinicians score higher on personal and work burnout (≈ 45 / 42, SD ≈ 18). Balint work is
+    # about the patient relationship, so the client-related effect is the largest.
+    ScaleParams(
+        "cbi",
+        "personal",
+        baseline_mean=45.0,
+        baseline_diff=2.0,
+        trend=(0.5, 1.0),
+        effect=(-5.0, -4.0),
+        sd=18.0,
+        pre_post_corr=0.65,
+        item_sd=17.0,
+        item_offset_sd=4.0,
+    ),
+    ScaleParams(
+        "cbi",
+        "work",
+        baseline_mean=42.0,
+        baseline_diff=2.0,
+        trend=(0.5, 1.0),
+        effect=(-5.0, -4.0),
+        sd=18.0,
+        pre_post_corr=0.65,
+        item_sd=18.0,
+        item_offset_sd=4.0,
+    ),
+    ScaleParams(
+        "cbi",
+        "client",
+        baseline_mean=30.0,
+        baseline_diff=2.0,
+        trend=(0.0, 0.5),
+        effect=(-7.0, -5.0),
+        sd=17.0,
+        pre_post_corr=0.60,
+        item_sd=17.0,
+        item_offset_sd=4.0,
+    ),
+    # WHO-5 raw sum (0–25): working adults ≈ 14–16, clinicians under strain ≈ 13.5 (SD ≈ 4.5);
+    # +1.5 raw = +6 percentage points, below the 10-point "significant" change (Ware 1995).
+    ScaleParams(
+        "who5",
+        "total",
+        baseline_mean=13.5,
+        baseline_diff=-0.5,
+        trend=(0.0, 0.0),
+        effect=(1.5, 1.0),
+        sd=4.5,
+        pre_post_corr=0.55,
+        item_sd=0.7,
+        item_offset_sd=0.2,
+    ),
 )
-"""The four outcomes of the demo design: MBI-HSS EE, DP, PA and the PSS-10 total."""
+"""The eight generating outcomes of the demo design: MBI-HSS EE, DP, PA, the PSS-10 total, the
+CBI personal, work and client scales and the WHO-5 raw total (its percentage is derived)."""
 
 DEFAULT_SCALE_CORRELATION: tuple[tuple[float, ...], ...] = (
-    (1.0, 0.5, -0.3, 0.6),
-    (0.5, 1.0, -0.3, 0.4),
-    (-0.3, -0.3, 1.0, -0.3),
-    (0.6, 0.4, -0.3, 1.0),
+    # EE    DP    PA    PSS   CBI-P CBI-W CBI-C WHO5
+    (1.00, 0.50, -0.30, 0.60, 0.70, 0.75, 0.50, -0.50),
+    (0.50, 1.00, -0.30, 0.40, 0.40, 0.45, 0.55, -0.30),
+    (-0.30, -0.30, 1.00, -0.30, -0.25, -0.25, -0.25, 0.30),
+    (0.60, 0.40, -0.30, 1.00, 0.60, 0.55, 0.40, -0.55),
+    (0.70, 0.40, -0.25, 0.60, 1.00, 0.75, 0.50, -0.55),
+    (0.75, 0.45, -0.25, 0.55, 0.75, 1.00, 0.55, -0.50),
+    (0.50, 0.55, -0.25, 0.40, 0.50, 0.55, 1.00, -0.35),
+    (-0.50, -0.30, 0.30, -0.55, -0.55, -0.50, -0.35, 1.00),
 )
 """Correlation between the scales (order of :data:`DEFAULT_SCALES`), used for the person
 intercepts, the Balint-group effects and the residuals alike."""

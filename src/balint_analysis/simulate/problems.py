@@ -13,7 +13,8 @@
   submitted again later (independent re-answering of the same survey). Rule: the pipeline keeps
   the latest complete submission per participant × timepoint and rejects the earlier one.
 * ``out_of_range`` ×1: ``response_max + 1`` (``7`` on a 0–6 MBI item) — item set missing.
-* ``text_in_numeric`` ×1: ``N/A`` in a PSS item — item set missing.
+* ``text_in_numeric`` ×1: ``N/A`` in an item of the last instrument (WHO-5 in the default
+  design) — item set missing.
 
 ``post_followup_redcap.csv``:
 
@@ -191,8 +192,8 @@ def _previews(
     for column, values in meta.items():
         previews[column] = np.asarray(values, dtype=str)
     random_answers = [
-        rng.integers(a.instrument.response_min, a.instrument.response_max + 1,
-                     (2, a.instrument.n_items))
+        np.asarray(a.instrument.allowed_values)[
+            rng.integers(0, len(a.instrument.allowed_values), (2, a.instrument.n_items))]
         for a in answers.values()
     ]  # fmt: skip
     previews[items] = np.concatenate(random_answers, axis=1).astype(str)

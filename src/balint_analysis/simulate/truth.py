@@ -1,6 +1,7 @@
 """The known truth of a synthetic cohort: tidy scores, realised effects, ``truth.json``.
 
-Three scores are kept per participant × timepoint × scale (sum units):
+Three scores are kept per participant × timepoint × scale (units of the published score;
+derived scales such as the WHO-5 percentage included):
 
 ``latent``
     ``η`` of the data-generating model (exists for everyone, answered or not).
@@ -12,7 +13,8 @@ Three scores are kept per participant × timepoint × scale (sum units):
     × timepoint (previews, unfinished/incomplete forms, earlier duplicates, unknown records and
     unmapped events rejected), invalid item values (out of range, text) and blanks set missing,
     reverse-keyed items reversed, then the instrument's missing-item rule (mean of the answered
-    items × number of items when at least ``min_answered_share`` are answered, unrounded).
+    items, × number of items for sums, mapped onto 0–100 for ``percent`` scales, when at least
+    ``Scale.min_answered`` items are answered; unrounded).
 
 The effect of a scale at a post-baseline timepoint is the difference in mean change from
 baseline, Balint minus control, among participants with the score at both timepoints; it is
@@ -29,7 +31,8 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.simulate.exports import item_columns
-from balint_analysis.simulate.model import Answers, Latent, score_items, variance_components
+from balint_analysis.simulate.model import Answers, Latent, variance_components
+from balint_analysis.simulate.outcomes import outcomes, score_items
 from balint_analysis.simulate.params import CONTROL, INTERVENTION, TIMEPOINTS, SimulationParams
 
 __all__ = ["accepted_items", "effects", "tidy_truth", "truth_scores_csv"]
@@ -91,16 +94,19 @@ def tidy_truth(
     accepted: np.ndarray,
 ) -> pd.DataFrame:
     """Long truth table: one row per participant × timepoint × scale (module docstring)."""
-    n, n_t, n_s = latent.eta.shape
+    outs = outcomes(params)
+    n, n_t, _ = latent.eta.shape
+    n_s = len(outs)
     observed = np.full((n, n_t, n_s), np.nan)
     expected = np.full((n, n_t, n_s), np.nan)
-    keys = [s.key for s in params.scales]
+    keys = [o.key for o in outs]
     for inst_id, a in answers.items():
         obs = score_items(a.keyed, a.instrument, keyed=True)
         exp = score_items(exported[inst_id], a.instrument, keyed=False)
         for sid in a.instrument.scales:
             observed[:, :, keys.index(f"{inst_id}.{sid}")] = obs[sid]
             expected[:, :, keys.index(f"{inst_id}.{sid}")] = np.where(accepted, exp[sid], np.nan)
+    eta = np.stack([o.factor * latent.eta[:, :, o.source] + o.offset for o in outs], axis=-1)
 
     def rep(values: np.ndarray) -> np.ndarray:
         return np.broadcast_to(values, (n, n_t, n_s)).ravel()
@@ -111,9 +117,9 @@ def tidy_truth(
             "group": rep(people["group"].to_numpy()[:, None, None]),
             "balint_group": rep(people["balint_group"].to_numpy()[:, None, None]),
             "timepoint": rep(np.asarray(TIMEPOINTS)[None, :, None]),
-            "instrument": rep(np.asarray([s.instrument for s in params.scales])[None, None]),
-            "scale": rep(np.asarray([s.scale for s in params.scales])[None, None]),
-            "latent": latent.eta.ravel(),
+            "instrument": rep(np.asarray([o.instrument for o in outs])[None, None]),
+            "scale": rep(np.asarray([o.scale for o in outs])[None, None]),
+            "latent": eta.ravel(),
             "observed": observed.ravel(),
             "responded": rep(responded[:, :, None]),
             "accepted": rep(accepted[:, :, None]),
@@ -123,10 +129,14 @@ def tidy_truth(
 
 
 def effects(params: SimulationParams, truth: pd.DataFrame) -> list[dict[str, Any]]:
-    """Latent and realised effects per scale × post-baseline timepoint."""
+    """Latent and realised effects per outcome × post-baseline timepoint.
+
+    Outcomes are the generating scales and the derived ones (:func:`~.model.outcomes`); the
+    ``latent`` effect of a derived scale is the generating effect under the same linear map.
+    """
     out = []
     n_t = len(TIMEPOINTS)
-    for s in params.scales:
+    for s in outcomes(params):
         part = truth[(truth["instrument"] == s.instrument) & (truth["scale"] == s.scale)]
         treated = part["group"].to_numpy()[::n_t] == INTERVENTION
 
@@ -140,7 +150,7 @@ def effects(params: SimulationParams, truth: pd.DataFrame) -> list[dict[str, Any
                 "instrument": s.instrument,
                 "scale": s.scale,
                 "timepoint": TIMEPOINTS[t],
-                "latent": s.effect[t - 1],
+                "latent": _r(s.effect[t - 1]),
             }
             for name, values, ok in (
                 ("latent", wide("latent"), resp),
