@@ -57,12 +57,16 @@ def test_encoding_detection(data, encoding):
     assert used == encoding and text.lstrip("\ufeff").startswith("a,b")
 
 
-def test_legacy_code_page_needs_config():
-    data = "kod;staz\nŁK12M;7,5\n".encode("cp1250")
-    with pytest.raises(InputError, match="not UTF-8 text.*Set `encoding:`"):
-        decode(data, "pl.csv")
+def test_legacy_code_page_is_detected_or_configured():
+    data = "kod;staz\nŁK12M;7,5\nŻG05A;12\n".encode("cp1250")
+    text, used = decode(data, "pl.csv")
+    assert "ŁK12M" in text and used == "cp1250"
+    text, used = decode("name\nJosé Müller\n".encode("cp1252"), "de.csv")
+    assert "José Müller" in text and used == "cp1252"
     text, used = decode(data, "pl.csv", "cp1250")
     assert "ŁK12M" in text and used == "cp1250"
+    with pytest.raises(InputError, match="cannot be read as utf-8.*Fix the `encoding:`"):
+        decode(data, "pl.csv", "utf-8")
 
 
 def test_delimiter_sniffing():

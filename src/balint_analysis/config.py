@@ -25,6 +25,7 @@ __all__ = [
     "ExportSpec",
     "RosterSpec",
     "StudyConfig",
+    "ValidationSpec",
     "item_columns",
     "load_config",
     "read_config",
@@ -62,6 +63,8 @@ class RosterSpec:
     sessions: str | None = None
     encoding: str | None = None
     delimiter: str | None = None
+    decimal: str | None = None
+    sheet: str | int | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +79,20 @@ class ExportSpec:
     encoding: str | None = None
     delimiter: str | None = None
     instruments: Mapping[str, Any] = field(default_factory=dict)
+    decimal: str | None = None
+    sheet: str | int | None = None
+    test_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ValidationSpec:
+    """``validation:``: participant-code matching across waves and careless-responding flags."""
+
+    code_matching: str = "exact"
+    code_pattern: str | None = None
+    max_distance: int = 1
+    longstring_share: float = 1.0
+    min_seconds_per_item: float = 2.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +126,7 @@ class StudyConfig:
     allow_demo_key: bool = False
     synthetic_seed: int | None = None
     synthetic_preset: str | None = None
+    validation: ValidationSpec = field(default_factory=ValidationSpec)
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def columns_for(self, export: ExportSpec, instrument_id: str) -> dict[int, str]:
@@ -222,6 +240,16 @@ def load_config(raw: Mapping[str, Any]) -> StudyConfig:
                 "(a roster) or exports[].group_column."
             )
     privacy = raw.get("privacy", {}) or {}
+    val = raw.get("validation") or {}
+    matching = val.get("code_matching") or {}
+    careless = val.get("careless") or {}
+    validation = ValidationSpec(
+        code_matching=str(matching.get("method", "exact")),
+        code_pattern=matching.get("pattern"),
+        max_distance=int(matching.get("max_distance", 1)),
+        longstring_share=float(careless.get("longstring_share", 1.0)),
+        min_seconds_per_item=float(careless.get("min_seconds_per_item", 2.0)),
+    )
     synthetic = raw.get("synthetic") or {}
     cfg = StudyConfig(
         cohort=str(raw["cohort"]),
@@ -236,6 +264,7 @@ def load_config(raw: Mapping[str, Any]) -> StudyConfig:
         allow_demo_key=bool(privacy.get("allow_demo_key", False)),
         synthetic_seed=synthetic.get("seed"),
         synthetic_preset=synthetic.get("preset"),
+        validation=validation,
         raw=raw,
     )
     for export in exports:
@@ -266,6 +295,9 @@ def _export(e: Mapping[str, Any], design: Design) -> ExportSpec:
         encoding=e.get("encoding"),
         delimiter=e.get("delimiter"),
         instruments=dict(e.get("instruments", {}) or {}),
+        decimal=e.get("decimal"),
+        sheet=e.get("sheet"),
+        test_ids=tuple(str(t) for t in e.get("test_ids", []) or []),
     )
     named = [spec.timepoint] if spec.timepoint else list(spec.timepoint_values.values())
     unknown = [t for t in named if t not in design.timepoints]

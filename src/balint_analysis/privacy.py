@@ -24,6 +24,9 @@ __all__ = [
     "pseudonym",
     "pseudonymise_ids",
     "resolve_key",
+    "restore_formulas",
+    "safe_value",
+    "WITHHELD",
 ]
 
 #: The documented key used for synthetic demo data only. It is public, so pseudonyms made
@@ -31,13 +34,38 @@ __all__ = [
 DEMO_KEY = "balint-analysis-demo-key-NOT-SECRET"
 
 _IDENTIFIER = re.compile(
-    r"(ip_?address|recipient|location(latitude|longitude|accuracy)|latitude|longitude|e-?mail"
+    r"(ip_?address|^ipaddr$|^refurl$|^token$|recipient|location(latitude|longitude|accuracy)"
+    r"|latitude|longitude|e-?mail"
     r"|(^|_)(first|last|full|sur)?_?name($|_)|^name$|phone|mobile|address|postcode|zip"
     r"|birth_?date|date_of_birth|dob$|pesel|ssn|survey_identifier)",
     re.IGNORECASE,
 )
 _FREE_TEXT = re.compile(r"(_text$|comment|remark|note|feedback|free_?text|other$)", re.IGNORECASE)
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+_NUMBER_OR_TOKEN = re.compile(r"^\s*([-+]?\d+([.,]\d+)?|.{0,4}|[-–—?.]+)\s*$")
+_LABEL = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_NOT_ANSWERS = {"n/a", "na", "brak", "nie dotyczy", "none", "missing", "unknown"}
+WITHHELD = "(text withheld)"
+
+
+def safe_value(value: object, *, label: bool = False) -> str:
+    """The raw value when it cannot carry personal data, else ``(text withheld)``.
+
+    Item values are echoed when they are numbers, at most four characters or a common
+    not-an-answer token (``N/A``, ``brak``); with ``label`` (timepoint, group, response type)
+    also a single word of letters, digits, ``_`` and ``-`` (``screening_arm_1``). Anything with
+    ``@`` or ``<`` is withheld.
+    """
+    text = str(value)
+    if "@" in text or "<" in text:
+        return WITHHELD
+    if _NUMBER_OR_TOKEN.match(text) or text.strip().lower() in _NOT_ANSWERS:
+        return text
+    if label and _LABEL.match(text):
+        return text
+    return WITHHELD
 
 
 def resolve_key(key_env: str, *, allow_demo_key: bool) -> tuple[bytes, bool]:
@@ -108,6 +136,22 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
             risky = text.str.startswith(_FORMULA_START).fillna(False).astype(bool)
             if risky.any():
                 out[col] = series.where(~risky, "'" + text)
+    return out
+
+
+def restore_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """Undo :func:`neutralise_formulas` on text read back from an interim CSV of this package.
+
+    Validation must see an export's ``-99`` or ``-`` as it was typed, not as ``'-99``.
+    """
+    out = df.copy()
+    for col in out.columns:
+        series = out[col]
+        if pd.api.types.is_string_dtype(series) or series.dtype == object:
+            text = series.astype("string")
+            marked = text.str.match(r"'[=+\-@\t\r]").fillna(False).astype(bool)
+            if marked.any():
+                out[col] = series.where(~marked, text.str.slice(1))
     return out
 
 

@@ -7,8 +7,18 @@ What excludes a whole row (documented rule):
   (Qualtrics ``Finished`` = 0, REDCap form not ``Complete``);
 * no participant id, a participant missing from the roster, an unknown group;
 * a timepoint that is not in ``design.timepoints`` (e.g. an unmapped REDCap event);
-* a duplicate submission: of several accepted rows for one participant × timepoint the latest
-  (by submission time, then file order) is kept, the others are rejected.
+* staff test records (``exports[].test_ids``) count as test responses;
+* a group that differs from the participant's group at their earliest timepoint (when the
+  group comes from an export column; a roster fixes the group once);
+* a duplicate submission: of several accepted (hence complete) rows for one participant ×
+  timepoint the latest (by submission time, then file order) of those with at least one
+  answered item is kept (a REDCap row of another, repeating form never displaces the
+  answers), the others are rejected naming the kept row.
+
+Participant codes are matched across waves exactly, or tolerantly when
+``validation.code_matching.method`` is ``tolerant`` (:mod:`balint_analysis.ingest.codes`).
+Careless-responding and platform quality flags (:mod:`balint_analysis.ingest.careless`) are
+reported in ``careless.csv``; flagged responses are kept.
 
 A bad *item value* (text, out of range, not an allowed value) sets that item missing and keeps
 the response; the scoring stage's missing-item rule decides whether the scale is computable.
@@ -27,12 +37,19 @@ from pandera.errors import SchemaErrors
 
 from balint_analysis.config import StudyConfig
 from balint_analysis.errors import InputError
+from balint_analysis.ingest.accounting import (
+    ITEM_MISSING,
+    ROW_EXCLUDED,
+    export_column_names,
+    flow_summary,
+)
+from balint_analysis.ingest.careless import FLAG_COLUMNS, careless_flags
+from balint_analysis.ingest.codes import match_codes
+from balint_analysis.privacy import safe_value
 
 __all__ = ["ValidationResult", "response_schema", "roster_schema", "validate"]
 
 REJECTED_COLUMNS = ["source", "row", "column", "reason", "action", "value"]
-ROW_EXCLUDED = "row excluded"
-ITEM_MISSING = "item set missing"
 
 
 @dataclass
@@ -41,6 +58,7 @@ class ValidationResult:
     roster: pd.DataFrame | None
     rejected: pd.DataFrame
     flow: dict
+    flags: pd.DataFrame | None = None
 
 
 def _item_columns(df: pd.DataFrame) -> list[str]:
@@ -94,20 +112,6 @@ _REASONS = {
     ("group", "isin"): "group is neither the intervention nor the control label",
     ("group", "not_nullable"): "no group",
 }
-_REASON_RANK = {
-    reason: rank
-    for rank, reason in enumerate(
-        [
-            "preview, test or spam response",
-            "incomplete response (not finished / form not complete)",
-            "timepoint not in design.timepoints",
-            "no participant id",
-            "participant not in the roster",
-            "group is neither the intervention nor the control label",
-            "duplicate submission",
-        ]
-    )
-}
 # Values safe to echo in rejected.csv (never the participant id: it is an identifier).
 _ECHO_VALUE = {"timepoint", "response_type", "group"}
 
@@ -141,7 +145,9 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None) 
         for c, k, is_item, v in zip(column, check, item, _as_float(fc["failure_case"]), strict=True)
     ]  # fmt: skip
     echo = column.isin(_ECHO_VALUE) | item
-    value = pd.Series([_show(v) for v in fc["failure_case"]], dtype="str").where(echo, "")
+    value = pd.Series([safe_value(_show(v), label=not is_item) for v, is_item in
+                       zip(fc["failure_case"], item, strict=True)], dtype="str")  # fmt: skip
+    value = value.where(echo.to_numpy(), "")
     return pd.DataFrame(
         {
             "source": frame.loc[idx, source_col].to_numpy() if source_col else "",
@@ -166,15 +172,48 @@ def _as_float(values: pd.Series) -> list[float]:
     return [float(v) if isinstance(v, int | float) else np.nan for v in values]
 
 
-def _convert_items(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Items to numbers; non-numeric text becomes missing and one problem each."""
-    out = df.copy()
+def _to_float(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Text cells to floats (NaN where not a number) and the blank mask, fast path first."""
+    blank = pd.isna(raw) | (raw == "")
+    filled = np.where(blank, "nan", raw)
+    try:
+        number = filled.astype(float)
+    except (ValueError, TypeError):
+        number = pd.to_numeric(pd.Series(filled, dtype=object), errors="coerce").to_numpy(
+            dtype=float, copy=True
+        )
+    unparsed = ~blank & np.isnan(number)
+    if unparsed.any():  # whitespace-only cells are blanks, not text
+        spaces = np.array([str(v).strip() == "" for v in raw[unparsed]])
+        blank[np.flatnonzero(unparsed)[spaces]] = True
+    return number, blank
+
+
+def _convert_items(df: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Items to numbers; non-numeric text becomes missing and one problem each.
+
+    Choice text (``Every day``, a Qualtrics "choice text" or Google Forms export) is mapped to
+    the code through the instrument's response labels; ``df.attrs["choice_text_mapped"]``
+    counts the mapped cells per source.
+    """
+    converted = {}
     problems = []
+    mapped: dict[str, int] = {}
+    labels = {i: {str(v).strip().lower(): float(k) for k, v in inst.response_labels.items()}
+              for i, inst in config.instruments.items()}  # fmt: skip
     for col in _item_columns(df):
-        text = df[col].astype("string").str.strip()
-        blank = text.isna() | (text == "")
-        number = pd.to_numeric(text.where(~blank), errors="coerce")
-        bad = ~blank & number.isna()
+        raw = df[col].to_numpy(dtype=object)
+        number, blank = _to_float(raw)
+        bad = ~blank & np.isnan(number)
+        table = labels.get(col.split("__")[0])
+        if bad.any() and table:
+            where = np.flatnonzero(bad)
+            codes = np.array([table.get(str(v).strip().lower(), np.nan) for v in raw[where]])
+            hit = ~np.isnan(codes)
+            number[where[hit]] = codes[hit]
+            bad[where[hit]] = False
+            for src, n in pd.Series(df["source"].to_numpy()[where[hit]]).value_counts().items():
+                mapped[src] = mapped.get(src, 0) + int(n)
         if bad.any():
             problems.append(
                 pd.DataFrame(
@@ -184,22 +223,48 @@ def _convert_items(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
                         "column": col,
                         "reason": "not a number",
                         "action": ITEM_MISSING,
-                        "value": text[bad],
+                        "value": [safe_value(str(v).strip()) for v in raw[bad]],
                         "_index": df.index[bad],
                         "_row_level": False,
                     }
                 )
             )
-        out[col] = number.astype(float)
+        converted[col] = number
     found = pd.concat(problems, ignore_index=True) if problems else None
+    if found is not None:
+        _refuse_text_exports(found, df, converted)
+    out = df.assign(**converted) if converted else df.copy()
+    out.attrs["choice_text_mapped"] = mapped
     return out, found
 
 
+def _refuse_text_exports(found: pd.DataFrame, df: pd.DataFrame, converted: dict) -> None:
+    """A file whose answers are mostly unmappable text is a labels export, not bad answers.
+
+    Raises
+    ------
+    InputError
+        When more than half of a file's non-blank item cells (at least 20) are not numbers.
+    """
+    answered = pd.DataFrame(converted, index=df.index).notna().sum(axis=1)
+    text = found["source"].value_counts()
+    for src, n_text in text.items():
+        n_cells = int(answered[df["source"] == src].sum()) + int(n_text)
+        if n_text >= 20 and n_text > n_cells / 2:
+            raise InputError(
+                f"{src}: {n_text} of {n_cells} answers are text that is not one of the "
+                "instrument's answer labels; this looks like a choice-text / full-answers "
+                "export. Export numeric values (Qualtrics 'Use numeric values', LimeSurvey "
+                "'answer codes') or use an instrument definition whose labels match."
+            )
+
+
 def _duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    """Reject all but the latest submission per participant × timepoint."""
+    """Reject all but the latest answered submission per participant × timepoint."""
     when = pd.to_datetime(df["submitted_at"], errors="coerce", format="mixed")
-    order = df.assign(_when=when, _pos=np.arange(len(df))).sort_values(
-        ["participant_id", "timepoint", "_when", "_pos"], na_position="first"
+    answered = df[_item_columns(df)].notna().any(axis=1)
+    order = df.assign(_answered=answered, _when=when, _pos=np.arange(len(df))).sort_values(
+        ["participant_id", "timepoint", "_answered", "_when", "_pos"], na_position="first"
     )
     dup = order.duplicated(["participant_id", "timepoint"], keep="last")
     if not dup.any():
@@ -238,20 +303,38 @@ def validate(
     df = responses.reset_index(drop=True)
     df["participant_id"] = df["participant_id"].replace("", pd.NA)
     df["complete"] = df["complete"].astype(str).str.lower().eq("true")
+    matching = {"method": "exact"}
+    spec = config.validation
+    if spec.code_matching == "tolerant":
+        df["participant_id"], matching = match_codes(
+            df,
+            anchors=valid_roster["participant_id"].dropna() if valid_roster is not None else None,
+            anchor_groups=(valid_roster.dropna(subset=["participant_id"])["group"]
+                           if valid_roster is not None else None),  # fmt: skip
+            baseline=config.design.baseline,
+            pattern=spec.code_pattern,
+            max_distance=spec.max_distance,
+        )
+        df["participant_id"] = df["participant_id"].replace("", pd.NA)
     if valid_roster is not None:
         groups = valid_roster.set_index("participant_id")["group"]
         df["group"] = df["participant_id"].map(groups)
-    df, text_problems = _convert_items(df)
+    df, text_problems = _convert_items(df, config)
     roster_ids = list(valid_roster["participant_id"]) if valid_roster is not None else None
     fc = _failures(response_schema(config, roster_ids), df)
     schema_problems = _problems(fc, df, source_col="source")
     excluded = set(schema_problems.loc[schema_problems["_row_level"].astype(bool), "_index"])
     survivors = df.drop(index=list(excluded))
+    group_problems = None
+    if valid_roster is None:
+        group_problems = _inconsistent_groups(survivors, list(config.design.timepoints))
+        excluded |= set(group_problems["_index"])
+        survivors = df.drop(index=list(excluded))
     dup_problems = _duplicates(survivors)
     excluded |= set(dup_problems["_index"])
 
-    parts = [p for p in (roster_problems, text_problems, schema_problems, dup_problems)
-             if p is not None and not p.empty]  # fmt: skip
+    parts = [p for p in (roster_problems, text_problems, schema_problems, group_problems,
+                         dup_problems) if p is not None and not p.empty]  # fmt: skip
     problems = pd.concat(parts, ignore_index=True) if parts else roster_problems
     item_rows = ~problems["_row_level"].astype(bool)
     on_excluded = item_rows & problems["_index"].isin(excluded) & (problems["source"] != (
@@ -260,17 +343,26 @@ def validate(
 
     valid = df.drop(index=list(excluded)).copy()
     # Item problems on accepted rows: the value is set missing.
-    for _, p in problems[item_rows & ~on_excluded].iterrows():
-        if p["_index"] in valid.index and p["column"] in valid.columns:
-            valid.loc[p["_index"], p["column"]] = np.nan
+    invalidate = problems[item_rows & ~on_excluded]
+    for col, idx in invalidate.groupby("column")["_index"]:
+        if col in valid.columns:
+            valid.loc[valid.index.intersection(idx.astype(int)), col] = np.nan
     valid = valid.sort_values(["source", "row"], kind="stable").reset_index(drop=True)
-    problems["column"] = _export_column_names(problems, ingest_info)
+    flags = _flags(valid, config, matching)
+    problems["column"] = export_column_names(problems, ingest_info)
     rejected = (
         problems[REJECTED_COLUMNS]
         .sort_values(["source", "row", "column"], kind="stable")
         .reset_index(drop=True)
     )
-    flow = _flow(df, valid, problems, excluded, valid_roster, roster, config, ingest_info)
+    flow = flow_summary(df, valid, problems, excluded, valid_roster, roster, config, ingest_info)
+    flow["code_matching"] = matching
+    for f in flow["files"]:
+        f["choice_text_mapped"] = df.attrs.get("choice_text_mapped", {}).get(f["source"], 0)
+    flow["flags"] = {
+        "rows": int(flags[["source", "row"]].drop_duplicates().shape[0]),
+        "by_flag": {str(k): int(v) for k, v in flags["flag"].value_counts().sort_index().items()},
+    }
     if config.analysis.strict and len(rejected):
         first = rejected.iloc[0]
         raise InputError(
@@ -278,78 +370,47 @@ def validate(
             f"{first['row']} column {first['column']}: {first['reason']}. Fix the exports or set "
             "analysis.strict: false to quarantine problems and report them."
         )
-    return ValidationResult(valid, valid_roster, rejected, flow)
+    return ValidationResult(valid, valid_roster, rejected, flow, flags)
 
 
-def _export_column_names(problems: pd.DataFrame, ingest_info: dict) -> pd.Series:
-    """Name each problem's column as the export names it (``MBI_5``, not ``mbi_hss__5``)."""
-    maps = {f["source"]: f.get("column_map", {}) for f in ingest_info["files"]}
-    return pd.Series(
-        [maps.get(src, {}).get(col) or col for src, col in zip(problems["source"],
-                                                                problems["column"], strict=True)],
-        index=problems.index,
-        dtype="str",
-    )
+def _flags(valid: pd.DataFrame, config: StudyConfig, matching: dict) -> pd.DataFrame:
+    """Careless-responding, platform and tolerant-matching flags on accepted rows."""
+    spec = config.validation
+    flags = careless_flags(valid, dict(config.instruments),
+                           longstring_share=spec.longstring_share,
+                           min_seconds_per_item=spec.min_seconds_per_item)  # fmt: skip
+    fuzzy = pd.DataFrame(matching.get("fuzzy_matches", []))
+    if not fuzzy.empty:
+        keep = valid[["source", "row", "group"]]
+        fuzzy = fuzzy.merge(keep, on=["source", "row"], how="inner").assign(
+            flag="participant code matched tolerantly", instrument="",
+            value=lambda d: d["distance"].astype(str) + " (" + d["edit"] + ")",
+            threshold=f"<= {spec.max_distance} edit(s)",
+        )[FLAG_COLUMNS]  # fmt: skip
+        flags = pd.concat([flags, fuzzy], ignore_index=True) if len(flags) else fuzzy
+    flags["value"] = flags["value"].astype("str")
+    return flags.sort_values(["source", "row", "flag"], kind="stable").reset_index(drop=True)
 
 
-def _flow(df, valid, problems, excluded, valid_roster, roster, config, ingest_info) -> dict:
-    files = []
-    for info in ingest_info["files"]:
-        src = info["source"]
-        rows_in = int((df["source"] == src).sum())
-        rejected_idx = [i for i in excluded if df.at[i, "source"] == src]
-        mine = problems[(problems["source"] == src) & problems["_row_level"].astype(bool)]
-        # A row excluded for several reasons is counted once, under its most basic reason.
-        reasons = mine["reason"].str.replace(r" \(kept.*", "", regex=True)
-        rank = reasons.map(lambda r: _REASON_RANK.get(r, len(_REASON_RANK)))
-        by_reason = (
-            reasons.to_frame().assign(_rank=rank.to_numpy(), _index=mine["_index"].to_numpy())
-            .sort_values(["_index", "_rank"]).drop_duplicates("_index")["reason"]
-            .value_counts().sort_index()
-        )  # fmt: skip
-        item_problems = problems[(problems["source"] == src) & ~problems["_row_level"].astype(bool)]
-        entry = dict(info)
-        entry.update(
-            rows_in=rows_in,
-            rows_rejected=len(rejected_idx),
-            rows_accepted=int((valid["source"] == src).sum()),
-            rejected_by_reason={k: int(v) for k, v in by_reason.items()},
-            items_invalidated=int((item_problems["action"] == ITEM_MISSING).sum()),
-            timepoints=sorted(set(valid.loc[valid["source"] == src, "timepoint"])),
-        )
-        if entry["rows_in"] != entry["rows_accepted"] + entry["rows_rejected"]:
-            raise AssertionError(f"row accounting broken for {src}")
-        files.append(entry)
-    groups = list(config.design.groups)
-    observed = {
-        g: {t: int(valid[(valid["group"] == g) & (valid["timepoint"] == t)]["participant_id"]
-                   .nunique()) for t in config.design.timepoints}
-        for g in groups
-    }  # fmt: skip
-    if valid_roster is not None:
-        enrolled = {g: int((valid_roster["group"] == g).sum()) for g in groups}
-        roster_entry = dict(ingest_info["roster"])
-        roster_entry.update(
-            rows_in=len(roster),
-            rows_rejected=len(roster) - len(valid_roster),
-            rows_accepted=len(valid_roster),
-            participants=len(valid_roster),
-            by_group=enrolled,
-        )
-    else:
-        enrolled = {g: int(valid.loc[valid["group"] == g, "participant_id"].nunique())
-                    for g in groups}  # fmt: skip
-        roster_entry = None
-    return {
-        "cohort": config.cohort,
-        "strict": config.analysis.strict,
-        "files": files,
-        "roster": roster_entry,
-        "participants": {"enrolled": enrolled, "observed": observed},
-        "totals": {
-            "rows_in": sum(f["rows_in"] for f in files),
-            "rows_accepted": sum(f["rows_accepted"] for f in files),
-            "rows_rejected": sum(f["rows_rejected"] for f in files),
-            "items_invalidated": sum(f["items_invalidated"] for f in files),
-        },
-    }
+def _inconsistent_groups(df: pd.DataFrame, timepoints: list[str]) -> pd.DataFrame:
+    """Rows whose group differs from the participant's group at their earliest timepoint."""
+    order = df.assign(_tp=df["timepoint"].map({t: i for i, t in enumerate(timepoints)}),
+                      _pos=np.arange(len(df))).sort_values(["_tp", "_pos"])  # fmt: skip
+    first = order.drop_duplicates("participant_id").set_index("participant_id")
+    expected = df["participant_id"].map(first["group"])
+    first_tp = df["participant_id"].map(first["timepoint"])
+    bad = df["group"].notna() & expected.notna() & (df["group"] != expected)
+    losers = df[bad]
+    return pd.DataFrame(
+        {
+            "source": losers["source"].to_numpy(),
+            "row": losers["row"].to_numpy(),
+            "column": "group",
+            "reason": [f"group differs from this participant's group at an earlier timepoint "
+                       f"({t}: {g})" for t, g in zip(first_tp[bad], expected[bad], strict=True)],
+            "action": ROW_EXCLUDED,
+            "value": losers["group"].map(lambda v: safe_value(v, label=True)).to_numpy(),
+            "_index": losers.index.to_numpy(),
+            "_row_level": True,
+        }
+    )  # fmt: skip

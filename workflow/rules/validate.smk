@@ -7,6 +7,7 @@ rule validate:
         valid=temp(interim("valid.csv")),
         roster=temp(interim("valid_roster.csv")),
         rejected=processed("rejected.csv"),
+        careless=processed("careless.csv"),
         flow=processed("flow.json"),
     log:
         f"logs/{COHORT}/validate.log",

@@ -1,19 +1,28 @@
-"""Sniff encoding, delimiter and export platform from a file's bytes.
+"""Sniff encoding, delimiter, decimal mark and export platform from a file's bytes.
 
-Detection prefers language-independent signatures (BOMs, Qualtrics' ImportId row, REDCap's
-``*_complete`` columns) and never guesses a legacy code page: a file that is not UTF-8 needs
-``encoding:`` in its config entry.
+Detection prefers language-independent signatures (magic bytes, BOMs, Qualtrics' ImportId row,
+REDCap's ``*_complete`` columns, LimeSurvey's system columns) and records what it found so the
+flow report can show it. Every guess can be overridden per export in the config.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from balint_analysis.errors import InputError
 
-__all__ = ["TextTable", "decode", "detect_format", "read_table", "sniff_delimiter"]
+__all__ = [
+    "TextTable",
+    "decode",
+    "detect_container",
+    "detect_decimal",
+    "detect_format",
+    "read_table",
+    "sniff_delimiter",
+]
 
 _BOMS = (
     (b"\xef\xbb\xbf", "utf-8-sig"),
@@ -21,25 +30,54 @@ _BOMS = (
     (b"\xfe\xff", "utf-16"),
 )
 _DELIMITERS = (",", ";", "\t")
+# Letters that only a Central European (cp1250) reading produces from bytes 0x80-0xFF, and
+# symbols that a wrong code page typically produces instead (export_formats §5.2).
+_CP1250_LETTERS = set("ąćęłńśźżĄĆĘŁŃŚŹŻčďěňřšťůžČĎĚŇŘŠŤŮŽľĺŕĽĹŔőűŐŰ")
+_UNLIKELY = set("¹³£¿¥ª¼½¾ºŸ¤¦¨©«¬®¯°±²´µ¶·¸»Œœ")
+# UTF-8 read as cp1252/cp1250: a lead byte (Ã Å Ä Â / Ĺ Ă) followed by a continuation byte.
+_CONTINUATION = "".join(
+    bytes([b]).decode(cp, errors="ignore") for cp in ("cp1252", "cp1250") for b in range(0x80, 0xC0)
+)
+_MOJIBAKE = re.compile(f"[ÃÅÄÂĹĂ][{re.escape(_CONTINUATION)}]")
 
 
 @dataclass(frozen=True)
 class TextTable:
-    """A delimited text file as records of strings, plus what was detected about it."""
+    """A table as records of strings (header first), plus what was detected about the file."""
 
     path: str
     encoding: str
     delimiter: str
     records: list[list[str]]
+    decimal: str = "."
+    #: Spreadsheet row number of each record (blank lines skipped but counted), or ``None``
+    #: when records are consecutive rows 1, 2, ...
+    positions: list[int] | None = None
+    container: str = "text"
+    notes: dict = field(default_factory=dict)
+
+
+def detect_container(data: bytes) -> str:
+    """``sav`` (SPSS), ``xlsx`` (zip), ``xls`` (old OLE2 Excel) or ``text``, from magic bytes."""
+    if data[:4] in (b"$FL2", b"$FL3"):
+        return "sav"
+    if data[:4] == b"PK\x03\x04":
+        return "xlsx"
+    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
+        return "xls"
+    return "text"
 
 
 def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, str]:
     """Decode bytes to text; return ``(text, encoding_used)``.
 
+    Without a configured encoding: BOM (UTF-8, UTF-16) → strict UTF-8 → Windows-1250 or -1252,
+    chosen by which reading yields plausible letters rather than stray symbols.
+
     Raises
     ------
     InputError
-        When the bytes are not valid in the configured (or detected) encoding.
+        When the bytes are not text in the configured (or any detectable) encoding.
     """
     if encoding:
         try:
@@ -54,14 +92,35 @@ def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, st
             try:
                 return data.decode(name), name
             except UnicodeDecodeError as exc:
-                raise InputError(f"{path}: damaged {name} text ({_reason(exc)}).") from None
+                raise InputError(
+                    f"{path}: damaged {name} text ({_reason(exc)}). Export the file again."
+                ) from None
+    if b"\x00" in data[:4096]:
+        raise InputError(
+            f"{path}: binary data, not a text export (NUL bytes and no UTF-16 byte-order mark). "
+            "Export the survey as CSV, .xlsx or .sav, or set `encoding:` (e.g. utf-16-le)."
+        )
     try:
         return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
+        pass
+    candidates = []
+    for name in ("cp1250", "cp1252"):
+        try:
+            text = data.decode(name)
+        except UnicodeDecodeError:
+            continue
+        high = [ch for ch in text if ord(ch) > 127]
+        score = sum(ch in _CP1250_LETTERS for ch in high) * (name == "cp1250")
+        score -= 2 * sum(ch in _UNLIKELY for ch in high)
+        candidates.append((score, name == "cp1252", name, text))
+    if not candidates:
         raise InputError(
-            f"{path}: not UTF-8 text ({_reason(exc)}). Set `encoding:` for this file in the "
-            "config (e.g. cp1250 for Polish or cp1252 for Western European Excel CSV)."
-        ) from None
+            f"{path}: not readable as UTF-8, Windows-1250 or Windows-1252 text. Set `encoding:` "
+            "for this file in the config, or re-save it as 'CSV UTF-8'."
+        )
+    _, _, name, text = max(candidates)
+    return text, name
 
 
 def _reason(exc: Exception) -> str:
@@ -83,27 +142,68 @@ def sniff_delimiter(header_line: str) -> str:
     return best if counts[best] > 0 else ","
 
 
+_COMMA_NUMBER = re.compile(r"^-?\d+,\d+$")
+_DOT_NUMBER = re.compile(r"^-?\d+\.\d+$")
+
+
+def detect_decimal(records: list[list[str]], delimiter: str) -> str:
+    """``,`` when the data hold comma-decimal numbers (``7,5``) and no dot-decimal ones."""
+    if delimiter == ",":
+        return "."
+    comma = dot = 0
+    for rec in records[1:200]:
+        for cell in rec:
+            comma += bool(_COMMA_NUMBER.match(cell))
+            dot += bool(_DOT_NUMBER.match(cell))
+    return "," if comma and not dot else "."
+
+
 def read_table(
-    data: bytes, path: str, *, encoding: str | None = None, delimiter: str | None = None
+    data: bytes,
+    path: str,
+    *,
+    encoding: str | None = None,
+    delimiter: str | None = None,
+    decimal: str | None = None,
 ) -> TextTable:
     """Parse delimited text into records (all cells as strings, nothing type-guessed).
 
     Raises
     ------
     InputError
-        Empty file, or a record with more fields than the header (a broken or truncated file).
+        Empty file, header without data rows, or a record with a different number of fields
+        than the header (a broken or truncated file).
     """
     text, used = decode(data, path, encoding)
-    if not text.strip():
+    if not text.replace("\ufeff", "").strip():
         raise InputError(f"{path}: the file is empty. Export the data again.")
-    first_line = text.split("\n", 1)[0]
+    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
     delim = delimiter or sniff_delimiter(first_line)
-    records = [r for r in csv.reader(io.StringIO(text, newline=""), delimiter=delim) if r]
+    if delim == "tab":
+        delim = "\t"
+    try:
+        reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delim,
+                            strict=True)  # fmt: skip
+        numbered = [(n, r) for n, r in enumerate(reader, start=1) if "".join(r).strip()]
+    except csv.Error as exc:
+        raise InputError(
+            f"{path}: not a well-formed delimited file ({exc}); it may be truncated inside a "
+            "quoted field. Export it again."
+        ) from None
+    records = [r for _, r in numbered]
+    if not records:
+        raise InputError(f"{path}: the file is empty. Export the data again.")
+    positions = [n for n, _ in numbered]
     width = len(records[0])
-    for n, rec in enumerate(records[1:], start=2):
+    if width and records[0][-1] == "" and all(len(r) == width for r in records):
+        # Legacy Qualtrics and some Excel exports end every line with a delimiter.
+        records = [r[:-1] for r in records]
+        width -= 1
+    for i, rec in enumerate(records[1:], start=1):
+        n = positions[i]
         if len(rec) == width:
             continue
-        if n == len(records) and len(rec) < width:
+        if i == len(records) - 1 and len(rec) < width:
             raise InputError(
                 f"{path}: the last row ({n}) stops after {len(rec)} of {width} fields; the file "
                 "looks truncated. Export it again."
@@ -112,11 +212,18 @@ def read_table(
             f"{path}: row {n} has {len(rec)} fields but the header has {width}. The file is "
             "damaged (a stray delimiter or quote); export it again or fix that row."
         )
-    return TextTable(path=path, encoding=used, delimiter=delim, records=records)
+    notes = {"mojibake_suspected": True} if _MOJIBAKE.search(text[:100_000]) else {}
+    dec = decimal or detect_decimal(records, delim)
+    return TextTable(path=path, encoding=used, delimiter=delim, records=records, decimal=dec,
+                     positions=positions, notes=notes)  # fmt: skip
+
+
+def _lower(header: list[str]) -> list[str]:
+    return [h.strip().lstrip("\ufeff").lower() for h in header]
 
 
 def detect_format(table: TextTable) -> str:
-    """``qualtrics``, ``redcap`` or ``generic`` from the header signatures."""
+    """The export platform from header signatures (export_formats §0.7)."""
     header = table.records[0]
     third = table.records[2] if len(table.records) > 2 else []
     cells = [c for c in third if c.strip()]
@@ -124,11 +231,21 @@ def detect_format(table: TextTable) -> str:
         return "qualtrics"
     if header[:3] == ["V1", "V2", "V3"]:
         return "qualtrics"
-    names = {h.strip().lower() for h in header}
-    if any(n.endswith("_complete") for n in names) or names & {
+    names = _lower(header)
+    if any(n.endswith("_complete") for n in names) or set(names) & {
         "redcap_event_name",
         "redcap_repeat_instrument",
         "redcap_data_access_group",
     }:
         return "redcap"
+    if names[:2] == ["id", "submitdate"] or {"submitdate", "lastpage", "startlanguage"} <= set(
+        names
+    ):
+        return "limesurvey"
+    if names[:3] == ["id", "start time", "completion time"]:
+        return "microsoft_forms"
+    if names and names[0] == "timestamp":
+        return "google_forms"
+    if {"status", "finished", "responseid"} <= set(names):
+        return "qualtrics"  # e.g. a Qualtrics .sav: one header row, Qualtrics metadata
     return "generic"

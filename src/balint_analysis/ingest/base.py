@@ -1,0 +1,89 @@
+"""What every platform adapter returns, and the helpers they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from balint_analysis.errors import InputError
+from balint_analysis.ingest.detect import TextTable
+
+__all__ = ["RawExport", "frame", "unique_header"]
+
+#: Metadata columns every adapter adds to ``RawExport.data``.
+ADAPTER_META = ("submitted_at", "complete", "response_type", "site", "duration_s", "quality")
+
+
+@dataclass
+class RawExport:
+    """One export's records as text with standard metadata columns.
+
+    ``data`` columns: every export column (strings), plus ``row`` (the row number a spreadsheet
+    shows, header rows counted), ``submitted_at`` (ISO text or empty), ``complete`` (bool),
+    ``response_type`` (``normal``, ``preview``, ``test``, ``spam``, ``imported``), ``site``
+    (REDCap data access group, else empty), ``duration_s`` (seconds, text, or empty) and
+    ``quality`` (``;``-joined platform quality flags such as a low reCAPTCHA score).
+    """
+
+    format: str
+    variant: str
+    header_rows: int
+    data: pd.DataFrame
+    meta_columns: dict[str, str] = field(default_factory=dict)
+    notes: dict = field(default_factory=dict)
+
+
+def unique_header(path: str, header: list[str]) -> tuple[list[str], list[str]]:
+    """Make header names unique (``name``, ``name.2``, ...); return them and the duplicates.
+
+    Duplicates happen (two identically titled Google Forms questions); they are renamed and
+    reported rather than silently mangled. A config that names a duplicated column is refused
+    later by :func:`balint_analysis.ingest.read_export`.
+    """
+    seen: dict[str, int] = {}
+    out, dups = [], []
+    for raw in header:
+        name = raw.strip().lstrip("\ufeff")
+        if not name:
+            name = f"(unnamed column {len(out) + 1})"
+        if name in seen:
+            seen[name] += 1
+            dups.append(name)
+            out.append(f"{name}.{seen[name]}")
+        else:
+            seen[name] = 1
+            out.append(name)
+    return out, sorted(set(dups))
+
+
+def frame(table: TextTable, header_rows: int, header: list[str] | None = None) -> RawExport:
+    """Records after ``header_rows`` header rows as a text frame with spreadsheet row numbers.
+
+    Raises
+    ------
+    InputError
+        When there are no data rows.
+    """
+    names, dups = unique_header(table.path, header or table.records[0])
+    body = table.records[header_rows:]
+    if not body:
+        raise InputError(
+            f"{table.path}: the file has its header row(s) but no responses. Export the "
+            "responses again (check the export's date or completion filter)."
+        )
+    df = pd.DataFrame(body, columns=names, dtype="str")
+    positions = table.positions or list(range(1, len(table.records) + 1))
+    df.insert(0, "row", np.asarray(positions[header_rows:], dtype=np.int64))
+    df = df.assign(submitted_at="", complete=True, response_type="normal", site="",
+                   duration_s="", quality="")  # fmt: skip
+    return RawExport("generic", "", header_rows, df, notes={"duplicate_headers": dups})
+
+
+_TRUE = {"1", "true", "yes", "y"}
+
+
+def truthy(values: pd.Series) -> pd.Series:
+    """``1``/``True``/``yes`` (any case) → True."""
+    return values.str.strip().str.lower().isin(_TRUE)
