@@ -31,12 +31,16 @@ CASES = {
     "boundary_plain": ("boundary", {"use_clusters": False}),
     "boundary_pn": ("boundary", {}),
     "singlearm_plain": ("singlearm", {"control": None}),
+    "twotime_plain": ("twotime", {"use_clusters": False, "covariates": COVARIATES,
+                                  "timepoints": ["pre", "post"]}),
+    "twotime_pn": ("twotime", {"covariates": COVARIATES, "timepoints": ["pre", "post"]}),
 }
 
 # Tolerances (relative) demanded by SPEC §7 and the model-stage brief.
 RTOL_FIXED = 1e-4  # fixed effects, SEs, EMMs and their SEs
 RTOL_DF = 1e-3  # Satterthwaite df
 RTOL_VAR = 1e-3  # variance components
+ATOL_P = 1e-3  # p-values (absolute)
 
 
 @cache
@@ -83,6 +87,8 @@ def test_fixed_effects_se_and_df_match_lmertest(case):
         assert rel(fe["estimate"], r["estimate"]).max() < RTOL_FIXED
         assert rel(fe["se"], r["se"]).max() < RTOL_FIXED
         assert rel(fe["df"], r["df"]).max() < RTOL_DF
+        assert np.abs(fe["p_value"].to_numpy() - r["p"].to_numpy()).max() < ATOL_P
+        assert rel(fe["p_value"], r["p"]).max() < 1e-3
 
 
 @pytest.mark.parametrize("case", list(CASES))

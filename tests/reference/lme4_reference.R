@@ -9,10 +9,23 @@
 #   lme4_emmeans.csv  case, instrument, scale, group, timepoint, emmean, se, df, lower, upper
 #                     (emmeans(m, ~ group * timepoint, lmer.df = "satterthwaite"))
 #   lme4_varcomp.csv  case, instrument, scale, component, variance, reml_crit, singular
+#   lme4_ml.csv       case, instrument, scale, loglik, aic, bic, npar   (ML refit: update(m, REML = FALSE))
+#   sensitivity_reference.csv
+#                     case, instrument, scale, timepoint, analysis, estimate, se, df, p
+#                     ancova (lm(post ~ pre + group + covariates)), complete_case_lmm (lmer on
+#                     participants observed at every timepoint), lmm_without_cluster (lmer with
+#                     (1 | participant) only), lmm_residual_by_arm (nlme lme + varIdent(~1 | group);
+#                     df: lmerTest's Satterthwaite recipe with numDeriv on the nlme estimates,
+#                     satt_het below; emmeans' mode = "appx-satterthwaite" is approximate and
+#                     not reproducible run to run, so it is not used)
+#   nlme_varcomp.csv  case, instrument, scale, component, variance, reml_loglik, ml_loglik, ml_aic
+#   dose_reference.csv case, instrument, scale, timepoint, n, slope, se, df, p
+#                     (lm(change ~ sessions + pre), intervention participants)
 #   lme4_info.json    software versions and optimizer settings
 # The test suite reads these committed files; it never runs R.
 
 suppressPackageStartupMessages({
+  library(nlme)
   library(lmerTest)
   library(emmeans)
   library(jsonlite)
@@ -35,9 +48,9 @@ read_case <- function(dataset) {
   p <- read.csv(file.path(here, paste0(dataset, "_participants.csv")),
                 na.strings = c("", "NA"), stringsAsFactors = FALSE)
   s <- s[!is.na(s$score), ]
-  d <- merge(s, p[, c("participant", "cluster", "age", "years_in_practice")],
+  d <- merge(s, p[, c("participant", "cluster", "sessions", "age", "years_in_practice")],
              by = "participant", sort = FALSE)
-  d$timepoint <- factor(d$timepoint, levels = timepoints)
+  d$timepoint <- droplevels(factor(d$timepoint, levels = timepoints))
   # Partially nested coding: the Balint-group effect applies to the intervention arm's
   # post-baseline observations; everyone without a group is a singleton cluster.
   d$treated_post <- as.numeric(d$group == "balint" & d$timepoint != "pre")
@@ -58,12 +71,61 @@ cases <- list(
   list("boundary_plain", "boundary", "group * timepoint", "(1 | participant)", FALSE, character()),
   list("boundary_pn", "boundary", "group * timepoint",
        "(1 | participant) + (0 + treated_post | cluster)", FALSE, character()),
-  list("singlearm_plain", "singlearm", "timepoint", "(1 | participant)", TRUE, character())
+  list("singlearm_plain", "singlearm", "timepoint", "(1 | participant)", TRUE, character()),
+  list("twotime_plain", "twotime", "group * timepoint + age + years_in_practice",
+       "(1 | participant)", FALSE, c("age", "years_in_practice")),
+  list("twotime_pn", "twotime", "group * timepoint + age + years_in_practice",
+       "(1 | participant) + (0 + treated_post | cluster)", FALSE, c("age", "years_in_practice"))
 )
+# Cases whose heteroscedastic (residual variance by arm) nlme fit is a reference; the boundary
+# case and singular fits are left out (nlme's approximate variance-covariance of a ~0
+# variance is not usable by emmeans).
+hetero_cases <- c("twoarm_plain", "nested_pn", "covariates_pn", "twotime_pn")
+nlme_ctrl <- lmeControl(maxIter = 500, msMaxIter = 500, tolerance = 1e-10, msTol = 1e-12,
+                        niterEM = 100, opt = "nlminb", returnObject = TRUE)
+# Exact-recipe Satterthwaite df for the nlme fit. emmeans' "appx-satterthwaite" for lme is too
+# rough for a 1% check and not reproducible run to run (on the homoscedastic covariates_pn
+# model it gives 10.0 and 11.4 where lmerTest gives 9.70 and 11.01); this function, with
+# het = FALSE, reproduces lmerTest's df to ~2e-6 on that model.
+satt_het <- function(d, fixed, phi, terms, cluster, het = TRUE) {
+  # lmerTest's Satterthwaite recipe (numDeriv, REML deviance in the variances) applied to
+  # V(phi) = phi_p Zp Zp' [+ phi_c Zc Zc'] + diag(residual variance of the arm).
+  X <- model.matrix(as.formula(paste("~", fixed)), d)
+  Zp <- model.matrix(~ 0 + factor(participant), d)
+  Zc <- if (cluster) model.matrix(~ 0 + factor(cluster), d) * d$treated_post else NULL
+  ctl <- as.numeric(d$group == "control")
+  y <- d$score
+  V_of <- function(ph) {
+    V <- ph[1] * tcrossprod(Zp)
+    if (cluster) V <- V + ph[2] * tcrossprod(Zc)
+    k <- length(ph)
+    if (!het) return(V + diag(ph[k], nrow(V)))
+    V + diag(ph[k - 1] * ctl + ph[k] * (1 - ctl))
+  }
+  C_of <- function(ph) solve(crossprod(X, solve(V_of(ph), X)))
+  dev <- function(ph) {
+    V <- V_of(ph); Vi <- solve(V); M <- crossprod(X, Vi %*% X)
+    b <- solve(M, crossprod(X, Vi %*% y)); r <- y - X %*% b
+    as.numeric(determinant(V)$modulus + determinant(M)$modulus + crossprod(r, Vi %*% r))
+  }
+  A <- 2 * solve(numDeriv::hessian(dev, phi))
+  sapply(terms, function(term) {
+    L <- as.numeric(colnames(X) == term)
+    v <- function(ph) as.numeric(t(L) %*% C_of(ph) %*% L)
+    g <- numDeriv::grad(v, phi)
+    2 * v(phi)^2 / as.numeric(t(g) %*% A %*% g)
+  })
+}
+
 
 fixef_rows <- list()
 emm_rows <- list()
 vc_rows <- list()
+ml_rows <- list()
+sens_rows <- list()
+nlme_vc_rows <- list()
+dose_rows <- list()
+add <- function(lst, x) c(lst, list(x))
 for (cs in cases) {
   names(cs) <- c("case", "dataset", "fixed", "random", "single", "covariates")
   data_all <- read_case(cs$dataset)
@@ -92,6 +154,80 @@ for (cs in cases) {
     vc_rows[[length(vc_rows) + 1]] <- cbind(key, data.frame(
       component = ifelse(vc$grp == "Residual", "residual", vc$grp), variance = vc$vcov,
       reml_crit = REMLcrit(m), singular = isSingular(m)))
+    m_ml <- update(m, REML = FALSE)
+    ml_rows <- add(ml_rows, cbind(key, data.frame(
+      loglik = as.numeric(logLik(m_ml)), aic = AIC(m_ml), bic = BIC(m_ml),
+      npar = attr(logLik(m_ml), "df"))))
+    if (cs$single) next
+    post_levels <- setdiff(levels(d$timepoint), "pre")
+    sens <- function(analysis, rows) cbind(key, rows, analysis = analysis)
+    # ANCOVA per post-baseline timepoint: wide data, participants observed at pre and t.
+    per_person <- unique(d[, c("participant", "group", "sessions", cs$covariates), drop = FALSE])
+    for (tp in post_levels) {
+      w <- merge(setNames(d[d$timepoint == "pre", c("participant", "score")], c("participant", "pre")),
+                 setNames(d[d$timepoint == tp, c("participant", "score")], c("participant", "post")),
+                 by = "participant")
+      w <- merge(w, per_person, by = "participant")
+      fa <- as.formula(paste("post ~ pre + group", paste(c("", cs$covariates), collapse = " + ")))
+      co <- coef(summary(lm(fa, data = w)))["groupbalint", ]
+      sens_rows <- add(sens_rows, sens("ancova", data.frame(
+        timepoint = tp, estimate = co[["Estimate"]], se = co[["Std. Error"]],
+        df = df.residual(lm(fa, data = w)), p = co[["Pr(>|t|)"]])))
+      if (cs$case %in% c("twoarm_plain", "nested_pn", "covariates_pn", "twotime_pn")) {
+        wb <- w[w$group == "balint" & !is.na(w$sessions), ]
+        fd <- lm(I(post - pre) ~ sessions + pre, data = wb)
+        cd <- coef(summary(fd))["sessions", ]
+        dose_rows <- add(dose_rows, cbind(key, data.frame(
+          timepoint = tp, n = nrow(wb), slope = cd[["Estimate"]], se = cd[["Std. Error"]],
+          df = df.residual(fd), p = cd[["Pr(>|t|)"]])))
+      }
+    }
+    term_rows <- function(model) {
+      co <- coef(summary(model))
+      rn <- paste0("groupbalint:timepoint", post_levels)
+      data.frame(timepoint = post_levels, estimate = co[rn, "Estimate"],
+                 se = co[rn, "Std. Error"], df = co[rn, "df"], p = co[rn, "Pr(>|t|)"])
+    }
+    n_tp <- tapply(d$timepoint, d$participant, function(x) length(unique(x)))
+    cc <- d[d$participant %in% names(n_tp)[n_tp == nlevels(d$timepoint)], ]
+    sens_rows <- add(sens_rows, sens("complete_case_lmm",
+      term_rows(lmer(f, data = cc, REML = TRUE, control = ctrl))))
+    f_plain <- as.formula(paste("score ~", cs$fixed, "+ (1 | participant)"))
+    sens_rows <- add(sens_rows, sens("lmm_without_cluster",
+      term_rows(lmer(f_plain, data = d, REML = TRUE, control = ctrl))))
+    if (cs$case %in% hetero_cases && !isSingular(m)) {
+      random <- if (grepl("cluster", cs$random)) {
+        list(cluster = pdIdent(~ 0 + treated_post), participant = ~ 1)
+      } else {
+        list(participant = ~ 1)
+      }
+      h <- lme(as.formula(paste("score ~", cs$fixed)), random = random,
+               weights = varIdent(form = ~ 1 | group), data = d, method = "REML",
+               control = nlme_ctrl)
+      tt <- summary(h)$tTable
+      ratio <- coef(h$modelStruct$varStruct, unconstrained = FALSE)  # control SD / balint SD
+      re_var <- function(name) h$sigma^2 * as.matrix(h$modelStruct$reStruct[[name]])[1, 1]
+      comp <- c(participant = re_var("participant"), residual_balint = h$sigma^2,
+                residual_control = (h$sigma * ratio[[1]])^2)
+      clustered <- grepl("cluster", cs$random)
+      if (clustered) comp <- c(comp, cluster = re_var("cluster"))
+      phi <- c(comp[["participant"]], if (clustered) comp[["cluster"]],
+               comp[["residual_control"]], comp[["residual_balint"]])
+      rn <- paste0("groupbalint:timepoint", post_levels)
+      df_h <- satt_het(d, cs$fixed, phi, rn, clustered)
+      sens_rows <- add(sens_rows, sens("lmm_residual_by_arm", data.frame(
+        timepoint = post_levels, estimate = tt[rn, "Value"], se = tt[rn, "Std.Error"],
+        df = unname(df_h), p = 2 * pt(-abs(tt[rn, "t-value"]), unname(df_h)))))
+      fixef_rows <- add(fixef_rows, cbind(data.frame(case = paste0(cs$case, "_hetero"),
+        instrument = key$instrument, scale = key$scale), data.frame(
+        term = rownames(tt), estimate = tt[, "Value"], se = tt[, "Std.Error"], df = NA,
+        t = tt[, "t-value"], p = NA)))
+      h_ml <- update(h, method = "ML")
+      nlme_vc_rows <- add(nlme_vc_rows, cbind(key, data.frame(
+        case_hetero = paste0(cs$case, "_hetero"), component = names(comp),
+        variance = unname(comp), reml_loglik = as.numeric(logLik(h)),
+        ml_loglik = as.numeric(logLik(h_ml)), ml_aic = AIC(h_ml))))
+    }
   }
 }
 
@@ -101,11 +237,17 @@ out <- function(rows, name) {
 out(fixef_rows, "lme4_fixef.csv")
 out(emm_rows, "lme4_emmeans.csv")
 out(vc_rows, "lme4_varcomp.csv")
+out(ml_rows, "lme4_ml.csv")
+out(sens_rows, "sensitivity_reference.csv")
+out(nlme_vc_rows, "nlme_varcomp.csv")
+out(dose_rows, "dose_reference.csv")
 info <- list(
   R = R.version.string,
   lme4 = as.character(packageVersion("lme4")),
   lmerTest = as.character(packageVersion("lmerTest")),
   emmeans = as.character(packageVersion("emmeans")),
+  nlme = as.character(packageVersion("nlme")),
+  nlme_control = "opt = nlminb, tolerance = 1e-10, msTol = 1e-12",
   optimizer = "nloptwrap (BOBYQA), xtol_abs = 1e-12, ftol_abs = 1e-14, xtol_rel = 1e-12",
   df = "Satterthwaite (lmerTest summary; emmeans lmer.df = 'satterthwaite')"
 )

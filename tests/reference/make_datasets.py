@@ -42,6 +42,7 @@ def simulate(
     dropout: tuple[float, float, float] = (0.05, 0.15, 0.25),
     intervention: str = "balint",
     control: str = "control",
+    timepoints: tuple[str, ...] = TIMEPOINTS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Simulate one cohort; returns (scores, participants)."""
     rng = np.random.default_rng(seed)
@@ -67,15 +68,15 @@ def simulate(
     )
     if covariates:
         participants.loc[n - 1, "age"] = np.nan  # one unknown covariate: rows dropped
-    observed = rng.uniform(size=(n, len(TIMEPOINTS))) >= np.asarray(dropout)
-    not_computable = rng.uniform(size=(n, len(TIMEPOINTS))) < 0.03
+    observed = rng.uniform(size=(n, len(timepoints))) >= np.asarray(dropout)
+    not_computable = rng.uniform(size=(n, len(timepoints))) < 0.03
     rows = []
     for instrument, scale in outcomes:
         mu, sd_person, sd_resid, d_ctl, d_int = OUTCOMES[(instrument, scale)]
         person = rng.normal(0.0, sd_person, n)
         u = rng.normal(0.0, cluster_sd, max(n_clusters, 1))
         for i in range(n):
-            for t, tp in enumerate(TIMEPOINTS):
+            for t, tp in enumerate(timepoints):
                 if not observed[i, t]:
                     continue
                 value = mu + (2.0 if treated[i] else 0.0) + person[i]
@@ -133,6 +134,19 @@ DATASETS = {
     "boundary": dict(seed=404, n_intervention=16, n_control=16, n_clusters=4, cluster_sd=0.0),
     # Single arm (no comparison group), 20 participants.
     "singlearm": dict(seed=505, n_intervention=20, n_control=0),
+    # Two timepoints (pre, post), 18 vs 18, three Balint groups, covariates (one age unknown),
+    # missing follow-ups: the smallest design the pipeline accepts.
+    "twotime": dict(
+        seed=606,
+        n_intervention=18,
+        n_control=18,
+        n_clusters=3,
+        cluster_sd=3.0,
+        covariates=True,
+        outcomes=(("mbi_hss", "emotional_exhaustion"), ("pss10", "total")),
+        dropout=(0.05, 0.2),
+        timepoints=("pre", "post"),
+    ),
 }
 
 

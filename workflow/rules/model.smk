@@ -2,10 +2,16 @@ rule model:
     input:
         scores=processed("scores.csv"),
         participants=processed("participants.csv"),
+        reliability=processed("reliability.csv"),
     output:
         effects=processed("effects.csv"),
         emmeans=processed("emmeans.csv"),
         models=processed("models.json"),
+        sensitivity=processed("sensitivity.csv"),
+        clinical=processed("clinical.csv"),
+        cutoffs=processed("cutoffs.csv"),
+        dose=processed("dose.csv"),
+        model_dir=directory(processed("models")),
     log:
         f"logs/{COHORT}/model.log",
     conda:

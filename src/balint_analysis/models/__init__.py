@@ -1,11 +1,14 @@
 """The model stage: primary LMM per outcome, effects, estimated marginal means, d_ppc2 (SPEC §7).
 
 :func:`analyse_outcomes` is the one entry point the workflow calls; it returns
-:class:`ModelResults` (``effects.csv``, ``emmeans.csv`` and ``models.json`` content). The
-procedures it combines are importable on their own: :func:`fit_lmm` / :func:`model_data`
-(statsmodels REML fit with checks), :class:`Satterthwaite` (lmerTest's df),
+:class:`ModelResults` (``effects.csv``, ``emmeans.csv``, ``sensitivity.csv``, ``clinical.csv``,
+``cutoffs.csv``, ``dose.csv``, ``models.json`` and ``models/<instrument>.<scale>.json``
+content). The procedures it combines are importable on their own: :func:`fit_lmm` /
+:func:`model_data` (statsmodels REML fit with checks), :class:`Satterthwaite` (lmerTest's df),
 :func:`estimated_marginal_means`, :func:`morris_dppc2`, :func:`hedges_g`,
-:func:`benjamini_hochberg`.
+:func:`benjamini_hochberg`, :func:`ancova`, :func:`fit_residual_by_arm`, :func:`ml_refit`,
+:func:`reliable_change`, :func:`category_transitions`, :func:`dose_response`,
+:func:`ttest_from_summary`.
 """
 
 from __future__ import annotations
@@ -13,11 +16,19 @@ from __future__ import annotations
 import math
 import platform
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
+from balint_analysis.models.clinical import (
+    CLINICAL_COLUMNS,
+    CUTOFF_COLUMNS,
+    DOSE_COLUMNS,
+    category_transitions,
+    dose_response,
+    reliable_change,
+)
 from balint_analysis.models.design import ModelData, model_data
 from balint_analysis.models.effects import (
     benjamini_hochberg,
@@ -28,12 +39,33 @@ from balint_analysis.models.effects import (
     standardized_change,
 )
 from balint_analysis.models.emmeans import estimated_marginal_means, t_interval
+from balint_analysis.models.inputs import prepare_inputs
 from balint_analysis.models.lmm import FittedLMM, fit_lmm
+from balint_analysis.models.refits import fit_residual_by_arm, ml_refit
 from balint_analysis.models.satterthwaite import Satterthwaite
+from balint_analysis.models.sensitivity import (
+    ANALYSES,
+    SENSITIVITY_COLUMNS,
+    ancova,
+    sensitivity_rows,
+)
+from balint_analysis.models.summary_tests import ttest_from_summary
+from balint_analysis.models.tables import clinical_tables, fit_record
 
 __all__ = [
+    "CLINICAL_COLUMNS",
+    "CUTOFF_COLUMNS",
+    "DOSE_COLUMNS",
     "EFFECTS_COLUMNS",
     "EMMEANS_COLUMNS",
+    "SENSITIVITY_COLUMNS",
+    "ancova",
+    "category_transitions",
+    "dose_response",
+    "fit_residual_by_arm",
+    "ml_refit",
+    "reliable_change",
+    "ttest_from_summary",
     "FittedLMM",
     "ModelData",
     "ModelResults",
@@ -74,7 +106,6 @@ EFFECT_SIZES = {
 }
 MULTIPLICITY = ("Benjamini-Hochberg across all secondary-outcome tests (outcome x timepoint); "
                 "the primary outcome's p_adjusted equals its unadjusted p_value")
-_SCORE_COLUMNS = ("participant", "group", "timepoint", "instrument", "scale", "score")
 
 
 @dataclass
@@ -89,13 +120,29 @@ class ModelResults:
         ``emmeans.csv``: one row per outcome × group × timepoint (:data:`EMMEANS_COLUMNS`).
     diagnostics : dict
         ``models.json`` content: per outcome formula, fit attempts, convergence, warnings,
-        variance components, ICCs, fixed effects; software versions; settings. JSON-safe
-        (NaN written as null).
+        variance components, ICCs, fixed effects, ML log-likelihood and AIC; software
+        versions; settings. JSON-safe (NaN written as null).
+    sensitivity : pandas.DataFrame
+        ``sensitivity.csv`` (:data:`SENSITIVITY_COLUMNS`).
+    clinical, cutoffs, dose : pandas.DataFrame
+        ``clinical.csv``, ``cutoffs.csv``, ``dose.csv`` (:data:`CLINICAL_COLUMNS`,
+        :data:`CUTOFF_COLUMNS`, :data:`DOSE_COLUMNS`).
+    model_files : dict
+        ``"<instrument>.<scale>" ->`` the JSON record of ``models/<instrument>.<scale>.json``:
+        the outcome's diagnostics plus every fit (primary and sensitivity LMMs) with fixed
+        effects (SE, df, CI, p), variances, REML and ML log-likelihood, AIC, BIC.
     """
 
     effects: pd.DataFrame
     emmeans: pd.DataFrame
     diagnostics: dict
+    sensitivity: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=SENSITIVITY_COLUMNS))
+    clinical: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(
+        columns=CLINICAL_COLUMNS))
+    cutoffs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CUTOFF_COLUMNS))
+    dose: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DOSE_COLUMNS))
+    model_files: dict = field(default_factory=dict)
 
 
 def analyse_outcomes(
@@ -109,6 +156,7 @@ def analyse_outcomes(
     covariates: Sequence[str] = (),
     alpha: float = 0.05,
     use_clusters: bool = True,
+    reliability: pd.DataFrame | None = None,
 ) -> ModelResults:
     """Fit the primary model of every outcome and report effects, EMMs and d_ppc2 (SPEC §7).
 
@@ -133,6 +181,10 @@ def analyse_outcomes(
         1 - confidence level of all intervals.
     use_clusters : bool
         Model the Balint groups (partially nested design) when at least two are known.
+    reliability : pandas.DataFrame, optional
+        SPEC ``reliability.csv`` (``instrument, scale, timepoint, alpha``): the baseline alpha
+        is the reliability of the reliable change index. Without it ``clinical`` has NaN
+        counts.
 
     Returns
     -------
@@ -158,7 +210,7 @@ def analyse_outcomes(
         raise ValueError("timepoints must list at least two distinct timepoints")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
-    frame, notes = _prepare(scores, participants, timepoints, intervention, control,
+    frame, notes = prepare_inputs(scores, participants, timepoints, intervention, control,
                             list(covariates))
     outcomes = sorted(set(zip(frame["instrument"], frame["scale"], strict=True)))
     keys = [f"{i}.{s}" for i, s in outcomes]
@@ -167,10 +219,12 @@ def analyse_outcomes(
     outcomes.sort(key=lambda o: f"{o[0]}.{o[1]}" != primary)
     design = "single-arm" if control is None else "two-arm"
     effect_rows, emm_frames, outcome_diags = [], [], []
+    sens_rows, tables, model_files = [], {"clinical": [], "cutoffs": [], "dose": []}, {}
+    groups = [intervention] if control is None else [intervention, control]
     for instrument, scale in outcomes:
         sub = frame[(frame["instrument"] == instrument) & (frame["scale"] == scale)]
         role = "primary" if f"{instrument}.{scale}" == primary else "secondary"
-        rows, emm, diag = _analyse_one(
+        rows, emm, diag, fit, model_rows = _analyse_one(
             sub, timepoints=timepoints, intervention=intervention, control=control,
             covariates=list(covariates), alpha=alpha, use_clusters=use_clusters,
         )
@@ -179,8 +233,31 @@ def analyse_outcomes(
                        effect_type=EFFECT_TYPES[design], df_method="Satterthwaite")
         effect_rows += rows
         emm_frames.append(emm.assign(instrument=instrument, scale=scale))
+        sens, fits = sensitivity_rows(
+            model_rows, fit, rows, timepoints=timepoints, intervention=intervention,
+            control=control, covariates=list(covariates), alpha=alpha,
+            use_clusters=use_clusters)
+        sens_rows += [r | {"instrument": instrument, "scale": scale} for r in sens]
+        clin, cut, dose, clin_notes = clinical_tables(
+            sub, participants, reliability, instrument=instrument, scale=scale,
+            timepoints=timepoints, groups=groups, intervention=intervention, alpha=alpha)
+        for name, table in (("clinical", clin), ("cutoffs", cut), ("dose", dose)):
+            tables[name].append(table)
+        primary_record = fit_record(fit, alpha, error=diag.get("error"))
+        if fit is not None:
+            diag["fixed_effects"] = primary_record["fixed_effects"]
+            diag["ml_refit"] = primary_record["ml_refit"]
+        diag["clinical_notes"] = clin_notes
         outcome_diags.append({"instrument": instrument, "scale": scale, "role": role,
                               "design": design, **diag})
+        model_files[f"{instrument}.{scale}"] = _jsonable({
+            "instrument": instrument, "scale": scale, "role": role, "design": design,
+            "diagnostics": diag,
+            "fits": {"primary_lmm": primary_record} | {
+                name: fit_record(fits.get(name), alpha, error=fits["_errors"].get(name))
+                for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm")
+            },
+        })
     effects = pd.DataFrame(effect_rows, columns=EFFECTS_COLUMNS)
     secondary = effects["role"] == "secondary"
     effects["p_adjusted"] = effects["p_value"]
@@ -189,6 +266,16 @@ def analyse_outcomes(
     effects["converged"] = effects["converged"].astype(bool)
     effects["boundary"] = effects["boundary"].astype(bool)
     emmeans = pd.concat(emm_frames, ignore_index=True)[EMMEANS_COLUMNS]
+    sensitivity = pd.DataFrame(sens_rows, columns=SENSITIVITY_COLUMNS)
+    sensitivity["converged"] = sensitivity["converged"].astype(bool)
+    clinical, cutoffs, dose = (
+        pd.concat(tables[name], ignore_index=True).reindex(columns=cols)
+        for name, cols in (("clinical", CLINICAL_COLUMNS), ("cutoffs", CUTOFF_COLUMNS),
+                           ("dose", DOSE_COLUMNS)))
+    for table, cols in ((sensitivity, ["n_intervention", "n_control"]),
+                        (clinical, ["n", "improved", "unchanged", "deteriorated"]),
+                        (cutoffs, ["n"]), (dose, ["n"])):
+        table[cols] = table[cols].apply(lambda c: pd.to_numeric(c).round().astype("Int64"))
     diagnostics = {
         "outcomes": outcome_diags,
         "settings": {
@@ -196,69 +283,19 @@ def analyse_outcomes(
             "control": control, "covariates": list(covariates), "alpha": alpha,
             "use_clusters": use_clusters, "primary": primary, "multiplicity": MULTIPLICITY,
             "effect_size": EFFECT_SIZES[design], "df_method": "Satterthwaite (as lmerTest)",
+            "sensitivity_analyses": ANALYSES, "reliability_supplied": reliability is not None,
+            "reliable_change": "Jacobson-Truax RCI = (x_t - x_base) / S_diff, S_diff = "
+            "SD_base sqrt(2) sqrt(1 - alpha_base), SD_base pooled within groups at baseline; "
+            "|RCI| > 1.96 is reliable change, direction from the instrument definition",
+            "aic": "from a maximum-likelihood refit (REML criteria are not comparable across "
+            "fixed effects)",
         },
         "input_notes": notes,
         "software": _software(),
     }
-    return ModelResults(effects=effects, emmeans=emmeans, diagnostics=_jsonable(diagnostics))
-
-
-def _prepare(scores, participants, timepoints, intervention, control, covariates):
-    """Validate and merge the inputs; returns the analysable rows and notes on what was left."""
-    missing = [c for c in _SCORE_COLUMNS if c not in scores.columns]
-    if missing:
-        raise ValueError(f"scores lacks column(s) {missing}")
-    if "participant" not in participants.columns:
-        raise ValueError("participants lacks the column 'participant'")
-    absent = [c for c in covariates if c not in participants.columns]
-    if absent:
-        raise ValueError(f"covariate(s) {absent} are not columns of participants")
-    df = scores.loc[:, list(_SCORE_COLUMNS)].copy()
-    for col in ("participant", "group", "timepoint", "instrument", "scale"):
-        df[col] = df[col].astype(str)
-    try:
-        df["score"] = pd.to_numeric(df["score"])
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"scores.score must be numeric: {exc}") from None
-    groups = [intervention] if control is None else [intervention, control]
-    for g in groups:
-        if not (df["group"] == g).any():
-            raise ValueError(f"group {g!r} does not occur in scores")
-    notes = {
-        "rows_missing_score": int(df["score"].isna().sum()),
-        "rows_other_group": int((~df["group"].isin(groups)).sum()),
-        "rows_other_timepoint": int((~df["timepoint"].isin(timepoints)).sum()),
-    }
-    df = df[df["group"].isin(groups) & df["timepoint"].isin(timepoints)]
-    if df.duplicated(["participant", "timepoint", "instrument", "scale"]).any():
-        raise ValueError("scores has more than one row per participant × timepoint × scale")
-    df = df[df["score"].notna()]
-    roster = participants.copy()
-    roster["participant"] = roster["participant"].astype(str)
-    if roster["participant"].duplicated().any():
-        raise ValueError("participants has duplicate participant rows")
-    if "cluster" not in roster.columns:
-        roster["cluster"] = pd.NA
-    for c in covariates:
-        values = pd.to_numeric(roster[c], errors="coerce")
-        bad = values.isna() & roster[c].notna() & (roster[c].astype(str).str.strip() != "")
-        if bad.any():
-            raise ValueError(f"covariate {c!r} is not numeric (e.g. {roster[c][bad].iloc[0]!r})")
-        roster[c] = values.astype(float)
-    if "group" in roster.columns:
-        check = df[["participant", "group"]].drop_duplicates().merge(
-            roster[["participant", "group"]].astype({"group": str}), on="participant",
-            suffixes=("", "_roster"))
-        clash = check[check["group"] != check["group_roster"]]
-        if len(clash):
-            raise ValueError(f"participant {clash['participant'].iloc[0]!r} has group "
-                             f"{clash['group'].iloc[0]!r} in scores but "
-                             f"{clash['group_roster'].iloc[0]!r} in participants")
-    notes["participants_not_in_roster"] = int(
-        (~df["participant"].drop_duplicates().isin(roster["participant"])).sum())
-    keep = ["participant", "cluster", *dict.fromkeys(covariates)]
-    df = df.merge(roster[keep], on="participant", how="left")
-    return df.reset_index(drop=True), notes
+    return ModelResults(effects=effects, emmeans=emmeans, diagnostics=_jsonable(diagnostics),
+                        sensitivity=sensitivity, clinical=clinical, cutoffs=cutoffs, dose=dose,
+                        model_files=model_files)
 
 
 def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, use_clusters):
@@ -282,11 +319,6 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
                           covariates=covariates, use_clusters=use_clusters)
         fit = fit_lmm(data)
         diag.update(fit.diagnostics)
-        est, se, df = fit.contrast(np.eye(len(data.terms)))
-        diag["fixed_effects"] = [
-            {"term": t, "estimate": e, "se": s, "df": d}
-            for t, e, s, d in zip(data.terms, est, se, df, strict=True)
-        ]
     except Exception as exc:  # noqa: BLE001 - reported per outcome, the others still run
         diag["error"] = f"{type(exc).__name__}: {exc}"
     wide = sub.pivot(index="participant", columns="timepoint", values="score")
@@ -322,7 +354,7 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         counts = model_rows.groupby(["group", "timepoint"])["participant"].nunique()
         emm = pd.DataFrame({"group": [g for g, _ in cells], "timepoint": [t for _, t in cells],
                             "n": [int(counts.get(c, 0)) for c in cells]})
-    return rows, emm, diag
+    return rows, emm, diag, fit, model_rows
 
 
 def _software() -> dict:

@@ -322,7 +322,7 @@ def benjamini_hochberg(p_values):
     if m:
         pv = p[ok]
         order = np.argsort(pv, kind="stable")
-        scaled = pv[order] * m / np.arange(1, m + 1)
+        scaled = pv[order] / (np.arange(1, m + 1) / m)  # statsmodels' order of operations
         adjusted = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
         res = np.empty(m)
         res[order] = adjusted

@@ -188,7 +188,7 @@ class FittedLMM:
         """Estimate, SE and Satterthwaite df of contrasts over all terms (NaN: not estimable)."""
         L = np.atleast_2d(np.asarray(L, dtype=float))
         X = self.data.X
-        _, s, vt = np.linalg.svd(X, full_matrices=True)
+        _, s, vt = np.linalg.svd(X, full_matrices=X.shape[0] < X.shape[1])  # vt: p x p
         null = vt[np.sum(s > 1e-9 * s[0]):].T
         est, se, df = self.satterthwaite.contrast(L[:, self.data.keep])
         if null.size:

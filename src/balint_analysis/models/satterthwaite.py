@@ -46,6 +46,7 @@ class _Batch:
     X: np.ndarray
     y: np.ndarray
     G: np.ndarray
+    R: np.ndarray | None = None  # (n_res, m, nb, nb) residual-group indicators; None: identity
 
 
 @dataclass(frozen=True)
@@ -62,17 +63,27 @@ class VarianceStructure:
         Random-effect components, in the order of ``phi``; the residual comes last in ``phi``.
     batches : tuple
         Independent blocks grouped by size (internal).
+    residual_levels : tuple of str
+        Empty: one residual variance (last in ``phi``). Otherwise one residual variance per
+        level, in this order, at the end of ``phi`` (heteroscedastic residuals, nlme's
+        ``varIdent``).
     """
 
     X: np.ndarray
     y: np.ndarray
     names: tuple[str, ...]
     batches: tuple[_Batch, ...]
+    residual_levels: tuple[str, ...] = ()
+
+    @property
+    def n_res(self) -> int:
+        """Number of residual variances."""
+        return max(1, len(self.residual_levels))
 
     @property
     def n_par(self) -> int:
-        """Number of variance parameters (components + residual)."""
-        return len(self.names) + 1
+        """Number of variance parameters (components + residual variances)."""
+        return len(self.names) + self.n_res
 
 
 def variance_structure(
@@ -80,6 +91,8 @@ def variance_structure(
     y: np.ndarray,
     blocks: Sequence,
     components: Mapping[str, tuple[Sequence, Sequence[float]]],
+    residual_groups: Sequence | None = None,
+    residual_levels: Sequence[str] | None = None,
 ) -> VarianceStructure:
     """Describe ``V(phi)`` for a model with independent scalar random effects.
 
@@ -95,6 +108,9 @@ def variance_structure(
     components : mapping
         ``name -> (levels, z)``: observation ``i`` loads ``z[i]`` on the random effect of level
         ``levels[i]`` (a random intercept has ``z = 1``).
+    residual_groups, residual_levels : array_like, sequence of str, optional
+        Residual-variance group of every observation and the order of the groups: one residual
+        variance per group (``Var(e_i) = phi_res[g(i)]``) instead of one common variance.
 
     Returns
     -------
@@ -115,6 +131,12 @@ def variance_structure(
         if len(pairs) != len({lv for lv, _ in pairs}):
             raise ValueError(f"levels of component {name!r} are not nested in the blocks")
         comp[name] = (levels, z)
+    res_levels: tuple[str, ...] = ()
+    if residual_groups is not None:
+        res_levels = tuple(str(v) for v in residual_levels)
+        res_labels = np.asarray(residual_groups).astype(str)
+        if res_labels.shape[0] != y.shape[0] or not set(res_labels) <= set(res_levels):
+            raise ValueError("residual_groups must give a listed level for every observation")
     _, block_codes = np.unique(blocks, return_inverse=True)
     order = np.argsort(block_codes, kind="stable")
     bounds = np.flatnonzero(np.diff(block_codes[order])) + 1
@@ -128,8 +150,13 @@ def variance_structure(
         for k, (levels, z) in enumerate(comp.values()):
             lv, zz = levels[idx], z[idx]
             G[k] = (lv[:, :, None] == lv[:, None, :]) * zz[:, :, None] * zz[:, None, :]
-        batches.append(_Batch(X=X[idx], y=y[idx], G=G))
-    return VarianceStructure(X=X, y=y, names=tuple(comp), batches=tuple(batches))
+        R = None
+        if res_levels:
+            lab = res_labels[idx]
+            R = np.stack([np.eye(size)[None] * (lab == lv)[:, :, None] for lv in res_levels])
+        batches.append(_Batch(X=X[idx], y=y[idx], G=G, R=R))
+    return VarianceStructure(X=X, y=y, names=tuple(comp), batches=tuple(batches),
+                             residual_levels=res_levels)
 
 
 @dataclass(frozen=True)
@@ -160,6 +187,8 @@ class RemlState:
 
 
 def _with_residual(batch: _Batch) -> np.ndarray:
+    if batch.R is not None:
+        return np.concatenate([batch.G, batch.R], axis=0)
     nb = batch.y.shape[1]
     eye = np.broadcast_to(np.eye(nb), (1, batch.y.shape[0], nb, nb))
     return np.concatenate([batch.G, eye], axis=0)
@@ -187,8 +216,8 @@ def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
     """
     phi = np.asarray(phi, dtype=float)
     K1, (n, p) = struct.n_par, struct.X.shape
-    if phi.shape != (K1,) or phi[-1] <= 0 or np.any(phi < 0):
-        raise ValueError(f"phi must hold {K1} non-negative variances with a positive residual")
+    if phi.shape != (K1,) or np.any(phi[len(struct.names):] <= 0) or np.any(phi < 0):
+        raise ValueError(f"phi must hold {K1} non-negative variances with positive residuals")
     M = np.zeros((p, p))
     Xty = np.zeros(p)
     logdet_v = 0.0

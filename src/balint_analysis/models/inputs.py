@@ -1,0 +1,68 @@
+"""Input checks of the model stage: validate ``scores`` and ``participants`` and merge them."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+__all__ = ["SCORE_COLUMNS", "prepare_inputs"]
+
+SCORE_COLUMNS = ("participant", "group", "timepoint", "instrument", "scale", "score")
+_SCORE_COLUMNS = SCORE_COLUMNS
+
+
+def prepare_inputs(scores, participants, timepoints, intervention, control, covariates):
+    """Validate and merge the inputs; returns the analysable rows and notes on what was left."""
+    missing = [c for c in _SCORE_COLUMNS if c not in scores.columns]
+    if missing:
+        raise ValueError(f"scores lacks column(s) {missing}")
+    if "participant" not in participants.columns:
+        raise ValueError("participants lacks the column 'participant'")
+    absent = [c for c in covariates if c not in participants.columns]
+    if absent:
+        raise ValueError(f"covariate(s) {absent} are not columns of participants")
+    df = scores.loc[:, [*_SCORE_COLUMNS, *(["category"] if "category" in scores else [])]].copy()
+    for col in ("participant", "group", "timepoint", "instrument", "scale"):
+        df[col] = df[col].astype(str)
+    try:
+        df["score"] = pd.to_numeric(df["score"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"scores.score must be numeric: {exc}") from None
+    groups = [intervention] if control is None else [intervention, control]
+    for g in groups:
+        if not (df["group"] == g).any():
+            raise ValueError(f"group {g!r} does not occur in scores")
+    notes = {
+        "rows_missing_score": int(df["score"].isna().sum()),
+        "rows_other_group": int((~df["group"].isin(groups)).sum()),
+        "rows_other_timepoint": int((~df["timepoint"].isin(timepoints)).sum()),
+    }
+    df = df[df["group"].isin(groups) & df["timepoint"].isin(timepoints)]
+    if df.duplicated(["participant", "timepoint", "instrument", "scale"]).any():
+        raise ValueError("scores has more than one row per participant × timepoint × scale")
+    df = df[df["score"].notna()]
+    roster = participants.copy()
+    roster["participant"] = roster["participant"].astype(str)
+    if roster["participant"].duplicated().any():
+        raise ValueError("participants has duplicate participant rows")
+    if "cluster" not in roster.columns:
+        roster["cluster"] = pd.NA
+    for c in covariates:
+        values = pd.to_numeric(roster[c], errors="coerce")
+        bad = values.isna() & roster[c].notna() & (roster[c].astype(str).str.strip() != "")
+        if bad.any():
+            raise ValueError(f"covariate {c!r} is not numeric (e.g. {roster[c][bad].iloc[0]!r})")
+        roster[c] = values.astype(float)
+    if "group" in roster.columns:
+        check = df[["participant", "group"]].drop_duplicates().merge(
+            roster[["participant", "group"]].astype({"group": str}), on="participant",
+            suffixes=("", "_roster"))
+        clash = check[check["group"] != check["group_roster"]]
+        if len(clash):
+            raise ValueError(f"participant {clash['participant'].iloc[0]!r} has group "
+                             f"{clash['group'].iloc[0]!r} in scores but "
+                             f"{clash['group_roster'].iloc[0]!r} in participants")
+    notes["participants_not_in_roster"] = int(
+        (~df["participant"].drop_duplicates().isin(roster["participant"])).sum())
+    keep = ["participant", "cluster", *dict.fromkeys(covariates)]
+    df = df.merge(roster[keep], on="participant", how="left")
+    return df.reset_index(drop=True), notes
