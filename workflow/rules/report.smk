@@ -13,6 +13,12 @@ rule report:
         flow=processed("flow.json"),
         participants=processed("participants.csv"),
         pseudonymisation=processed("pseudonymisation.json"),
+        item_stats=processed("items.csv"),
+        flags=processed("flags.csv"),
+        sensitivity=processed("sensitivity.csv"),
+        clinical=processed("clinical.csv"),
+        cutoffs=processed("cutoffs.csv"),
+        dose=processed("dose.csv"),
         raw=raw_inputs(),
     output:
         html=report(

@@ -1,9 +1,9 @@
 """Per-outcome results: effect rows, estimated-means tables, figures and sentences.
 
-``effects.csv`` may hold, per outcome and timepoint, the primary model's effect and rows of
-sensitivity analyses. A row is a sensitivity row when its ``effect_type`` mentions ANCOVA,
-complete cases, per-protocol or "sensitivity"; every other row belongs to the primary model
-(the first such row per outcome × timepoint is used).
+``effects.csv`` holds one row per outcome × post-baseline timepoint: the primary model's effect.
+Sensitivity analyses come from ``sensitivity.csv`` (see :mod:`balint_analysis.report.ancillary`).
+A row whose model did not converge is never shown as a result: its numbers are replaced by the
+reason recorded in ``models.json``.
 """
 
 from __future__ import annotations
@@ -29,24 +29,18 @@ from balint_analysis.report.text import (
     scale_info,
     size_words,
     tp_label,
+    truth,
 )
 
 __all__ = [
-    "is_sensitivity",
+    "failed",
+    "failure_reason",
+    "failure_sentence",
     "main_effects",
     "means_line",
     "outcome_order",
     "outcome_section",
 ]
-
-_SENSITIVITY_WORDS = ("ancova", "complete", "per-protocol", "per_protocol", "sensitiv")
-
-
-def is_sensitivity(effect_type: Any) -> bool:
-    """Whether an ``effect_type`` value names a sensitivity analysis."""
-    return not is_missing(effect_type) and any(
-        w in str(effect_type).lower() for w in _SENSITIVITY_WORDS
-    )
 
 
 def main_effects(effects: pd.DataFrame, instrument: str, scale: str) -> pd.DataFrame:
@@ -54,9 +48,38 @@ def main_effects(effects: pd.DataFrame, instrument: str, scale: str) -> pd.DataF
     if not len(effects):
         return effects
     sel = effects[(effects["instrument"] == instrument) & (effects["scale"] == scale)]
-    if "effect_type" in sel:
-        sel = sel[~sel["effect_type"].map(is_sensitivity)]
     return sel.drop_duplicates(subset=["timepoint"], keep="first")
+
+
+def failed(row: Mapping[str, Any] | None) -> bool:
+    """Whether an effect row comes from a model that did not converge (or has no estimate)."""
+    return row is not None and (
+        truth(row.get("converged")) is False or is_missing(row.get("estimate"))
+    )
+
+
+def failure_reason(models: Sequence[Mapping[str, Any]], instrument: str, scale: str) -> str:
+    """Why a model failed, from ``models.json``: warnings, else the last attempt's error."""
+    for m in models:
+        if (m.get("instrument"), m.get("scale")) != (instrument, scale):
+            continue
+        reasons = [str(w) for w in (m.get("warnings") or []) if not is_missing(w)]
+        for a in m.get("attempts") or []:
+            if isinstance(a, Mapping) and not is_missing(a.get("error")):
+                reasons.append(str(a["error"]))
+        if reasons:
+            return "; ".join(dict.fromkeys(reasons))
+    return "no reason was recorded"
+
+
+def failure_sentence(label: str, reason: str, main: bool = False) -> str:
+    """The wording used wherever a failed model's result would have been."""
+    low = label[:1].lower() + label[1:]
+    what = f"the main outcome, {low}," if main else low
+    return (
+        f"The statistical model for {what} did not converge, so no effect is reported. "
+        f"Reason recorded by the model stage: {reason}."
+    )
 
 
 def outcome_order(config: StudyConfig, effects: pd.DataFrame, emmeans: pd.DataFrame) -> list:
@@ -85,11 +108,24 @@ def _effect_row(r: Mapping[str, Any], min_cell: int, role: str) -> dict[str, Any
     hidden = _suppress_effect(r, min_cell)
     d = r.get("d_ppc2")
     conv = r.get("converged")
-    conv_txt = "—" if is_missing(conv) else ("yes" if str(conv).lower() in ("true", "1") else "NO")
+    conv_txt = {True: "yes", False: "NO"}.get(truth(conv), "—")
+    if failed(r) and not hidden:
+        return {
+            "timepoint": tp_label(str(r["timepoint"])),
+            "estimate": "not reported",
+            "ci": "model did not converge" if truth(conv) is False else "no estimate",
+            "df": "",
+            "p": "",
+            "p_adj": "",
+            "d": "",
+            "n_i": fmt_n(r.get("n_intervention"), min_cell),
+            "n_c": fmt_n(r.get("n_control"), min_cell),
+            "converged": conv_txt,
+            "suppressed": False,
+        }
     if hidden:
         return {
             "timepoint": tp_label(str(r["timepoint"])),
-            "type": str(r.get("effect_type") or ""),
             "estimate": "suppressed",
             "ci": "",
             "df": "",
@@ -103,7 +139,6 @@ def _effect_row(r: Mapping[str, Any], min_cell: int, role: str) -> dict[str, Any
         }
     return {
         "timepoint": tp_label(str(r["timepoint"])),
-        "type": str(r.get("effect_type") or ""),
         "estimate": fmt(r.get("estimate")),
         "ci": fmt_ci(r.get("ci_low"), r.get("ci_high")),
         "df": fmt(r.get("df"), 1),
@@ -197,7 +232,21 @@ def outcome_section(
         else emmeans
     )
     sentences = []
+    model_notes = [
+        m for m in models if m.get("instrument") == instrument and m.get("scale") == scale
+    ]
+    reason = failure_reason(model_notes, instrument, scale)
+    all_failed = len(main) > 0 and all(failed(r) for r in main.to_dict("records"))
+    if all_failed:
+        sentences.append(failure_sentence(info.label, reason))
     for r in main.to_dict("records"):
+        if failed(r):
+            if not all_failed:
+                sentences.append(
+                    f"At {tp_label(str(r['timepoint']))} no effect is reported: the model did "
+                    f"not converge ({reason})."
+                )
+            continue
         if _suppress_effect(r, min_cell):
             sentences.append(
                 f"At {tp_label(str(r['timepoint']))} fewer than {min_cell} people were observed "
@@ -206,11 +255,6 @@ def outcome_section(
         else:
             change = balint_change(emm, arms[0][0], tps[0], str(r["timepoint"]), min_cell)
             sentences.append(effect_sentence(r, info, design, tps[0], level, change))
-    sens = pd.DataFrame()
-    if len(effects) and "effect_type" in effects:
-        sel = effects[(effects["instrument"] == instrument) & (effects["scale"] == scale)]
-        sens = sel[sel["effect_type"].map(is_sensitivity)]
-    sens_rows = [_effect_row(r, min_cell, role) for r in sens.to_dict("records")]
     figure, fig_desc, n_hidden = None, "", 0
     if len(emm):
         shown = emm[~emm["n"].map(lambda n: suppressed(n, min_cell))]
@@ -218,9 +262,6 @@ def outcome_section(
         figure, fig_desc = emmeans_svg(
             shown, timepoints=tps, arms=arms, info=info, fig_id=f"{index}", level=level
         )
-    model_notes = [
-        m for m in models if m.get("instrument") == instrument and m.get("scale") == scale
-    ]
     last = main.to_dict("records")[-1] if len(main) else None
     return {
         "id": f"outcome-{instrument}-{scale}".replace("_", "-").replace(".", "-"),
@@ -228,10 +269,11 @@ def outcome_section(
         "title": f"{info.label} ({info.short_instrument})",
         "role": role,
         "rows": rows,
-        "sens_rows": sens_rows,
+        "failed": [r["timepoint"] for r in rows if r["estimate"] == "not reported"],
+        "reason": reason,
         "sentences": sentences,
         "certainty": _at(last, certainty_sentence(last, info, design, level))
-        if last is not None and not _suppress_effect(last, min_cell)
+        if last is not None and not _suppress_effect(last, min_cell) and not failed(last)
         else "",
         "emmeans": _emmeans_table(emm, arms, tps, min_cell) if len(emm) else [],
         "timepoints": [tp_label(t) for t in tps],

@@ -30,6 +30,7 @@ __all__ = [
     "scale_info",
     "size_words",
     "tp_label",
+    "truth",
 ]
 
 MINUS = "\u2212"
@@ -45,6 +46,18 @@ def is_missing(x: Any) -> bool:
         return bool(math.isnan(float(x)))
     except (TypeError, ValueError):
         return False
+
+
+def truth(x: Any) -> bool | None:
+    """``True``/``False`` from a CSV/JSON flag (``True``, ``"false"``, ``1``…); None if unknown."""
+    if is_missing(x):
+        return None
+    v = str(x).strip().lower()
+    if v in ("true", "1", "1.0", "yes"):
+        return True
+    if v in ("false", "0", "0.0", "no"):
+        return False
+    return None
 
 
 def fmt(x: Any, digits: int = 1) -> str:
