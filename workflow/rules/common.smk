@@ -4,6 +4,7 @@ from snakemake.utils import validate
 
 from balint_analysis.config import check_schema, load_config
 from balint_analysis.errors import InputError
+from balint_analysis.power import power_settings
 
 try:
     # One line naming the key, then what a JSON schema cannot express (the primary outcome

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Start a real single-node SLURM cluster on this machine (munged + slurmctld + slurmd on
+# localhost, no systemd, no cgroups), for testing the workflow's SLURM profile.
+# Idempotent: re-running with everything up does nothing. Needs root and apt (Debian).
+# Facts and pitfalls: shared/reference/slurm_local.md.
+set -euo pipefail
+
+log() { printf 'setup-local-slurm: %s\n' "$*" >&2; }
+alive() { # alive PIDFILE: the process exists and is not a zombie
+  [ -s "$1" ] || return 1
+  local pid stat; pid=$(cat "$1"); stat=$(ps -o stat= -p "$pid" 2>/dev/null || true)
+  [ -n "$stat" ] && [ "${stat#Z}" = "$stat" ]
+}
+
+if [ "$(id -u)" -ne 0 ]; then log "needs root"; exit 2; fi
+if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
+   || ! command -v munged >/dev/null || ! command -v sinfo >/dev/null; then
+  log "installing slurmctld slurmd slurm-client munge"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
+fi
+
+host=$(hostname -s)
+if ! getent hosts "$host" >/dev/null; then echo "127.0.0.1 $host" >> /etc/hosts; fi
+
+# munge: a key owned by munge, mode 0400; the daemon runs as the munge user.
+[ -s /etc/munge/munge.key ] || mungekey --create >/dev/null 2>&1 || \
+  dd if=/dev/urandom of=/etc/munge/munge.key bs=1 count=1024 2>/dev/null
+chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
+install -d -o munge -g munge -m 0755 /run/munge
+if ! alive /run/munge/munged.pid; then
+  runuser -u munge -- /usr/sbin/munged
+fi
+
+install -d /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /etc/slurm
+cpus=$(slurmd -C | sed -n 's/.*CPUs=\([0-9]*\).*/\1/p' | head -1)
+mem=$(slurmd -C | sed -n 's/.*RealMemory=\([0-9]*\).*/\1/p' | head -1)
+mem=$(( mem * 95 / 100 ))
+conf=/etc/slurm/slurm.conf
+cat > "$conf.new" <<CONF
+ClusterName=localcluster
+SlurmctldHost=$host
+SlurmUser=root
+SlurmdUser=root
+AuthType=auth/munge
+CredType=cred/munge
+MpiDefault=none
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+AccountingStorageType=accounting_storage/none
+SchedulerType=sched/backfill
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=256
+ReturnToService=2
+MinJobAge=600
+SlurmctldPidFile=/run/slurmctld.pid
+SlurmdPidFile=/run/slurmd.pid
+StateSaveLocation=/var/spool/slurmctld
+SlurmdSpoolDir=/var/spool/slurmd
+SlurmctldLogFile=/var/log/slurm/slurmctld.log
+SlurmdLogFile=/var/log/slurm/slurmd.log
+NodeName=$host CPUs=$cpus RealMemory=$mem State=UNKNOWN
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+CONF
+if ! cmp -s "$conf.new" "$conf" 2>/dev/null; then mv "$conf.new" "$conf"; else rm "$conf.new"; fi
+
+if ! alive /run/slurmctld.pid; then
+  # -c: clean job state, so a controller killed earlier does not resurrect finished jobs.
+  slurmctld -c
+fi
+if ! alive /run/slurmd.pid; then
+  # Orphaned job steps from a killed run make the next job's credential "revoked".
+  for _ in $(seq 1 20); do
+    ls /var/spool/slurmd/"$host"_* >/dev/null 2>&1 || break
+    sleep 0.5
+  done
+  rm -f /var/spool/slurmd/cred_state*
+  slurmd
+fi
+
+for _ in $(seq 1 40); do
+  state=$(sinfo -h -o %t 2>/dev/null | head -1 || true)
+  case "$state" in idle|mix|alloc) break ;; esac
+  sleep 0.5
+done
+if [ "${state:-}" = "drain" ] || [ "${state:-}" = "down" ]; then
+  scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
+fi
+out=$(timeout 30 srun -N1 -n1 hostname)
+log "cluster up: node $out, $(sinfo -h -o '%P %t %c CPUs')"

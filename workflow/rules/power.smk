@@ -1,0 +1,47 @@
+# Simulation-based power analysis for planning the next cohort: `snakemake power --cores all`.
+# Replicates are split into chunk jobs (run in parallel locally or as SLURM jobs).
+POWER = power_settings(config)
+
+
+rule power:
+    input:
+        processed("power/power.csv"),
+        f"reports/{COHORT}/power.html",
+
+
+rule power_chunk:
+    output:
+        results=interim("power/chunk_{chunk}.csv"),
+    log:
+        f"logs/{COHORT}/power_chunk_{{chunk}}.log",
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        power=POWER,
+    script:
+        "../scripts/power_chunk.py"
+
+
+rule power_gather:
+    input:
+        chunks=expand(
+            interim("power/chunk_{chunk}.csv"), chunk=range(POWER["n_chunks"])
+        ),
+    output:
+        csv=processed("power/power.csv"),
+        html=f"reports/{COHORT}/power.html",
+    log:
+        f"logs/{COHORT}/power_gather.log",
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        power=POWER,
+    script:
+        "../scripts/power_gather.py"
