@@ -70,18 +70,21 @@ def test_every_spec_output_has_its_columns(run):
 
 def test_scores_and_effects_content(run):
     scores = pd.read_csv(processed(run, "scores.csv"))
-    scales = {"emotional_exhaustion", "depersonalization", "personal_accomplishment", "total"}
-    assert set(scores["scale"]) == scales
+    scales = {("mbi_hss", "emotional_exhaustion"), ("mbi_hss", "depersonalization"),
+              ("mbi_hss", "personal_accomplishment"), ("pss10", "total"),
+              ("cbi", "personal"), ("cbi", "work"), ("cbi", "client"),
+              ("who5", "total"), ("who5", "percentage")}  # fmt: skip
+    assert set(zip(scores["instrument"], scores["scale"], strict=True)) == scales
     ee = scores[scores["scale"] == "emotional_exhaustion"]["score"].dropna()
     assert ee.between(0, 54).all()
     effects = pd.read_csv(processed(run, "effects.csv"))
-    assert len(effects) == 4 * 2  # four scales x two post-baseline timepoints
+    assert len(effects) == 9 * 2  # nine scales x two post-baseline timepoints
     assert set(effects["timepoint"]) == {"post", "followup"}
     assert (effects["ci_low"] < effects["estimate"]).all()
     assert (effects["estimate"] < effects["ci_high"]).all()
     assert (effects["df"] > 1).all() and effects["p_value"].between(0, 1).all()
     emm = pd.read_csv(processed(run, "emmeans.csv"))
-    assert len(emm) == 4 * 2 * 3  # scales x groups x timepoints
+    assert len(emm) == 9 * 2 * 3  # scales x groups x timepoints
 
 
 def test_effect_recovers_the_simulated_truth(run):

@@ -47,11 +47,12 @@ def validate_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     import json
 
     from balint_analysis.io import write_csv, write_json
+    from balint_analysis.privacy import restore_formulas
     from balint_analysis.validate import validate
 
-    responses = _read_text_csv(inp["responses"])
+    responses = restore_formulas(_read_text_csv(inp["responses"]))
     responses["row"] = responses["row"].astype(int)
-    roster = _read_text_csv(inp["roster"]) if cfg.roster else None
+    roster = restore_formulas(_read_text_csv(inp["roster"])) if cfg.roster else None
     if roster is not None:
         roster["row"] = roster["row"].astype(int)
     info = json.loads(Path(inp["info"]).read_text("utf-8"))
@@ -59,6 +60,8 @@ def validate_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     write_csv(result.valid, out["valid"])
     write_csv(result.roster if result.roster is not None else _empty_roster(cfg), out["roster"])
     write_csv(result.rejected, out["rejected"])
+    if "careless" in out:
+        write_csv(result.flags, out["careless"])
     write_json(result.flow, out["flow"])
 
 
@@ -86,7 +89,12 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     import pandas as pd
 
     from balint_analysis.io import write_csv
-    from balint_analysis.scoring import item_descriptives, reliability, score_responses
+    from balint_analysis.scoring import (
+        flag_counts,
+        item_descriptives,
+        reliability,
+        score_responses,
+    )
 
     responses = pd.read_csv(inp["responses"], dtype={"participant": str, "timepoint": str})
     instruments = dict(cfg.instruments)
@@ -94,6 +102,9 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     write_csv(score_responses(responses, instruments), out["scores"])
     write_csv(reliability(responses, instruments, timepoints), out["reliability"])
     write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
+    if "flags" in out:
+        groups = list(cfg.design.groups)
+        write_csv(flag_counts(responses, instruments, timepoints, groups), out["flags"])
 
 
 def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
@@ -104,6 +115,7 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
 
     scores = pd.read_csv(inp["scores"], dtype={"participant": str, "category": str})
     participants = pd.read_csv(inp["participants"], dtype={"participant": str, "cluster": str})
+    reliability = pd.read_csv(inp["reliability"]) if inp.get("reliability") else None
     design = cfg.design
     results = analyse_outcomes(
         scores,
@@ -115,10 +127,19 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
         covariates=list(cfg.analysis.covariates),
         alpha=cfg.analysis.alpha,
         use_clusters=cfg.roster is not None and cfg.roster.cluster is not None,
+        reliability=reliability,
     )
     write_csv(results.effects, out["effects"])
     write_csv(results.emmeans, out["emmeans"])
     write_json(results.diagnostics, out["models"])
+    for name in ("sensitivity", "clinical", "cutoffs", "dose"):
+        if name in out:
+            write_csv(getattr(results, name), out[name])
+    if "model_dir" in out:  # one JSON per outcome: models/<instrument>.<scale>.json
+        model_dir = Path(out["model_dir"])
+        model_dir.mkdir(parents=True, exist_ok=True)
+        for key, record in results.model_files.items():
+            write_json(record, model_dir / f"{key}.json")
 
 
 def report_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
@@ -128,18 +149,49 @@ def report_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     write_report(processed, cfg, out["html"], input_files=list(inp.get("raw", [])))
 
 
-STAGES: dict[str, Callable[[StudyConfig, Mapping, Mapping], None]] = {
+def power_chunk_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, chunk: int) -> None:
+    from balint_analysis.io import write_csv
+    from balint_analysis.power import chunk_replicates, expand_grid, power_settings, run_chunk
+
+    settings = power_settings(cfg.raw)
+    cells = expand_grid(settings["grid"])
+    results = run_chunk(cells, replicates=chunk_replicates(settings, chunk),
+                        seed=settings["seed"], alpha=settings["alpha"])  # fmt: skip
+    write_csv(results, out["results"], float_digits=10)
+
+
+def power_gather_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    import pandas as pd
+
+    from balint_analysis.io import atomic_write, write_csv
+    from balint_analysis.power import GRID_SOURCES, expand_grid, power_settings, summarise
+    from balint_analysis.power.page import render_power_page
+
+    settings = power_settings(cfg.raw)
+    cells = expand_grid(settings["grid"])
+    results = pd.concat([pd.read_csv(p) for p in inp["chunks"]], ignore_index=True)
+    summary = summarise(cells, results.sort_values(["cell", "replicate"]), settings["alpha"])
+    write_csv(summary, out["csv"])
+    page = render_power_page(summary, title=f"Power analysis for the next cohort ({cfg.title})",
+                             alpha=settings["alpha"], replicates=settings["replicates"],
+                             seed=settings["seed"], sources=GRID_SOURCES)  # fmt: skip
+    atomic_write(out["html"], lambda tmp: tmp.write_text(page, encoding="utf-8"))
+
+
+STAGES: dict[str, Callable[..., None]] = {
     "ingest": ingest_stage,
     "validate": validate_stage,
     "pseudonymise": pseudonymise_stage,
     "score": score_stage,
     "model": model_stage,
     "report": report_stage,
+    "power_chunk": power_chunk_stage,
+    "power_gather": power_gather_stage,
 }
 
 
 def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Mapping,
-              log: str | None = None) -> None:  # fmt: skip
+              log: str | None = None, **extra: Any) -> None:  # fmt: skip
     """Run one stage, its warnings going to ``log``.
 
     An :class:`InputError` becomes one line on the terminal (and in the log) and exit status 1,
@@ -148,7 +200,7 @@ def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Ma
     log_file = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
     try:
         with contextlib.redirect_stderr(log_file or sys.stderr):
-            STAGES[name](load_config(config), inputs, outputs)
+            STAGES[name](load_config(config), inputs, outputs, **extra)
     except InputError as exc:
         message = f"balint-analysis {name}: {exc}"
         if log_file:
