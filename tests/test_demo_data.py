@@ -48,7 +48,8 @@ def test_committed_demo_files_are_byte_identical_to_a_regeneration(regenerated):
             [
                 "participants.csv",
                 "pre_qualtrics.csv",
-                "post_followup_redcap.csv",
+                "post_redcap.csv",
+                "followup_limesurvey.csv",
                 "truth.json",
                 "truth_scores.csv",
             ]
@@ -74,6 +75,15 @@ def test_config_yaml_analyses_the_committed_files(config, regenerated, tmp_path)
         assert (REPO / entry["path"]).is_file()
 
 
+def test_demo_exercises_three_platforms_one_per_wave(config):
+    """Issue 4 acceptance: the demo cohort exercises at least three export formats."""
+    waves = {e["format"]: e.get("timepoint") or sorted(set(e["timepoint_values"].values()))
+             for e in config["exports"]}  # fmt: skip
+    assert waves == {"qualtrics": "pre", "redcap": ["post"], "limesurvey": "followup"}
+    lime = next(e for e in config["exports"] if e["format"] == "limesurvey")
+    assert lime["id"] == "PCODE" and lime["instruments"]["mbi_hss"] == "MBI[SQ{i:03d}]"
+
+
 def test_committed_truth_describes_the_committed_exports():
     truth = json.loads((DEMO / "truth.json").read_text(encoding="utf-8"))
     assert truth["seed"] == 20261125 and truth["preset"] == "demo"
@@ -92,9 +102,11 @@ def test_committed_truth_describes_the_committed_exports():
             "unknown_participant",
             "unmapped_event",
             "out_of_range",
+            "not_submitted",
+            "out_of_range",
         ]
     )
-    lines = {name: (DEMO / name).read_text(encoding="utf-8") for name in truth["files"]}
+    lines = {name: (DEMO / name).read_text(encoding="utf-8-sig") for name in truth["files"]}
     for p in truth["problems"]:
         # the row numbers count records, not physical lines: still, the value is in the file
         assert p["value"] in lines[p["file"]]

@@ -4,8 +4,10 @@ Simulation of the partially nested design with a known group × time effect (a m
 generator, independent of ``balint_analysis.simulate``): 40 intervention participants in five
 Balint groups of eight, 40 controls, three timepoints, drop-out, a Balint-group effect on the
 intervention arm's post-baseline observations. Each replicate is analysed exactly as the
-primary outcome is (``model_data`` + ``fit_lmm``, Satterthwaite df). About 2 minutes on two
-cores, so it runs only when selected: ``pytest -m slow tests/test_models_recovery.py``.
+primary outcome is (``model_data`` + the production engine: the fast Newton-REML path with the
+statsmodels reference path as fallback; Satterthwaite df). About 10 s on two cores with the fast
+path (about 4 minutes on the statsmodels path), so CI runs it; marked ``slow`` so a quick local
+run can deselect it with ``-m 'not slow'``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from balint_analysis.models import fit_lmm, model_data
+from balint_analysis.models import model_data
 from balint_analysis.models.emmeans import t_interval
+from balint_analysis.models.fast import fit_lmm_preferring_fast
 
 TIMEPOINTS = ("pre", "post", "followup")
 EFFECT = {"post": -3.0, "followup": -2.0}  # true intervention - control difference in change
 TREND = {"post": -0.5, "followup": -0.2}
-N_REPLICATES = 500
+N_REPLICATES = 1000
 N_GROUPS, GROUP_SIZE, N_CONTROL = 5, 8, 40
 SD_PERSON, SD_CLUSTER, SD_RESIDUAL = 6.0, 2.0, 4.0
 DROPOUT = (0.0, 0.12, 0.2)
@@ -55,7 +58,7 @@ def replicate(seed: int) -> list[float]:
     """(estimate, ci_low, ci_high, converged) for post and follow-up."""
     data = model_data(generate(seed), levels=TIMEPOINTS, intervention="balint",
                       control="control")
-    fit = fit_lmm(data)
+    fit = fit_lmm_preferring_fast(data)  # the production engine (fast path, reference fallback)
     out = []
     for tp in ("post", "followup"):
         L = (np.array(data.terms) == f"group[balint]:timepoint[{tp}]").astype(float)
@@ -63,12 +66,6 @@ def replicate(seed: int) -> list[float]:
         lo, hi, _ = t_interval(est, se, df, 0.05)
         out += [float(est), float(lo), float(hi), float(df)]
     return out + [float(fit.converged)]
-
-
-@pytest.fixture(autouse=True)
-def _only_when_selected(request):
-    if "slow" not in (request.config.getoption("markexpr") or ""):
-        pytest.skip("slow recovery simulation: run with pytest -m slow")
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ it (offline, no console errors; see ``test_report_browser.py``).
 from __future__ import annotations
 
 import html as html_lib
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from balint_analysis.instruments import load_instrument
 from balint_analysis.report.text import fmt, fmt_ci, fmt_p, tp_label
 
 REPO = Path(__file__).resolve().parents[1]
@@ -120,6 +122,9 @@ def test_effect_tables_equal_effects_csv(run: dict) -> None:
     assert len(eff) >= 8  # at least the four burnout/stress scales at two later timepoints
     for (inst, scale), part in eff.groupby(["instrument", "scale"]):
         sid = f"outcome-{inst}-{scale}".replace("_", "-")
+        if getattr(load_instrument(inst).scales[scale], "derived_from", None):
+            assert f"{sid}-eff" not in run["tables"]  # derived: descriptive only
+            continue
         rows = {r[0]: r for r in run["tables"][f"{sid}-eff"][1:]}
         assert len(rows) == len(part)
         for r in part.to_dict("records"):
@@ -135,6 +140,18 @@ def test_effect_tables_equal_effects_csv(run: dict) -> None:
             )
             assert got[7] == f"{int(r['n_intervention'])} / {int(r['n_control'])}"
             assert got[8] == "yes"
+
+
+def test_data_quality_details_follow_flow_json(run: dict) -> None:
+    """Detection details, code matching and careless flags come from validate's files."""
+    flow = json.loads((run["processed"] / "flow.json").read_text(encoding="utf-8"))
+    quality = run["text"].split("Data quality")[2].split("Sample at baseline")[0]
+    for f in flow["files"]:
+        assert f"format {f['format']}" in quality
+    assert "Participant codes across timepoints" in quality
+    assert "Careless-responding flags" in quality
+    assert "not available in this run (careless.csv" not in quality
+    assert "(text withheld)" in quality
 
 
 def test_headline_equals_effects_csv(run: dict) -> None:
@@ -177,14 +194,18 @@ def test_optional_sections_follow_the_files(run: dict) -> None:
 
 def _canaries(raw: Path) -> list[str]:
     q = pd.read_csv(raw / "pre_qualtrics.csv", skiprows=[1, 2], dtype=str)
-    r = pd.read_csv(raw / "post_followup_redcap.csv", dtype=str)
     roster = pd.read_csv(raw / "participants.csv", dtype=str)
     values: set[str] = set()
     for series in (q["IPAddress"], q["RecipientEmail"], roster["email"]):
         values |= set(series.dropna())
     for series in (q["RecipientLastName"], q["RecipientFirstName"]):
         values |= {v for v in series.dropna() if len(v) >= 4}
-    for series in (q.filter(like="_TEXT").stack(), r["comments"]):
+    texts = [q.filter(like="_TEXT").stack()]
+    for path in sorted(raw.glob("*.csv")):  # free text of the other platforms' exports
+        if path.name not in ("pre_qualtrics.csv", "participants.csv", "truth_scores.csv"):
+            other = pd.read_csv(path, dtype=str, encoding="utf-8-sig")
+            texts.append(other.filter(regex="(?i)comment").stack())
+    for series in texts:
         values |= {v for v in series.dropna() if len(v) >= 10}
     values |= set(roster["participant_id"]) | set(q["ExternalReference"].dropna())
     return sorted(values)

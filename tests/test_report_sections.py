@@ -17,6 +17,7 @@ import pytest
 from test_report import (
     EVIL,
     SCALES,
+    TPS,
     _write_processed,
     make_config,
     make_inputs,
@@ -127,6 +128,17 @@ def items() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def careless() -> pd.DataFrame:
+    """careless.csv as validate writes it: 6 longstring responses at pre, 2 too fast at post."""
+    rows = [("balint", "pre", "longstring", k) for k in range(6)]
+    rows += [("control", "post", "too fast", k) for k in range(2)]
+    return pd.DataFrame(
+        [{"source": "data/raw/demo/pre_qualtrics.csv", "row": 10 + k, "timepoint": t, "group": g,
+          "flag": f, "instrument": "pss10" if f == "longstring" else "", "value": "10",
+          "threshold": ">= 10 of 10 items"} for g, t, f, k in rows]
+    )  # fmt: skip
+
+
 def flags(arms: tuple[str, ...]) -> pd.DataFrame:
     """flags.csv as the score stage writes it (scoring.FLAG_COLUMNS)."""
     counts = {("balint", "post"): (50, 2), ("balint", "followup"): (8, 6),
@@ -152,6 +164,24 @@ def full_inputs(config: StudyConfig | None = None) -> ReportInputs:
     inputs.dose = dose()
     inputs.items = items()
     inputs.flags = flags(arms)
+    inputs.careless = careless()
+    inputs.flow["files"][0].update(
+        format_detected=False, container="text", decimal=",", header_rows=3,
+        duplicate_headers=["Q5_TEXT"], user_missing_set_blank={"MBI_1": 2, "MBI_2": 1},
+        recoded_by_value_labels=["MBI_1", "MBI_2"], choice_text_mapped=4, mojibake_suspected=True,
+    )  # fmt: skip
+    inputs.flow["code_matching"] = {
+        "method": "tolerant", "pattern": "^[A-Z]{2}\\d{2}[A-Z]$", "max_distance": 1,
+        "anchors": "roster",
+        "by_timepoint": {t: {"exact": 50, "after_normalising": 2, "fuzzy": 1, "unmatched": 1,
+                             "invalid_code": 0} for t in ("pre", "post", "followup")},
+        "fuzzy_matches": [{"source": "data/raw/demo/post_followup_redcap.csv", "row": 7,
+                           "timepoint": "post", "distance": 1, "edit": "transposition"}],
+    }  # fmt: skip
+    inputs.flow["rows_by_group_timepoint"] = {
+        g: {t: {"rows_in": 60, "rows_accepted": 58, "rows_rejected": 2} for t in TPS}
+        for g in (*arms, "unknown")
+    }
     inputs.flow["files"][0]["submitted_by_timepoint"] = {
         "pre": {"first": "2026-01-12T08:01:00", "last": "2026-02-03T17:45:00"}
     }
@@ -389,7 +419,7 @@ def test_nonconverged_numbers_are_not_headlined() -> None:
 
 def _write_all(d: Path, inputs: ReportInputs) -> None:
     _write_processed(d, inputs)
-    for name in ("sensitivity", "clinical", "cutoffs", "dose", "items", "flags"):
+    for name in ("sensitivity", "clinical", "cutoffs", "dose", "items", "flags", "careless"):
         getattr(inputs, name).to_csv(d / f"{name}.csv", index=False)
 
 
@@ -397,20 +427,21 @@ def test_load_inputs_optional_files(tmp_path: Path) -> None:
     cfg = make_config()
     _write_all(tmp_path / "p", full_inputs(cfg))
     loaded = load_inputs(tmp_path / "p")
-    assert len(loaded.sensitivity) == 40
+    assert len(loaded.sensitivity) == 40 and len(loaded.careless) == 8
     assert loaded.sensitivity["note"].dropna().tolist() == [f"singular fit {EVIL}"] * 2
     names = {f["path"] for f in loaded.provenance["processed"]}
     assert {"sensitivity.csv", "clinical.csv", "dose.csv", "flags.csv"} <= names
     out = text_of(render_report(loaded, cfg))
     assert "not available in this run" not in out
     assert "−3.5 (−6.0 to −1.0)" in out
-    for name in ("sensitivity", "clinical", "cutoffs", "dose", "items", "flags"):
+    for name in ("sensitivity", "clinical", "cutoffs", "dose", "items", "flags", "careless"):
         (tmp_path / "p" / f"{name}.csv").unlink()
     loaded = load_inputs(tmp_path / "p")
     assert loaded.sensitivity.empty and loaded.flags.empty
     out = text_of(render_report(loaded, cfg))
     for what in ("Sensitivity analyses", "Reliable change", "Cut-off movement",
-                 "The dose analysis", "Item-level statistics"):  # fmt: skip
+                 "The dose analysis", "Item-level statistics",
+                 "Careless-responding flags"):  # fmt: skip
         assert f"{what} are not available in this run" in out or (
             f"{what} is not available in this run" in out
         ), what

@@ -22,6 +22,7 @@ from balint_analysis.config import read_config
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import load_instrument
 from balint_analysis.simulate import (
+    LIMESURVEY_FILE,
     PRESETS,
     QUALTRICS_FILE,
     REDCAP_FILE,
@@ -38,14 +39,17 @@ from balint_analysis.simulate import (
 REPO = Path(__file__).resolve().parents[1]
 MBI, PSS = load_instrument("mbi_hss"), load_instrument("pss10")
 CBI, WHO5 = load_instrument("cbi"), load_instrument("who5")
-# instrument -> (Qualtrics template, REDCap template), in export order
-LAYOUT = [(MBI, "MBI_{i}", "mbi_{i}"), (PSS, "PSS_{i}", "pss_{i:02d}"),
-          (CBI, "CBI_{i}", "cbi_{i:02d}"), (WHO5, "WHO5_{i}", "who5_{i}")]  # fmt: skip
-INSTRUMENTS = [inst for inst, _, _ in LAYOUT]
-Q_ITEMS = [q.format(i=i) for inst, q, _ in LAYOUT for i in inst.items]
-R_ITEMS = [r.format(i=i) for inst, _, r in LAYOUT for i in inst.items]
-INSTRUMENT_OF = {c: inst for inst, q, r in LAYOUT for i in inst.items
-                 for c in (q.format(i=i), r.format(i=i))}  # fmt: skip
+# instrument -> (Qualtrics template, REDCap template, LimeSurvey template), in export order
+LAYOUT = [(MBI, "MBI_{i}", "mbi_{i}", "MBI[SQ{i:03d}]"),
+          (PSS, "PSS_{i}", "pss_{i:02d}", "PSS[SQ{i:03d}]"),
+          (CBI, "CBI_{i}", "cbi_{i:02d}", "CBI[SQ{i:03d}]"),
+          (WHO5, "WHO5_{i}", "who5_{i}", "WHO5[SQ{i:03d}]")]  # fmt: skip
+INSTRUMENTS = [inst for inst, *_ in LAYOUT]
+Q_ITEMS = [q.format(i=i) for inst, q, _, _ in LAYOUT for i in inst.items]
+R_ITEMS = [r.format(i=i) for inst, _, r, _ in LAYOUT for i in inst.items]
+L_ITEMS = [x.format(i=i) for inst, _, _, x in LAYOUT for i in inst.items]
+INSTRUMENT_OF = {c.format(i=i): inst for inst, *templates in LAYOUT for i in inst.items
+                 for c in templates}  # fmt: skip
 # published per-scale missing-item rules (CBI); otherwise 80% of the items, rounded up
 MIN_ANSWERED = {("cbi", "personal"): 3, ("cbi", "work"): 4, ("cbi", "client"): 3}
 Q_META = ["StartDate", "EndDate", "Status", "IPAddress", "Progress", "Duration (in seconds)",
@@ -66,13 +70,22 @@ R_HEADER = [
     "comments",
     "burnout_survey_complete",
 ]
-EVENTS = {"post_arm_1": "post", "followup_arm_1": "followup"}
+L_HEADER = ["id", "submitdate", "lastpage", "startlanguage", "seed", "startdate", "datestamp",
+            "PCODE", *L_ITEMS, "COMMENT"]  # fmt: skip
+EVENTS = {"post_arm_1": "post"}
+# file -> (header rows, item columns, participant id column)
+FILES = {QUALTRICS_FILE: (3, Q_ITEMS, "ExternalReference"), REDCAP_FILE: (1, R_ITEMS, "record_id"),
+         LIMESURVEY_FILE: (1, L_ITEMS, "PCODE")}  # fmt: skip
 STAMP = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
 
 def rows_of(data: bytes) -> list[list[str]]:
-    """All records of a CSV; index r - 1 is the spreadsheet row r (header rows counted)."""
-    return list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+    """All records of a CSV; index r - 1 is the spreadsheet row r (header rows counted).
+
+    A BOM is dropped and so is LimeSurvey's extra empty line at the end.
+    """
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    return rows[:-1] if rows and rows[-1] == [] else rows
 
 
 def frame(data: bytes, header_rows: int) -> pd.DataFrame:
@@ -145,7 +158,9 @@ def test_bad_input_is_refused():
 def test_write_cohort_writes_exactly_the_files(small, tmp_path):
     paths = write_cohort(small, tmp_path / "out")
     assert [p.name for p in paths] == [ROSTER_FILE, QUALTRICS_FILE, REDCAP_FILE,
-                                       TRUTH_SCORES_FILE, TRUTH_FILE]  # fmt: skip
+                                       LIMESURVEY_FILE, TRUTH_SCORES_FILE, TRUTH_FILE]  # fmt: skip
+    assert (QUALTRICS_FILE, REDCAP_FILE, LIMESURVEY_FILE) == (
+        "pre_qualtrics.csv", "post_redcap.csv", "followup_limesurvey.csv")  # fmt: skip
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths)
     for p in paths:
         assert p.read_bytes() == small.files[p.name]
@@ -162,16 +177,23 @@ def test_written_config_is_valid_and_points_at_the_files(small, tmp_path, monkey
     assert raw["participants"]["path"] == "data/raw/small/participants.csv"
     assert [e["path"] for e in raw["exports"]] == [
         "data/raw/small/pre_qualtrics.csv",
-        "data/raw/small/post_followup_redcap.csv",
+        "data/raw/small/post_redcap.csv",
+        "data/raw/small/followup_limesurvey.csv",
     ]
+    assert [e["format"] for e in raw["exports"]] == ["qualtrics", "redcap", "limesurvey"]
+    assert raw["exports"][2]["timepoint"] == "followup" and raw["exports"][2]["id"] == "PCODE"
     cfg = read_config(path)
     assert cfg.cohort == "small" and cfg.design.timepoints == ("pre", "post", "followup")
-    q, r = cfg.exports
+    q, r, ls = cfg.exports
     header = rows_of(small.files[QUALTRICS_FILE])[0]
     assert list(cfg.columns_for(q, "mbi_hss").values()) == header[17:39]
     assert list(cfg.columns_for(r, "pss10").values()) == R_ITEMS[22:32]
     assert list(cfg.columns_for(q, "cbi").values()) == header[49:68] == Q_ITEMS[32:51]
     assert list(cfg.columns_for(r, "who5").values()) == R_ITEMS[51:]
+    assert list(cfg.columns_for(ls, "mbi_hss").values()) == L_ITEMS[:22]
+    assert list(cfg.columns_for(ls, "cbi").values()) == L_ITEMS[32:51]
+    assert list(cfg.columns_for(ls, "who5").values()) == L_ITEMS[51:] == [
+        f"WHO5[SQ00{i}]" for i in range(1, 6)]  # fmt: skip
     assert set(cfg.instruments) == {"mbi_hss", "pss10", "cbi", "who5"}
     assert r.timepoint_values == EVENTS
     for e in cfg.exports:
@@ -248,15 +270,47 @@ def test_redcap_layout(demo):
     assert rows[0] == R_HEADER and all(len(r) == len(R_HEADER) for r in rows)
     df = frame(data, 1)
     assert set(df["burnout_survey_complete"]) == {"0", "2"}
-    assert set(df["redcap_event_name"]) == {"post_arm_1", "followup_arm_1", "screening_arm_1"}
+    assert set(df["redcap_event_name"]) == {"post_arm_1", "screening_arm_1"}
     incomplete = df["burnout_survey_complete"] == "0"
     assert (df.loc[incomplete, "burnout_survey_timestamp"] == "[not completed]").all()
     assert df.loc[~incomplete, "burnout_survey_timestamp"].str.fullmatch(STAMP.pattern).all()
-    rank = df["redcap_event_name"].map({"screening_arm_1": 0, "post_arm_1": 1,
-                                        "followup_arm_1": 2})  # fmt: skip
+    rank = df["redcap_event_name"].map({"screening_arm_1": 0, "post_arm_1": 1})
     order = pd.DataFrame({"id": df["record_id"], "rank": rank})
     assert order.equals(order.sort_values(["id", "rank"]).reset_index(drop=True))
     assert not df.duplicated(["record_id", "redcap_event_name"]).any()
+
+
+def test_limesurvey_layout(demo):
+    data = demo.files[LIMESURVEY_FILE]
+    # export_formats.md §3.1: BOM, every field quoted, CRLF, an extra empty line at the end
+    assert data.startswith(b'\xef\xbb\xbf"id","submitdate","lastpage",')
+    assert data.endswith(b'"\r\n\r\n') and not data.endswith(b"\r\n\r\n\r\n")
+    text = data.decode("utf-8-sig")
+    lines = text.split("\r\n")
+    assert lines[-2:] == ["", ""] and all(line.startswith('"') for line in lines[:-2])
+    rows = rows_of(data)
+    assert rows[0] == L_HEADER and all(len(r) == len(L_HEADER) for r in rows)
+    df = frame(data, 1)
+    assert len(df) == demo.truth["files"][LIMESURVEY_FILE]["records"]
+    assert list(df["id"]) == [str(k) for k in range(1, len(df) + 1)]
+    assert (df["startdate"].sort_values(kind="stable").to_numpy() == df["startdate"]).all()
+    submitted = df["submitdate"] != ""
+    assert (~submitted).sum() == 1
+    assert (df.loc[submitted, "submitdate"] == df.loc[submitted, "datestamp"]).all()
+    for column in ("startdate", "datestamp"):
+        assert df[column].str.fullmatch(STAMP.pattern).all()
+    assert (df["startdate"] < df["datestamp"]).all()
+    assert set(df.loc[submitted, "lastpage"]) == {"6"}  # code, 4 instruments, comment
+    assert int(df.loc[~submitted, "lastpage"].iat[0]) < 6
+    assert set(df["startlanguage"]) <= {"pl", "en"} and df["seed"].str.fullmatch(r"\d+").all()
+    assert df["PCODE"].isin(set(demo.roster["participant_id"])).all() and df["PCODE"].is_unique
+    cbi = df[[c for c in L_ITEMS if c.startswith("CBI[")]]
+    assert set(cbi.to_numpy().ravel()) <= {"", "0", "25", "50", "75", "100"}
+    # line breaks inside a comment stay bare \n (LimeSurvey normalises them), records end CRLF
+    assert text.replace("\r\n", "").count("\n") == df["COMMENT"].str.count("\n").sum()
+    # the recipe of export_formats.md §3 reads it
+    pdf = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(pdf.columns) == L_HEADER and len(pdf) == len(df)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -265,11 +319,11 @@ def test_any_seed_gives_items_in_range_except_the_recorded_problems(seed):
     cohort = simulate_cohort(preset="small", seed=seed)
     flagged = {(p["file"], p["row"], p["column"]) for p in cohort.truth["problems"]
                if p["action"] == "item set missing"}  # fmt: skip
-    assert len(flagged) == 3
+    assert len(flagged) == 4
     dup = next(p for p in cohort.truth["problems"] if p["kind"] == "duplicate_submission")
     q = frame(cohort.files[QUALTRICS_FILE], 3).set_index("row")
     assert q.at[dup["row"], "EndDate"] < q.at[dup["kept_row"], "StartDate"]
-    for name, header_rows, items in ((QUALTRICS_FILE, 3, Q_ITEMS), (REDCAP_FILE, 1, R_ITEMS)):
+    for name, (header_rows, items, _) in FILES.items():
         df = frame(cohort.files[name], header_rows)
         for column in items:
             for row, value in zip(df["row"], df[column], strict=True):
@@ -284,16 +338,15 @@ def test_problems_are_exactly_where_truth_json_says(demo):
     problems = demo.truth["problems"]
     kinds = pd.Series([p["kind"] for p in problems]).value_counts().to_dict()
     assert kinds == {"preview": 2, "unfinished": 1, "duplicate_submission": 1,
-                     "out_of_range": 2, "text_in_numeric": 1, "incomplete_form": 1,
-                     "unknown_participant": 1, "unmapped_event": 1}  # fmt: skip
-    tables = {QUALTRICS_FILE: rows_of(demo.files[QUALTRICS_FILE]),
-              REDCAP_FILE: rows_of(demo.files[REDCAP_FILE])}  # fmt: skip
+                     "out_of_range": 3, "text_in_numeric": 1, "incomplete_form": 1,
+                     "unknown_participant": 1, "unmapped_event": 1,
+                     "not_submitted": 1}  # fmt: skip
+    tables = {name: rows_of(demo.files[name]) for name in FILES}
     for p in problems:
         rows = tables[p["file"]]
         record = dict(zip(rows[0], rows[p["row"] - 1], strict=True))
         assert record[p["column"]] == p["value"], p
-        assert record["ExternalReference" if p["file"] == QUALTRICS_FILE
-                      else "record_id"] == p["participant_id"]  # fmt: skip
+        assert record[FILES[p["file"]][2]] == p["participant_id"]
 
     q = frame(demo.files[QUALTRICS_FILE], 3)
     by_kind = {k: [p for p in problems if p["kind"] == k] for k in kinds}
@@ -330,11 +383,21 @@ def test_problems_are_exactly_where_truth_json_says(demo):
         by_kind["unmapped_event"][0]["row"]
     ]
 
+    ls = frame(demo.files[LIMESURVEY_FILE], 1)
+    abandoned = ls[ls["submitdate"] == ""]
+    assert list(abandoned["row"]) == [by_kind["not_submitted"][0]["row"]]
+    assert abandoned[L_ITEMS[0]].iat[0] != "" and abandoned[L_ITEMS[-1]].iat[0] == ""
+    assert abandoned["COMMENT"].iat[0] == ""
+    assert abandoned["PCODE"].iat[0] not in set(ls.drop(abandoned.index)["PCODE"])
+
     for p in problems:
         if p["action"] == "item set missing":
             assert valid_cell(p["true_value"], p["column"])
             assert not valid_cell(p["value"], p["column"])
-    assert {p["value"] for p in problems if p["action"] == "item set missing"} == {"7", "N/A", "99"}
+    assert sorted((p["file"], p["value"]) for p in problems
+                  if p["action"] == "item set missing") == sorted(
+        [(QUALTRICS_FILE, "7"), (QUALTRICS_FILE, "N/A"), (REDCAP_FILE, "99"),
+         (LIMESURVEY_FILE, "6")])  # fmt: skip
 
 
 def test_identifiers_and_free_text_are_present_for_the_pipeline_to_drop(demo):
@@ -347,6 +410,10 @@ def test_identifiers_and_free_text_are_present_for_the_pipeline_to_drop(demo):
     assert q["IPAddress"].str.fullmatch(r"(192\.0\.2|198\.51\.100|203\.0\.113)\.\d+|").all()
     r = frame(demo.files[REDCAP_FILE], 1)
     assert (r["comments"] != "").sum() == facts[REDCAP_FILE]["free_text_columns"]["comments"] > 0
+    ls = frame(demo.files[LIMESURVEY_FILE], 1)
+    assert (ls["COMMENT"] != "").sum() == facts[LIMESURVEY_FILE]["free_text_columns"]["COMMENT"]
+    assert facts[LIMESURVEY_FILE]["free_text_columns"]["COMMENT"] > 0
+    assert facts[LIMESURVEY_FILE]["identifier_columns"] == {}  # no token, ipaddr or refurl
     assert facts[ROSTER_FILE]["identifier_columns"] == {"email": 120}
 
 
@@ -364,10 +431,13 @@ def reference_scores(cohort: SimulatedCohort) -> pd.DataFrame:
     r = r.rename(columns={"record_id": "participant_id"})
     r = r.assign(timepoint=r["redcap_event_name"].map(EVENTS))
     r = r.rename(columns=dict(zip(R_ITEMS, Q_ITEMS, strict=True)))
-    both = pd.concat([q, r], ignore_index=True)
+    ls = frame(cohort.files[LIMESURVEY_FILE], 1)
+    ls = ls[ls["submitdate"] != ""].rename(columns={"PCODE": "participant_id"})
+    ls = ls.rename(columns=dict(zip(L_ITEMS, Q_ITEMS, strict=True))).assign(timepoint="followup")
+    both = pd.concat([q, r, ls], ignore_index=True)
     both = both[both["participant_id"].isin(set(cohort.roster["participant_id"]))]
     out = []
-    for inst, template, _ in LAYOUT:
+    for inst, template, *_ in LAYOUT:
         lo, hi = inst.response_min, inst.response_max
         for sid, scale in inst.scales.items():
             cols = [template.format(i=i) for i in scale.items]
@@ -406,7 +476,8 @@ def test_truth_json_accounts_for_every_file_and_row(demo):
     for name, facts in t["files"].items():
         assert facts["sha256"] == hashlib.sha256(demo.files[name]).hexdigest()
     flows = t["expected_flow"]["files"]
-    for name, header_rows in ((QUALTRICS_FILE, 3), (REDCAP_FILE, 1)):
+    assert list(flows) == [QUALTRICS_FILE, REDCAP_FILE, LIMESURVEY_FILE]
+    for name, (header_rows, _, _) in FILES.items():
         f = flows[name]
         assert f["rows_in"] == len(rows_of(demo.files[name])) - header_rows
         assert f["rows_in"] == f["rows_accepted"] + f["rows_rejected"]
@@ -415,13 +486,15 @@ def test_truth_json_accounts_for_every_file_and_row(demo):
     assert flows[QUALTRICS_FILE]["items_invalidated"] == 2
     assert flows[REDCAP_FILE]["rows_rejected"] == 3
     assert flows[REDCAP_FILE]["items_invalidated"] == 1
+    assert flows[LIMESURVEY_FILE]["rejected_by_kind"] == {"not_submitted": 1}
+    assert flows[LIMESURVEY_FILE]["items_invalidated"] == 1
     ts = demo.truth_scores[demo.truth_scores["scale"] == "emotional_exhaustion"]
     observed = ts[ts["accepted"]].groupby(["group", "timepoint"]).size()
     for group, counts in t["expected_flow"]["observed"].items():
         for tp, n in counts.items():
             assert observed[(group, tp)] == n
     blanks = {(m["file"], m["row"], m["column"]) for m in t["missing_items"]}
-    for name, header_rows, items in ((QUALTRICS_FILE, 3, Q_ITEMS), (REDCAP_FILE, 1, R_ITEMS)):
+    for name, (header_rows, items, _) in FILES.items():
         df = frame(demo.files[name], header_rows)
         rejected = {p["row"] for p in t["problems"]
                     if p["file"] == name and p["action"] == "row excluded"}  # fmt: skip

@@ -91,3 +91,35 @@ def test_accounting_holds_for_any_item_values(tiny_cohort, values):
         assert f["rows_in"] == f["rows_accepted"] + f["rows_rejected"]
     kept = v.valid["mbi_hss__2"].dropna()
     assert kept.isin(range(0, 7)).all()
+
+
+def test_declared_answer_codes_are_the_allowed_values(tiny_cohort):
+    """The CBI's items take 0/25/50/75/100 only: 37 is rejected although it lies in 0-100."""
+    import copy
+
+    from balint_analysis.config import load_config
+    from balint_analysis.validate import response_schema
+
+    raw = copy.deepcopy(tiny_cohort["raw_config"])
+    raw["instruments"]["cbi"] = "CBI_{i}"
+    cfg = load_config(raw)
+    frame = pd.DataFrame({"participant_id": ["P1", "P2"], "timepoint": ["pre", "pre"],
+                          "response_type": ["normal", "normal"], "complete": [True, True],
+                          "cbi__1": [37.0, 50.0]})  # fmt: skip
+    schema = response_schema(cfg, ["P1", "P2"])
+    with pytest.raises(Exception) as err:
+        schema.validate(frame, lazy=True)
+    cases = err.value.failure_cases
+    bad = cases[cases["column"] == "cbi__1"]
+    assert bad["failure_case"].tolist() == [37.0]
+
+
+def test_flow_records_the_response_window_per_timepoint(validated):
+    v, _ = validated
+    files = {f["source"].rsplit("/", 1)[-1]: f for f in v.flow["files"]}
+    assert files["pre_qualtrics.csv"]["submitted_by_timepoint"] == {
+        "pre": {"first": "2024-03-04", "last": "2024-03-04", "n": 4}
+    }
+    assert files["post_redcap.csv"]["submitted_by_timepoint"] == {
+        "post": {"first": "2024-06-01", "last": "2024-06-01", "n": 2}
+    }

@@ -78,13 +78,15 @@ def test_scores_and_effects_content(run):
     ee = scores[scores["scale"] == "emotional_exhaustion"]["score"].dropna()
     assert ee.between(0, 54).all()
     effects = pd.read_csv(processed(run, "effects.csv"))
-    assert len(effects) == 9 * 2  # nine scales x two post-baseline timepoints
+    # Nine scales are scored; eight are modelled: WHO-5 percentage is a rescaling of the total.
+    assert len(effects) == 8 * 2  # modelled scales x two post-baseline timepoints
+    assert not ((effects["instrument"] == "who5") & (effects["scale"] == "percentage")).any()
     assert set(effects["timepoint"]) == {"post", "followup"}
     assert (effects["ci_low"] < effects["estimate"]).all()
     assert (effects["estimate"] < effects["ci_high"]).all()
     assert (effects["df"] > 1).all() and effects["p_value"].between(0, 1).all()
     emm = pd.read_csv(processed(run, "emmeans.csv"))
-    assert len(emm) == 9 * 2 * 3  # scales x groups x timepoints
+    assert len(emm) == 8 * 2 * 3  # modelled scales x groups x timepoints
 
 
 def test_effect_recovers_the_simulated_truth(run):
@@ -115,10 +117,12 @@ def test_flow_accounts_for_every_row(run):
     kinds = {"preview": "preview, test or spam response",
              "unfinished": "incomplete response (not finished / form not complete)",
              "incomplete_form": "incomplete response (not finished / form not complete)",
+             "not_submitted": "incomplete response (not finished / form not complete)",
              "duplicate_submission": "duplicate submission",
              "unmapped_event": "timepoint not in design.timepoints",
              "unknown_participant": "participant not in the roster"}  # fmt: skip
     assert len(flow["files"]) == len(expected["files"])
+    assert {f["format"] for f in flow["files"]} == {"qualtrics", "redcap", "limesurvey"}
     for f in flow["files"]:
         want = expected["files"][Path(f["source"]).name]
         for key in ("rows_in", "rows_accepted", "rows_rejected", "items_invalidated"):

@@ -229,6 +229,12 @@ def load_config(raw: Mapping[str, Any]) -> StudyConfig:
             f"config: analysis.primary '{analysis.primary}' is not a scale of an administered "
             f"instrument; choose one of {sorted(_all_outcomes(instruments))}."
         )
+    source = inst.scales[analysis.primary_scale].derived_from
+    if source:
+        raise InputError(
+            f"config: analysis.primary '{analysis.primary}' is a rescaling of "
+            f"'{inst.id}.{source}' and is not tested separately; use '{inst.id}.{source}'."
+        )
     roster = None
     if raw.get("participants"):
         roster = RosterSpec(**raw["participants"])

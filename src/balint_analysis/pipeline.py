@@ -114,6 +114,10 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     from balint_analysis.models import analyse_outcomes
 
     scores = pd.read_csv(inp["scores"], dtype={"participant": str, "category": str})
+    # A derived scale (WHO-5 percentage = raw x 4) carries its source's effect: not re-tested.
+    derived = [f"{i}.{s}" for i, inst in cfg.instruments.items()
+               for s, scale in inst.scales.items() if scale.derived_from]  # fmt: skip
+    scores = scores[~(scores["instrument"] + "." + scores["scale"]).isin(derived)]
     participants = pd.read_csv(inp["participants"], dtype={"participant": str, "cluster": str})
     reliability = pd.read_csv(inp["reliability"]) if inp.get("reliability") else None
     design = cfg.design

@@ -82,7 +82,7 @@ def response_schema(config: StudyConfig, roster_ids: list[str] | None) -> pa.Dat
     else:
         columns["group"] = pa.Column(str, pa.Check.isin(list(config.design.groups)))
     for inst_id, inst in config.instruments.items():
-        allowed = [float(v) for v in range(inst.response_min, inst.response_max + 1)]
+        allowed = [float(v) for v in inst.allowed_values]
         columns[f"{inst_id}__\\d+"] = pa.Column(
             float, pa.Check.isin(allowed, name="allowed_values"), nullable=True, regex=True
         )

@@ -7,6 +7,8 @@ rule ingest:
         info=temp(interim("ingest.json")),
     log:
         f"logs/{COHORT}/ingest.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/ingest.tsv"
     conda:
         "../envs/analysis.yaml"
     params:

@@ -14,6 +14,8 @@ rule model:
         model_dir=directory(processed("models")),
     log:
         f"logs/{COHORT}/model.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/model.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:

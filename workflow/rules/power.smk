@@ -14,6 +14,8 @@ rule power_chunk:
         results=interim("power/chunk_{chunk}.csv"),
     log:
         f"logs/{COHORT}/power_chunk_{{chunk}}.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/power_chunk_{{chunk}}.tsv"
     conda:
         "../envs/analysis.yaml"
     threads: 1
@@ -36,6 +38,8 @@ rule power_gather:
         html=f"reports/{COHORT}/power.html",
     log:
         f"logs/{COHORT}/power_gather.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/power_gather.tsv"
     conda:
         "../envs/analysis.yaml"
     resources:

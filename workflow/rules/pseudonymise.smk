@@ -8,6 +8,8 @@ rule pseudonymise:
         pseudonymisation=processed("pseudonymisation.json"),
     log:
         f"logs/{COHORT}/pseudonymise.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/pseudonymise.tsv"
     conda:
         "../envs/analysis.yaml"
     params:

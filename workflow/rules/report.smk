@@ -19,6 +19,7 @@ rule report:
         clinical=processed("clinical.csv"),
         cutoffs=processed("cutoffs.csv"),
         dose=processed("dose.csv"),
+        careless=processed("careless.csv"),
         raw=raw_inputs(),
     output:
         html=report(
@@ -28,6 +29,8 @@ rule report:
         ),
     log:
         f"logs/{COHORT}/report.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/report.tsv"
     conda:
         "../envs/analysis.yaml"
     params:

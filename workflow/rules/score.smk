@@ -8,6 +8,8 @@ rule score:
         flags=processed("flags.csv"),
     log:
         f"logs/{COHORT}/score.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/score.tsv"
     conda:
         "../envs/analysis.yaml"
     params:

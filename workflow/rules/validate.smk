@@ -11,6 +11,8 @@ rule validate:
         flow=processed("flow.json"),
     log:
         f"logs/{COHORT}/validate.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/validate.tsv"
     conda:
         "../envs/analysis.yaml"
     params:

@@ -69,7 +69,9 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
             rejected_by_reason={k: int(v) for k, v in by_reason.items()},
             items_invalidated=int((item_problems["action"] == ITEM_MISSING).sum()),
             timepoints=sorted(set(valid.loc[valid["source"] == src, "timepoint"])),
-        )
+            submitted_by_timepoint=_date_spans(valid[valid["source"] == src],
+                                               config.analysis.min_cell_size),
+        )  # fmt: skip
         if entry["rows_in"] != entry["rows_accepted"] + entry["rows_rejected"]:
             raise AssertionError(f"row accounting broken for {src}")
         files.append(entry)
@@ -107,6 +109,24 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
             "items_invalidated": sum(f["items_invalidated"] for f in files),
         },
     }
+
+
+def _date_spans(rows: pd.DataFrame, min_cell: int) -> dict:
+    """First and last submission date per timepoint (dates only; the recruitment window).
+
+    Left out for a timepoint with fewer than ``min_cell`` dated responses, where the first or
+    last date could point at one person.
+    """
+    if "submitted_at" not in rows:
+        return {}
+    when = pd.to_datetime(rows["submitted_at"], errors="coerce", format="mixed")
+    spans = {}
+    for tp, dates in when.groupby(rows["timepoint"]):
+        dates = dates.dropna()
+        if len(dates) >= max(1, min_cell):
+            spans[str(tp)] = {"first": dates.min().strftime("%Y-%m-%d"),
+                              "last": dates.max().strftime("%Y-%m-%d"), "n": int(len(dates))}
+    return spans
 
 
 def _rows_by_group_timepoint(df: pd.DataFrame, excluded: set, config: StudyConfig) -> dict:

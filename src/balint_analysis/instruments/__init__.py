@@ -94,6 +94,7 @@ class Scale:
     cutoffs_verified: bool = True
     notes: tuple[str, ...] = ()
     cutoff_notes: tuple[str, ...] = ()
+    derived_from: str | None = None
 
     @property
     def higher_is_worse(self) -> bool:
@@ -268,7 +269,14 @@ def _parse(raw: object, origin: str) -> Instrument:
             cutoffs_verified=bool(cut.get("verified", True)),
             notes=_notes(s.get("notes")),
             cutoff_notes=_notes(cut.get("notes")),
+            derived_from=s.get("derived_from"),
         )
+    for sid, scale in scales.items():
+        if scale.derived_from is not None and scale.derived_from not in scales:
+            raise InputError(
+                f"{origin}: instrument definition key 'scales/{sid}/derived_from': "
+                f"'{scale.derived_from}' is not a scale of this instrument."
+            )
     flags = {
         fid: Flag(id=fid, label=f["label"], items=tuple(f["items"]), min=f.get("min"),
                   max=f.get("max"), source=f["source"], action=f.get("action", ""))

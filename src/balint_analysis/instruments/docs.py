@@ -146,6 +146,9 @@ def _section(inst: Instrument) -> list[str]:
     notes = list(inst.notes)
     for s in inst.scales.values():
         notes += [f"`{s.id}`: {n}" for n in s.notes]
+        if s.derived_from:
+            notes.append(f"`{s.id}` is a rescaling of `{s.derived_from}`: scored and described, "
+                         "not modelled or tested separately")  # fmt: skip
         notes += [f"`{s.id}` cut-offs: {n}" for n in s.cutoff_notes]
         if s.missing_rule_source != inst.missing_rule_source:
             notes.append(f"`{s.id}` missing items: {s.missing_rule_source}")

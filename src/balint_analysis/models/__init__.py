@@ -39,6 +39,7 @@ from balint_analysis.models.effects import (
     standardized_change,
 )
 from balint_analysis.models.emmeans import estimated_marginal_means, t_interval
+from balint_analysis.models.fast import fit_lmm_preferring_fast
 from balint_analysis.models.inputs import prepare_inputs
 from balint_analysis.models.lmm import FittedLMM, fit_lmm
 from balint_analysis.models.refits import fit_residual_by_arm, ml_refit
@@ -193,8 +194,10 @@ def analyse_outcomes(
     Notes
     -----
     Per outcome: REML LMM ``score ~ group * timepoint + covariates + (1 | participant)`` (plus
-    ``(0 + treated_post | cluster)`` with Balint groups), fitted by statsmodels and checked by
-    :func:`fit_lmm`. ``estimate`` is the group × timepoint coefficient (two-arm) or the
+    ``(0 + treated_post | cluster)`` with Balint groups), fitted by Newton's method on the exact
+    REML derivatives (:func:`.fast.fit_lmm_fast`) when it certifies its optimum, otherwise by
+    statsmodels with the checks of :func:`fit_lmm` (both agree with lme4; tests/reference).
+    ``estimate`` is the group × timepoint coefficient (two-arm) or the
     timepoint coefficient (single-arm), with Satterthwaite ``df`` used for the t-based CI and
     p-value. ``n_intervention`` / ``n_control`` count the participants observed at baseline and
     at that timepoint (the d_ppc2 sample; the model uses every observation). Rows are ordered
@@ -317,7 +320,7 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
             raise ValueError("needs observations at the baseline and a later timepoint")
         data = model_data(model_rows, levels=levels, intervention=intervention, control=control,
                           covariates=covariates, use_clusters=use_clusters)
-        fit = fit_lmm(data)
+        fit = fit_lmm_preferring_fast(data)
         diag.update(fit.diagnostics)
     except Exception as exc:  # noqa: BLE001 - reported per outcome, the others still run
         diag["error"] = f"{type(exc).__name__}: {exc}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from balint_analysis.models.design import ModelData
-from balint_analysis.models.lmm import FittedLMM, _components, fit_lmm
+from balint_analysis.models.lmm import FittedLMM, _components, _n_clusters, fit_lmm
 from balint_analysis.models.satterthwaite import (
     Satterthwaite,
     reml_state,
@@ -144,6 +144,7 @@ def fit_lmm_fast(data: ModelData, *, max_iter: int = 60) -> FittedLMM | None:
     variances = {n: float(v) for n, v in zip(names, phi, strict=True)}
     total = sum(variances.values())
     satt = Satterthwaite.from_state(state)
+    hessian_eigenvalues = satt.hessian_eigenvalues.tolist()
     notes = list(data.notes)
     if boundary:
         notes.append("variance on the boundary (estimated 0): cluster; the model is "
@@ -152,8 +153,16 @@ def fit_lmm_fast(data: ModelData, *, max_iter: int = 60) -> FittedLMM | None:
         "formula": data.formula,
         "method": "REML",
         "optimizer": "Newton on exact REML derivatives (fast path)",
+        "statsmodels_call": None,
         "n_obs": len(data.frame),
         "n_participants": int(data.frame["participant"].nunique()),
+        "n_clusters": _n_clusters(data),
+        "terms_not_estimable": [t for t, k in zip(data.terms, data.keep, strict=True) if not k],
+        "random_effects_fitted": [n for n in comps if n not in boundary],
+        "optimizer_converged": True,
+        "attempts": [{"method": "Newton-REML", "evaluations": evaluations,
+                      "deviance": state.deviance}],
+        "varpar_hessian_eigenvalues": hessian_eigenvalues,
         "converged": True,
         "boundary": bool(boundary),
         "boundary_components": list(boundary),

@@ -17,7 +17,8 @@ import pandas as pd
 
 from balint_analysis.models.design import model_data
 from balint_analysis.models.emmeans import t_interval
-from balint_analysis.models.lmm import FittedLMM, fit_lmm
+from balint_analysis.models.fast import fit_lmm_preferring_fast
+from balint_analysis.models.lmm import FittedLMM
 from balint_analysis.models.refits import fit_residual_by_arm
 
 __all__ = ["ANALYSES", "SENSITIVITY_COLUMNS", "ancova", "sensitivity_rows"]
@@ -253,7 +254,7 @@ def _safe_fit(name: str, data, fits: dict) -> FittedLMM | None:
     if data is None:
         return None
     try:
-        return fit_lmm(data)
+        return fit_lmm_preferring_fast(data)
     except Exception as exc:  # noqa: BLE001 - reported in the note
         fits["_errors"][name] = f"{type(exc).__name__}: {exc}"
         return None

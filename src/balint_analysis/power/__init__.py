@@ -52,7 +52,7 @@ DEFAULT_GRID: dict[str, list[Any]] = {
     "n_per_arm": [20, 40, 60, 100],
     "group_size": [10],
     "effect_d": [0.0, 0.3, 0.5, 0.8],
-    "icc": [0.05],
+    "icc": [0.02, 0.05, 0.12],
     "attrition": [0.15],
     "timepoints": [3],
     "prepost_r": [0.6],

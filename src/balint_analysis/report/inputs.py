@@ -2,8 +2,8 @@
 
 The files written by the score and model stages before the report are required; the aggregate
 side files that later stages add (``sensitivity.csv``, ``clinical.csv``, ``cutoffs.csv``,
-``dose.csv``, ``items.csv``, ``flags.csv``) and the roster are optional: when absent the matching
-report section says the analysis is not available in this run.
+``dose.csv``, ``items.csv``, ``flags.csv``), validate's ``careless.csv`` and the roster are
+optional: when absent the matching report section says the analysis is not available in this run.
 """
 
 from __future__ import annotations
@@ -36,7 +36,16 @@ VERSION_PACKAGES = (
     "jinja2",
 )
 #: Optional aggregate files; an absent file becomes an empty table.
-OPTIONAL_CSV = ("participants", "sensitivity", "clinical", "cutoffs", "dose", "items", "flags")
+OPTIONAL_CSV = (
+    "participants",
+    "sensitivity",
+    "clinical",
+    "cutoffs",
+    "dose",
+    "items",
+    "flags",
+    "careless",
+)
 _CSV = ("scores", "reliability", "effects", "emmeans", "rejected", *OPTIONAL_CSV)
 _JSON = ("flow", "models", "pseudonymisation")
 _STR_COLS = {
@@ -56,6 +65,8 @@ _STR_COLS = {
         "from_category",
         "to_category",
         "item",
+        "flag",
+        "source",
     )
 }
 
@@ -83,6 +94,7 @@ class ReportInputs:
     dose: pd.DataFrame = field(default_factory=pd.DataFrame)
     items: pd.DataFrame = field(default_factory=pd.DataFrame)
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)
+    careless: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _sha256(path: Path) -> str:

@@ -35,8 +35,16 @@ from balint_analysis.report.clinical import (
     items_section,
     reliable_change_section,
 )
+from balint_analysis.report.descriptive import derived_from, descriptive_section, split_outcomes
 from balint_analysis.report.figures import ci_strip
 from balint_analysis.report.inputs import ReportInputs, load_inputs, package_versions
+from balint_analysis.report.quality import (
+    careless_section,
+    code_matching,
+    file_details,
+    rows_by_group_timepoint,
+    withheld_sentence,
+)
 from balint_analysis.report.results import (
     balint_change,
     failed,
@@ -95,6 +103,31 @@ def _env() -> jinja2.Environment:
     )
 
 
+def _flow_files(flow: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The file entries in the order ``data_quality`` lists them (exports, then the roster)."""
+    return list(flow.get("files", [])) + ([flow["roster"]] if flow.get("roster") else [])
+
+
+def _scale_line(config: StudyConfig, instrument: str, s: Any) -> str:
+    """One scale in the instruments list, with its own missing-item rule."""
+    k = len(s.items)
+    need = int(getattr(s, "min_answered", k) or k)
+    if k == 1:
+        rule = "scored when the item is answered"
+    elif need >= k:
+        rule = f"scored when all {k} items are answered"
+    else:
+        rule = f"scored when at least {need} of {k} items are answered"
+    src = derived_from(config, instrument, s.id)
+    same = ""
+    if src and src in config.instruments[instrument].scales:
+        same = f"; same information as {config.instruments[instrument].scales[src].label}"
+    return (
+        f"{s.label} ({k} item{'' if k == 1 else 's'}, {s.method}, "
+        f"{'higher = worse' if s.higher_is_worse else 'higher = better'}; {rule}{same})"
+    )
+
+
 def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
     """Assemble every value the template shows (plain strings, lists and dicts)."""
     design = design_info(config)
@@ -104,10 +137,13 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         arms.append((d.control, design.control or "comparison group", "control"))
     min_cell = config.analysis.min_cell_size
     level = f"{100 * (1 - config.analysis.alpha):g}%"
-    order = outcome_order(config, inputs.effects, inputs.emmeans)
+    modelled = outcome_order(config, inputs.effects, inputs.emmeans)
+    order, tested = split_outcomes(config, modelled, inputs.scores)
     models_list = list(inputs.models.get("outcomes", []) or [])
     sections = [
         outcome_section(config, i, s, inputs.effects, inputs.emmeans, models_list, design, arms, k)
+        if (i, s) in tested
+        else descriptive_section(config, i, s, inputs.scores, arms, k)
         for k, (i, s) in enumerate(order)
     ]
     labels = [(i, s, scale_info(config, i, s).label) for i, s in order]
@@ -131,6 +167,9 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         if len(inputs.emmeans)
         else (inputs.emmeans)
     )
+    quality = data_quality(inputs.flow, inputs.rejected)
+    for f, entry in zip(quality["files"], _flow_files(inputs.flow), strict=True):
+        f["details"] = file_details(entry)
     flow = flow_diagram(inputs.flow, inputs.scores, arms, d.timepoints, (p_inst, p_scale))
     baseline = baseline_table(
         inputs.participants, inputs.scores, arms, d.baseline, labels, min_cell
@@ -180,13 +219,13 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
     post = list(d.timepoints[1:])
     extra = {
         "sensitivity": sensitivity_section(
-            inputs.sensitivity, order, infos, post, design, min_cell, level
+            inputs.sensitivity, tested, infos, post, design, min_cell, level
         ),
         "clinical": reliable_change_section(
-            inputs.clinical, order, infos, d.timepoints, arms, min_cell
+            inputs.clinical, tested, infos, d.timepoints, arms, min_cell
         ),
         "cutoffs": cutoff_section(inputs.cutoffs, config, order, infos, arms, min_cell),
-        "dose": dose_section(inputs.dose, order, infos, d.timepoints, d.baseline, min_cell, level),
+        "dose": dose_section(inputs.dose, tested, infos, d.timepoints, d.baseline, min_cell, level),
         "items": items_section(inputs.items, config, d.timepoints, min_cell),
         "flags": flags_section(inputs.flags, config, arms, d.timepoints, min_cell),
         "dates": response_dates(inputs.flow, d.timepoints),
@@ -225,7 +264,13 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         + sensitivity_caveat(extra["sensitivity"], f"sens-{p_inst}-{p_scale}".replace("_", "-")),
         **extra,
         "flow": flow,
-        "quality": data_quality(inputs.flow, inputs.rejected),
+        "quality": {
+            **quality,
+            "careless": careless_section(inputs.careless, arms, d.timepoints, min_cell),
+            "matching": code_matching(inputs.flow, d.timepoints),
+            "withheld": withheld_sentence(inputs.rejected) if len(inputs.rejected) else "",
+        },
+        "flow_rows": rows_by_group_timepoint(inputs.flow, arms, d.timepoints),
         "baseline": baseline,
         "reliability": reliab,
         "instruments": [
@@ -233,14 +278,9 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
                 "name": inst.name,
                 "version": inst.version,
                 "citation": inst.citation,
-                "scales": [
-                    f"{s.label} ({len(s.items)} items, {s.method}, "
-                    f"{'higher = worse' if s.higher_is_worse else 'higher = better'})"
-                    for s in inst.scales.values()
-                ],
-                "missing": f"{inst.min_answered_share:.0%}",
+                "scales": [_scale_line(config, i, s) for s in inst.scales.values()],
             }
-            for inst in config.instruments.values()
+            for i, inst in config.instruments.items()
         ],
         "sections": sections,
         "methods": methods.methods_paragraphs(config, design, inputs.models, versions)[:-1]

@@ -276,6 +276,8 @@ def outcome_section(
         if last is not None and not _suppress_effect(last, min_cell) and not failed(last)
         else "",
         "emmeans": _emmeans_table(emm, arms, tps, min_cell) if len(emm) else [],
+        "descriptive": [],
+        "note": "",
         "timepoints": [tp_label(t) for t in tps],
         "figure": figure,
         "figure_desc": fig_desc,

@@ -2,25 +2,28 @@
 
 ``simulate_cohort(preset="demo", seed=20261125)`` draws a two-arm cohort (Balint groups vs
 controls, pre/post/followup) from the model documented in
-:mod:`balint_analysis.simulate.model`, writes the baseline survey as a Qualtrics data-table
-export and the post/followup surveys as a REDCap raw longitudinal export
-(:mod:`~balint_analysis.simulate.exports`), injects a few realistic data problems
+:mod:`balint_analysis.simulate.model`, writes each wave through a different survey platform —
+the baseline as a Qualtrics data-table export, post as a REDCap raw longitudinal export and the
+follow-up as a LimeSurvey response export (:mod:`~balint_analysis.simulate.exports`) —,
+injects a few realistic data problems
 (:mod:`~balint_analysis.simulate.problems`) and records everything a test needs to know in
 ``truth.json`` (:mod:`~balint_analysis.simulate.document`, :mod:`~balint_analysis.simulate.truth`).
 
-Files written by :func:`write_cohort` (all UTF-8 without BOM, comma, ``\\n`` line ends):
+Files written by :func:`write_cohort` (UTF-8 without BOM, comma, ``\\n`` line ends, except the
+LimeSurvey export: BOM, every field quoted, CRLF, as LimeSurvey writes it):
 
 ``participants.csv``        roster (with an ``email`` column: PII the pipeline must drop)
 ``pre_qualtrics.csv``       baseline, Qualtrics "data table" CSV, 3 header rows
-``post_followup_redcap.csv`` post + followup, REDCap raw export (events post_arm_1,
-                             followup_arm_1)
+``post_redcap.csv``         post, REDCap raw export (event post_arm_1)
+``followup_limesurvey.csv`` follow-up, LimeSurvey CSV (codes ``MBI[SQ001]`` …, numeric
+                            answer codes, participant code in ``PCODE``)
 ``truth.json``              seed, parameters, true and realised effects, injected problems
-                             with file/row/column, expected row accounting, file SHA-256
+                            with file/row/column, expected row accounting, file SHA-256
 ``truth_scores.csv``        latent / observed / expected score per participant × timepoint ×
-                             scale
+                            scale
 
 Row numbers in ``truth.json`` are the row a spreadsheet shows for the record, header rows
-counted (first Qualtrics record = row 4, first REDCap record = row 2).
+counted (first Qualtrics record = row 4, first REDCap or LimeSurvey record = row 2).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ import yaml
 from balint_analysis.errors import InputError
 from balint_analysis.simulate import document, exports, problems, truth
 from balint_analysis.simulate.exports import (
+    LIMESURVEY_FILE,
     QUALTRICS_FILE,
     REDCAP_FILE,
     ROSTER_FILE,
@@ -59,6 +63,7 @@ __all__ = [
     "ROSTER_FILE",
     "QUALTRICS_FILE",
     "REDCAP_FILE",
+    "LIMESURVEY_FILE",
     "TRUTH_FILE",
     "TRUTH_SCORES_FILE",
     "ScaleParams",
@@ -141,28 +146,44 @@ def simulate_cohort(
     identities = exports.draw_identities(people, rng)
     qual = exports.qualtrics_table(params, rng, people, identities, answers, blanks, responded)
     red = exports.redcap_table(params, rng, people, answers, blanks, responded)
+    lime = exports.limesurvey_table(params, rng, people, answers, blanks, responded)
     q_problems: list[dict[str, Any]] = []
     r_problems: list[dict[str, Any]] = []
+    l_problems: list[dict[str, Any]] = []
     if params.inject_problems:
         qual, q_problems = problems.inject_qualtrics(params, rng, qual, answers)
         red, r_problems = problems.inject_redcap(params, rng, red, people, answers)
+        lime, l_problems = problems.inject_limesurvey(params, rng, lime, answers)
     qual, q_problems = problems.finalise(
         qual, q_problems, platform="qualtrics", file=QUALTRICS_FILE
     )
     red, r_problems = problems.finalise(red, r_problems, platform="redcap", file=REDCAP_FILE)
+    lime, l_problems = problems.finalise(
+        lime, l_problems, platform="limesurvey", file=LIMESURVEY_FILE
+    )
     roster = exports.roster_table(people, identities)
 
     files = {
         ROSTER_FILE: exports.to_csv_bytes(roster),
         QUALTRICS_FILE: exports.to_csv_bytes(qual, exports.qualtrics_header(params, answers)),
         REDCAP_FILE: exports.to_csv_bytes(red),
+        LIMESURVEY_FILE: exports.to_limesurvey_bytes(lime),
     }
 
     n = len(people)
-    q_items, q_acc, q_bad = truth.accepted_items(qual, answers, n, platform="qualtrics")
-    r_items, r_acc, r_bad = truth.accepted_items(red, answers, n, platform="redcap")
-    exported = {k: np.where(np.isnan(q_items[k]), r_items[k], q_items[k]) for k in answers}
-    tidy = truth.tidy_truth(params, people, latent, answers, responded, exported, q_acc | r_acc)
+    tables = {QUALTRICS_FILE: qual, REDCAP_FILE: red, LIMESURVEY_FILE: lime}
+    found = {QUALTRICS_FILE: q_problems, REDCAP_FILE: r_problems, LIMESURVEY_FILE: l_problems}
+    accepted = np.zeros((n, len(TIMEPOINTS)), dtype=bool)
+    exported = {k: np.full(a.raw.shape, np.nan) for k, a in answers.items()}
+    invalid = {}
+    for name, table in tables.items():
+        items, acc, bad = truth.accepted_items(table, answers, n, platform=document.PLATFORM[name])
+        if (accepted & acc).any():
+            raise AssertionError(f"{name}: a participant x timepoint accepted in two exports")
+        accepted |= acc
+        exported = {k: np.where(np.isnan(v), items[k], v) for k, v in exported.items()}
+        invalid[name] = bad
+    tidy = truth.tidy_truth(params, people, latent, answers, responded, exported, accepted)
     files[TRUTH_SCORES_FILE] = truth.truth_scores_csv(tidy)
 
     doc = document.truth_document(
@@ -173,10 +194,10 @@ def simulate_cohort(
         answers=answers,
         tidy=tidy,
         roster=roster,
-        tables={QUALTRICS_FILE: qual, REDCAP_FILE: red},
-        problems={QUALTRICS_FILE: q_problems, REDCAP_FILE: r_problems},
-        invalid={QUALTRICS_FILE: q_bad, REDCAP_FILE: r_bad},
-        accepted=q_acc | r_acc,
+        tables=tables,
+        problems=found,
+        invalid=invalid,
+        accepted=accepted,
         files=files,
     )
     files[TRUTH_FILE] = document.dumps(doc)
@@ -185,7 +206,7 @@ def simulate_cohort(
         seed=seed,
         truth_scores=tidy,
         roster=roster,
-        exports={QUALTRICS_FILE: qual, REDCAP_FILE: red},
+        exports=tables,
         files=files,
         truth=doc,
     )
@@ -206,7 +227,7 @@ def _atomic_write(path: Path, data: bytes) -> Path:
 
 
 def write_cohort(cohort: SimulatedCohort, out_dir: str | Path) -> list[Path]:
-    """Write the roster, both exports, ``truth_scores.csv`` and ``truth.json`` into ``out_dir``.
+    """Write the roster, the exports, ``truth_scores.csv`` and ``truth.json`` into ``out_dir``.
 
     Each file is written to a temporary name and renamed, so readers never see a partial
     file. Returns the paths in writing order.
@@ -269,6 +290,16 @@ def write_config(
                 "timepoint_values": {e: TIMEPOINTS[t] for t, e in exports.REDCAP_EVENTS.items()},
                 "instruments": {
                     k: exports.INSTRUMENT_LAYOUT[k].columns["redcap"]
+                    for k in cohort.params.instruments
+                },
+            },
+            {
+                "path": at(LIMESURVEY_FILE),
+                "format": "limesurvey",
+                "timepoint": TIMEPOINTS[exports.LIMESURVEY_TIMEPOINT],
+                "id": exports.LIMESURVEY_ID,
+                "instruments": {
+                    k: exports.INSTRUMENT_LAYOUT[k].columns["limesurvey"]
                     for k in cohort.params.instruments
                 },
             },

@@ -4,9 +4,10 @@ Top-level keys: ``generator, model_version, seed, preset, conventions`` (row num
 duplicate rule, reverse keying, units), ``true_effects`` (``instrument.scale`` →
 ``{timepoint: θ}``), ``params``, ``design``, ``variance_components``, ``cluster_effects``,
 ``effects`` (latent and realised effects, see :mod:`~balint_analysis.simulate.truth`),
-``files`` (SHA-256, encoding, header rows, record count, identifier and free-text columns with
-their number of filled cells), ``expected_flow`` (rows in/accepted/rejected and invalidated
-items per export, participants observed per group and timepoint), ``problems`` (one entry per
+``files`` (SHA-256, encoding, BOM, line ending, quoting, header rows, record count, identifier
+and free-text columns with their number of filled cells), ``expected_flow`` (rows
+in/accepted/rejected and invalidated items per export, participants observed per group and
+timepoint), ``problems`` (one entry per
 injected problem: file, row, column, kind, participant, timepoint, value, true value, action)
 and ``missing_items`` (blank items in accepted rows).
 """
@@ -23,6 +24,9 @@ import pandas as pd
 from balint_analysis.simulate import truth
 from balint_analysis.simulate.exports import (
     COMMENT_TAG,
+    LIMESURVEY_COMMENT,
+    LIMESURVEY_FILE,
+    LIMESURVEY_ID,
     QUALTRICS_FILE,
     REDCAP_FILE,
     ROSTER_FILE,
@@ -36,20 +40,21 @@ from balint_analysis.simulate.problems import EXCLUDED
 
 __all__ = ["MODEL_VERSION", "dumps", "truth_document"]
 
-MODEL_VERSION = 2
+MODEL_VERSION = 3
 """Bumped whenever the same (params, seed) would give different bytes."""
 
 CONVENTIONS = {
     "row": "the row a spreadsheet shows for the record: header rows counted (first Qualtrics "
-    "record = row 4, first REDCap record = row 2); a quoted line break inside a cell does not "
-    "start a new row",
+    "record = row 4, first REDCap or LimeSurvey record = row 2); a quoted line break inside a "
+    "cell does not start a new row",
     "duplicates": "per participant x timepoint the latest complete submission is kept",
     "reverse_keyed": "reverse-keyed items (PSS-10 4, 5, 7, 8; CBI 13) are written as answered; "
     "scoring must reverse them",
     "units": "scores and effects in units of the published scale score: sums for MBI-HSS, PSS-10 "
     "and the WHO-5 total, 0-100 means for the CBI, 0-100 for the WHO-5 percentage",
     "answer_codes": "CBI items are exported as the survey's recode values 0/25/50/75/100 (not "
-    "1-5); all other items as their integer codes",
+    "1-5); all other items as their integer codes; LimeSurvey answer options carry these "
+    "numeric codes (not the default AO01-style codes)",
     "effect": "difference in mean change from baseline, balint minus control, among "
     "participants with the score at both timepoints",
     "expected_score": "accepted rows only; invalid items and blanks missing; mean of answered "
@@ -67,11 +72,24 @@ IDENTIFIERS = {
         "LocationLongitude",
     ],
     REDCAP_FILE: ["redcap_survey_identifier"],
+    LIMESURVEY_FILE: [],
 }
-FREE_TEXT = {ROSTER_FILE: [], QUALTRICS_FILE: [COMMENT_TAG], REDCAP_FILE: ["comments"]}
-HEADER_ROWS = {ROSTER_FILE: 1, QUALTRICS_FILE: 3, REDCAP_FILE: 1}
-PLATFORM = {QUALTRICS_FILE: "qualtrics", REDCAP_FILE: "redcap"}
-ID_COLUMN = {QUALTRICS_FILE: "ExternalReference", REDCAP_FILE: "record_id"}
+FREE_TEXT = {
+    ROSTER_FILE: [],
+    QUALTRICS_FILE: [COMMENT_TAG],
+    REDCAP_FILE: ["comments"],
+    LIMESURVEY_FILE: [LIMESURVEY_COMMENT],
+}
+HEADER_ROWS = {ROSTER_FILE: 1, QUALTRICS_FILE: 3, REDCAP_FILE: 1, LIMESURVEY_FILE: 1}
+PLATFORM = {QUALTRICS_FILE: "qualtrics", REDCAP_FILE: "redcap", LIMESURVEY_FILE: "limesurvey"}
+ID_COLUMN = {
+    QUALTRICS_FILE: "ExternalReference",
+    REDCAP_FILE: "record_id",
+    LIMESURVEY_FILE: LIMESURVEY_ID,
+}
+#: (BOM, line ending, every field quoted, extra empty line at the end) of files that differ
+#: from the default (no BOM, ``\n``, minimal quoting, none).
+LAYOUT = {LIMESURVEY_FILE: (True, "\\r\\n", True, True)}
 
 
 def _sha(data: bytes) -> str:
@@ -82,12 +100,15 @@ def _file_facts(name: str, table: pd.DataFrame, data: bytes) -> dict[str, Any]:
     def filled(columns: list[str]) -> dict[str, int]:
         return {c: int((table[c] != "").sum()) for c in columns}
 
+    bom, line_ending, quote_all, empty_last_line = LAYOUT.get(name, (False, "\\n", False, False))
     return {
         "sha256": _sha(data),
         "encoding": "utf-8",
-        "bom": False,
+        "bom": bom,
         "delimiter": ",",
-        "line_ending": "\\n",
+        "line_ending": line_ending,
+        "quote_all": quote_all,
+        "empty_last_line": empty_last_line,
         "header_rows": HEADER_ROWS[name],
         "first_data_row": HEADER_ROWS[name] + 1,
         "records": len(table),

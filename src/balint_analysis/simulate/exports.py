@@ -1,7 +1,8 @@
-"""Platform writers: the roster, a Qualtrics data-table export and a REDCap raw export.
+"""Platform writers: the roster, a Qualtrics data table, a REDCap raw and a LimeSurvey export.
 
 Layouts follow ``reference/export_formats.md`` §1.1 (Qualtrics, current "data table" CSV with
-numeric values) and §2.1 (REDCap raw longitudinal CSV with survey fields):
+numeric values), §2.1 (REDCap raw longitudinal CSV with survey fields) and §3 (LimeSurvey
+response export, CSV, question codes as headings, answer codes as values):
 
 ``pre_qualtrics.csv``
     UTF-8 **without BOM** (the current Qualtrics exporter; the qualtRics sample has none), comma,
@@ -14,24 +15,42 @@ numeric values) and §2.1 (REDCap raw longitudinal CSV with survey fields):
     values"), i.e. the CBI's published item scores, not the 1–5 choice positions, so the
     built-in ``cbi`` definition applies as is; WHO-5 items hold 0–5. The participant id is in
     ``ExternalReference``. Rows are in ``RecordedDate`` order, as Qualtrics lists them.
-``post_followup_redcap.csv``
-    UTF-8 without BOM (as the REDCap API writes), comma, ``\\n``. One header row: ``record_id,
-    redcap_event_name, redcap_survey_identifier, burnout_survey_timestamp, mbi_1`` …
-    ``mbi_22, pss_01`` … ``pss_10, cbi_01`` … ``cbi_19, who5_1`` … ``who5_5, comments,
-    burnout_survey_complete`` (CBI radio-button codes defined as 0, 25, 50, 75, 100 in the
-    data dictionary); rows sorted by record
-    then event (``post_arm_1`` before ``followup_arm_1``), as REDCap exports them.
+``post_redcap.csv``
+    The post wave. UTF-8 without BOM (as the REDCap API writes), comma, ``\\n``. One header
+    row: ``record_id, redcap_event_name, redcap_survey_identifier, burnout_survey_timestamp,
+    mbi_1`` … ``mbi_22, pss_01`` … ``pss_10, cbi_01`` … ``cbi_19, who5_1`` … ``who5_5,
+    comments, burnout_survey_complete`` (CBI radio-button codes defined as 0, 25, 50, 75, 100
+    in the data dictionary). A longitudinal project: the survey is designated to event
+    ``post_arm_1`` (the only event mapped to a design timepoint; the injected problems add a
+    ``screening_arm_1`` row). Rows sorted by record then event, as REDCap exports them.
+``followup_limesurvey.csv``
+    The follow-up wave, a LimeSurvey response export ("CSV", headings "question code",
+    responses "answer codes"): **UTF-8 with BOM**, every field quoted, **CRLF** line ends
+    (line breaks inside a comment stay ``\\n``), an extra empty line at the end. One header
+    row: the system columns ``id, submitdate, lastpage, startlanguage, seed, startdate,
+    datestamp`` (date stamps on; no ``token``: an open survey without a participant table, so
+    no ``ipaddr``/``refurl`` either), then the participant's study code in the short-text
+    question ``PCODE`` ("Your study code, from your invitation letter"), then one **array
+    question per instrument** with the default subquestion codes: ``MBI[SQ001]`` …
+    ``MBI[SQ022]``, ``PSS[SQ001]`` … ``PSS[SQ010]``, ``CBI[SQ001]`` … ``CBI[SQ019]``,
+    ``WHO5[SQ001]`` … ``WHO5[SQ005]``, then the long free-text question ``COMMENT``. The
+    designer gave the answer options **numeric codes** (MBI 0–6, PSS 0–4, CBI 0/25/50/75/100,
+    WHO-5 0–5), so the values are the instrument's codes; LimeSurvey's default ``AO01``-style
+    answer codes are not supported by the pipeline yet (export them as numeric codes, or
+    recode). One page per question group (code, one per instrument, comment): ``lastpage``
+    is the number of pages for submitted responses. ``id`` counts responses in ``startdate``
+    order; a submitted response has ``submitdate = datestamp``, an abandoned one an empty
+    ``submitdate`` and the answers of the pages it submitted.
 ``participants.csv``
     The roster: ``participant_id, group, balint_group, sessions_attended, age, gender,
     profession, years_in_practice, email``; empty ``balint_group``/``sessions_attended`` for
     controls.
 
-Adding a platform writer (e.g. a LimeSurvey follow-up wave, ``export_formats.md`` §3) is one
-function here, shaped like :func:`redcap_table`: give every :data:`INSTRUMENT_LAYOUT` entry a
-column template under the new platform name (``columns["limesurvey"]``), build the rows with
-:func:`answer_cells` (``platform="limesurvey"``) and the bookkeeping columns below; the
-orchestration in :func:`balint_analysis.simulate.simulate_cohort` then routes the wave's
-timepoints to it. :func:`item_columns` and the truth (``truth.accepted_items``) work per
+Adding a platform writer is one function here, shaped like :func:`limesurvey_table`: give every
+:data:`INSTRUMENT_LAYOUT` entry a column template under the new platform name
+(``columns["<platform>"]``), build the rows with :func:`answer_cells` and the bookkeeping
+columns below; the orchestration in :func:`balint_analysis.simulate.simulate_cohort` then routes
+the wave's timepoints to it. :func:`item_columns` and the truth (``truth.accepted_items``) work per
 platform already.
 
 Tables are built as string DataFrames (empty string = empty cell) that carry hidden bookkeeping
@@ -61,16 +80,19 @@ __all__ = [
     "draw_blanks",
     "draw_identities",
     "item_columns",
+    "limesurvey_table",
     "qualtrics_header",
     "qualtrics_table",
     "redcap_table",
     "roster_table",
     "to_csv_bytes",
+    "to_limesurvey_bytes",
 ]
 
 ROSTER_FILE = "participants.csv"
 QUALTRICS_FILE = "pre_qualtrics.csv"
-REDCAP_FILE = "post_followup_redcap.csv"
+REDCAP_FILE = "post_redcap.csv"
+LIMESURVEY_FILE = "followup_limesurvey.csv"
 TRUTH_FILE = "truth.json"
 TRUTH_SCORES_FILE = "truth_scores.csv"
 
@@ -98,7 +120,6 @@ QUALTRICS_COLUMNS: tuple[str, ...] = tuple(m[0] for m in QUALTRICS_META)
 """The 17 default Qualtrics metadata columns, in export order."""
 
 
-
 @dataclass(frozen=True)
 class ItemLayout:
     """How one instrument's items appear in the exports.
@@ -113,7 +134,7 @@ class ItemLayout:
         Qualtrics question id (``ImportId`` ``<qid>_<i>``).
     columns
         Platform → column template (``{i}`` = item number), e.g. ``{"qualtrics": "MBI_{i}",
-        "redcap": "mbi_{i}"}``.
+        "redcap": "mbi_{i}", "limesurvey": "MBI[SQ{i:03d}]"}``.
     """
 
     question: str
@@ -124,21 +145,34 @@ class ItemLayout:
 
 INSTRUMENT_LAYOUT: dict[str, ItemLayout] = {
     "mbi_hss": ItemLayout("Maslach Burnout Inventory (MBI-HSS)", "MBI item {i}", "QID1",
-                          {"qualtrics": "MBI_{i}", "redcap": "mbi_{i}"}),
+                          {"qualtrics": "MBI_{i}", "redcap": "mbi_{i}",
+                           "limesurvey": "MBI[SQ{i:03d}]"}),
     "pss10": ItemLayout("Perceived Stress Scale (PSS-10)", "PSS item {i}", "QID2",
-                        {"qualtrics": "PSS_{i}", "redcap": "pss_{i:02d}"}),
+                        {"qualtrics": "PSS_{i}", "redcap": "pss_{i:02d}",
+                         "limesurvey": "PSS[SQ{i:03d}]"}),
     "cbi": ItemLayout("Copenhagen Burnout Inventory (CBI)", "CBI item {i}", "QID3",
-                      {"qualtrics": "CBI_{i}", "redcap": "cbi_{i:02d}"}),
+                      {"qualtrics": "CBI_{i}", "redcap": "cbi_{i:02d}",
+                       "limesurvey": "CBI[SQ{i:03d}]"}),
     "who5": ItemLayout("WHO-5 Well-Being Index", "WHO-5 item {i}", "QID4",
-                       {"qualtrics": "WHO5_{i}", "redcap": "who5_{i}"}),
+                       {"qualtrics": "WHO5_{i}", "redcap": "who5_{i}",
+                        "limesurvey": "WHO5[SQ{i:03d}]"}),
 }  # fmt: skip
 """Export layout of every instrument the generator can administer."""
 COMMENT_TAG = "Q5_TEXT"
 COMMENT_TEXT = "Anything else you would like to tell us?"
 COMMENT_QID = "QID5_TEXT"
-REDCAP_EVENTS: dict[int, str] = {1: "post_arm_1", 2: "followup_arm_1"}
-"""REDCap unique event name of each post-baseline timepoint index."""
+REDCAP_EVENTS: dict[int, str] = {1: "post_arm_1"}
+"""REDCap unique event name of each timepoint index the REDCap export holds (post only)."""
 REDCAP_FORM = "burnout_survey"
+LIMESURVEY_TIMEPOINT = 2
+"""Timepoint index of the LimeSurvey export (follow-up)."""
+LIMESURVEY_SYSTEM = ("id", "submitdate", "lastpage", "startlanguage", "seed", "startdate",
+                     "datestamp")  # fmt: skip
+"""LimeSurvey system columns of the follow-up survey, in export order."""
+LIMESURVEY_ID = "PCODE"
+"""LimeSurvey short-text question holding the participant's study code."""
+LIMESURVEY_COMMENT = "COMMENT"
+"""LimeSurvey long free-text question (the closing comment)."""
 
 FIRST_NAMES = (
     "Anna", "Katarzyna", "Łukasz", "Marta", "Piotr", "Jürgen", "Sophie", "Tomasz", "Zofia",
@@ -169,7 +203,7 @@ ALNUM = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234
 
 
 def item_columns(inst_id: str, n_items: int, *, platform: str) -> list[str]:
-    """Export column names of one instrument's items (``platform``: qualtrics or redcap)."""
+    """Export column names of one instrument's items (qualtrics, redcap or limesurvey)."""
     layout = INSTRUMENT_LAYOUT.get(inst_id)
     if layout is None or platform not in layout.columns:
         raise ValueError(f"no {platform} export layout for instrument '{inst_id}'.")
@@ -350,6 +384,48 @@ def redcap_table(
     return pd.concat(parts, ignore_index=True)
 
 
+def limesurvey_pages(n_instruments: int) -> int:
+    """Pages of the LimeSurvey follow-up: the code, one per instrument, the comment."""
+    return n_instruments + 2
+
+
+def limesurvey_table(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    people: pd.DataFrame,
+    answers: dict[str, Answers],
+    blanks: dict[str, np.ndarray],
+    responded: np.ndarray,
+) -> pd.DataFrame:
+    """Clean LimeSurvey rows: one submitted response per participant answering at follow-up.
+
+    ``id`` is left empty here: :func:`balint_analysis.simulate.problems.finalise` numbers the
+    responses in ``startdate`` order once the injected rows are in.
+    """
+    t = LIMESURVEY_TIMEPOINT
+    rows = np.flatnonzero(responded[:, t])
+    m = len(rows)
+    submitted = window_times(params, rng, t, m)
+    duration = np.maximum(120, np.rint(rng.lognormal(np.log(540.0), 0.35, m))).astype(np.int64)
+    start = submitted - duration.astype("timedelta64[s]")
+    stamp = fmt_times(submitted)
+    table = {
+        "id": np.full(m, ""),
+        "submitdate": stamp,
+        "lastpage": np.full(m, str(limesurvey_pages(len(answers)))),
+        "startlanguage": np.where(rng.random(m) < 0.85, "pl", "en"),
+        "seed": rng.integers(1, 2**31 - 1, m).astype(str),
+        "startdate": fmt_times(start),
+        "datestamp": stamp,
+        LIMESURVEY_ID: people["participant_id"].to_numpy()[rows],
+    }
+    table |= answer_cells(answers, blanks, rows, t, platform="limesurvey")
+    table[LIMESURVEY_COMMENT] = _comments(rng, m, 0.15)
+    out = pd.DataFrame(table, dtype=str)
+    out["_pid"], out["_t"], out["_accept"] = rows, t, True
+    return out
+
+
 def roster_table(people: pd.DataFrame, identities: pd.DataFrame) -> pd.DataFrame:
     """The roster as written (strings; empty cells for controls' group and attendance)."""
     sessions = people["sessions_attended"].to_numpy()
@@ -385,6 +461,17 @@ def to_csv_bytes(table: pd.DataFrame, header_rows: list[list[str]] | None = None
     writer.writerows(header_rows if header_rows is not None else [list(data.columns)])
     writer.writerows(data.itertuples(index=False, name=None))
     return buf.getvalue().encode("utf-8")
+
+
+def to_limesurvey_bytes(table: pd.DataFrame) -> bytes:
+    """LimeSurvey CSV bytes (export_formats §3.1): UTF-8 BOM, every field quoted, CRLF, and an
+    extra empty line at the end; line breaks inside a cell stay ``\\n``."""
+    data = visible(table)
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(list(data.columns))
+    writer.writerows(data.itertuples(index=False, name=None))
+    return ("\ufeff" + buf.getvalue() + "\r\n").encode("utf-8")
 
 
 def timepoint_name(t: int) -> str:

@@ -16,7 +16,7 @@
 * ``text_in_numeric`` ×1: ``N/A`` in an item of the last instrument (WHO-5 in the default
   design) — item set missing.
 
-``post_followup_redcap.csv``:
+``post_redcap.csv``:
 
 * ``incomplete_form`` ×1: ``burnout_survey_complete=0``, timestamp ``[not completed]``, only the
   first items answered (the participant's only row for that event).
@@ -25,9 +25,19 @@
 * ``unmapped_event`` ×1: a complete form in event ``screening_arm_1`` for a roster participant.
 * ``out_of_range`` ×1: ``99`` in an MBI item — item set missing.
 
+``followup_limesurvey.csv``:
+
+* ``not_submitted`` ×1: a response abandoned part-way: empty ``submitdate`` (LimeSurvey's
+  "incomplete"), ``lastpage`` the last page submitted, the answers of the later pages and the
+  comment blank, ``datestamp`` the time of the last page (the participant's only follow-up
+  row).
+* ``out_of_range`` ×1: ``response_max + 1`` in an item of the last instrument (``6`` on a 0–5
+  WHO-5 item: a code outside the question's answer options, as a response edited by hand in
+  the response browser or imported from a VV file leaves it) — item set missing.
+
 Identifiers and free text (Qualtrics ``IPAddress``, ``Recipient*``, ``Location*``, ``Q5_TEXT``;
-REDCap ``comments``; the roster's ``email``) are not problems of a row; ``truth.json`` lists
-them per file.
+REDCap ``comments``; LimeSurvey ``COMMENT``; the roster's ``email``) are not problems of a row;
+``truth.json`` lists them per file.
 """
 
 from __future__ import annotations
@@ -39,6 +49,9 @@ import pandas as pd
 
 from balint_analysis.simulate.exports import (
     COMMENT_TAG,
+    LIMESURVEY_COMMENT,
+    LIMESURVEY_ID,
+    LIMESURVEY_TIMEPOINT,
     REDCAP_EVENTS,
     REDCAP_FORM,
     fmt_times,
@@ -49,11 +62,11 @@ from balint_analysis.simulate.exports import (
 from balint_analysis.simulate.model import Answers
 from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
 
-__all__ = ["finalise", "inject_qualtrics", "inject_redcap"]
+__all__ = ["finalise", "inject_limesurvey", "inject_qualtrics", "inject_redcap"]
 
 EXCLUDED, ITEM_MISSING = "row excluded", "item set missing"
 SCREENING_EVENT = "screening_arm_1"
-EVENT_RANK = {SCREENING_EVENT: 0, "post_arm_1": 1, "followup_arm_1": 2}
+EVENT_RANK = {SCREENING_EVENT: 0} | {e: t for t, e in REDCAP_EVENTS.items()}
 PARTIAL_CLOSE_DAYS = 7
 
 
@@ -342,20 +355,75 @@ def inject_redcap(
     return pd.concat([table, extra], ignore_index=True), problems
 
 
+def inject_limesurvey(
+    params: SimulationParams,
+    rng: np.random.Generator,
+    table: pd.DataFrame,
+    answers: dict[str, Answers],
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Add a not-submitted (abandoned) response and an out-of-range answer code."""
+    table = table.reset_index(drop=True).copy()
+    table["_uid"] = np.arange(len(table))
+    if len(table) < 2:
+        raise ValueError("need at least 2 follow-up responses to inject the LimeSurvey problems.")
+    abandoned, bad_range = (int(i) for i in rng.choice(len(table), 2, replace=False))
+    problems = []
+
+    # LimeSurvey saves a page's answers when the participant moves on: abandoning the page of
+    # instrument j (j >= 1, so at least one instrument is answered) keeps instruments [:j].
+    names = list(answers)
+    j = int(rng.integers(1, len(names))) if len(names) > 1 else 1
+    later = _items({k: answers[k] for k in names[j:]}, "limesurvey")
+    last_kept = _items({k: answers[k] for k in names[:j]}, "limesurvey")[-1]
+    start = _times(table.at[abandoned, "startdate"])
+    spent = int(
+        (_times(table.at[abandoned, "submitdate"]) - start).astype(np.int64) * j // len(names)
+    )
+    table.loc[abandoned, later + [LIMESURVEY_COMMENT]] = ""
+    _set(table, abandoned, {
+        "submitdate": "",
+        "lastpage": str(1 + j),
+        "datestamp": str(fmt_times(start + np.timedelta64(max(spent, 60), "s"))),
+        "_accept": False,
+    })  # fmt: skip
+    problems.append(
+        _problem("not_submitted", abandoned, "submitdate", "", EXCLUDED,
+                 note=f"lastpage {1 + j}; items after {last_kept} blank")
+    )  # fmt: skip
+
+    inst_id = names[-1]
+    value = str(answers[inst_id].instrument.response_max + 1)
+    column = _answered_cell(
+        rng, table, bad_range,
+        item_columns(inst_id, answers[inst_id].instrument.n_items, platform="limesurvey"),
+    )  # fmt: skip
+    problems.append(
+        _problem("out_of_range", bad_range, column, value, ITEM_MISSING,
+                 true_value=str(table.at[bad_range, column]))
+    )  # fmt: skip
+    table.at[bad_range, column] = value
+    return table, problems
+
+
 def finalise(
     table: pd.DataFrame, problems: list[dict[str, Any]], *, platform: str, file: str
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Sort rows as the platform exports them, number them, resolve problem rows.
 
     Row numbers are what a spreadsheet shows for the record: header rows counted, so the
-    first Qualtrics record is row 4 and the first REDCap record row 2 (a record with a quoted
-    line break inside a cell is still one row).
+    first Qualtrics record is row 4 and the first REDCap or LimeSurvey record row 2 (a record
+    with a quoted line break inside a cell is still one row). LimeSurvey responses get their
+    ``id`` here: 1, 2, … in ``startdate`` order.
     """
     if "_uid" not in table.columns:
         table = table.assign(_uid=np.arange(len(table)))
     if platform == "qualtrics":
         table = table.sort_values(["RecordedDate", "ResponseId"], kind="stable")
         first = 4
+    elif platform == "limesurvey":
+        table = table.sort_values(["startdate", "_uid"], kind="stable")
+        table["id"] = [str(k) for k in range(1, len(table) + 1)]
+        first = 2
     else:
         rank = table["redcap_event_name"].map(EVENT_RANK)
         table = table.assign(_rank=rank).sort_values(["record_id", "_rank"], kind="stable")
@@ -364,12 +432,16 @@ def finalise(
     table = table.reset_index(drop=True)
     table["_row"] = np.arange(first, first + len(table))
     position = {uid: k for k, uid in enumerate(table["_uid"].tolist())}
-    id_column = "ExternalReference" if platform == "qualtrics" else "record_id"
+    id_column = {"qualtrics": "ExternalReference", "limesurvey": LIMESURVEY_ID}.get(
+        platform, "record_id"
+    )
     resolved = []
     for p in problems:
         k = position[p["_uid"]]
         if platform == "qualtrics":
             timepoint = TIMEPOINTS[0]
+        elif platform == "limesurvey":
+            timepoint = TIMEPOINTS[LIMESURVEY_TIMEPOINT]
         else:
             event = str(table.at[k, "redcap_event_name"])
             timepoint = {e: TIMEPOINTS[t] for t, e in REDCAP_EVENTS.items()}.get(event, event)

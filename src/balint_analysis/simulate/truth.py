@@ -10,11 +10,11 @@ derived scales such as the WHO-5 percentage included):
     would report; defined for everyone, ``responded`` says whether they did answer.
 ``expected``
     What a correct pipeline scores from the exports: only the accepted row of that participant
-    × timepoint (previews, unfinished/incomplete forms, earlier duplicates, unknown records and
-    unmapped events rejected), invalid item values (out of range, text) and blanks set missing,
-    reverse-keyed items reversed, then the instrument's missing-item rule (mean of the answered
-    items, × number of items for sums, mapped onto 0–100 for ``percent`` scales, when at least
-    ``Scale.min_answered`` items are answered; unrounded).
+    × timepoint (previews, unfinished/incomplete/not-submitted responses, earlier duplicates,
+    unknown records and unmapped events rejected), invalid item values (out of range, text) and
+    blanks set missing, reverse-keyed items reversed, then the instrument's missing-item rule
+    (mean of the answered items, × number of items for sums, mapped onto 0–100 for ``percent``
+    scales, when at least ``Scale.min_answered`` items are answered; unrounded).
 
 The effect of a scale at a post-baseline timepoint is the difference in mean change from
 baseline, Balint minus control, among participants with the score at both timepoints; it is
