@@ -146,20 +146,23 @@ def test_one_core_and_other_chunking_give_the_same_bytes(local_power, tmp_path):
 def test_default_grid_power_is_one_for_large_effects_and_alpha_for_none(tmp_path):
     work = _workdir(tmp_path)
     config = yaml.safe_load((work / "config/config.yaml").read_text())
-    del config["power"]  # the documented defaults: DEFAULT_GRID, 200 replicates
+    # The documented default grid (DEFAULT_GRID: 48 cells); 100 instead of the default 200
+    # replicates per cell keeps this test near a minute on two cores.
+    config["power"] = {"replicates": 100, "chunk_size": 50}
     (work / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     proc = _snakemake(work, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     power = pd.read_csv(work / "data/processed/plan/power/power.csv")
-    assert len(power) == 48 and (power["replicates"] == 200).all()
+    assert len(power) == 48 and (power["replicates"] == 100).all()
     large = power[(power["n_per_arm"] == 100) & (power["effect_d"] == 0.8)]
     assert (large["power"] >= 0.97).all()  # at every ICC
     null = power[power["effect_d"] == 0.0]
-    # 200 replicates per cell: a single cell at alpha = .05 lies in .01-.10 with ~99% chance;
+    # 100 replicates per cell: a single cell at alpha = .05 lies in 0-.12 with ~99% chance;
     # small designs with few Balint groups run slightly above alpha (boundary fits).
-    assert null["power"].between(0.01, 0.12).all()
+    assert null["power"].between(0.0, 0.13).all()
     assert null["power"].mean() == pytest.approx(0.05, abs=0.025)
-    assert power["coverage"].between(0.88, 0.99).all()
+    assert power["coverage"].between(0.85, 1.0).all()
+    assert power["coverage"].mean() == pytest.approx(0.95, abs=0.015)
     # Power grows with the effect.
     for _, panel in power.groupby(["n_per_arm", "icc"]):
         assert panel.sort_values("effect_d")["power"].iloc[1:].is_monotonic_increasing

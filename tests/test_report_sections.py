@@ -453,3 +453,15 @@ def test_full_report_has_no_small_counts_or_people(html: str) -> None:
     assert not re.search(r"https?://", html)
     ids = re.findall(r'\sid="([^"]+)"', html)
     assert len(ids) == len(set(ids)), "duplicate ids"
+
+
+def test_methods_name_the_estimation_engine():
+    from balint_analysis.report.methods import _engine_words
+
+    fast = {"optimizer": "Newton on exact REML derivatives (fast path)"}
+    reference = {"optimizer": "bfgs"}
+    assert _engine_words([fast]) == " (Newton's method on the exact REML derivatives)"
+    assert "statsmodels MixedLM" in _engine_words([reference])
+    both = _engine_words([fast, reference])
+    assert both.startswith(" (Newton's method") and "where it could not certify" in both
+    assert _engine_words([{}]) == ""
