@@ -204,3 +204,13 @@ def test_slurm_run_equals_local_run(local_power, tmp_path):
     local = (local_power / "data/processed/plan/power/power.csv").read_bytes()
     remote = (work / "data/processed/plan/power/power.csv").read_bytes()
     assert remote == local
+
+
+@pytest.mark.slurm
+def test_teardown_leaves_snakemake_start_fast():
+    """After teardown no slurm.conf names a stopped controller (scontrol would wait ~9 s)."""
+    if _slurm_unavailable():
+        pytest.skip(_slurm_unavailable())
+    subprocess.run(["bash", str(REPO / "tests/slurm/teardown-local-slurm.sh")],
+                   capture_output=True, check=False)  # fmt: skip
+    assert not Path("/etc/slurm/slurm.conf").exists()
