@@ -32,8 +32,11 @@ lint: $(STAMP)
 demo-data: $(STAMP)
 	$(PY) -m balint_analysis.cli simulate --preset demo --seed 20261125 --out data/raw/demo
 
+# Performance suite (benchmarks/README.md): W1-W4, one table, benchmarks/results/*.json.
+# make bench BENCH_ARGS=--quick | BENCH_ARGS="--compare old.json" | BENCH_ARGS="--only W1"
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(PY) benchmarks/run.py
+	$(PY) benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .snakemake data/interim data/processed/demo reports/demo
