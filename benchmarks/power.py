@@ -28,7 +28,8 @@ def _per_fit(n_fits: int) -> dict[str, float]:
     from balint_analysis.models.fast import fit_lmm_fast
     from balint_analysis.power import expand_grid, simulate_replicate
 
-    cell = expand_grid({"n_per_arm": [50], "effect_d": [0.3], "timepoints": [3]}).iloc[0]
+    cell = expand_grid({"n_per_arm": [50], "effect_d": [0.3], "icc": [0.05],
+                        "timepoints": [3]}).iloc[0]
     data = [
         model_data(simulate_replicate(cell, np.random.default_rng(s)), levels=["t0", "t1", "t2"],
                    intervention="balint", control="control")
@@ -58,7 +59,7 @@ def main() -> None:
     config = yaml.safe_load(cfg_path.read_text())
     config["power"] = {"replicates": args.replicates, "chunk_size": max(1, args.replicates // 4),
                        "seed": 1, "grid": {"n_per_arm": [50], "effect_d": [0.3],
-                                           "timepoints": [3]}}  # fmt: skip
+                                           "icc": [0.05], "timepoints": [3]}}  # fmt: skip
     cfg_path.write_text(yaml.safe_dump(config, sort_keys=False))
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "snakemake", "power", "--cores", args.cores,
