@@ -25,6 +25,7 @@ from balint_analysis.models.lmm import GRADIENT_TOL, FittedLMM, _components
 from balint_analysis.models.satterthwaite import (
     Satterthwaite,
     VarianceStructure,
+    gls_blocks,
     reml_state,
     variance_structure,
 )
@@ -53,25 +54,11 @@ def ml_deviance(struct: VarianceStructure, phi) -> tuple[float, np.ndarray, np.n
         GLS fixed effects at ``phi``.
     """
     phi = np.asarray(phi, dtype=float)
-    n, p = struct.X.shape
-    M, Xty, logdet, cache = np.zeros((p, p)), np.zeros(p), 0.0, []
-    for batch in struct.batches:
-        Gall = (np.concatenate([batch.G, batch.R]) if batch.R is not None else
-                np.concatenate([batch.G, np.broadcast_to(np.eye(batch.y.shape[1]),
-                                                         (1, *batch.G.shape[1:]))]))
-        V = np.einsum("k,kmab->mab", phi, Gall)
-        sign, ld = np.linalg.slogdet(V)
-        if np.any(sign <= 0):
-            raise ValueError("marginal covariance is not positive definite")
-        logdet += float(ld.sum())
-        Vinv = np.linalg.inv(V)
-        W = Vinv @ batch.X
-        M += np.einsum("mnp,mnq->pq", batch.X, W)
-        Xty += np.einsum("mnp,mn->p", W, batch.y)
-        cache.append((Gall, Vinv))
+    n = struct.X.shape[0]
+    M, Xty, logdet, cache = gls_blocks(struct, phi)
     beta = np.linalg.solve(M, Xty)
     quad, grad = 0.0, np.zeros(phi.size)
-    for batch, (Gall, Vinv) in zip(struct.batches, cache, strict=True):
+    for batch, (Gall, Vinv, _) in zip(struct.batches, cache, strict=True):
         e = np.einsum("mab,mb->ma", Vinv, batch.y - batch.X @ beta)
         quad += float(np.einsum("ma,ma->", e, batch.y - batch.X @ beta))
         grad += np.einsum("mab,kmba->k", Vinv, Gall) - np.einsum("ma,kmab,mb->k", e, Gall, e)

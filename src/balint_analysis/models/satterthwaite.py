@@ -30,6 +30,7 @@ __all__ = [
     "RemlState",
     "Satterthwaite",
     "VarianceStructure",
+    "gls_blocks",
     "lmertest_derivatives",
     "reml_state",
     "scaled_gradient",
@@ -194,6 +195,37 @@ def _with_residual(batch: _Batch) -> np.ndarray:
     return np.concatenate([batch.G, eye], axis=0)
 
 
+def gls_blocks(
+    struct: VarianceStructure, phi: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, float, list[tuple[np.ndarray, np.ndarray, np.ndarray]]]:
+    """One pass over the blocks at ``phi``: ``X'V^-1 X``, ``X'V^-1 y``, ``log|V|`` and, per
+    batch, ``(G_all, V^-1, V^-1 X)`` for the derivatives (shared by REML and ML).
+
+    Raises
+    ------
+    ValueError
+        When ``V`` is not positive definite.
+    """
+    p = struct.X.shape[1]
+    M = np.zeros((p, p))
+    Xty = np.zeros(p)
+    logdet_v = 0.0
+    cache = []
+    for batch in struct.batches:
+        Gall = _with_residual(batch)
+        V = np.einsum("k,kmab->mab", phi, Gall)
+        sign, logdet = np.linalg.slogdet(V)
+        if np.any(sign <= 0):
+            raise ValueError("marginal covariance is not positive definite")
+        logdet_v += float(logdet.sum())
+        Vinv = np.linalg.inv(V)
+        W = Vinv @ batch.X
+        M += np.einsum("mnp,mnq->pq", batch.X, W)
+        Xty += np.einsum("mnp,mn->p", W, batch.y)
+        cache.append((Gall, Vinv, W))
+    return M, Xty, logdet_v, cache
+
+
 def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
     """Evaluate GLS estimates, REML deviance and its exact derivatives at ``phi``.
 
@@ -218,22 +250,7 @@ def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
     K1, (n, p) = struct.n_par, struct.X.shape
     if phi.shape != (K1,) or np.any(phi[len(struct.names):] <= 0) or np.any(phi < 0):
         raise ValueError(f"phi must hold {K1} non-negative variances with positive residuals")
-    M = np.zeros((p, p))
-    Xty = np.zeros(p)
-    logdet_v = 0.0
-    cache = []
-    for batch in struct.batches:
-        Gall = _with_residual(batch)
-        V = np.einsum("k,kmab->mab", phi, Gall)
-        sign, logdet = np.linalg.slogdet(V)
-        if np.any(sign <= 0):
-            raise ValueError("marginal covariance is not positive definite")
-        logdet_v += float(logdet.sum())
-        Vinv = np.linalg.inv(V)
-        W = Vinv @ batch.X
-        M += np.einsum("mnp,mnq->pq", batch.X, W)
-        Xty += np.einsum("mnp,mn->p", W, batch.y)
-        cache.append((Gall, Vinv, W))
+    M, Xty, logdet_v, cache = gls_blocks(struct, phi)
     sign_m, logdet_m = np.linalg.slogdet(M)
     if sign_m <= 0:
         raise ValueError("X' V^-1 X is singular: the fixed effects are not identified")
