@@ -41,13 +41,17 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_csv(df: pd.DataFrame, path: str | Path, *, float_digits: int = 6) -> Path:
+def write_csv(
+    df: pd.DataFrame, path: str | Path, *, float_digits: int = 6, neutralise: bool = True
+) -> Path:
     """Write a tidy CSV: formulas neutralised, floats rounded, ``\\n`` line ends, atomically.
 
     Rounding to a fixed number of significant digits keeps outputs byte-identical across runs
     that differ only in the last floating-point bits.
     """
-    safe = neutralise_formulas(df)
+    # Interim files between stages (``neutralise=False``) keep the text exactly as exported:
+    # they are read back by the next stage, never opened in a spreadsheet.
+    safe = neutralise_formulas(df) if neutralise else df
     float_format = f"%.{float_digits}g"
 
     def _write(tmp: Path) -> None:

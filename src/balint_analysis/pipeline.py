@@ -24,9 +24,9 @@ def ingest_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     from balint_analysis.io import write_csv, write_json
 
     result = ingest(cfg)
-    write_csv(result.responses, out["responses"])
+    write_csv(result.responses, out["responses"], neutralise=False)
     roster = result.roster if result.roster is not None else _empty_roster(cfg)
-    write_csv(roster, out["roster"])
+    write_csv(roster, out["roster"], neutralise=False)
     write_json(result.info, out["info"])
 
 
@@ -47,18 +47,18 @@ def validate_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     import json
 
     from balint_analysis.io import write_csv, write_json
-    from balint_analysis.privacy import restore_formulas
     from balint_analysis.validate import validate
 
-    responses = restore_formulas(_read_text_csv(inp["responses"]))
+    responses = _read_text_csv(inp["responses"])
     responses["row"] = responses["row"].astype(int)
-    roster = restore_formulas(_read_text_csv(inp["roster"])) if cfg.roster else None
+    roster = _read_text_csv(inp["roster"]) if cfg.roster else None
     if roster is not None:
         roster["row"] = roster["row"].astype(int)
     info = json.loads(Path(inp["info"]).read_text("utf-8"))
     result = validate(responses, roster, cfg, info)
-    write_csv(result.valid, out["valid"])
-    write_csv(result.roster if result.roster is not None else _empty_roster(cfg), out["roster"])
+    write_csv(result.valid, out["valid"], neutralise=False)
+    write_csv(result.roster if result.roster is not None else _empty_roster(cfg), out["roster"],
+              neutralise=False)  # fmt: skip
     write_csv(result.rejected, out["rejected"])
     if "careless" in out:
         write_csv(result.flags, out["careless"])

@@ -24,7 +24,6 @@ __all__ = [
     "pseudonym",
     "pseudonymise_ids",
     "resolve_key",
-    "restore_formulas",
     "safe_value",
     "WITHHELD",
 ]
@@ -136,22 +135,6 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
             risky = text.str.startswith(_FORMULA_START).fillna(False).astype(bool)
             if risky.any():
                 out[col] = series.where(~risky, "'" + text)
-    return out
-
-
-def restore_formulas(df: pd.DataFrame) -> pd.DataFrame:
-    """Undo :func:`neutralise_formulas` on text read back from an interim CSV of this package.
-
-    Validation must see an export's ``-99`` or ``-`` as it was typed, not as ``'-99``.
-    """
-    out = df.copy()
-    for col in out.columns:
-        series = out[col]
-        if pd.api.types.is_string_dtype(series) or series.dtype == object:
-            text = series.astype("string")
-            marked = text.str.match(r"'[=+\-@\t\r]").fillna(False).astype(bool)
-            if marked.any():
-                out[col] = series.where(~marked, text.str.slice(1))
     return out
 
 

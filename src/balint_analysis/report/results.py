@@ -109,34 +109,19 @@ def _effect_row(r: Mapping[str, Any], min_cell: int, role: str) -> dict[str, Any
     d = r.get("d_ppc2")
     conv = r.get("converged")
     conv_txt = {True: "yes", False: "NO"}.get(truth(conv), "—")
-    if failed(r) and not hidden:
+    if hidden or failed(r):
+        # No numbers: either a group is too small to show, or there is no valid estimate.
         return {
             "timepoint": tp_label(str(r["timepoint"])),
-            "estimate": "not reported",
-            "ci": "model did not converge" if truth(conv) is False else "no estimate",
-            "df": "",
-            "p": "",
-            "p_adj": "",
-            "d": "",
+            "estimate": "suppressed" if hidden else "not reported",
+            "ci": "" if hidden else (
+                "model did not converge" if truth(conv) is False else "no estimate"),
+            "df": "", "p": "", "p_adj": "", "d": "",
             "n_i": fmt_n(r.get("n_intervention"), min_cell),
             "n_c": fmt_n(r.get("n_control"), min_cell),
             "converged": conv_txt,
-            "suppressed": False,
-        }
-    if hidden:
-        return {
-            "timepoint": tp_label(str(r["timepoint"])),
-            "estimate": "suppressed",
-            "ci": "",
-            "df": "",
-            "p": "",
-            "p_adj": "",
-            "d": "",
-            "n_i": fmt_n(r.get("n_intervention"), min_cell),
-            "n_c": fmt_n(r.get("n_control"), min_cell),
-            "converged": conv_txt,
-            "suppressed": True,
-        }
+            "suppressed": hidden,
+        }  # fmt: skip
     return {
         "timepoint": tp_label(str(r["timepoint"])),
         "estimate": fmt(r.get("estimate")),
