@@ -80,3 +80,55 @@ def test_no_participant_variance_falls_back_to_reference():
         assert "fast path" not in fit.diagnostics["optimizer"]
     else:  # a small positive participant variance was a genuine interior optimum
         _agree(fit_lmm_fast(data), fit_lmm(data), rtol=1e-5)
+
+
+def _force_lbfgsb(monkeypatch):
+    """Make every Newton run of the refits fail, so they take the L-BFGS-B fallback."""
+    from balint_analysis.models import refits
+
+    monkeypatch.setattr(refits, "minimise_with_boundary", lambda *a, **k: (None, 0, ()))
+
+
+@pytest.mark.parametrize(("dataset", "clusters"), [("nested", True), ("twoarm", False),
+                                                   ("boundary", True)])  # fmt: skip
+def test_newton_refits_equal_the_lbfgsb_fallback(dataset, clusters, monkeypatch):
+    """ML refit and residual-by-arm fit: Newton (default) and L-BFGS-B reach one optimum."""
+    from balint_analysis.models.refits import fit_residual_by_arm, ml_refit
+
+    scale = pd.read_csv(REF / f"{dataset}_scores.csv")["scale"].unique()[0]
+    data = _reference_data(dataset, scale, clusters=clusters)
+    primary = fit_lmm_preferring_fast(data)
+    newton_ml, newton_arm = ml_refit(primary), fit_residual_by_arm(data, primary)
+    assert newton_arm.diagnostics["optimizer"].startswith("Newton")
+    with monkeypatch.context() as m:
+        _force_lbfgsb(m)
+        slow_ml, slow_arm = ml_refit(primary), fit_residual_by_arm(data, primary)
+    assert slow_arm.diagnostics["optimizer"].startswith("L-BFGS-B")
+    assert newton_ml["loglik"] >= slow_ml["loglik"] - 1e-8  # never a worse optimum
+    assert newton_ml["loglik"] == pytest.approx(slow_ml["loglik"], abs=1e-6)
+    for k, v in slow_ml["variance_components"].items():
+        assert newton_ml["variance_components"][k] == pytest.approx(v, rel=1e-4, abs=1e-6)
+    assert newton_arm.state.deviance <= slow_arm.state.deviance + 1e-8
+    for k, v in slow_arm.variances.items():
+        assert newton_arm.variances[k] == pytest.approx(v, rel=1e-4, abs=1e-6)
+    L = np.eye(len(data.terms))[data.keep]
+    for a, b in zip(newton_arm.contrast(L), slow_arm.contrast(L), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-8)
+
+
+def test_ml_state_derivatives_match_finite_differences():
+    from balint_analysis.models.lmm import model_structure
+    from balint_analysis.models.satterthwaite import ml_state
+
+    data = _reference_data("nested", "emotional_exhaustion", clusters=True)
+    struct = model_structure(data)
+    phi = np.array([20.0, 4.0, 30.0])
+    state = ml_state(struct, phi)
+    for j in range(3):
+        step = np.zeros(3)
+        step[j] = 1e-4 * phi[j]
+        up, down = ml_state(struct, phi + step), ml_state(struct, phi - step)
+        assert (up.deviance - down.deviance) / (2 * step[j]) == pytest.approx(
+            state.gradient[j], rel=1e-6)
+        np.testing.assert_allclose((up.gradient - down.gradient) / (2 * step[j]),
+                                   state.hessian[:, j], rtol=1e-5, atol=1e-9)

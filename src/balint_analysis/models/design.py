@@ -11,7 +11,7 @@ cluster).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ class ModelData:
     clustered: bool
     formula: str
     notes: tuple[str, ...]
+    #: Derived structures (the block layout of V) shared by the fits of this design.
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def y(self) -> np.ndarray:

@@ -13,19 +13,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-import statsmodels
-from statsmodels.regression.mixed_linear_model import MixedLM, VCSpec
 
 from balint_analysis.models.design import ModelData
 from balint_analysis.models.satterthwaite import (
     RemlState,
     Satterthwaite,
+    VarianceStructure,
     reml_state,
     scaled_gradient,
     variance_structure,
 )
 
-__all__ = ["FittedLMM", "fit_lmm"]
+__all__ = ["FittedLMM", "fit_lmm", "model_structure"]
 
 #: sd_k / sigma below which a variance component counts as on the boundary (lme4's isSingular).
 BOUNDARY_THETA = 1e-4
@@ -68,6 +67,26 @@ class _Attempt:
         return self.gradient <= GRADIENT_TOL
 
 
+def model_structure(data: ModelData, *, by_arm: bool = False) -> VarianceStructure:
+    """The :class:`.satterthwaite.VarianceStructure` of the primary model of ``data`` (with one
+    residual variance per arm when ``by_arm``), built once per design and reused by its fits.
+
+    Raises
+    ------
+    ValueError
+        When the random effects are not nested in the blocks.
+    """
+    key = ("structure", by_arm)
+    if key not in data.cache:
+        kwargs = {}
+        if by_arm:
+            kwargs = {"residual_groups": data.frame["group"].astype(str).to_numpy(),
+                      "residual_levels": (data.control, data.intervention)}
+        data.cache[key] = variance_structure(data.X[:, data.keep], data.y, data.frame["block"],
+                                             _components(data), **kwargs)  # fmt: skip
+    return data.cache[key]
+
+
 def _components(data: ModelData) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     f = data.frame
     comps = {"participant": (f["participant"].astype(str).to_numpy(), np.ones(len(f)))}
@@ -78,6 +97,8 @@ def _components(data: ModelData) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def _statsmodels_fit(data: ModelData, comps: tuple[str, ...], method: list[str]) -> _Attempt:
     """One statsmodels REML fit with the given random components; never raises."""
+    # statsmodels is the reference and fallback engine: imported only when it is used (~1 s).
+    from statsmodels.regression.mixed_linear_model import MixedLM
     name = "closed form: OLS, residual variance RSS/(n-p)" if not comps else ", ".join(method)
     att = _Attempt(components=comps, method=name)
     f, X, y = data.frame, data.X[:, data.keep], data.y
@@ -115,7 +136,7 @@ def _statsmodels_fit(data: ModelData, comps: tuple[str, ...], method: list[str])
             att.sm_variances = {"cov_re_of": comps[-1] if "cluster" in comps else comps[0]} | var
         att.phi = np.clip(att.phi, 0.0, None)
         full = _full_phi(data, comps, att.phi)
-        att.state = reml_state(variance_structure(X, y, f["block"], _components(data)), full)
+        att.state = reml_state(model_structure(data), full)
         att.phi = full
         if comps:
             att.sm_fe_max_abs_diff = float(np.max(np.abs(sm_beta - att.state.beta)))
@@ -125,8 +146,10 @@ def _statsmodels_fit(data: ModelData, comps: tuple[str, ...], method: list[str])
     return att
 
 
-def _participant_vc(participant: pd.Series, codes: np.ndarray) -> VCSpec:
+def _participant_vc(participant: pd.Series, codes: np.ndarray):
     """statsmodels' ``vc_formula={"participant": "0 + C(participant)"}`` as a VCSpec."""
+    from statsmodels.regression.mixed_linear_model import VCSpec
+
     names, mats = [], []
     for b in range(codes.max() + 1):
         dummies = pd.get_dummies(participant[codes == b], dtype=float)
@@ -284,7 +307,7 @@ def fit_lmm(data: ModelData) -> FittedLMM:
         "icc_participant": variances["participant"] / total if total > 0 else None,
         "icc_cluster": variances["cluster"] / total if "cluster" in variances and total > 0
         else None,
-        "statsmodels_version": statsmodels.__version__,
+        "statsmodels_version": _statsmodels_version(),
     }
     satt = Satterthwaite.from_state(best.state)
     diagnostics["varpar_hessian_eigenvalues"] = satt.hessian_eigenvalues.tolist()
@@ -335,3 +358,9 @@ def _attempt_record(a: _Attempt) -> dict:
         "error": a.error,
         "warnings": a.warnings,
     }
+
+
+def _statsmodels_version() -> str:
+    import statsmodels
+
+    return statsmodels.__version__

@@ -10,24 +10,27 @@
   EMMs come out exactly as for the primary model.
 
 statsmodels' ``MixedLM`` cannot fit either the heteroscedastic residual or (reliably, at the
-boundary) the ML refit of the partially nested model, so both optimise the deviance here.
+boundary) the ML refit of the partially nested model, so both optimise the deviance here:
+Newton on the exact derivatives (:mod:`.newton`) from the primary REML estimates, which takes a
+few evaluations; L-BFGS-B on the exact gradient when Newton cannot certify an optimum.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
-from scipy import optimize
 
 from balint_analysis.models.design import ModelData
-from balint_analysis.models.lmm import GRADIENT_TOL, FittedLMM, _components
+from balint_analysis.models.lmm import GRADIENT_TOL, FittedLMM, model_structure
+from balint_analysis.models.newton import log_decrement, minimise_with_boundary
 from balint_analysis.models.satterthwaite import (
     Satterthwaite,
     VarianceStructure,
     gls_blocks,
+    ml_state,
     reml_state,
-    variance_structure,
 )
 
 __all__ = ["fit_residual_by_arm", "ml_deviance", "ml_refit", "minimise_deviance"]
@@ -70,12 +73,14 @@ def minimise_deviance(
     phi0,
     n_components: int,
     scale: float,
-) -> tuple[np.ndarray, optimize.OptimizeResult]:
+) -> tuple[np.ndarray, Any]:
     """Minimise a deviance over variances with L-BFGS-B (components >= 0, residuals > 0).
 
     ``fun(phi) -> (deviance, gradient)``; variables are ``phi / scale``. Components that end
-    below ``1e-10 * scale`` are set to exactly 0 (boundary).
+    below ``1e-10 * scale`` are set to exactly 0 (boundary). The fallback of the Newton fits.
     """
+    from scipy import optimize  # ~0.5 s to import: only when Newton could not certify
+
     x0 = np.maximum(np.asarray(phi0, dtype=float) / scale, 1e-3)
     bounds = [(0.0, None)] * n_components + [(1e-8, None)] * (x0.size - n_components)
 
@@ -90,14 +95,10 @@ def minimise_deviance(
     return phi, res
 
 
-def _structure(data: ModelData, by_arm: bool) -> VarianceStructure:
-    f = data.frame
-    kwargs = {}
-    if by_arm:
-        kwargs = {"residual_groups": f["group"].astype(str).to_numpy(),
-                  "residual_levels": (data.control, data.intervention)}
-    return variance_structure(data.X[:, data.keep], data.y, f["block"], _components(data),
-                              **kwargs)
+def _newton_from(evaluate, phi0: np.ndarray, K: int):
+    """Newton from ``phi0`` (components at 0 stay out unless the KKT check fails)."""
+    state, evaluations, _ = minimise_with_boundary(evaluate, phi0, K, converged=log_decrement)
+    return state, evaluations
 
 
 def ml_refit(fit: FittedLMM) -> dict:
@@ -124,17 +125,23 @@ def ml_refit(fit: FittedLMM) -> dict:
     method = "ML")`` for residual variance by arm): ``tests/reference``.
     """
     by_arm = bool(fit.diagnostics.get("residual_by_arm"))
-    struct = _structure(fit.data, by_arm)
+    struct = model_structure(fit.data, by_arm=by_arm)
     K = len(struct.names)
-    scale = float(np.var(struct.y)) or 1.0
-    phi0 = np.array(list(fit.variances.values()), dtype=float)
-    phi0[:K] = np.maximum(phi0[:K], 0.05 * scale)
+    phi_reml = np.array(list(fit.variances.values()), dtype=float)
+    state, _ = _newton_from(lambda phi: ml_state(struct, phi), phi_reml, K)
+    if state is not None:
+        phi, newton_ok = state.phi, True
+    else:
+        scale = float(np.var(struct.y)) or 1.0
+        phi0 = phi_reml.copy()
+        phi0[:K] = np.maximum(phi0[:K], 0.05 * scale)
 
-    def fun(phi):
-        dev, grad, _ = ml_deviance(struct, phi)
-        return dev, grad
+        def fun(phi):
+            dev, grad, _ = ml_deviance(struct, phi)
+            return dev, grad
 
-    phi, res = minimise_deviance(fun, phi0, K, scale)
+        phi, res = minimise_deviance(fun, phi0, K, scale)
+        newton_ok = bool(res.success)
     dev, grad, beta = ml_deviance(struct, phi)
     free = np.ones(phi.size, bool)
     free[:K] = phi[:K] > 0
@@ -150,7 +157,7 @@ def ml_refit(fit: FittedLMM) -> dict:
         "bic": dev + k * np.log(n),
         "n_parameters": int(k),
         "n_obs": int(n),
-        "converged": bool(res.success or np.max(np.abs(grad[free] * phi[free])) < 1e-4),
+        "converged": bool(newton_ok or np.max(np.abs(grad[free] * phi[free])) < 1e-4),
         "variance_components": dict(zip(names, phi.tolist(), strict=True)),
         "fixed_effects": dict(zip(terms, beta.tolist(), strict=True)),
     }
@@ -187,15 +194,54 @@ def fit_residual_by_arm(data: ModelData, start: FittedLMM | None = None) -> Fitt
     """
     if data.control is None:
         raise ValueError("residual variance by arm needs two arms")
-    struct = _structure(data, by_arm=True)
+    struct = model_structure(data, by_arm=True)
     K = len(struct.names)
     scale = float(np.var(struct.y)) or 1.0
     if start is not None:
         v = list(start.variances.values())
         phi0 = np.array([*v[:K], v[-1], v[-1]], dtype=float)
-        phi0[:K] = np.maximum(phi0[:K], 0.05 * scale)
     else:
         phi0 = np.full(K + 2, scale / (K + 2))
+    state, evaluations = _newton_from(lambda phi: reml_state(struct, phi), phi0, K)
+    if state is not None:
+        phi, optimizer = state.phi, f"Newton on exact REML derivatives ({evaluations} evaluations)"
+    else:
+        phi, state, optimizer = _by_arm_lbfgsb(struct, phi0, K, scale)
+    free = np.append(phi[:K] > 0, np.ones(2, bool))
+    H = state.hessian[np.ix_(free, free)]
+    evals = np.linalg.eigvalsh(H)
+    try:
+        chol = np.linalg.cholesky(H)
+        decrement = float(np.max(np.abs(np.linalg.solve(chol, state.gradient[free]))))
+    except np.linalg.LinAlgError:
+        decrement = float("inf")
+    converged = decrement <= GRADIENT_TOL
+    pos = evals > 1e-8
+    evecs = np.linalg.eigh(H)[1]
+    h_inv = (evecs[:, pos] / np.linalg.eigvalsh(H)[pos]) @ evecs[:, pos].T
+    satt = Satterthwaite(beta=state.beta, cov_beta=state.cov_beta, dcov=state.dcov[free],
+                         vcov_varpar=2.0 * h_inv, hessian_eigenvalues=evals)
+    names = [*struct.names, f"residual_{data.control}", f"residual_{data.intervention}"]
+    variances = dict(zip(names, phi.tolist(), strict=True))
+    boundary = tuple(n for n, v in zip(struct.names, phi[:K], strict=True) if v == 0)
+    diagnostics = {
+        "formula": data.formula + "; residual variance by arm (varIdent(~1 | group))",
+        "method": "REML", "optimizer": optimizer,
+        "residual_by_arm": True, "converged": converged, "boundary": bool(boundary),
+        "boundary_components": list(boundary), "reml_deviance": state.deviance,
+        "reml_newton_decrement": decrement,
+        "variance_components": variances,
+        "residual_sd_ratio": float(np.sqrt(phi[-1] / phi[-2])),
+        "n_obs": int(struct.y.size), "df_method": "Satterthwaite",
+    }
+    return FittedLMM(data=data, variances=variances, state=state, satterthwaite=satt,
+                     converged=converged, boundary=boundary, diagnostics=diagnostics)
+
+
+def _by_arm_lbfgsb(struct: VarianceStructure, phi0: np.ndarray, K: int, scale: float):
+    """Fallback for :func:`fit_residual_by_arm`: L-BFGS-B, then Newton steps in ``phi``."""
+    phi0 = phi0.copy()
+    phi0[:K] = np.maximum(phi0[:K], 0.05 * scale)
 
     def fun(phi):
         st = reml_state(struct, phi)
@@ -224,32 +270,4 @@ def fit_residual_by_arm(data: ModelData, start: FittedLMM | None = None) -> Fitt
             t /= 2
         if not improved:
             break
-    free = np.append(phi[:K] > 0, np.ones(2, bool))
-    H = state.hessian[np.ix_(free, free)]
-    evals = np.linalg.eigvalsh(H)
-    try:
-        chol = np.linalg.cholesky(H)
-        decrement = float(np.max(np.abs(np.linalg.solve(chol, state.gradient[free]))))
-    except np.linalg.LinAlgError:
-        decrement = float("inf")
-    converged = decrement <= GRADIENT_TOL
-    pos = evals > 1e-8
-    evecs = np.linalg.eigh(H)[1]
-    h_inv = (evecs[:, pos] / np.linalg.eigvalsh(H)[pos]) @ evecs[:, pos].T
-    satt = Satterthwaite(beta=state.beta, cov_beta=state.cov_beta, dcov=state.dcov[free],
-                         vcov_varpar=2.0 * h_inv, hessian_eigenvalues=evals)
-    names = [*struct.names, f"residual_{data.control}", f"residual_{data.intervention}"]
-    variances = dict(zip(names, phi.tolist(), strict=True))
-    boundary = tuple(n for n, v in zip(struct.names, phi[:K], strict=True) if v == 0)
-    diagnostics = {
-        "formula": data.formula + "; residual variance by arm (varIdent(~1 | group))",
-        "method": "REML", "optimizer": "L-BFGS-B + Newton (exact REML derivatives)",
-        "residual_by_arm": True, "converged": converged, "boundary": bool(boundary),
-        "boundary_components": list(boundary), "reml_deviance": state.deviance,
-        "reml_newton_decrement": decrement, "optimizer_message": str(res.message),
-        "variance_components": variances,
-        "residual_sd_ratio": float(np.sqrt(phi[-1] / phi[-2])),
-        "n_obs": int(struct.y.size), "df_method": "Satterthwaite",
-    }
-    return FittedLMM(data=data, variances=variances, state=state, satterthwaite=satt,
-                     converged=converged, boundary=boundary, diagnostics=diagnostics)
+    return phi, state, f"L-BFGS-B + Newton (exact REML derivatives): {res.message}"

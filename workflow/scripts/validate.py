@@ -1,8 +1,0 @@
-"""Snakemake wrapper of the validate stage (logic: balint_analysis.pipeline)."""
-
-from balint_analysis.pipeline import run_stage
-
-run_stage(
-    "validate", snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items()),
-    snakemake.log[0],
-)
