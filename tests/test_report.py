@@ -701,7 +701,6 @@ def test_load_inputs_provenance(tmp_path: Path) -> None:
         "numpy",
         "statsmodels",
         "pandera",
-        "pingouin",
         "snakemake",
         "balint-analysis",
     } <= set(inputs.provenance["versions"])

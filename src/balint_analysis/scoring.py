@@ -30,8 +30,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from balint_analysis.distributions import f_isf
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import Instrument, Scale
 
@@ -248,8 +248,8 @@ def cronbach_alpha(
     alpha = k / (k - 1) * (1 - item_var / total_var)
     df1, df2 = n - 1, (n - 1) * (k - 1)
     tail = (1 - confidence) / 2
-    low = 1 - (1 - alpha) * stats.f.isf(tail, df1, df2)
-    high = 1 - (1 - alpha) * stats.f.isf(1 - tail, df1, df2)
+    low = 1 - (1 - alpha) * f_isf(tail, df1, df2)
+    high = 1 - (1 - alpha) * f_isf(1 - tail, df1, df2)
     return (float(alpha), float(low), float(high), int(n))
 
 

@@ -14,6 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from balint_analysis.models.ols import linear_regression
+
 __all__ = [
     "CLINICAL_COLUMNS",
     "CUTOFF_COLUMNS",
@@ -211,8 +213,8 @@ def dose_response(
     -------
     pandas.DataFrame
         ``timepoint, n, slope, se, df, ci_low, ci_high, p_value, note``: ``slope`` = change in
-        score per session attended, OLS ``change ~ sessions + baseline`` (pingouin
-        ``linear_regression``). Observational: attendance is not randomised.
+        score per session attended, OLS ``change ~ sessions + baseline``
+        (:func:`.ols.linear_regression`). Observational: attendance is not randomised.
 
     Notes
     -----
@@ -229,16 +231,13 @@ def dose_response(
             c in wide for c in cols) else pd.DataFrame(columns=cols)
         row["n"] = len(d)
         if len(d) >= 4 and d[sessions].nunique() >= 2:
-            import pingouin as pg  # lazy: importing pingouin takes ~2 s
-
-            X = pd.DataFrame({"sessions": d[sessions].to_numpy(float),
-                              "baseline": d[base].to_numpy(float)})
-            fit = pg.linear_regression(X, (d[t] - d[base]).to_numpy(float), alpha=alpha,
-                                       as_dataframe=True)
-            r = fit.set_index("names").loc["sessions"]
-            lo, hi = (c for c in fit.columns if c.startswith("CI"))
-            row |= {"slope": float(r["coef"]), "se": float(r["se"]), "df": float(fit.df_resid_),
-                    "ci_low": float(r[lo]), "ci_high": float(r[hi]), "p_value": float(r["pval"])}
+            X = {"sessions": d[sessions].to_numpy(float), "baseline": d[base].to_numpy(float)}
+            fit = linear_regression(X, (d[t] - d[base]).to_numpy(float), alpha=alpha)
+            fit = fit.set_index("names")
+            r = fit.loc["sessions"] if "sessions" in fit.index else fit.iloc[0] * np.nan
+            row |= {"slope": float(r["coef"]), "se": float(r["se"]), "df": float(r["df_resid"]),
+                    "ci_low": float(r["ci_low"]), "ci_high": float(r["ci_high"]),
+                    "p_value": float(r["pval"])}
         else:
             row["note"] += ("; not estimated: fewer than 4 participants with sessions recorded "
                             "or no variation in sessions")

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
+
+from balint_analysis.distributions import norm_ppf
 
 __all__ = [
     "benjamini_hochberg",
@@ -30,7 +32,7 @@ __all__ = [
 def _z(confidence: float) -> float:
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    return float(stats.norm.ppf(0.5 + confidence / 2.0))
+    return float(norm_ppf(0.5 + confidence / 2.0))
 
 
 def _frame(columns: dict) -> pd.DataFrame:

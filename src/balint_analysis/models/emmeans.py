@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from balint_analysis.distributions import t_ppf, t_sf
 from balint_analysis.models.lmm import FittedLMM
 
 __all__ = ["EMMEANS_COLUMNS", "estimated_marginal_means", "t_interval"]
@@ -33,9 +33,9 @@ def t_interval(
     ci_low, ci_high, p_value : numpy.ndarray
     """
     estimate, se, df = (np.asarray(v, dtype=float) for v in (estimate, se, df))
-    q = stats.t.ppf(1 - alpha / 2, df)
+    q = t_ppf(1 - alpha / 2, df)
     with np.errstate(divide="ignore", invalid="ignore"):
-        p = 2 * stats.t.sf(np.abs(estimate / se), df)
+        p = 2 * t_sf(np.abs(estimate / se), df)
     return estimate - q * se, estimate + q * se, p
 
 

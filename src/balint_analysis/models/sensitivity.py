@@ -1,7 +1,7 @@
 """Sensitivity analyses beside the primary LMM (SPEC §7): ``sensitivity.csv``.
 
-* :func:`ancova`: follow-up score on baseline, group and covariates (pingouin
-  ``linear_regression``), participants observed at baseline and at that timepoint.
+* :func:`ancova`: follow-up score on baseline, group and covariates (OLS),
+  participants observed at baseline and at that timepoint.
 * :func:`sensitivity_rows`: for one outcome, the primary LMM, the ANCOVA, the complete-case LMM
   (participants observed at every timepoint), the LMM without the Balint-group term and the LMM
   with residual variance by arm (:func:`.refits.fit_residual_by_arm`), one row per
@@ -19,6 +19,7 @@ from balint_analysis.models.design import model_data
 from balint_analysis.models.emmeans import t_interval
 from balint_analysis.models.fast import fit_lmm_preferring_fast
 from balint_analysis.models.lmm import FittedLMM
+from balint_analysis.models.ols import linear_regression
 from balint_analysis.models.refits import fit_residual_by_arm
 
 __all__ = ["ANALYSES", "SENSITIVITY_COLUMNS", "ancova", "sensitivity_rows"]
@@ -31,7 +32,7 @@ SENSITIVITY_COLUMNS = [
 ANALYSES = {
     "primary_lmm": "primary REML LMM (all observations; Satterthwaite df)",
     "ancova": "ANCOVA: score at t on baseline score + group + covariates, OLS, participants "
-              "observed at baseline and t (pingouin linear_regression)",
+              "observed at baseline and t",
     "complete_case_lmm": "primary LMM on participants observed at every timepoint",
     "lmm_without_cluster": "primary LMM without the Balint-group term (participant intercept "
                            "only)",
@@ -76,9 +77,8 @@ def ancova(
 
     Notes
     -----
-    Fitted with :func:`pingouin.linear_regression` (pingouin 0.7 columns ``coef, se, T, pval,
-    CI2.5, CI97.5``; the residual df is its ``df_resid_`` attribute). Checked against R
-    ``lm(post ~ pre + group + covariates)`` (``tests/reference``).
+    Fitted with :func:`.ols.linear_regression`. Checked against R
+    ``lm(post ~ pre + group + covariates)`` (``tests/reference``) and pingouin.
     """
     cols = [dv, baseline, between, *covariates]
     d = data.loc[:, cols].dropna()
@@ -86,20 +86,17 @@ def ancova(
     n_i, n_c = int(treated.sum()), int((1 - treated).sum())
     out = dict.fromkeys(["estimate", "se", "df", "ci_low", "ci_high", "p_value"], np.nan)
     out |= {"n_intervention": n_i, "n_control": n_c}
-    X = pd.DataFrame({"group": treated, "baseline": d[baseline].to_numpy(dtype=float)})
+    X = {"group": treated, "baseline": d[baseline].to_numpy(dtype=float)}
     for c in covariates:
         X[c] = d[c].to_numpy(dtype=float)
-    if n_i >= 1 and n_c >= 1 and len(d) > X.shape[1] + 1:
-        import pingouin as pg  # lazy: importing pingouin takes ~2 s
-
-        fit = pg.linear_regression(X, d[dv].to_numpy(dtype=float), add_intercept=True,
-                                   alpha=alpha, as_dataframe=True)
-        row = fit.set_index("names").loc["group"]
-        if "group" in fit["names"].tolist() and np.isfinite(row["se"]) and row["se"] > 0:
-            lo, hi = (c for c in fit.columns if c.startswith("CI"))
+    if n_i >= 1 and n_c >= 1 and len(d) > len(X) + 1:
+        fit = linear_regression(X, d[dv].to_numpy(dtype=float), alpha=alpha).set_index("names")
+        if "group" in fit.index and np.isfinite(fit.at["group", "se"]) \
+                and fit.at["group", "se"] > 0:
+            row = fit.loc["group"]
             out |= {"estimate": float(row["coef"]), "se": float(row["se"]),
-                    "df": float(fit.df_resid_), "ci_low": float(row[lo]),
-                    "ci_high": float(row[hi]), "p_value": float(row["pval"])}
+                    "df": float(row["df_resid"]), "ci_low": float(row["ci_low"]),
+                    "ci_high": float(row["ci_high"]), "p_value": float(row["pval"])}
     return pd.DataFrame([out])
 
 

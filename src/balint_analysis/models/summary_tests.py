@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from balint_analysis.distributions import t_ppf, t_sf
 
 __all__ = ["ttest_from_summary"]
 
@@ -65,10 +66,10 @@ def ttest_from_summary(
         se = np.sqrt(sp2 * (1 / k1 + 1 / k2))
     diff = m1 - m2
     t = diff / se
-    q = stats.t.ppf(0.5 + confidence / 2, dof)
+    q = t_ppf(0.5 + confidence / 2, dof)
     return pd.DataFrame({
         "T": np.atleast_1d(t), "dof": np.atleast_1d(dof).astype(float),
-        "p_val": np.atleast_1d(2 * stats.t.sf(np.abs(t), dof)), "diff": np.atleast_1d(diff),
+        "p_val": np.atleast_1d(2 * t_sf(np.abs(t), dof)), "diff": np.atleast_1d(diff),
         "se": np.atleast_1d(se), "ci_low": np.atleast_1d(diff - q * se),
         "ci_high": np.atleast_1d(diff + q * se),
     })

@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
+from balint_analysis.distributions import norm_ppf
 from balint_analysis.power import DEFAULT_GRID
 
 __all__ = [
@@ -136,7 +136,7 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[f
     """Wilson score interval of a binomial proportion (Monte-Carlo CI of power)."""
     if n == 0:
         return (np.nan, np.nan)
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = norm_ppf(0.5 + confidence / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)

@@ -29,7 +29,6 @@ VERSION_PACKAGES = (
     "numpy",
     "statsmodels",
     "pandera",
-    "pingouin",
     "snakemake",
     "scipy",
     "matplotlib",
