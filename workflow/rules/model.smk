@@ -18,6 +18,8 @@ rule model:
         f"benchmarks/jobs/{COHORT}/model.tsv"
     conda:
         "../envs/analysis.yaml"
+    # Outcomes are fitted in parallel processes; Snakemake scales this down to --cores.
+    threads: 4
     resources:
         mem_mb=2000,
         runtime=30,

@@ -4,5 +4,5 @@ from balint_analysis.pipeline import run_stage
 
 run_stage(
     "model", snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items()),
-    snakemake.log[0],
+    snakemake.log[0], threads=snakemake.threads,
 )

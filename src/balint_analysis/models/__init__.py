@@ -14,9 +14,12 @@ content). The procedures it combines are importable on their own: :func:`fit_lmm
 from __future__ import annotations
 
 import math
+import multiprocessing
 import platform
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -158,6 +161,7 @@ def analyse_outcomes(
     alpha: float = 0.05,
     use_clusters: bool = True,
     reliability: pd.DataFrame | None = None,
+    n_jobs: int = 1,
 ) -> ModelResults:
     """Fit the primary model of every outcome and report effects, EMMs and d_ppc2 (SPEC §7).
 
@@ -186,6 +190,8 @@ def analyse_outcomes(
         SPEC ``reliability.csv`` (``instrument, scale, timepoint, alpha``): the baseline alpha
         is the reliability of the reliable change index. Without it ``clinical`` has NaN
         counts.
+    n_jobs : int
+        Worker processes for the outcomes (the results do not depend on it).
 
     Returns
     -------
@@ -224,43 +230,23 @@ def analyse_outcomes(
     effect_rows, emm_frames, outcome_diags = [], [], []
     sens_rows, tables, model_files = [], {"clinical": [], "cutoffs": [], "dose": []}, {}
     groups = [intervention] if control is None else [intervention, control]
-    for instrument, scale in outcomes:
-        sub = frame[(frame["instrument"] == instrument) & (frame["scale"] == scale)]
-        role = "primary" if f"{instrument}.{scale}" == primary else "secondary"
-        rows, emm, diag, fit, model_rows = _analyse_one(
-            sub, timepoints=timepoints, intervention=intervention, control=control,
-            covariates=list(covariates), alpha=alpha, use_clusters=use_clusters,
-        )
-        for row in rows:
-            row.update(instrument=instrument, scale=scale, role=role, design=design,
-                       effect_type=EFFECT_TYPES[design], df_method="Satterthwaite")
+    tasks = [
+        (frame[(frame["instrument"] == instrument) & (frame["scale"] == scale)], instrument,
+         scale, "primary" if f"{instrument}.{scale}" == primary else "secondary")
+        for instrument, scale in outcomes
+    ]  # fmt: skip
+    analyse = partial(_outcome_results, participants=participants, reliability=reliability,
+                      timepoints=timepoints, intervention=intervention, control=control,
+                      covariates=list(covariates), alpha=alpha, use_clusters=use_clusters,
+                      design=design, groups=groups)  # fmt: skip
+    for rows, emm, sens, outcome_tables, diag, record in _map(analyse, tasks, n_jobs):
         effect_rows += rows
-        emm_frames.append(emm.assign(instrument=instrument, scale=scale))
-        sens, fits = sensitivity_rows(
-            model_rows, fit, rows, timepoints=timepoints, intervention=intervention,
-            control=control, covariates=list(covariates), alpha=alpha,
-            use_clusters=use_clusters)
-        sens_rows += [r | {"instrument": instrument, "scale": scale} for r in sens]
-        clin, cut, dose, clin_notes = clinical_tables(
-            sub, participants, reliability, instrument=instrument, scale=scale,
-            timepoints=timepoints, groups=groups, intervention=intervention, alpha=alpha)
-        for name, table in (("clinical", clin), ("cutoffs", cut), ("dose", dose)):
+        emm_frames.append(emm)
+        sens_rows += sens
+        for name, table in outcome_tables.items():
             tables[name].append(table)
-        primary_record = fit_record(fit, alpha, error=diag.get("error"))
-        if fit is not None:
-            diag["fixed_effects"] = primary_record["fixed_effects"]
-            diag["ml_refit"] = primary_record["ml_refit"]
-        diag["clinical_notes"] = clin_notes
-        outcome_diags.append({"instrument": instrument, "scale": scale, "role": role,
-                              "design": design, **diag})
-        model_files[f"{instrument}.{scale}"] = _jsonable({
-            "instrument": instrument, "scale": scale, "role": role, "design": design,
-            "diagnostics": diag,
-            "fits": {"primary_lmm": primary_record} | {
-                name: fit_record(fits.get(name), alpha, error=fits["_errors"].get(name))
-                for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm")
-            },
-        })
+        outcome_diags.append(diag)
+        model_files[f"{record['instrument']}.{record['scale']}"] = record
     effects = pd.DataFrame(effect_rows, columns=EFFECTS_COLUMNS)
     secondary = effects["role"] == "secondary"
     effects["p_adjusted"] = effects["p_value"]
@@ -299,6 +285,66 @@ def analyse_outcomes(
     return ModelResults(effects=effects, emmeans=emmeans, diagnostics=_jsonable(diagnostics),
                         sensitivity=sensitivity, clinical=clinical, cutoffs=cutoffs, dose=dose,
                         model_files=model_files)
+
+
+def _map(func, tasks: list, n_jobs: int) -> list:
+    """``[func(*t) for t in tasks]``, in ``n_jobs`` forked worker processes when > 1.
+
+    Outcomes are independent, so they are spread over processes (fork: the workers start with
+    the imports already done); results come back in task order, so the output does not depend
+    on ``n_jobs``.
+    """
+    n_jobs = min(n_jobs, len(tasks))
+    if n_jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [func(*t) for t in tasks]
+    with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_single_threaded_blas) as pool:  # fmt: skip
+        return list(pool.map(func, *zip(*tasks, strict=True)))
+
+
+def _single_threaded_blas() -> None:
+    """One BLAS thread per worker: the workers already use the cores, and OpenBLAS threads
+    spinning against each other made two workers barely faster than one."""
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
+
+
+def _outcome_results(sub, instrument, scale, role, *, participants, reliability, timepoints,
+                     intervention, control, covariates, alpha, use_clusters, design, groups):
+    """Everything one outcome contributes: effect rows, EMMs, sensitivity rows, clinical
+    tables, diagnostics and its ``models/<outcome>.json`` record (plain, picklable data)."""
+    rows, emm, diag, fit, model_rows = _analyse_one(
+        sub, timepoints=timepoints, intervention=intervention, control=control,
+        covariates=covariates, alpha=alpha, use_clusters=use_clusters,
+    )
+    for row in rows:
+        row.update(instrument=instrument, scale=scale, role=role, design=design,
+                   effect_type=EFFECT_TYPES[design], df_method="Satterthwaite")
+    sens, fits = sensitivity_rows(
+        model_rows, fit, rows, timepoints=timepoints, intervention=intervention,
+        control=control, covariates=covariates, alpha=alpha, use_clusters=use_clusters)
+    clin, cut, dose, clin_notes = clinical_tables(
+        sub, participants, reliability, instrument=instrument, scale=scale,
+        timepoints=timepoints, groups=groups, intervention=intervention, alpha=alpha)
+    primary_record = fit_record(fit, alpha, error=diag.get("error"))
+    if fit is not None:
+        diag["fixed_effects"] = primary_record["fixed_effects"]
+        diag["ml_refit"] = primary_record["ml_refit"]
+    diag["clinical_notes"] = clin_notes
+    record = _jsonable({
+        "instrument": instrument, "scale": scale, "role": role, "design": design,
+        "diagnostics": diag,
+        "fits": {"primary_lmm": primary_record} | {
+            name: fit_record(fits.get(name), alpha, error=fits["_errors"].get(name))
+            for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm")
+        },
+    })
+    return (rows, emm.assign(instrument=instrument, scale=scale),
+            [r | {"instrument": instrument, "scale": scale} for r in sens],
+            {"clinical": clin, "cutoffs": cut, "dose": dose},
+            {"instrument": instrument, "scale": scale, "role": role, "design": design, **diag},
+            record)  # fmt: skip
 
 
 def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, use_clusters):
@@ -361,11 +407,10 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
 
 
 def _software() -> dict:
-    import scipy
-    import statsmodels
+    from importlib.metadata import version  # not `import statsmodels`: that alone costs ~1 s
 
-    return {"python": platform.python_version(), "statsmodels": statsmodels.__version__,
-            "pandas": pd.__version__, "numpy": np.__version__, "scipy": scipy.__version__}
+    return {"python": platform.python_version(), "statsmodels": version("statsmodels"),
+            "pandas": pd.__version__, "numpy": np.__version__, "scipy": version("scipy")}
 
 
 def _jsonable(obj):
