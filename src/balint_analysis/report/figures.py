@@ -1,23 +1,22 @@
-"""Deterministic inline SVG figures (matplotlib, no pyplot, no GUI).
+"""Deterministic inline SVG figures.
 
-Figures are drawn on a bare :class:`matplotlib.figure.Figure` (rendered by the Agg/SVG canvas,
-never a GUI backend) with a fixed ``svg.hashsalt`` and no date metadata, then cleaned up for
-inlining into HTML: no XML prolog, DOCTYPE or RDF metadata (so no URLs at all), ids prefixed per
-figure so several figures can share one page, and a ``<title>``/``<desc>`` plus ``role="img"``
-for screen readers. Text stays text (``svg.fonttype = none``), so it is selectable and scales.
+The report's charts are drawn by :mod:`.svgchart` (no matplotlib: its import and layout cost the
+report job over a second): no XML prolog, DOCTYPE or metadata (so no URLs at all), ids prefixed
+per figure so several figures can share one page, a ``<title>``/``<desc>`` plus ``role="img"``
+for screen readers, text as text. :func:`inline_svg` cleans up matplotlib's standalone SVG the
+same way (the power-analysis page still draws with matplotlib).
 """
 
 from __future__ import annotations
 
 import html
-import io
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
+from balint_analysis.report.svgchart import Series, line_chart_svg
 from balint_analysis.report.tables import suppressed
 from balint_analysis.report.text import DesignInfo, ScaleInfo, fmt, fmt_ci, is_missing, tp_label
 
@@ -25,20 +24,7 @@ __all__ = ["OKABE_ITO", "ci_strip", "emmeans_svg", "inline_svg"]
 
 #: Okabe–Ito colour-blind-safe palette: Balint arm blue, comparison arm orange.
 OKABE_ITO = {"intervention": "#0072B2", "control": "#D55E00", "grey": "#666666"}
-_MARKERS = {"intervention": "o", "control": "s"}
-_LINES = {"intervention": "-", "control": "--"}
-
-_RC = {
-    "svg.fonttype": "none",
-    "font.family": "sans-serif",
-    "font.sans-serif": ["DejaVu Sans", "Arial", "Helvetica"],
-    "font.size": 11,
-    "axes.titlesize": 11,
-    "axes.labelsize": 11,
-    "legend.fontsize": 11,
-    "path.simplify": False,
-    "text.parse_math": False,  # labels come from config/definitions: "$" is not mathtext here
-}
+_MARKERS = {"intervention": "circle", "control": "square"}
 
 
 def inline_svg(svg: str, prefix: str, title: str, desc: str) -> str:
@@ -115,70 +101,44 @@ def emmeans_svg(
     tuple[str, str]
         The inline SVG markup and the plain-text description also used as its ``<desc>``.
     """
-    import matplotlib  # kept local: importing the report package must not import matplotlib
-    from matplotlib.figure import Figure
-
     x_of = {t: i for i, t in enumerate(timepoints)}
     desc_parts: list[str] = []
-    with matplotlib.rc_context({**_RC, "svg.hashsalt": f"balint-report-{fig_id}"}):
-        fig = Figure(figsize=(5.2, 3.3), layout="constrained")
-        ax = fig.add_subplot()
-        n_arms = max(len(arms), 1)
-        for k, (label, name, role) in enumerate(arms):
-            rows = emm[emm["group"].astype(str) == label]
-            rows = rows[rows["timepoint"].isin(x_of)].copy()
-            rows["_x"] = rows["timepoint"].map(x_of)
-            rows = rows.sort_values("_x")
-            dodge = (k - (n_arms - 1) / 2) * 0.08
-            pts = []
-            if len(rows):
-                y = rows["mean"].astype(float).to_numpy()
-                # clip: a CI that does not contain its mean must not crash the report
-                lo = np.clip(y - rows["ci_low"].astype(float).to_numpy(), 0, None)
-                hi = np.clip(rows["ci_high"].astype(float).to_numpy() - y, 0, None)
-                ax.errorbar(
-                    rows["_x"].to_numpy() + dodge,
-                    y,
-                    yerr=[lo, hi],
-                    color=OKABE_ITO[role],
-                    marker=_MARKERS[role],
-                    linestyle=_LINES[role],
-                    linewidth=2,
-                    markersize=7,
-                    capsize=4,
-                    label=name[:1].upper() + name[1:],
-                )
-                for _, r in rows.iterrows():
-                    pts.append(
-                        f"{tp_label(r['timepoint'])} {fmt(r['mean'])} "
-                        f"({level} CI {fmt_ci(r['ci_low'], r['ci_high'])})"
-                    )
-            shown = "; ".join(pts) if pts else "no reportable means"
-            desc_parts.append(f"{name[:1].upper() + name[1:]}: {shown}.")
-        ax.set_xticks(range(len(timepoints)))
-        ax.set_xticklabels(
-            [tp_label(t) + ("\n(baseline)" if i == 0 else "") for i, t in enumerate(timepoints)]
-        )
-        ax.set_xlim(-0.4, len(timepoints) - 0.6)
-        ylabel = info.label
-        if info.range_text:
-            ylabel += f"\n({info.range_text})"
-        ax.set_ylabel(ylabel)
-        ax.grid(axis="y", color="#dddddd", linewidth=0.8)
-        ax.set_axisbelow(True)
-        for side in ("top", "right"):
-            ax.spines[side].set_visible(False)
-        if arms:
-            fig.legend(loc="outside upper center", ncol=len(arms), frameon=False)
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    series = []
+    n_arms = max(len(arms), 1)
+    for k, (label, name, role) in enumerate(arms):
+        rows = emm[emm["group"].astype(str) == label]
+        rows = rows[rows["timepoint"].isin(x_of)].copy()
+        rows["_x"] = rows["timepoint"].map(x_of)
+        rows = rows.sort_values("_x")
+        display = name[:1].upper() + name[1:]
+        points = [(float(r["_x"]), float(r["mean"]), float(r["ci_low"]), float(r["ci_high"]))
+                  for _, r in rows.iterrows()]  # fmt: skip
+        series.append(Series(name=display, points=points, color=OKABE_ITO[role],
+                             marker=_MARKERS[role], dashed=role == "control",
+                             offset=(k - (n_arms - 1) / 2) * 0.08))  # fmt: skip
+        pts = [f"{tp_label(r['timepoint'])} {fmt(r['mean'])} "
+               f"({level} CI {fmt_ci(r['ci_low'], r['ci_high'])})" for _, r in rows.iterrows()]
+        shown = "; ".join(pts) if pts else "no reportable means"
+        desc_parts.append(f"{display}: {shown}.")
+    x_labels = [[tp_label(t), *(["(baseline)"] if i == 0 else [])]
+                for i, t in enumerate(timepoints)]  # fmt: skip
+    y_label = [info.label, *([f"({info.range_text})"] if info.range_text else [])]
+    width, height = 520, 330
+    body = line_chart_svg(series, x_labels=x_labels, y_label=y_label, width=width,
+                          height=height)  # fmt: skip
     title = f"{info.label}: estimated mean by group over time, with {level} confidence intervals"
     desc = (
         f"Line chart of the estimated mean {info.label.lower()} score ({info.range_text}) at "
         f"{', '.join(tp_label(t) for t in timepoints)}, one line per group, error bars showing "
         f"the {level} confidence interval. " + " ".join(desc_parts)
     )
-    return inline_svg(buf.getvalue(), f"fig-{fig_id}", title, desc), desc
+    prefix = f"fig-{fig_id}"
+    svg = (f'<svg viewBox="0 0 {width} {height}" role="img" '
+           f'aria-labelledby="{prefix}-title {prefix}-desc" class="figure-svg" '
+           f'preserveAspectRatio="xMidYMid meet" focusable="false">'
+           f'<title id="{prefix}-title">{html.escape(title)}</title>'
+           f'<desc id="{prefix}-desc">{html.escape(desc)}</desc>{body}</svg>')  # fmt: skip
+    return svg, desc
 
 
 def ci_strip(
