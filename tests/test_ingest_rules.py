@@ -4,6 +4,9 @@ flagged (not deleted), and tolerant participant-code matching across waves.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -217,20 +220,19 @@ def test_tolerant_matching_without_roster_anchors_on_baseline_and_never_reuses(t
         "AN12K", "AN12X", "BM03Y", "BM03Z"]
 
 
-def test_stage_files_give_the_same_result_as_in_process(tmp_path):
-    """Interim CSVs neutralise formulas; validation must still see ``-99`` as typed."""
+def test_prepare_stage_gives_the_same_result_as_in_process(tmp_path):
+    """The prepare job hands ingest's output to validation as text, as typed: ``-99`` stays
+    ``-99`` and formulas are neutralised only in the user-facing rejected.csv."""
     from balint_analysis.config import load_config
-    from balint_analysis.pipeline import ingest_stage, validate_stage
+    from balint_analysis.pipeline import prepare_stage
 
     rows = [_row("P1", [-99, "-", "=1+1", "@x", 2, 2, 2, 2, 2, 2]), _row("-P2")]
     config = xf.cohort(tmp_path, [("a.csv", _csv(rows), GEN)])
     expected = xf.run(config)
     cfg = load_config(config)
-    interim = {k: str(tmp_path / f"{k}.out") for k in ("responses", "roster", "info")}
-    ingest_stage(cfg, {}, interim)
-    out = {k: str(tmp_path / f"{k}.out2") for k in ("valid", "roster", "rejected", "careless",
-                                                     "flow")}  # fmt: skip
-    validate_stage(cfg, interim, out)
+    out = {k: str(tmp_path / f"{k}.out") for k in (
+        "responses", "participants", "pseudonymisation", "rejected", "careless", "flow")}
+    prepare_stage(cfg, {}, out)
     rejected = pd.read_csv(out["rejected"], dtype=str, keep_default_na=False)
     assert rejected["reason"].tolist() == expected.rejected["reason"].tolist()
     assert rejected["reason"].tolist()[:4] == [
@@ -239,6 +241,10 @@ def test_stage_files_give_the_same_result_as_in_process(tmp_path):
     assert rejected["value"].tolist()[:4] == ["'-99", "'-", "'=1+1", "(text withheld)"]
     assert pd.read_csv(out["careless"]).columns.tolist()[:5] == ["source", "row", "timepoint",
                                                                 "group", "flag"]  # fmt: skip
+    assert json.loads(Path(out["flow"]).read_text()) == expected.flow
+    responses = pd.read_csv(out["responses"], dtype={"participant": str})
+    assert len(responses) == len(expected.valid)
+    assert not responses["participant"].isin(["P1", "-P2"]).any()  # pseudonymised
 
 
 def test_tolerant_matching_blocks_on_redcap_site(tmp_path):

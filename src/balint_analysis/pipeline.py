@@ -19,15 +19,26 @@ from balint_analysis.errors import InputError
 __all__ = ["STAGES", "run_stage"]
 
 
-def ingest_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
-    from balint_analysis.ingest import ingest
-    from balint_analysis.io import write_csv, write_json
+def _csv_round_trip(frame, **read_options):
+    """``frame`` written as an interim CSV (``write_csv(..., neutralise=False)``) and read back,
+    in memory: the next step sees exactly the values a file hand-over between stages gave it,
+    and raw participant codes never touch the disk."""
+    import io
 
-    result = ingest(cfg)
-    write_csv(result.responses, out["responses"], neutralise=False)
-    roster = result.roster if result.roster is not None else _empty_roster(cfg)
-    write_csv(roster, out["roster"], neutralise=False)
-    write_json(result.info, out["info"])
+    import pandas as pd
+
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, lineterminator="\n", float_format="%.6g")
+    buffer.seek(0)
+    return pd.read_csv(buffer, **read_options)
+
+
+def _text_round_trip(frame):
+    """:func:`_csv_round_trip` read as text (missing = NaN), ``row`` as integer."""
+    out = _csv_round_trip(frame, dtype=str, keep_default_na=False, na_values=[""])
+    if "row" in out:
+        out["row"] = out["row"].astype(int)
+    return out
 
 
 def _empty_roster(cfg: StudyConfig):
@@ -37,55 +48,52 @@ def _empty_roster(cfg: StudyConfig):
                                  *cfg.analysis.covariates])  # fmt: skip
 
 
-def _read_text_csv(path: str):
-    import pandas as pd
-
-    return pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-
-
-def validate_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+def prepare_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    """ingest -> validate -> pseudonymise -> score in one process: the exports' raw participant
+    codes exist only in memory, and a run pays one interpreter start instead of four (the
+    stages share their imports and their inputs: the instrument definitions drive all four)."""
     import json
 
-    from balint_analysis.io import write_csv, write_json
-    from balint_analysis.validate import validate
-
-    responses = _read_text_csv(inp["responses"])
-    responses["row"] = responses["row"].astype(int)
-    roster = _read_text_csv(inp["roster"]) if cfg.roster else None
-    if roster is not None:
-        roster["row"] = roster["row"].astype(int)
-    info = json.loads(Path(inp["info"]).read_text("utf-8"))
-    result = validate(responses, roster, cfg, info)
-    write_csv(result.valid, out["valid"], neutralise=False)
-    write_csv(result.roster if result.roster is not None else _empty_roster(cfg), out["roster"],
-              neutralise=False)  # fmt: skip
-    write_csv(result.rejected, out["rejected"])
-    if "careless" in out:
-        write_csv(result.flags, out["careless"])
-    write_json(result.flow, out["flow"])
-
-
-def pseudonymise_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
-    import pandas as pd
-
+    from balint_analysis.ingest import ingest
     from balint_analysis.io import write_csv, write_json
     from balint_analysis.privacy import pseudonymise, resolve_key
+    from balint_analysis.validate import validate
 
     key, demo = resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
-    valid = pd.read_csv(inp["valid"], dtype={"participant_id": str, "timepoint": str})
-    roster = _read_text_csv(inp["roster"]) if cfg.roster else None
-    responses, participants = pseudonymise(
-        valid, roster, key=key, covariates=cfg.analysis.covariates
+    ingested = ingest(cfg)
+    responses = _text_round_trip(ingested.responses)
+    roster = None
+    if cfg.roster:
+        raw_roster = ingested.roster if ingested.roster is not None else _empty_roster(cfg)
+        roster = _text_round_trip(raw_roster)
+    info = json.loads(json.dumps(ingested.info))
+    checked = validate(responses, roster, cfg, info)
+    write_csv(checked.rejected, out["rejected"])
+    if "careless" in out:
+        write_csv(checked.flags, out["careless"])
+    write_json(checked.flow, out["flow"])
+
+    valid = _csv_round_trip(checked.valid, dtype={"participant_id": str, "timepoint": str})
+    valid_roster = None
+    if cfg.roster:
+        kept = checked.roster if checked.roster is not None else _empty_roster(cfg)
+        valid_roster = _text_round_trip(kept)
+    pseudonymised, participants = pseudonymise(
+        valid, valid_roster, key=key, covariates=cfg.analysis.covariates
     )
-    write_csv(responses, out["responses"])
+    write_csv(pseudonymised, out["responses"])
     write_csv(participants, out["participants"])
     write_json(
         {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo},
         out["pseudonymisation"],
     )
+    if "scores" in out:
+        score_stage(cfg, {"responses": out["responses"]}, out)
 
 
 def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+    """Scale scores, reliability, item statistics and safety-flag counts of ``responses.csv``
+    (read back from the file, as written: the scores are those of the processed data)."""
     import pandas as pd
 
     from balint_analysis.io import write_csv
@@ -107,7 +115,7 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
         write_csv(flag_counts(responses, instruments, timepoints, groups), out["flags"])
 
 
-def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) -> None:
     import pandas as pd
 
     from balint_analysis.io import write_csv, write_json
@@ -132,6 +140,7 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
         alpha=cfg.analysis.alpha,
         use_clusters=cfg.roster is not None and cfg.roster.cluster is not None,
         reliability=reliability,
+        n_jobs=threads,
     )
     write_csv(results.effects, out["effects"])
     write_csv(results.emmeans, out["emmeans"])
@@ -183,9 +192,7 @@ def power_gather_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
 
 
 STAGES: dict[str, Callable[..., None]] = {
-    "ingest": ingest_stage,
-    "validate": validate_stage,
-    "pseudonymise": pseudonymise_stage,
+    "prepare": prepare_stage,
     "score": score_stage,
     "model": model_stage,
     "report": report_stage,

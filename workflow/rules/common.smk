@@ -1,4 +1,6 @@
 # Config validation and small path helpers shared by the rules.
+import threading
+
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -33,3 +35,17 @@ def raw_inputs():
         files.append(config["participants"]["path"])
     files.extend(config.get("instrument_definitions", []))
     return files
+
+
+def release_scheduler_timers():
+    """Let Snakemake exit as soon as the last job is done.
+
+    Its job-rate limiter (default 100 jobs per 1 s) starts a non-daemon 1-second
+    threading.Timer on every scheduling pass, and the interpreter waits for those at exit:
+    about 1 s added to every run that executes a job. The run is over when onsuccess/onerror
+    fire, so the pending re-evaluations are cancelled. (`--max-jobs-per-timespan 1000/1ms`
+    would be the flag's way, but Snakemake 9 parses "1ms" as one minute.)
+    """
+    for thread in threading.enumerate():
+        if isinstance(thread, threading.Timer):
+            thread.cancel()

@@ -1,0 +1,31 @@
+# ingest -> validate -> pseudonymise -> score, one job: raw participant codes stay in memory,
+# and the four stages (all driven by the instrument definitions) share one interpreter start.
+rule prepare:
+    input:
+        raw=raw_inputs(),
+    output:
+        responses=processed("responses.csv"),
+        participants=processed("participants.csv"),
+        pseudonymisation=processed("pseudonymisation.json"),
+        rejected=processed("rejected.csv"),
+        careless=processed("careless.csv"),
+        flow=processed("flow.json"),
+        scores=processed("scores.csv"),
+        reliability=processed("reliability.csv"),
+        item_stats=processed("items.csv"),
+        flags=processed("flags.csv"),
+    log:
+        f"logs/{COHORT}/prepare.log",
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/prepare.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    params:
+        exports=config["exports"],
+        participants=config.get("participants"),
+        instruments=config["instruments"],
+        design=config["design"],
+        strict=config["analysis"].get("strict", False),
+        privacy=config.get("privacy", {}),
+    script:
+        "../scripts/prepare.py"
