@@ -24,11 +24,12 @@ from suite.measure import run_cmd, slurm_shim_env, snakemake  # noqa: E402
 
 COHORT = "bench"
 PROC = f"data/processed/{COHORT}/"
-INTERIM = f"data/interim/{COHORT}/"
 # Stage -> (inputs, outputs) as the rules name them (workflow/rules/*.smk).
 FILES = {
-    "ingest": ({}, {"responses": INTERIM + "responses.csv", "roster": INTERIM + "roster.csv",
-                    "info": INTERIM + "ingest.json"}),
+    "prepare": ({}, {n: PROC + f"{n}.csv" for n in ("responses", "participants", "rejected",
+                                                    "careless", "scores", "reliability", "flags")}
+                | {"pseudonymisation": PROC + "pseudonymisation.json", "flow": PROC + "flow.json",
+                   "item_stats": PROC + "items.csv"}),
     "score": ({"responses": PROC + "responses.csv"},
               {"scores": PROC + "scores.csv", "reliability": PROC + "reliability.csv",
                "item_stats": PROC + "items.csv", "flags": PROC + "flags.csv"}),

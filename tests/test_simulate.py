@@ -35,6 +35,7 @@ from balint_analysis.simulate import (
     write_cohort,
     write_config,
 )
+from balint_analysis.simulate.params import SURVEY_SCALE_CORRELATION, SURVEY_SCALES
 
 REPO = Path(__file__).resolve().parents[1]
 MBI, PSS = load_instrument("mbi_hss"), load_instrument("pss10")
@@ -420,8 +421,23 @@ def test_identifiers_and_free_text_are_present_for_the_pipeline_to_drop(demo):
 # --- truth -----------------------------------------------------------------------------------
 
 
+#: Export templates of the instruments only the survey battery administers.
+EXTRA_LAYOUT = {"proqol5": ("PROQOL_{i}", "proqol_{i:02d}", "PROQOL[SQ{i:03d}]"),
+                "jse_hp": ("JSE_{i}", "jse_{i:02d}", "JSE[SQ{i:03d}]")}  # fmt: skip
+
+
+def _layout(cohort: SimulatedCohort) -> list[tuple]:
+    known = {inst.id: (inst, *templates) for inst, *templates in LAYOUT}
+    known |= {i: (load_instrument(i), *t) for i, t in EXTRA_LAYOUT.items()}
+    return [known[i] for i in cohort.params.instruments]
+
+
 def reference_scores(cohort: SimulatedCohort) -> pd.DataFrame:
     """Score the exports the way a correct pipeline does, independently of the generator."""
+    layout = _layout(cohort)
+    q_items = [q.format(i=i) for inst, q, _, _ in layout for i in inst.items]
+    r_items = [r.format(i=i) for inst, _, r, _ in layout for i in inst.items]
+    l_items = [x.format(i=i) for inst, _, _, x in layout for i in inst.items]
     q = frame(cohort.files[QUALTRICS_FILE], 3)
     q = q[(q["Status"] == "0") & (q["Finished"] == "1")].sort_values("RecordedDate")
     q = q.drop_duplicates("ExternalReference", keep="last")
@@ -430,14 +446,14 @@ def reference_scores(cohort: SimulatedCohort) -> pd.DataFrame:
     r = r[(r["burnout_survey_complete"] == "2") & r["redcap_event_name"].isin(EVENTS)]
     r = r.rename(columns={"record_id": "participant_id"})
     r = r.assign(timepoint=r["redcap_event_name"].map(EVENTS))
-    r = r.rename(columns=dict(zip(R_ITEMS, Q_ITEMS, strict=True)))
+    r = r.rename(columns=dict(zip(r_items, q_items, strict=True)))
     ls = frame(cohort.files[LIMESURVEY_FILE], 1)
     ls = ls[ls["submitdate"] != ""].rename(columns={"PCODE": "participant_id"})
-    ls = ls.rename(columns=dict(zip(L_ITEMS, Q_ITEMS, strict=True))).assign(timepoint="followup")
+    ls = ls.rename(columns=dict(zip(l_items, q_items, strict=True))).assign(timepoint="followup")
     both = pd.concat([q, r, ls], ignore_index=True)
     both = both[both["participant_id"].isin(set(cohort.roster["participant_id"]))]
     out = []
-    for inst, template, *_ in LAYOUT:
+    for inst, template, *_ in layout:
         lo, hi = inst.response_min, inst.response_max
         for sid, scale in inst.scales.items():
             cols = [template.format(i=i) for i in scale.items]
@@ -457,7 +473,31 @@ def reference_scores(cohort: SimulatedCohort) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)
 
 
-def test_expected_scores_match_an_independent_reading_of_the_exports(demo):
+@pytest.fixture(scope="module")
+def survey():
+    """The national-survey battery (MBI-HSS, CBI, ProQOL 5, JSE-HP) at a small size."""
+    return simulate_cohort(SimulationParams(name="survey", n_per_arm=24, n_balint_groups=3,
+                                            scales=SURVEY_SCALES,
+                                            scale_correlation=SURVEY_SCALE_CORRELATION),
+                           seed=11)  # fmt: skip
+
+
+def test_survey_battery_has_91_items_in_every_export(survey):
+    assert survey.params.instruments == ("mbi_hss", "cbi", "proqol5", "jse_hp")
+    assert sum(load_instrument(i).n_items for i in survey.params.instruments) == 91
+    header = next(csv.reader(io.StringIO(survey.files[QUALTRICS_FILE].decode("utf-8-sig"))))
+    assert {f"PROQOL_{i}" for i in range(1, 31)} | {f"JSE_{i}" for i in range(1, 21)} <= set(
+        header)
+    assert PRESETS["survey"].scales == SURVEY_SCALES
+
+
+@pytest.mark.parametrize("name", ["demo", "survey"])
+def test_expected_scores_match_an_independent_reading_of_the_exports(name, request):
+    cohort = request.getfixturevalue(name)
+    _check_expected_scores(cohort)
+
+
+def _check_expected_scores(demo):
     ref = reference_scores(demo).set_index(["participant_id", "timepoint", "instrument", "scale"])
     truth = demo.truth_scores.set_index(["participant_id", "timepoint", "instrument", "scale"])
     accepted = truth[truth["accepted"]]

@@ -11,11 +11,18 @@ DEMO_SEED = 20261125  # the committed demo cohort (`make demo-data`)
 
 
 def params_for(participants: int, *, name: str = "bench"):
-    """Two arms of ``participants / 2``, Balint groups of about 10 (the simulator needs 8–12)."""
-    from balint_analysis.simulate import SimulationParams
+    """Two arms of ``participants / 2``, Balint groups of about 10 (the simulator needs 8–12),
+    the national-survey battery: MBI-HSS, CBI, ProQOL 5 and JSE-HP, 91 items."""
+    from balint_analysis.simulate.params import (
+        SURVEY_SCALE_CORRELATION,
+        SURVEY_SCALES,
+        SimulationParams,
+    )
 
     per_arm = max(participants // 2, 8)
-    return SimulationParams(name=name, n_per_arm=per_arm, n_balint_groups=max(per_arm // 10, 1))
+    return SimulationParams(name=name, n_per_arm=per_arm, n_balint_groups=max(per_arm // 10, 1),
+                            scales=SURVEY_SCALES,
+                            scale_correlation=SURVEY_SCALE_CORRELATION)  # fmt: skip
 
 
 def workdir(prefix: str) -> Path:

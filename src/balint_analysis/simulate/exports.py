@@ -13,8 +13,11 @@ response export, CSV, question codes as headings, answer codes as values):
     ``CBI_19``, ``WHO5_1`` … ``WHO5_5``, then the free-text ``Q5_TEXT``. CBI items hold the
     **recode values 0/25/50/75/100** that the survey designer set in Qualtrics ("Recode
     values"), i.e. the CBI's published item scores, not the 1–5 choice positions, so the
-    built-in ``cbi`` definition applies as is; WHO-5 items hold 0–5. The participant id is in
-    ``ExternalReference``. Rows are in ``RecordedDate`` order, as Qualtrics lists them.
+    built-in ``cbi`` definition applies as is; WHO-5 items hold 0–5. (The ``survey`` battery
+    writes ``MBI``, ``CBI``, ``PROQOL_1`` … ``PROQOL_30`` and ``JSE_1`` … ``JSE_20`` instead:
+    the instruments of the parameters, in their order, see :data:`INSTRUMENT_LAYOUT`.) The
+    participant id is in ``ExternalReference``. Rows are in ``RecordedDate`` order, as
+    Qualtrics lists them.
 ``post_redcap.csv``
     The post wave. UTF-8 without BOM (as the REDCap API writes), comma, ``\\n``. One header
     row: ``record_id, redcap_event_name, redcap_survey_identifier, burnout_survey_timestamp,
@@ -156,6 +159,12 @@ INSTRUMENT_LAYOUT: dict[str, ItemLayout] = {
     "who5": ItemLayout("WHO-5 Well-Being Index", "WHO-5 item {i}", "QID4",
                        {"qualtrics": "WHO5_{i}", "redcap": "who5_{i}",
                         "limesurvey": "WHO5[SQ{i:03d}]"}),
+    "proqol5": ItemLayout("Professional Quality of Life Scale (ProQOL 5)", "ProQOL item {i}",
+                          "QID6", {"qualtrics": "PROQOL_{i}", "redcap": "proqol_{i:02d}",
+                                   "limesurvey": "PROQOL[SQ{i:03d}]"}),
+    "jse_hp": ItemLayout("Jefferson Scale of Empathy (HP)", "JSE item {i}", "QID7",
+                         {"qualtrics": "JSE_{i}", "redcap": "jse_{i:02d}",
+                          "limesurvey": "JSE[SQ{i:03d}]"}),
 }  # fmt: skip
 """Export layout of every instrument the generator can administer."""
 COMMENT_TAG = "Q5_TEXT"

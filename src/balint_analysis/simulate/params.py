@@ -24,6 +24,8 @@ __all__ = [
     "DEFAULT_SCALE_CORRELATION",
     "INTERVENTION",
     "PRESETS",
+    "SURVEY_SCALES",
+    "SURVEY_SCALE_CORRELATION",
     "ScaleParams",
     "SimulationParams",
     "TIMEPOINTS",
@@ -215,6 +217,47 @@ DEFAULT_SCALE_CORRELATION: tuple[tuple[float, ...], ...] = (
 intercepts, the Balint-group effects and the residuals alike."""
 
 
+SURVEY_EXTRA_SCALES: tuple[ScaleParams, ...] = (
+    # ProQOL 5 raw sums (10 items, 1–5 each: 10–50); Stamm (2010) reports CS ≈ 37 (SD 7),
+    # BO ≈ 22 (SD 6), STS ≈ 22 (SD 6) in helping professions (instruments.md §ProQOL).
+    ScaleParams("proqol5", "compassion_satisfaction", baseline_mean=37.0, baseline_diff=-0.5,
+                trend=(0.0, 0.0), effect=(1.5, 1.0), sd=7.0, pre_post_corr=0.65,
+                item_sd=0.7, item_offset_sd=0.2),
+    ScaleParams("proqol5", "burnout", baseline_mean=22.0, baseline_diff=1.0,
+                trend=(0.3, 0.5), effect=(-2.0, -1.5), sd=6.0, pre_post_corr=0.60,
+                item_sd=0.7, item_offset_sd=0.2),
+    ScaleParams("proqol5", "secondary_traumatic_stress", baseline_mean=22.0, baseline_diff=0.5,
+                trend=(0.0, 0.3), effect=(-1.0, -0.5), sd=6.0, pre_post_corr=0.60,
+                item_sd=0.7, item_offset_sd=0.2),
+    # JSE-HP total (20 items, 1–7: 20–140): physicians ≈ 115–120, SD ≈ 11.
+    ScaleParams("jse_hp", "total", baseline_mean=116.0, baseline_diff=1.0,
+                trend=(0.0, -0.5), effect=(3.0, 2.0), sd=11.0, pre_post_corr=0.65,
+                item_sd=1.0, item_offset_sd=0.3),
+)  # fmt: skip
+
+SURVEY_SCALES: tuple[ScaleParams, ...] = (
+    *(s for s in DEFAULT_SCALES if s.instrument in ("mbi_hss", "cbi")),
+    *SURVEY_EXTRA_SCALES,
+)
+"""A national-survey battery of four instruments, 91 items: MBI-HSS (22), CBI (19), ProQOL 5
+(30) and JSE-HP (20); ten scales."""
+
+SURVEY_SCALE_CORRELATION: tuple[tuple[float, ...], ...] = (
+    # EE    DP    PA    CBI-P CBI-W CBI-C CS    BO    STS   JSE
+    (1.00, 0.50, -0.30, 0.70, 0.75, 0.50, -0.45, 0.65, 0.45, -0.15),
+    (0.50, 1.00, -0.30, 0.40, 0.45, 0.55, -0.35, 0.45, 0.30, -0.35),
+    (-0.30, -0.30, 1.00, -0.25, -0.25, -0.25, 0.55, -0.40, -0.10, 0.30),
+    (0.70, 0.40, -0.25, 1.00, 0.75, 0.50, -0.40, 0.60, 0.45, -0.10),
+    (0.75, 0.45, -0.25, 0.75, 1.00, 0.55, -0.45, 0.65, 0.40, -0.10),
+    (0.50, 0.55, -0.25, 0.50, 0.55, 1.00, -0.35, 0.50, 0.45, -0.25),
+    (-0.45, -0.35, 0.55, -0.40, -0.45, -0.35, 1.00, -0.55, -0.10, 0.35),
+    (0.65, 0.45, -0.40, 0.60, 0.65, 0.50, -0.55, 1.00, 0.50, -0.20),
+    (0.45, 0.30, -0.10, 0.45, 0.40, 0.45, -0.10, 0.50, 1.00, 0.05),
+    (-0.15, -0.35, 0.30, -0.10, -0.10, -0.25, 0.35, -0.20, 0.05, 1.00),
+)
+"""Correlation between :data:`SURVEY_SCALES` (MBI and CBI entries as in
+:data:`DEFAULT_SCALE_CORRELATION`)."""
+
 @dataclass(frozen=True)
 class SimulationParams:
     """Everything that shapes a synthetic cohort except the seed.
@@ -330,6 +373,9 @@ PRESETS: dict[str, SimulationParams] = {
     "demo": SimulationParams(name="demo", n_per_arm=60, n_balint_groups=6),
     # 24, not 20, per arm: three Balint groups need at least 3 × 8 members.
     "small": SimulationParams(name="small", n_per_arm=24, n_balint_groups=3),
+    "survey": SimulationParams(name="survey", n_per_arm=60, n_balint_groups=6,
+                               scales=SURVEY_SCALES, scale_correlation=SURVEY_SCALE_CORRELATION),
 }
 """Named parameter sets: ``demo`` (the committed cohort, 120 participants, 6 Balint groups)
-and ``small`` (48 participants, 3 Balint groups, for fast end-to-end tests)."""
+``small`` (48 participants, 3 Balint groups, for fast end-to-end tests) and ``survey`` (the
+demo's size with the 91-item four-instrument battery of :data:`SURVEY_SCALES`)."""
