@@ -118,7 +118,7 @@ def test_newton_refits_equal_the_lbfgsb_fallback(dataset, clusters, monkeypatch)
 
 def test_ml_state_derivatives_match_finite_differences():
     from balint_analysis.models.lmm import model_structure
-    from balint_analysis.models.satterthwaite import ml_state
+    from balint_analysis.models.reml import ml_state
 
     data = _reference_data("nested", "emotional_exhaustion", clusters=True)
     struct = model_structure(data)

@@ -17,11 +17,8 @@ from balint_analysis.models import (
     fit_lmm,
     model_data,
 )
-from balint_analysis.models.satterthwaite import (
-    Satterthwaite,
-    reml_state,
-    variance_structure,
-)
+from balint_analysis.models.reml import reml_state, variance_structure
+from balint_analysis.models.satterthwaite import Satterthwaite
 
 REF = Path(__file__).parent / "reference"
 TP = ["pre", "post", "followup"]

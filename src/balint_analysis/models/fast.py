@@ -1,6 +1,6 @@
 """A fast REML path: Newton's method on the exact REML derivatives, no statsmodels.
 
-:func:`balint_analysis.models.satterthwaite.reml_state` gives the REML deviance of the
+:func:`balint_analysis.models.reml.reml_state` gives the REML deviance of the
 variance-component models used here (random intercept per participant, plus the partially
 nested Balint-group term) with its exact gradient and Hessian, computed block by block and
 vectorised over blocks of equal size. Newton's method on the log-variances therefore converges
@@ -24,11 +24,8 @@ from balint_analysis.models.lmm import (
     model_structure,
 )
 from balint_analysis.models.newton import minimise_with_boundary
-from balint_analysis.models.satterthwaite import (
-    Satterthwaite,
-    reml_state,
-    scaled_gradient,
-)
+from balint_analysis.models.reml import reml_state
+from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
 
 __all__ = ["fit_lmm_fast", "fit_lmm_preferring_fast"]
 

@@ -15,14 +15,13 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.models.design import ModelData
-from balint_analysis.models.satterthwaite import (
+from balint_analysis.models.reml import (
     RemlState,
-    Satterthwaite,
     VarianceStructure,
     reml_state,
-    scaled_gradient,
     variance_structure,
 )
+from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
 
 __all__ = ["FittedLMM", "fit_lmm", "model_structure"]
 
@@ -68,7 +67,7 @@ class _Attempt:
 
 
 def model_structure(data: ModelData, *, by_arm: bool = False) -> VarianceStructure:
-    """The :class:`.satterthwaite.VarianceStructure` of the primary model of ``data`` (with one
+    """The :class:`.reml.VarianceStructure` of the primary model of ``data`` (with one
     residual variance per arm when ``by_arm``), built once per design and reused by its fits.
 
     Raises

@@ -2,8 +2,8 @@
 residual-variance-by-arm fit.
 
 Every criterion here (REML or ML deviance of a variance-component model) comes with its exact
-gradient and Hessian in the variances ``phi`` (:func:`.satterthwaite.reml_state`,
-:func:`.satterthwaite.ml_state`), so Newton on ``psi = log(phi)`` converges in a handful of
+gradient and Hessian in the variances ``phi`` (:func:`.reml.reml_state`,
+:func:`.reml.ml_state`), so Newton on ``psi = log(phi)`` converges in a handful of
 evaluations where a quasi-Newton method needs dozens. Components may be held at zero
 (``active``); a component whose standard-deviation ratio to the residual falls below
 :data:`BOUNDARY_THETA` stops the run so the caller can refit without it and check the

@@ -25,13 +25,8 @@ import numpy as np
 from balint_analysis.models.design import ModelData
 from balint_analysis.models.lmm import GRADIENT_TOL, FittedLMM, model_structure
 from balint_analysis.models.newton import log_decrement, minimise_with_boundary
-from balint_analysis.models.satterthwaite import (
-    Satterthwaite,
-    VarianceStructure,
-    gls_blocks,
-    ml_state,
-    reml_state,
-)
+from balint_analysis.models.reml import VarianceStructure, gls_blocks, ml_state, reml_state
+from balint_analysis.models.satterthwaite import Satterthwaite
 
 __all__ = ["fit_residual_by_arm", "ml_deviance", "ml_refit", "minimise_deviance"]
 
