@@ -14,7 +14,10 @@ components, so the random-intercept and the partially nested model share one cod
 at given variances, the GLS fixed effects, their covariance ``C = (X' V^-1 X)^-1``, the REML
 deviance (= lme4's ``REMLcrit``) with its exact gradient and observed Hessian, and
 ``dC/dphi``; :func:`ml_state` the ML deviance and its derivatives. The sums over blocks are
-matrix products (BLAS) over stacks of equal-sized blocks.
+matrix products (BLAS) over stacks of equal-sized blocks. Blocks with compound symmetry
+(``V = s I + a J``: a participant's observations under a random intercept, the common case)
+get their inverse and determinant in closed form; the others (a Balint group's members, whose
+post-baseline observations share the group effect) are inverted as dense stacks.
 """
 
 from __future__ import annotations
@@ -45,6 +48,30 @@ class _Batch:
     X: np.ndarray
     y: np.ndarray
     Gall: np.ndarray
+    #: Compound symmetry: pattern k of block m is ``weights[k, m]`` times the all-ones matrix
+    #: (components) or the identity (residual patterns), so ``V = s I + a J`` per block and
+    #: its inverse and determinant have closed forms. None when some block is not of that form.
+    cs_weights: np.ndarray | None = None
+
+
+def _batches(X, y, G, R, idx) -> list[_Batch]:
+    """One batch of equal-sized blocks, split into the compound-symmetric blocks (a random
+    intercept per participant, the common case) and the others (Balint-group clusters)."""
+    Gall = np.concatenate([G, R], axis=0)
+    nb = idx.shape[1]
+    first = Gall[:, :, :1, :1]  # the (0, 0) entry of every pattern of every block
+    off_diagonal = ~np.eye(nb, dtype=bool)
+    constant_components = np.all(np.equal(G, first[: G.shape[0]]), axis=(0, 2, 3))
+    scalar_residuals = np.all(np.equal(np.diagonal(R, axis1=2, axis2=3), first[G.shape[0]:, :, 0]),
+                              axis=(0, 2)) & np.all(R[:, :, off_diagonal] == 0, axis=(0, 2))
+    cs = constant_components & scalar_residuals
+    out = []
+    for mask, closed in ((cs, True), (~cs, False)):
+        if mask.any():
+            weights = first[:, mask, 0, 0] if closed else None
+            out.append(_Batch(X=X[idx[mask]], y=y[idx[mask]], Gall=Gall[:, mask],
+                              cs_weights=weights))  # fmt: skip
+    return out
 
 
 @dataclass(frozen=True)
@@ -119,31 +146,37 @@ def variance_structure(
     blocks = np.asarray(blocks)
     if X.ndim != 2 or X.shape[0] != y.shape[0] or blocks.shape[0] != y.shape[0]:
         raise ValueError("X, y and blocks must describe the same observations")
+    _, block_codes = np.unique(blocks, return_inverse=True)
     comp = {}
     for name, (levels, z) in components.items():
         levels = np.asarray(levels)
         z = np.asarray(z, dtype=float)
         if levels.shape[0] != y.shape[0] or z.shape[0] != y.shape[0]:
             raise ValueError(f"component {name!r} does not match the observations")
-        pairs = {(lv, bl) for lv, bl in zip(levels.tolist(), blocks.tolist(), strict=True)}
-        if len(pairs) != len({lv for lv, _ in pairs}):
+        _, level_codes = np.unique(levels, return_inverse=True)
+        lowest = np.full(level_codes.max(initial=-1) + 1, block_codes.size)
+        highest = np.full(lowest.size, -1)
+        np.minimum.at(lowest, level_codes, block_codes)
+        np.maximum.at(highest, level_codes, block_codes)
+        if np.any(lowest != highest):
             raise ValueError(f"levels of component {name!r} are not nested in the blocks")
-        comp[name] = (levels, z)
+        comp[name] = (level_codes, z)  # integer codes: only equality of levels matters
     res_levels: tuple[str, ...] = ()
     if residual_groups is not None:
         res_levels = tuple(str(v) for v in residual_levels)
         res_labels = np.asarray(residual_groups).astype(str)
         if res_labels.shape[0] != y.shape[0] or not set(res_labels) <= set(res_levels):
             raise ValueError("residual_groups must give a listed level for every observation")
-    _, block_codes = np.unique(blocks, return_inverse=True)
+    # Observations of each block, blocks grouped by size: (m, size) index arrays, blocks in
+    # code order, rows in input order within a block.
     order = np.argsort(block_codes, kind="stable")
-    bounds = np.flatnonzero(np.diff(block_codes[order])) + 1
-    by_size: dict[int, list[np.ndarray]] = {}
-    for idx in np.split(order, bounds):
-        by_size.setdefault(idx.size, []).append(idx)
+    sizes = np.bincount(block_codes)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    by_size = {int(size): order[starts[sizes == size][:, None] + np.arange(size)[None, :]]
+               for size in np.unique(sizes)}  # fmt: skip
     batches = []
     for size in sorted(by_size):
-        idx = np.stack(by_size[size])  # (m, nb)
+        idx = by_size[size]  # (m, nb)
         G = np.empty((len(comp), idx.shape[0], size, size))
         for k, (levels, z) in enumerate(comp.values()):
             lv, zz = levels[idx], z[idx]
@@ -153,7 +186,7 @@ def variance_structure(
             R = np.stack([np.eye(size)[None] * (lab == lv)[:, :, None] for lv in res_levels])
         else:
             R = np.broadcast_to(np.eye(size), (1, idx.shape[0], size, size))
-        batches.append(_Batch(X=X[idx], y=y[idx], Gall=np.concatenate([G, R], axis=0)))
+        batches.extend(_batches(X, y, G, R, idx))
     return VarianceStructure(X=X, y=y, names=tuple(comp), batches=tuple(batches),
                              residual_levels=res_levels)
 
@@ -201,20 +234,37 @@ def gls_blocks(
     Xty = np.zeros(p)
     logdet_v = 0.0
     cache = []
+    K = len(struct.names)
     for batch in struct.batches:
         Gall = batch.Gall
-        V = np.tensordot(phi, Gall, axes=1)
-        sign, logdet = np.linalg.slogdet(V)
-        if np.any(sign <= 0):
-            raise ValueError("marginal covariance is not positive definite")
+        if batch.cs_weights is not None:
+            Vinv, logdet = _compound_symmetric_inverse(batch, phi, K)
+        else:
+            V = np.tensordot(phi, Gall, axes=1)
+            sign, logdet = np.linalg.slogdet(V)
+            if np.any(sign <= 0):
+                raise ValueError("marginal covariance is not positive definite")
+            Vinv = np.linalg.inv(V)
         logdet_v += float(logdet.sum())
-        Vinv = np.linalg.inv(V)
         W = Vinv @ batch.X
         # Contractions over (block, row) as one matrix product each (BLAS, not einsum loops).
         M += np.tensordot(batch.X, W, axes=([0, 1], [0, 1]))
         Xty += np.tensordot(W, batch.y, axes=([0, 1], [0, 1]))
         cache.append((Gall, Vinv, W))
     return M, Xty, logdet_v, cache
+
+
+def _compound_symmetric_inverse(batch: _Batch, phi: np.ndarray, K: int):
+    """``V^-1`` and ``log|V|`` of blocks ``V = s I + a J`` (size n) in closed form:
+    ``V^-1 = (I - a / (s + n a) J) / s``, ``log|V| = (n - 1) log s + log(s + n a)``."""
+    n = batch.y.shape[1]
+    a = phi[:K] @ batch.cs_weights[:K]
+    s = phi[K:] @ batch.cs_weights[K:]
+    lam = s + n * a
+    if np.any(s <= 0) or np.any(lam <= 0):
+        raise ValueError("marginal covariance is not positive definite")
+    Vinv = (np.eye(n)[None] - (a / lam)[:, None, None]) / s[:, None, None]
+    return Vinv, (n - 1) * np.log(s) + np.log(lam)
 
 
 def _pair_traces(P: np.ndarray, Q: np.ndarray) -> np.ndarray:
