@@ -240,16 +240,18 @@ def gls_blocks(
         if batch.cs_weights is not None:
             Vinv, logdet = _compound_symmetric_inverse(batch, phi, K)
         else:
-            V = np.tensordot(phi, Gall, axes=1)
+            V = (phi @ Gall.reshape(phi.size, -1)).reshape(Gall.shape[1:])
             sign, logdet = np.linalg.slogdet(V)
             if np.any(sign <= 0):
                 raise ValueError("marginal covariance is not positive definite")
             Vinv = np.linalg.inv(V)
         logdet_v += float(logdet.sum())
         W = Vinv @ batch.X
-        # Contractions over (block, row) as one matrix product each (BLAS, not einsum loops).
-        M += np.tensordot(batch.X, W, axes=([0, 1], [0, 1]))
-        Xty += np.tensordot(W, batch.y, axes=([0, 1], [0, 1]))
+        # Contractions over (block, row) as one matrix product each (BLAS, not einsum loops;
+        # plain reshape + matmul: np.tensordot's own overhead dominated on small cohorts).
+        rows_x, rows_w = batch.X.reshape(-1, p), W.reshape(-1, p)
+        M += rows_x.T @ rows_w
+        Xty += rows_w.T @ batch.y.reshape(-1)
         cache.append((Gall, Vinv, W))
     return M, Xty, logdet_v, cache
 
@@ -295,14 +297,16 @@ def _residual_sums(struct, beta, cache, *, fixed_derivatives: bool):
         VGe = (Vinv[None] @ Ge[..., None])[..., 0]
         tr_vg += np.trace(H, axis1=-2, axis2=-1).sum(axis=1)
         y_pgp_y += (Ge * e[None]).sum(axis=(1, 2))
-        q += np.tensordot(Ge, W, axes=([1, 2], [0, 1]))
+        rows_w = W.reshape(-1, p)
+        q += Ge.reshape(K1, -1) @ rows_w
         tr_hh += _pair_traces(H, H)
         v_vinv_v += Ge.reshape(K1, -1) @ VGe.reshape(K1, -1).T
         if fixed_derivatives:
             GW = Gall @ W[None]  # (K1, m, nb, p)
             VGW = Vinv[None] @ GW
-            A += np.tensordot(GW, W, axes=([1, 2], [0, 1])).transpose(0, 2, 1)
-            B += np.tensordot(GW, VGW, axes=([1, 2], [1, 2])).transpose(0, 2, 1, 3)
+            gw = GW.reshape(K1, -1, p)
+            A += rows_w.T[None] @ gw
+            B += np.swapaxes(gw, 1, 2)[:, None] @ VGW.reshape(K1, -1, p)[None]
     return quad, tr_vg, y_pgp_y, q, tr_hh, v_vinv_v, A, B
 
 
