@@ -8,6 +8,7 @@ stage pays only for what it uses.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from balint_analysis.config import StudyConfig, load_config
 from balint_analysis.errors import InputError
 
-__all__ = ["STAGES", "run_stage"]
+__all__ = ["STAGES", "finish_job", "run_stage"]
 
 
 def _csv_round_trip(frame, **read_options):
@@ -221,3 +222,17 @@ def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Ma
     finally:
         if log_file:
             log_file.close()
+
+
+def finish_job() -> None:
+    """End a workflow job's process now that its stage has written and closed its outputs.
+
+    Called last by the ``workflow/scripts/*.py`` wrappers (never in-process: it ends the
+    interpreter). Interpreter finalisation, freeing every pandas/numpy/scipy object and module
+    one by one, took ~0.2 s per job and produces nothing: the stage's files are written
+    atomically and closed, its log is closed by :func:`run_stage`, worker pools are shut down.
+    Standard streams are flushed, then ``os._exit(0)`` skips the teardown.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
