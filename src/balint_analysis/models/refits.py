@@ -25,42 +25,10 @@ import numpy as np
 from balint_analysis.models.design import ModelData
 from balint_analysis.models.lmm import GRADIENT_TOL, FittedLMM, model_structure
 from balint_analysis.models.newton import log_decrement, minimise_with_boundary
-from balint_analysis.models.reml import VarianceStructure, gls_blocks, ml_state, reml_state
+from balint_analysis.models.reml import VarianceStructure, ml_state, reml_state
 from balint_analysis.models.satterthwaite import Satterthwaite
 
-__all__ = ["fit_residual_by_arm", "ml_deviance", "ml_refit", "minimise_deviance"]
-
-_LOG2PI = float(np.log(2.0 * np.pi))
-
-
-def ml_deviance(struct: VarianceStructure, phi) -> tuple[float, np.ndarray, np.ndarray]:
-    """ML deviance ``-2 log L`` (fixed effects profiled out) and its gradient at ``phi``.
-
-    Parameters
-    ----------
-    struct : VarianceStructure
-    phi : array_like
-        Component variances, then the residual variance(s).
-
-    Returns
-    -------
-    deviance : float
-        ``log|V| + r' V^-1 r + n log(2 pi)`` with ``r = y - X beta_GLS``.
-    gradient : numpy.ndarray
-        ``tr(V^-1 G_k) - e' G_k e``, ``e = V^-1 r`` (beta is profiled, so it does not enter).
-    beta : numpy.ndarray
-        GLS fixed effects at ``phi``.
-    """
-    phi = np.asarray(phi, dtype=float)
-    n = struct.X.shape[0]
-    M, Xty, logdet, cache = gls_blocks(struct, phi)
-    beta = np.linalg.solve(M, Xty)
-    quad, grad = 0.0, np.zeros(phi.size)
-    for batch, (Gall, Vinv, _) in zip(struct.batches, cache, strict=True):
-        e = np.einsum("mab,mb->ma", Vinv, batch.y - batch.X @ beta)
-        quad += float(np.einsum("ma,ma->", e, batch.y - batch.X @ beta))
-        grad += np.einsum("mab,kmba->k", Vinv, Gall) - np.einsum("ma,kmab,mb->k", e, Gall, e)
-    return logdet + quad + n * _LOG2PI, grad, beta
+__all__ = ["fit_residual_by_arm", "ml_refit", "minimise_deviance"]
 
 
 def minimise_deviance(
@@ -124,20 +92,20 @@ def ml_refit(fit: FittedLMM) -> dict:
     K = len(struct.names)
     phi_reml = np.array(list(fit.variances.values()), dtype=float)
     state, _ = _newton_from(lambda phi: ml_state(struct, phi), phi_reml, K)
-    if state is not None:
-        phi, newton_ok = state.phi, True
-    else:
+    newton_ok = state is not None
+    if not newton_ok:
         scale = float(np.var(struct.y)) or 1.0
         phi0 = phi_reml.copy()
         phi0[:K] = np.maximum(phi0[:K], 0.05 * scale)
 
         def fun(phi):
-            dev, grad, _ = ml_deviance(struct, phi)
-            return dev, grad
+            st = ml_state(struct, phi)
+            return st.deviance, st.gradient
 
         phi, res = minimise_deviance(fun, phi0, K, scale)
+        state = ml_state(struct, phi)
         newton_ok = bool(res.success)
-    dev, grad, beta = ml_deviance(struct, phi)
+    phi, dev, grad, beta = state.phi, state.deviance, state.gradient, state.beta
     free = np.ones(phi.size, bool)
     free[:K] = phi[:K] > 0
     k = struct.X.shape[1] + phi.size
