@@ -9,6 +9,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
+from balint_analysis.errors import InputError
 from tests import exports_factory as xf
 
 PREVIEW = "preview, test or spam response"
@@ -142,6 +143,61 @@ def test_limesurvey_codes_bom_crlf_sentinel_and_incomplete(tmp_path):
     assert valid.loc["P3", "submitted_at"] == "2024-03-05 10:00:00"  # not the 1980 sentinel
     assert "ipaddr" in info["dropped_columns"]["identifier"]
     assert "PSS_comment" in info["dropped_columns"]["free_text"]
+
+
+LS_CODES = ["AO01", "AO02", "AO03", "AO04", "AO05", "AO01", "AO02", "AO03", "AO04", "AO05"]
+
+
+def _ls_coded(values: list[list[str]]) -> bytes:
+    template = "PSS[SQ{i:03d}]"
+    rows = [{"id": str(k), "submitdate": "2024-03-04 08:19:03", "SGIC": f"P{k}",
+             **xf.items(v, template)} for k, v in enumerate(values, start=1)]  # fmt: skip
+    return xf.limesurvey(rows)
+
+
+LS_SPEC = {"timepoint": "pre", "id": "SGIC", "instruments": {"pss10": "PSS[SQ{i:03d}]"}}
+
+
+def test_limesurvey_answer_codes_must_be_declared(tmp_path):
+    content = _ls_coded([LS_CODES, ["A5"] * 10])
+    config = xf.cohort(tmp_path, [("codes.csv", content, LS_SPEC)])
+    with pytest.raises(InputError) as err:
+        xf.run(config)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith(f"{tmp_path}/raw/codes.csv: 20 of 20 answers are "
+                                               "LimeSurvey answer codes (e.g. 'AO01' in column "
+                                               "PSS[SQ001])")  # fmt: skip
+    assert "`answer_codes: position`" in msg
+
+
+def test_limesurvey_answer_codes_by_position_and_by_map(tmp_path):
+    content = _ls_coded([LS_CODES, ["A5"] * 9 + ["AO09"]])
+    r = xf.run(xf.cohort(tmp_path, [("codes.csv", content, {**LS_SPEC,
+                                                             "answer_codes": "position"})]))
+    items = r.valid.set_index("participant_id").filter(like="pss10__")
+    assert items.loc["P1"].tolist() == [0, 1, 2, 3, 4, 0, 1, 2, 3, 4]  # PSS answers 0-4
+    assert items.loc["P2"].tolist()[:9] == [4] * 9 and pd.isna(items.loc["P2", "pss10__10"])
+    rej = r.rejected
+    assert rej[["row", "column", "reason", "value"]].values.tolist() == [
+        [3, "PSS[SQ010]", "not a number", "AO09"]]  # a code without an answer: item missing
+    assert _info(r, "codes.csv")["answer_codes"] == {"setting": "position", "cells_decoded": 19}
+    mapping = {f"AO0{k}": 4 - (k - 1) for k in range(1, 6)} | {"A5": 0}
+    r = xf.run(xf.cohort(tmp_path, [("codes.csv", content, {**LS_SPEC,
+                                                             "answer_codes": mapping})]))
+    items = r.valid.set_index("participant_id").filter(like="pss10__")
+    assert items.loc["P1"].tolist() == [4, 3, 2, 1, 0, 4, 3, 2, 1, 0]
+    assert items.loc["P2"].tolist()[:9] == [0] * 9
+
+
+def test_answer_code_position_follows_the_instruments_allowed_values():
+    from balint_analysis.ingest.answer_codes import code_table
+    from balint_analysis.instruments import load_instrument
+
+    cbi = code_table("position", load_instrument("cbi"))
+    assert [cbi[f"AO0{k}"] for k in range(1, 6)] == ["0", "25", "50", "75", "100"]
+    assert cbi["A3"] == cbi["AO3"] == "50"
+    mbi = code_table("position", load_instrument("mbi_hss"))
+    assert mbi["AO07"] == "6" and "AO08" not in mbi
 
 
 def test_limesurvey_semicolon_separator(tmp_path):

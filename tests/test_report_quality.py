@@ -109,6 +109,16 @@ def test_file_details_show_what_was_detected_and_how() -> None:
     ]
 
 
+def test_file_details_name_decoded_answer_codes() -> None:
+    ls = {"answer_codes": {"setting": "position", "cells_decoded": 19}}
+    assert file_details(ls) == [
+        "19 answers given as LimeSurvey answer codes decoded by position (AO01 = the lowest "
+        "answer)"]  # fmt: skip
+    ls = {"answer_codes": {"setting": "mapping", "cells_decoded": 1}}
+    assert file_details(ls) == [
+        "1 answer given as LimeSurvey answer codes decoded through the configured map"]
+
+
 def test_file_details_show_only_present_keys() -> None:
     assert file_details({"source": "x.csv"}) == []
     assert file_details({"encoding": "utf-8", "delimiter": ","}) == [

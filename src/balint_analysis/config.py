@@ -82,6 +82,8 @@ class ExportSpec:
     decimal: str | None = None
     sheet: str | int | None = None
     test_ids: tuple[str, ...] = ()
+    #: LimeSurvey answer codes: None (undeclared), "position" or a code -> value mapping.
+    answer_codes: str | Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,7 @@ def _export(e: Mapping[str, Any], design: Design) -> ExportSpec:
         decimal=e.get("decimal"),
         sheet=e.get("sheet"),
         test_ids=tuple(str(t) for t in e.get("test_ids", []) or []),
+        answer_codes=e.get("answer_codes"),
     )
     named = [spec.timepoint] if spec.timepoint else list(spec.timepoint_values.values())
     unknown = [t for t in named if t not in design.timepoints]

@@ -15,6 +15,11 @@ import pandas as pd
 
 from balint_analysis.config import ExportSpec, StudyConfig
 from balint_analysis.errors import InputError
+from balint_analysis.ingest.answer_codes import (
+    code_table,
+    decode_answer_codes,
+    refuse_undeclared_codes,
+)
 from balint_analysis.ingest.base import ADAPTER_META, RawExport
 from balint_analysis.ingest.binary import read_sav, read_xlsx
 from balint_analysis.ingest.detect import TextTable, detect_container, detect_format, read_table
@@ -128,6 +133,7 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
                   "group": spec.group_column or "", **raw.meta_columns}  # fmt: skip
     items: dict[str, pd.Series] = {}
     recoded: dict[str, dict[str, str]] = {}
+    decoded = 0
     for inst_id, inst in config.instruments.items():
         mapping = config.columns_for(spec, inst_id)
         missing = [col for col in mapping.values() if col not in columns]
@@ -140,6 +146,7 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
                 f"(e.g. '{_suggest_template(missing[0], columns)}') or an item->column map."
             )
         by_label = {str(v).strip().lower(): str(k) for k, v in inst.response_labels.items()}
+        codes = code_table(spec.answer_codes, inst) if spec.answer_codes else None
         for item, col in mapping.items():
             _require_column(spec.path, columns, col, f"instruments.{inst_id}", dups)
             values = df[col]
@@ -150,9 +157,14 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
             if recode:
                 values = values.map(lambda v, r=recode: r.get(v, v)).astype("str")
                 recoded[col] = recode
+            if codes:
+                values, n = decode_answer_codes(values, codes)
+                decoded += n
             items[item_column(inst_id, item)] = values
             column_map[item_column(inst_id, item)] = col
             used.add(col)
+    if not spec.answer_codes and items:
+        refuse_undeclared_codes(spec.path, {column_map[k]: v for k, v in items.items()})
     out = pd.concat([out, pd.DataFrame(items, index=out.index)], axis=1)
     dropped = [c for c in columns if c not in used and c not in ADAPTER_META]
     info = {
@@ -174,6 +186,9 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
     info.update(_notes(table, raw))
     if recoded:
         info["recoded_by_value_labels"] = sorted(recoded)
+    if spec.answer_codes:
+        info["answer_codes"] = {"setting": "position" if spec.answer_codes == "position"
+                                else "mapping", "cells_decoded": decoded}  # fmt: skip
     return out, info
 
 

@@ -90,6 +90,12 @@ def file_details(f: Mapping[str, Any]) -> list[str]:
     rec = list(f.get("recoded_by_value_labels") or [])
     if rec:
         out.append(f"{_plural(len(rec), 'item column')} recoded through the SPSS value labels")
+    codes = f.get("answer_codes")
+    if isinstance(codes, Mapping):
+        how = ("by position (AO01 = the lowest answer)" if codes.get("setting") == "position"
+               else "through the configured map")  # fmt: skip
+        out.append(f"{_plural(int(codes.get('cells_decoded') or 0), 'answer')} given as "
+                   f"LimeSurvey answer codes decoded {how}")  # fmt: skip
     ctm = f.get("choice_text_mapped")
     if not is_missing(ctm) and ctm and int(ctm) > 0:
         out.append(f"{_plural(int(ctm), 'answer')} given as choice text mapped to codes")
