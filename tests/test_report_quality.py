@@ -114,6 +114,9 @@ def test_file_details_name_decoded_answer_codes() -> None:
     assert file_details(ls) == [
         "19 answers given as LimeSurvey answer codes decoded by position (AO01 = the lowest "
         "answer)"]  # fmt: skip
+    assert file_details({"excel_serial_times": 2}) == [
+        "2 submission times written as Excel serial numbers (the file was re-saved in Excel), "
+        "converted to dates"]  # fmt: skip
     ls = {"answer_codes": {"setting": "mapping", "cells_decoded": 1}}
     assert file_details(ls) == [
         "1 answer given as LimeSurvey answer codes decoded through the configured map"]

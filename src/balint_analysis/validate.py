@@ -45,6 +45,7 @@ from balint_analysis.ingest.accounting import (
 )
 from balint_analysis.ingest.careless import FLAG_COLUMNS, careless_flags
 from balint_analysis.ingest.codes import match_codes
+from balint_analysis.ingest.excel_damage import excel_id_cause
 from balint_analysis.privacy import safe_value
 
 __all__ = ["ValidationResult", "response_schema", "roster_schema", "validate"]
@@ -259,6 +260,22 @@ def _refuse_text_exports(found: pd.DataFrame, df: pd.DataFrame, converted: dict)
             )
 
 
+def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
+                       roster_ids: list | None) -> pd.DataFrame:  # fmt: skip
+    """Say so when a code not in the roster looks changed by Excel (the row stays rejected)."""
+    unknown = problems["reason"] == _REASONS[("participant_id", "isin")]
+    if not unknown.any():
+        return problems
+    ids = df.loc[problems.loc[unknown, "_index"].astype(int), "participant_id"]
+    cause = excel_id_cause(ids, roster_ids).to_numpy()
+    hit = pd.notna(cause)
+    where = problems.index[unknown][hit]
+    problems.loc[where, "reason"] = [
+        f"{_REASONS[('participant_id', 'isin')]} (Excel: the code looks {c}; "
+        "re-export the file without opening it in Excel)" for c in cause[hit]]  # fmt: skip
+    return problems
+
+
 def _duplicates(df: pd.DataFrame) -> pd.DataFrame:
     """Reject all but the latest answered submission per participant × timepoint."""
     when = pd.to_datetime(df["submitted_at"], errors="coerce", format="mixed")
@@ -322,7 +339,7 @@ def validate(
     df, text_problems = _convert_items(df, config)
     roster_ids = list(valid_roster["participant_id"]) if valid_roster is not None else None
     fc = _failures(response_schema(config, roster_ids), df)
-    schema_problems = _problems(fc, df, source_col="source")
+    schema_problems = _name_excel_damage(_problems(fc, df, source_col="source"), df, roster_ids)
     excluded = set(schema_problems.loc[schema_problems["_row_level"].astype(bool), "_index"])
     survivors = df.drop(index=list(excluded))
     group_problems = None

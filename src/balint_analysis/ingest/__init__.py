@@ -23,6 +23,7 @@ from balint_analysis.ingest.answer_codes import (
 from balint_analysis.ingest.base import ADAPTER_META, RawExport
 from balint_analysis.ingest.binary import read_sav, read_xlsx
 from balint_analysis.ingest.detect import TextTable, detect_container, detect_format, read_table
+from balint_analysis.ingest.excel_damage import serial_times_to_iso
 from balint_analysis.ingest.platforms import ADAPTERS, read_generic
 from balint_analysis.io import sha256
 from balint_analysis.privacy import classify_dropped_columns
@@ -128,6 +129,7 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
         out["group"] = df[spec.group_column].str.strip()
     for col in ADAPTER_META:
         out[col] = kind if col == "response_type" else df[col]
+    out["submitted_at"], serial_times = serial_times_to_iso(out["submitted_at"])
     used = {spec.id, spec.timepoint_column, spec.group_column, "row"}
     column_map = {"participant_id": spec.id, "timepoint": spec.timepoint_column or "",
                   "group": spec.group_column or "", **raw.meta_columns}  # fmt: skip
@@ -186,6 +188,8 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
     info.update(_notes(table, raw))
     if recoded:
         info["recoded_by_value_labels"] = sorted(recoded)
+    if serial_times:
+        info["excel_serial_times"] = serial_times
     if spec.answer_codes:
         info["answer_codes"] = {"setting": "position" if spec.answer_codes == "position"
                                 else "mapping", "cells_decoded": decoded}  # fmt: skip

@@ -90,6 +90,10 @@ def file_details(f: Mapping[str, Any]) -> list[str]:
     rec = list(f.get("recoded_by_value_labels") or [])
     if rec:
         out.append(f"{_plural(len(rec), 'item column')} recoded through the SPSS value labels")
+    serials = f.get("excel_serial_times")
+    if not is_missing(serials) and serials and int(serials) > 0:
+        out.append(f"{_plural(int(serials), 'submission time')} written as Excel serial numbers "
+                   "(the file was re-saved in Excel), converted to dates")  # fmt: skip
     codes = f.get("answer_codes")
     if isinstance(codes, Mapping):
         how = ("by position (AO01 = the lowest answer)" if codes.get("setting") == "position"
