@@ -141,3 +141,61 @@ def test_ancova_function_recovers_known_coefficient():
     assert row["df"] == n - 3
     assert row["n_intervention"] == row["n_control"] == n // 2
     assert row["ci_low"] < row["estimate"] < row["ci_high"]
+
+
+def test_without_fuzzy_links_refits_on_the_remaining_answers():
+    """With tolerant code matching, the fuzzily linked answers are left out of one refit."""
+    from balint_analysis.models import analyse_outcomes, model_data
+    from balint_analysis.models.fast import fit_lmm_preferring_fast
+
+    scores = pd.read_csv("tests/reference/nested_scores.csv")
+    people = pd.read_csv("tests/reference/nested_participants.csv", dtype={"cluster": str})
+    ee = scores[scores["scale"] == "emotional_exhaustion"]
+    linked = ee[(ee["timepoint"] == "post") & ee["score"].notna()][["participant", "timepoint"]]
+    linked = linked.iloc[::4].reset_index(drop=True)  # every 4th post answer
+    args = {"timepoints": ["pre", "post", "followup"], "intervention": "balint",
+            "control": "control", "primary": "mbi_hss.emotional_exhaustion"}  # fmt: skip
+    res = analyse_outcomes(scores, people, fuzzy_links=linked, **args)
+    s = res.sensitivity
+    s = s[(s["scale"] == "emotional_exhaustion") & (s["analysis"] == "lmm_without_fuzzy_links")]
+    assert s["timepoint"].tolist() == ["post", "followup"]
+    assert s["note"].tolist() == [f"{len(linked)} fuzzily linked answers left out"] * 2
+    # the same model fitted directly on the remaining answers
+    rows = ee[ee["score"].notna()].merge(people[["participant", "cluster"]], on="participant")
+    key = rows["participant"] + "/" + rows["timepoint"]
+    kept = rows[~key.isin(linked["participant"] + "/" + linked["timepoint"])]
+    fit = fit_lmm_preferring_fast(model_data(kept, levels=args["timepoints"],
+                                             intervention="balint", control="control"))
+    term = np.array(fit.data.terms) == "group[balint]:timepoint[post]"
+    (est,), (se,), _ = fit.contrast(term.astype(float))
+    post = s.iloc[0]
+    assert post["estimate"] == pytest.approx(est, rel=1e-9)
+    assert post["se"] == pytest.approx(se, rel=1e-9)
+    both = kept.groupby("participant")["timepoint"].agg(set)
+    arms = kept.groupby("participant")["group"].first()
+    at_post = arms[both.map(lambda t: {"pre", "post"} <= t)]
+    assert (post["n_intervention"], post["n_control"]) == (
+        (at_post == "balint").sum(), (at_post == "control").sum())
+    record = res.model_files["mbi_hss.emotional_exhaustion"]["fits"]
+    assert "lmm_without_fuzzy_links" in record
+    # exact matching: no such analysis; tolerant without links: the primary model
+    assert "lmm_without_fuzzy_links" not in set(run("nested_pn").sensitivity["analysis"])
+    none = analyse_outcomes(scores, people, fuzzy_links=linked.iloc[:0], **args).sensitivity
+    row = none[(none["scale"] == "emotional_exhaustion")
+               & (none["analysis"] == "lmm_without_fuzzy_links")].iloc[0]
+    prim = none[(none["scale"] == "emotional_exhaustion") & (none["analysis"] == "primary_lmm")]
+    assert row["estimate"] == prim["estimate"].iloc[0]
+    assert row["note"] == "no fuzzy code links: same as primary_lmm"
+
+
+def test_fuzzy_linked_answers_from_flow_and_responses():
+    from balint_analysis.models.inputs import fuzzy_linked_answers
+
+    responses = pd.DataFrame({"participant": ["a", "a", "b"], "timepoint": ["pre", "post", "post"],
+                              "source": ["x.csv", "y.csv", "y.csv"], "row": ["4", "7", "9"]})
+    matching = {"method": "tolerant", "fuzzy_matches": [
+        {"source": "y.csv", "row": 9, "timepoint": "post", "distance": 1, "edit": "substitution"}]}
+    out = fuzzy_linked_answers(matching, responses)
+    assert out.to_dict("records") == [{"participant": "b", "timepoint": "post"}]
+    assert fuzzy_linked_answers({"method": "exact"}, responses) is None
+    assert fuzzy_linked_answers({"method": "tolerant", "fuzzy_matches": []}, responses).empty

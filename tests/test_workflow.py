@@ -215,3 +215,31 @@ def test_lint_and_format_pass():
     fmt = subprocess.run([str(Path(sys.executable).parent / "snakefmt"), "--check", "workflow"],
                          cwd=REPO, capture_output=True, text=True, check=False)  # fmt: skip
     assert fmt.returncode == 0, fmt.stderr
+
+
+def test_model_stage_reads_fuzzy_links_from_flow_and_responses(run, tmp_path):
+    """Tolerant code matching in flow.json: the model stage refits without the linked answers."""
+    from balint_analysis.config import load_config
+    from balint_analysis.pipeline import model_stage
+
+    src = processed(run, "")
+    flow = json.loads((src / "flow.json").read_text())
+    responses = pd.read_csv(src / "responses.csv", usecols=["participant", "timepoint", "source",
+                                                             "row"])  # fmt: skip
+    later = responses[responses["timepoint"] != "pre"].head(3)
+    flow["code_matching"] = {"method": "tolerant", "fuzzy_matches": [
+        {"source": s, "row": int(r), "timepoint": t, "distance": 1, "edit": "substitution"}
+        for s, r, t in zip(later["source"], later["row"], later["timepoint"], strict=True)]}
+    (tmp_path / "flow.json").write_text(json.dumps(flow))
+    inp = {name: str(src / f"{name}.csv") for name in ("scores", "participants", "reliability",
+                                                        "responses")}  # fmt: skip
+    inp["flow"] = str(tmp_path / "flow.json")
+    out = {name: str(tmp_path / f"{name}.csv") for name in (
+        "effects", "emmeans", "sensitivity", "clinical", "cutoffs", "dose")}
+    out["models"] = str(tmp_path / "models.json")
+    model_stage(load_config(run["config"]), inp, out)
+    sens = pd.read_csv(out["sensitivity"])
+    linked = sens[sens["analysis"] == "lmm_without_fuzzy_links"]
+    assert len(linked) == len(sens[sens["analysis"] == "primary_lmm"])
+    assert set(linked["note"]) <= {f"{k} fuzzily linked answers left out" for k in (1, 2, 3)}
+    assert linked["converged"].all()

@@ -129,6 +129,17 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
     scores = scores[~(scores["instrument"] + "." + scores["scale"]).isin(derived)]
     participants = pd.read_csv(inp["participants"], dtype={"participant": str, "cluster": str})
     reliability = pd.read_csv(inp["reliability"]) if inp.get("reliability") else None
+    fuzzy_links = None
+    if inp.get("flow") and inp.get("responses"):
+        import json
+
+        from balint_analysis.models.inputs import fuzzy_linked_answers
+
+        matching = json.loads(Path(inp["flow"]).read_text("utf-8")).get("code_matching", {})
+        if matching.get("method") == "tolerant":
+            keys = pd.read_csv(inp["responses"], usecols=["participant", "timepoint", "source",
+                                                          "row"], dtype=str)  # fmt: skip
+            fuzzy_links = fuzzy_linked_answers(matching, keys)
     design = cfg.design
     results = analyse_outcomes(
         scores,
@@ -141,6 +152,7 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
         alpha=cfg.analysis.alpha,
         use_clusters=cfg.roster is not None and cfg.roster.cluster is not None,
         reliability=reliability,
+        fuzzy_links=fuzzy_links,
         n_jobs=threads,
     )
     write_csv(results.effects, out["effects"])

@@ -3,6 +3,9 @@ rule model:
         scores=processed("scores.csv"),
         participants=processed("participants.csv"),
         reliability=processed("reliability.csv"),
+        # code-matching report and answer keys: the analysis without fuzzy code links
+        flow=processed("flow.json"),
+        responses=processed("responses.csv"),
     output:
         effects=processed("effects.csv"),
         emmeans=processed("emmeans.csv"),

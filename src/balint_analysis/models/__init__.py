@@ -161,6 +161,7 @@ def analyse_outcomes(
     alpha: float = 0.05,
     use_clusters: bool = True,
     reliability: pd.DataFrame | None = None,
+    fuzzy_links: pd.DataFrame | None = None,
     n_jobs: int = 1,
 ) -> ModelResults:
     """Fit the primary model of every outcome and report effects, EMMs and d_ppc2 (SPEC §7).
@@ -190,6 +191,10 @@ def analyse_outcomes(
         SPEC ``reliability.csv`` (``instrument, scale, timepoint, alpha``): the baseline alpha
         is the reliability of the reliable change index. Without it ``clinical`` has NaN
         counts.
+    fuzzy_links : pandas.DataFrame, optional
+        ``participant, timepoint`` answers joined by fuzzy code links
+        (:func:`.inputs.fuzzy_linked_answers`); with it, ``sensitivity`` has an analysis
+        without them. None (exact code matching): no such analysis.
     n_jobs : int
         Worker processes for the outcomes (the results do not depend on it).
 
@@ -238,7 +243,7 @@ def analyse_outcomes(
     analyse = partial(_outcome_results, participants=participants, reliability=reliability,
                       timepoints=timepoints, intervention=intervention, control=control,
                       covariates=list(covariates), alpha=alpha, use_clusters=use_clusters,
-                      design=design, groups=groups)  # fmt: skip
+                      design=design, groups=groups, fuzzy_links=fuzzy_links)  # fmt: skip
     for rows, emm, sens, outcome_tables, diag, record in _map(analyse, tasks, n_jobs):
         effect_rows += rows
         emm_frames.append(emm)
@@ -311,7 +316,8 @@ def _single_threaded_blas() -> None:
 
 
 def _outcome_results(sub, instrument, scale, role, *, participants, reliability, timepoints,
-                     intervention, control, covariates, alpha, use_clusters, design, groups):
+                     intervention, control, covariates, alpha, use_clusters, design, groups,
+                     fuzzy_links=None):
     """Everything one outcome contributes: effect rows, EMMs, sensitivity rows, clinical
     tables, diagnostics and its ``models/<outcome>.json`` record (plain, picklable data)."""
     rows, emm, diag, fit, model_rows = _analyse_one(
@@ -323,7 +329,8 @@ def _outcome_results(sub, instrument, scale, role, *, participants, reliability,
                    effect_type=EFFECT_TYPES[design], df_method="Satterthwaite")
     sens, fits = sensitivity_rows(
         model_rows, fit, rows, timepoints=timepoints, intervention=intervention,
-        control=control, covariates=covariates, alpha=alpha, use_clusters=use_clusters)
+        control=control, covariates=covariates, alpha=alpha, use_clusters=use_clusters,
+        fuzzy_links=fuzzy_links)
     clin, cut, dose, clin_notes = clinical_tables(
         sub, participants, reliability, instrument=instrument, scale=scale,
         timepoints=timepoints, groups=groups, intervention=intervention, alpha=alpha)
@@ -337,7 +344,8 @@ def _outcome_results(sub, instrument, scale, role, *, participants, reliability,
         "diagnostics": diag,
         "fits": {"primary_lmm": primary_record} | {
             name: fit_record(fits.get(name), alpha, error=fits["_errors"].get(name))
-            for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm")
+            for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm",
+                         "lmm_without_fuzzy_links") if name in fits
         },
     })
     return (rows, emm.assign(instrument=instrument, scale=scale),

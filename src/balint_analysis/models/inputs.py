@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["SCORE_COLUMNS", "prepare_inputs"]
+__all__ = ["SCORE_COLUMNS", "fuzzy_linked_answers", "prepare_inputs"]
 
 SCORE_COLUMNS = ("participant", "group", "timepoint", "instrument", "scale", "score")
 _SCORE_COLUMNS = SCORE_COLUMNS
@@ -66,3 +66,30 @@ def prepare_inputs(scores, participants, timepoints, intervention, control, cova
     keep = ["participant", "cluster", *dict.fromkeys(covariates)]
     df = df.merge(roster[keep], on="participant", how="left")
     return df.reset_index(drop=True), notes
+
+
+def fuzzy_linked_answers(code_matching: dict, responses: pd.DataFrame) -> pd.DataFrame | None:
+    """The (participant, timepoint) answers joined to a participant by a fuzzy code link.
+
+    Parameters
+    ----------
+    code_matching : dict
+        ``flow.json``'s ``code_matching``: with tolerant matching, ``fuzzy_matches`` lists the
+        ``source, row`` of every fuzzily linked export row.
+    responses : pandas.DataFrame
+        ``responses.csv`` (at least ``participant, timepoint, source, row``).
+
+    Returns
+    -------
+    pandas.DataFrame or None
+        ``participant, timepoint`` (possibly empty); None when codes were matched exactly, so
+        there is no sensitivity analysis to make.
+    """
+    if code_matching.get("method") != "tolerant":
+        return None
+    links = pd.DataFrame(code_matching.get("fuzzy_matches") or [], columns=["source", "row"])
+    keys = responses[["participant", "timepoint", "source", "row"]].astype(
+        {"participant": str, "timepoint": str, "source": str, "row": int})
+    links = links.astype({"source": str, "row": int})
+    hit = keys.merge(links[["source", "row"]], on=["source", "row"])
+    return hit[["participant", "timepoint"]].drop_duplicates().reset_index(drop=True)

@@ -38,6 +38,8 @@ ANALYSES = {
                            "only)",
     "lmm_residual_by_arm": "primary LMM with one residual variance per arm (nlme varIdent; "
                            "REML, exact Satterthwaite df)",
+    "lmm_without_fuzzy_links": "primary LMM without the answers joined to a participant by a "
+                               "fuzzy (tolerant) code link; only with tolerant code matching",
 }
 
 
@@ -121,6 +123,7 @@ def sensitivity_rows(
     covariates: Sequence[str],
     alpha: float,
     use_clusters: bool,
+    fuzzy_links: pd.DataFrame | None = None,
 ) -> tuple[list[dict], dict]:
     """All sensitivity analyses of one outcome.
 
@@ -135,6 +138,9 @@ def sensitivity_rows(
         The outcome's ``effects.csv`` rows (copied as ``primary_lmm``).
     timepoints, intervention, control, covariates, alpha, use_clusters
         As for :func:`balint_analysis.models.analyse_outcomes`.
+    fuzzy_links : pandas.DataFrame, optional
+        ``participant, timepoint`` answers joined by fuzzy code links
+        (:func:`.inputs.fuzzy_linked_answers`); None (exact matching): no such analysis.
 
     Returns
     -------
@@ -198,6 +204,22 @@ def sensitivity_rows(
         except Exception as exc:  # noqa: BLE001 - reported in the note
             fits["_errors"]["lmm_residual_by_arm"] = f"{type(exc).__name__}: {exc}"
 
+    linked_names = ["lmm_without_fuzzy_links"] if fuzzy_links is not None else []
+    fuzzy_n = {}
+    if fuzzy_links is not None:
+        key = rows["participant"].astype(str) + "\x1f" + rows["timepoint"].astype(str)
+        drop = key.isin(set(fuzzy_links["participant"].astype(str) + "\x1f"
+                            + fuzzy_links["timepoint"].astype(str)))  # fmt: skip
+        kept = rows[~drop]
+        if drop.any():
+            data = refit("lmm_without_fuzzy_links", kept, use_clusters=use_clusters)
+            fits["lmm_without_fuzzy_links"] = _safe_fit("lmm_without_fuzzy_links", data, fits)
+            notes["lmm_without_fuzzy_links"] = f"{int(drop.sum())} fuzzily linked answers left out"
+        else:
+            fits["lmm_without_fuzzy_links"] = fit
+            notes["lmm_without_fuzzy_links"] = "no fuzzy code links: same as primary_lmm"
+        fuzzy_n = _pair_counts(kept, baseline, intervention, control)
+
     wide = rows.pivot(index="participant", columns="timepoint", values="score")
     per_person = rows.groupby("participant")[["group", *covariates]].first()
     wide = wide.join(per_person)
@@ -227,11 +249,14 @@ def sensitivity_rows(
             out.append(base | _lmm_row(None, term, alpha) | {
                 "analysis": "ancova", "n_intervention": 0, "n_control": 0, "converged": False,
                 "note": why})
-        for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm"):
+        for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm",
+                     *linked_names):  # fmt: skip
             f = fits[name]
             if name == "complete_case_lmm":
                 n_i = int(cc_n.get(intervention, 0))
                 n_c = int(cc_n.get(control, 0)) if two_arm else 0
+            elif name == "lmm_without_fuzzy_links":
+                n_i, n_c = fuzzy_n.get(t, (0, 0))
             else:
                 n_i, n_c = prim["n_intervention"], prim["n_control"]
             note = notes.get(name, "")
@@ -245,6 +270,20 @@ def sensitivity_rows(
                 "analysis": name, "n_intervention": n_i, "n_control": n_c,
                 "converged": bool(f is not None and f.converged), "note": note})
     return out, fits
+
+
+def _pair_counts(rows: pd.DataFrame, baseline: str, intervention: str,
+                 control: str | None) -> dict[str, tuple[int, int]]:  # fmt: skip
+    """Per later timepoint, participants observed at baseline and then, by arm."""
+    seen = rows.groupby("participant")["timepoint"].agg(set)
+    arm = rows.groupby("participant")["group"].first()
+    out = {}
+    for t in rows["timepoint"].unique():
+        both = seen.map(lambda s, t=t: baseline in s and t in s)
+        counts = arm[both[both].index].value_counts()
+        out[t] = (int(counts.get(intervention, 0)),
+                  int(counts.get(control, 0)) if control is not None else 0)  # fmt: skip
+    return out
 
 
 def _safe_fit(name: str, data, fits: dict) -> FittedLMM | None:

@@ -59,6 +59,10 @@ ANALYSES: dict[str, tuple[str, str]] = {
         "Mixed model, residual variance per arm",
         "lets answers vary more in one arm than the other",
     ),
+    "lmm_without_fuzzy_links": (
+        "Mixed model without fuzzy code links",
+        "leaves out answers joined to a participant only by tolerant matching of retyped codes",
+    ),
 }
 
 
