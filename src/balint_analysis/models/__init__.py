@@ -13,7 +13,6 @@ content). The procedures it combines are importable on their own: :func:`fit_lmm
 
 from __future__ import annotations
 
-import math
 import multiprocessing
 import platform
 from collections.abc import Sequence
@@ -35,26 +34,22 @@ from balint_analysis.models.clinical import (
 from balint_analysis.models.design import ModelData, model_data
 from balint_analysis.models.effects import (
     benjamini_hochberg,
-    change_d_from_scores,
-    dppc2_from_scores,
     hedges_g,
     morris_dppc2,
     standardized_change,
 )
-from balint_analysis.models.emmeans import estimated_marginal_means, t_interval
-from balint_analysis.models.fast import fit_lmm_preferring_fast
+from balint_analysis.models.emmeans import estimated_marginal_means
 from balint_analysis.models.inputs import prepare_inputs
 from balint_analysis.models.lmm import FittedLMM, fit_lmm
+from balint_analysis.models.outcome import jsonable, outcome_results
 from balint_analysis.models.refits import fit_residual_by_arm, ml_refit
 from balint_analysis.models.satterthwaite import Satterthwaite
 from balint_analysis.models.sensitivity import (
     ANALYSES,
     SENSITIVITY_COLUMNS,
     ancova,
-    sensitivity_rows,
 )
 from balint_analysis.models.summary_tests import ttest_from_summary
-from balint_analysis.models.tables import clinical_tables, fit_record
 
 __all__ = [
     "CLINICAL_COLUMNS",
@@ -96,10 +91,6 @@ EFFECTS_COLUMNS = [
 EMMEANS_COLUMNS = [
     "instrument", "scale", "group", "timepoint", "mean", "se", "ci_low", "ci_high", "n", "df",
 ]
-EFFECT_TYPES = {
-    "two-arm": "difference in change from baseline (intervention − control)",
-    "single-arm": "within-group change (no comparison group)",
-}
 EFFECT_SIZES = {
     "two-arm": "Morris (2008) d_ppc2: difference in mean change / pooled baseline SD, times "
     "c_p; participants observed at baseline and t; 95% CI from Morris eq. 25 with the pre-post "
@@ -240,7 +231,7 @@ def analyse_outcomes(
          scale, "primary" if f"{instrument}.{scale}" == primary else "secondary")
         for instrument, scale in outcomes
     ]  # fmt: skip
-    analyse = partial(_outcome_results, participants=participants, reliability=reliability,
+    analyse = partial(outcome_results, participants=participants, reliability=reliability,
                       timepoints=timepoints, intervention=intervention, control=control,
                       covariates=list(covariates), alpha=alpha, use_clusters=use_clusters,
                       design=design, groups=groups, fuzzy_links=fuzzy_links)  # fmt: skip
@@ -287,7 +278,7 @@ def analyse_outcomes(
         "input_notes": notes,
         "software": _software(),
     }
-    return ModelResults(effects=effects, emmeans=emmeans, diagnostics=_jsonable(diagnostics),
+    return ModelResults(effects=effects, emmeans=emmeans, diagnostics=jsonable(diagnostics),
                         sensitivity=sensitivity, clinical=clinical, cutoffs=cutoffs, dose=dose,
                         model_files=model_files)
 
@@ -315,122 +306,8 @@ def _single_threaded_blas() -> None:
     threadpool_limits(1)
 
 
-def _outcome_results(sub, instrument, scale, role, *, participants, reliability, timepoints,
-                     intervention, control, covariates, alpha, use_clusters, design, groups,
-                     fuzzy_links=None):
-    """Everything one outcome contributes: effect rows, EMMs, sensitivity rows, clinical
-    tables, diagnostics and its ``models/<outcome>.json`` record (plain, picklable data)."""
-    rows, emm, diag, fit, model_rows = _analyse_one(
-        sub, timepoints=timepoints, intervention=intervention, control=control,
-        covariates=covariates, alpha=alpha, use_clusters=use_clusters,
-    )
-    for row in rows:
-        row.update(instrument=instrument, scale=scale, role=role, design=design,
-                   effect_type=EFFECT_TYPES[design], df_method="Satterthwaite")
-    sens, fits = sensitivity_rows(
-        model_rows, fit, rows, timepoints=timepoints, intervention=intervention,
-        control=control, covariates=covariates, alpha=alpha, use_clusters=use_clusters,
-        fuzzy_links=fuzzy_links)
-    clin, cut, dose, clin_notes = clinical_tables(
-        sub, participants, reliability, instrument=instrument, scale=scale,
-        timepoints=timepoints, groups=groups, intervention=intervention, alpha=alpha)
-    primary_record = fit_record(fit, alpha, error=diag.get("error"))
-    if fit is not None:
-        diag["fixed_effects"] = primary_record["fixed_effects"]
-        diag["ml_refit"] = primary_record["ml_refit"]
-    diag["clinical_notes"] = clin_notes
-    record = _jsonable({
-        "instrument": instrument, "scale": scale, "role": role, "design": design,
-        "diagnostics": diag,
-        "fits": {"primary_lmm": primary_record} | {
-            name: fit_record(fits.get(name), alpha, error=fits["_errors"].get(name))
-            for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm",
-                         "lmm_without_fuzzy_links") if name in fits
-        },
-    })
-    return (rows, emm.assign(instrument=instrument, scale=scale),
-            [r | {"instrument": instrument, "scale": scale} for r in sens],
-            {"clinical": clin, "cutoffs": cut, "dose": dose},
-            {"instrument": instrument, "scale": scale, "role": role, "design": design, **diag},
-            record)  # fmt: skip
-
-
-def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, use_clusters):
-    """Model one outcome; returns (effect rows, EMM frame, diagnostics)."""
-    baseline = timepoints[0]
-    model_rows = sub.dropna(subset=covariates) if covariates else sub
-    levels = [t for t in timepoints if (model_rows["timepoint"] == t).any()]
-    groups = [intervention] if control is None else [intervention, control]
-    diag: dict = {
-        "n_rows_missing_covariates": len(sub) - len(model_rows),
-        "formula": None, "method": "REML", "optimizer": None, "converged": False,
-        "boundary": False, "warnings": [], "fallback": None, "n_obs": len(model_rows),
-        "n_participants": int(model_rows["participant"].nunique()), "n_clusters": 0,
-        "variance_components": {}, "icc_cluster": None, "df_method": "Satterthwaite",
-    }
-    fit: FittedLMM | None = None
-    try:
-        if baseline not in levels or len(levels) < 2:
-            raise ValueError("needs observations at the baseline and a later timepoint")
-        data = model_data(model_rows, levels=levels, intervention=intervention, control=control,
-                          covariates=covariates, use_clusters=use_clusters)
-        fit = fit_lmm_preferring_fast(data)
-        diag.update(fit.diagnostics)
-    except Exception as exc:  # noqa: BLE001 - reported per outcome, the others still run
-        diag["error"] = f"{type(exc).__name__}: {exc}"
-    wide = sub.pivot(index="participant", columns="timepoint", values="score")
-    arm = sub.groupby("participant")["group"].first().reindex(wide.index)
-    rows = []
-    for t in timepoints[1:]:
-        row = {"timepoint": t, "converged": bool(fit is not None and fit.converged),
-               "boundary": bool(fit is not None and fit.boundary)}
-        est = se = df = np.nan
-        if fit is not None and t in levels:
-            term = f"timepoint[{t}]" if control is None else f"group[{intervention}]:timepoint[{t}]"
-            L = (np.array(fit.data.terms) == term).astype(float)
-            (est,), (se,), (df,) = fit.contrast(L)
-        lo, hi, p = t_interval(est, se, df, alpha)
-        row.update(estimate=est, se=se, df=df, ci_low=float(lo), ci_high=float(hi),
-                   p_value=float(p))
-        both = wide.reindex(columns=[baseline, t]).dropna()
-        if control is None:
-            d = change_d_from_scores(both[baseline], both[t], confidence=1 - alpha)
-            row.update(d_ppc2=d["d"].item(), n_intervention=len(both), n_control=0)
-        else:
-            pair = [both[arm.reindex(both.index) == g] for g in groups]
-            d = dppc2_from_scores(pair[0][baseline], pair[0][t], pair[1][baseline], pair[1][t],
-                                  confidence=1 - alpha)
-            row.update(d_ppc2=d["d_ppc2"].item(), n_intervention=len(pair[0]),
-                       n_control=len(pair[1]))
-        row.update(d_ci_low=d["ci_low"].item(), d_ci_high=d["ci_high"].item())
-        rows.append(row)
-    if fit is not None:
-        emm = estimated_marginal_means(fit, groups=groups, timepoints=timepoints, alpha=alpha)
-    else:
-        cells = [(g, t) for g in groups for t in timepoints]
-        counts = model_rows.groupby(["group", "timepoint"])["participant"].nunique()
-        emm = pd.DataFrame({"group": [g for g, _ in cells], "timepoint": [t for _, t in cells],
-                            "n": [int(counts.get(c, 0)) for c in cells]})
-    return rows, emm, diag, fit, model_rows
-
-
 def _software() -> dict:
     from importlib.metadata import version  # not `import statsmodels`: that alone costs ~1 s
 
     return {"python": platform.python_version(), "statsmodels": version("statsmodels"),
             "pandas": pd.__version__, "numpy": np.__version__, "scipy": version("scipy")}
-
-
-def _jsonable(obj):
-    """Plain-Python, strict-JSON version of ``obj`` (NaN and infinity become None)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple | np.ndarray):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.bool_ | bool):
-        return bool(obj)
-    if isinstance(obj, np.integer | int):
-        return int(obj)
-    if isinstance(obj, np.floating | float):
-        return float(obj) if math.isfinite(obj) else None
-    return obj
