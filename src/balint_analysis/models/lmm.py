@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
@@ -306,7 +307,7 @@ def fit_lmm(data: ModelData) -> FittedLMM:
         "icc_participant": variances["participant"] / total if total > 0 else None,
         "icc_cluster": variances["cluster"] / total if "cluster" in variances and total > 0
         else None,
-        "statsmodels_version": _statsmodels_version(),
+        "statsmodels_version": version("statsmodels"),
     }
     satt = Satterthwaite.from_state(best.state)
     diagnostics["varpar_hessian_eigenvalues"] = satt.hessian_eigenvalues.tolist()
@@ -357,9 +358,3 @@ def _attempt_record(a: _Attempt) -> dict:
         "error": a.error,
         "warnings": a.warnings,
     }
-
-
-def _statsmodels_version() -> str:
-    import statsmodels
-
-    return statsmodels.__version__

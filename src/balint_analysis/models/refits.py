@@ -32,30 +32,36 @@ __all__ = ["fit_residual_by_arm", "ml_refit", "minimise_deviance"]
 
 
 def minimise_deviance(
-    fun: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    evaluate: Callable[[np.ndarray], Any],
     phi0,
     n_components: int,
     scale: float,
-) -> tuple[np.ndarray, Any]:
+) -> tuple[Any, Any]:
     """Minimise a deviance over variances with L-BFGS-B (components >= 0, residuals > 0).
 
-    ``fun(phi) -> (deviance, gradient)``; variables are ``phi / scale``. Components that end
-    below ``1e-10 * scale`` are set to exactly 0 (boundary). The fallback of the Newton fits.
+    ``evaluate(phi)`` returns a state with ``deviance`` and ``gradient``
+    (:func:`.reml.reml_state` or :func:`.reml.ml_state`). Components start at least at
+    ``0.05 * scale`` (so a component held at 0 by the primary fit can move); variables are
+    ``phi / scale``; components that end below ``1e-10 * scale`` are set to exactly 0
+    (boundary). Returns the state at the optimum and scipy's result. The fallback of the
+    Newton fits.
     """
     from scipy import optimize  # ~0.5 s to import: only when Newton could not certify
 
-    x0 = np.maximum(np.asarray(phi0, dtype=float) / scale, 1e-3)
+    phi0 = np.array(phi0, dtype=float)
+    phi0[:n_components] = np.maximum(phi0[:n_components], 0.05 * scale)
+    x0 = np.maximum(phi0 / scale, 1e-3)
     bounds = [(0.0, None)] * n_components + [(1e-8, None)] * (x0.size - n_components)
 
     def f(x):
-        dev, grad = fun(x * scale)
-        return dev, grad * scale
+        st = evaluate(x * scale)
+        return st.deviance, st.gradient * scale
 
     res = optimize.minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds,
                             options={"ftol": 1e-15, "gtol": 1e-10, "maxiter": 5000})
     phi = res.x * scale
     phi[:n_components][phi[:n_components] < 1e-10 * scale] = 0.0
-    return phi, res
+    return evaluate(phi), res
 
 
 def _newton_from(evaluate, phi0: np.ndarray, K: int):
@@ -94,16 +100,8 @@ def ml_refit(fit: FittedLMM) -> dict:
     state, _ = _newton_from(lambda phi: ml_state(struct, phi), phi_reml, K)
     newton_ok = state is not None
     if not newton_ok:
-        scale = float(np.var(struct.y)) or 1.0
-        phi0 = phi_reml.copy()
-        phi0[:K] = np.maximum(phi0[:K], 0.05 * scale)
-
-        def fun(phi):
-            st = ml_state(struct, phi)
-            return st.deviance, st.gradient
-
-        phi, res = minimise_deviance(fun, phi0, K, scale)
-        state = ml_state(struct, phi)
+        state, res = minimise_deviance(lambda phi: ml_state(struct, phi), phi_reml, K,
+                                       float(np.var(struct.y)) or 1.0)  # fmt: skip
         newton_ok = bool(res.success)
     phi, dev, grad, beta = state.phi, state.deviance, state.gradient, state.beta
     free = np.ones(phi.size, bool)
@@ -203,15 +201,8 @@ def fit_residual_by_arm(data: ModelData, start: FittedLMM | None = None) -> Fitt
 
 def _by_arm_lbfgsb(struct: VarianceStructure, phi0: np.ndarray, K: int, scale: float):
     """Fallback for :func:`fit_residual_by_arm`: L-BFGS-B, then Newton steps in ``phi``."""
-    phi0 = phi0.copy()
-    phi0[:K] = np.maximum(phi0[:K], 0.05 * scale)
-
-    def fun(phi):
-        st = reml_state(struct, phi)
-        return st.deviance, st.gradient
-
-    phi, res = minimise_deviance(fun, phi0, K, scale)
-    state = reml_state(struct, phi)
+    state, res = minimise_deviance(lambda phi: reml_state(struct, phi), phi0, K, scale)
+    phi = state.phi
     for _ in range(20):  # Newton polish on the free parameters
         free = np.append(phi[:K] > 0, np.ones(2, bool))
         g, H = state.gradient[free], state.hessian[np.ix_(free, free)]
