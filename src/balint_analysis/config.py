@@ -1,8 +1,10 @@
 """One typed, validated view of a cohort's configuration.
 
-The workflow validates ``config/config.yaml`` against ``workflow/schemas/config.schema.yaml``
-before any rule runs; :func:`load_config` adds the checks a JSON schema cannot express (the
-primary outcome exists, an instrument's columns are mapped) and resolves defaults.
+The workflow validates a cohort config against ``workflow/schemas/config.schema.yaml`` before
+any rule runs (:mod:`balint_analysis.config_schema`, which also fills the schema's defaults —
+the only place defaults are defined); :func:`load_config` adds the checks a JSON schema cannot
+express (the primary outcome exists, an instrument's columns are mapped). Each workflow stage
+sees only the keys it declared (:func:`load_stage_config`, :mod:`balint_analysis.stages`).
 """
 
 from __future__ import annotations
@@ -13,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from balint_analysis.config_schema import apply_defaults, check_schema, read_yaml
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import Instrument, load_file, load_instrument
 
 __all__ = [
     "AnalysisSpec",
+    "NotInStageParams",
     "check_schema",
     "Design",
     "ExportSpec",
@@ -28,6 +30,7 @@ __all__ = [
     "ValidationSpec",
     "item_columns",
     "load_config",
+    "load_stage_config",
     "read_config",
 ]
 
@@ -82,28 +85,35 @@ class ExportSpec:
     decimal: str | None = None
     sheet: str | int | None = None
     test_ids: tuple[str, ...] = ()
-    #: LimeSurvey answer codes: None (undeclared), "position" or a code -> value mapping.
+    #: Answer codes/positions: None (undeclared), "position" or a code -> value mapping.
     answer_codes: str | Mapping[str, float] | None = None
+    #: REDCap data dictionary of the export (form membership of its fields).
+    dictionary: str | None = None
+    #: REDCap: instrument id -> the form holding its items (when the column order is unclear).
+    forms: Mapping[str, str] = field(default_factory=dict)
+
+
+# The typed views carry no defaults: those are defined once, in the config schema.
 
 
 @dataclass(frozen=True)
 class ValidationSpec:
     """``validation:``: participant-code matching across waves and careless-responding flags."""
 
-    code_matching: str = "exact"
-    code_pattern: str | None = None
-    max_distance: int = 1
-    longstring_share: float = 1.0
-    min_seconds_per_item: float = 2.0
+    code_matching: str
+    code_pattern: str | None
+    max_distance: int
+    longstring_share: float
+    min_seconds_per_item: float
 
 
 @dataclass(frozen=True)
 class AnalysisSpec:
     primary: str
-    covariates: tuple[str, ...] = ()
-    alpha: float = 0.05
-    min_cell_size: int = 5
-    strict: bool = False
+    covariates: tuple[str, ...]
+    alpha: float
+    min_cell_size: int
+    strict: bool
 
     @property
     def primary_instrument(self) -> str:
@@ -123,13 +133,13 @@ class StudyConfig:
     instrument_columns: Mapping[str, Any]
     instruments: Mapping[str, Instrument]
     analysis: AnalysisSpec
-    roster: RosterSpec | None = None
-    key_env: str = "BALINT_ID_KEY"
-    allow_demo_key: bool = False
-    synthetic_seed: int | None = None
-    synthetic_preset: str | None = None
-    validation: ValidationSpec = field(default_factory=ValidationSpec)
-    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    roster: RosterSpec | None
+    key_env: str
+    allow_demo_key: bool
+    synthetic_seed: int | None
+    synthetic_preset: str | None
+    validation: ValidationSpec
+    raw: Mapping[str, Any] = field(repr=False)
 
     def columns_for(self, export: ExportSpec, instrument_id: str) -> dict[int, str]:
         """Item number -> export column for one instrument in one export."""
@@ -167,64 +177,166 @@ def item_columns(mapping: str | Mapping[Any, str], instrument: Instrument) -> di
     return dict(sorted(out.items()))
 
 
-def check_schema(raw: Mapping[str, Any], schema_path: str | Path) -> None:
-    """Validate a config mapping against the JSON schema; the first problem as one line.
+def read_config(path: str | Path) -> StudyConfig:
+    """Read a config YAML file, check it against the schema and return its typed view.
 
     Raises
     ------
     InputError
-        Naming the offending key, e.g. ``config key 'analysis.alpha': 2 is greater than or
-        equal to the maximum of 1``.
+        One line naming the file or key: unreadable file, broken YAML, a schema violation, a
+        ``TODO`` left by ``balint-analysis init``, or a semantic problem.
     """
-    import jsonschema
-
-    schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(raw), key=lambda e: list(e.absolute_path))
-    if errors:
-        err = errors[0]
-        key = ".".join(str(p) for p in err.absolute_path) or "(top level)"
-        raise InputError(f"config key '{key}': {err.message}.")
-
-
-def read_config(path: str | Path) -> StudyConfig:
-    """Read a config YAML file and return its typed view (no JSON-schema defaults applied)."""
+    raw = read_yaml(path)
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the configuration ({exc.strerror}).") from exc
+        check_schema(raw)
+    except InputError as exc:
+        raise InputError(f"{path}: {exc}") from None
     return load_config(raw)
 
 
 def load_config(raw: Mapping[str, Any]) -> StudyConfig:
-    """Build the typed view from a config mapping (as Snakemake passes it to scripts)."""
-    design_raw = raw["design"]
-    design = Design(
-        timepoints=tuple(design_raw["timepoints"]),
-        intervention=str(design_raw["intervention"]),
-        control=design_raw.get("control"),
-        randomised=bool(design_raw.get("randomised", False)),
-    )
-    if design.control is not None and design.control == design.intervention:
-        raise InputError("config: design.control must differ from design.intervention.")
+    """The typed view of a whole cohort config (schema defaults filled in, every check run)."""
+    return _build(apply_defaults(raw), stage=None)
 
-    custom = {}
-    for p in raw.get("instrument_definitions", []) or []:
-        inst = load_file(p)
-        custom[inst.id] = inst
-    instruments: dict[str, Instrument] = {}
-    for inst_id in raw["instruments"]:
-        instruments[inst_id] = custom.get(inst_id) or load_instrument(inst_id)
 
-    exports = tuple(_export(e, design) for e in raw["exports"])
-    analysis_raw = raw["analysis"]
+def load_stage_config(raw: Mapping[str, Any], stage: str) -> StudyConfig:
+    """The typed view of the config keys one workflow stage received as its params.
+
+    ``raw`` already carries the defaults (it is cut from the whole config by
+    :func:`balint_analysis.stages.stage_config`); a key the stage did not declare is a
+    :class:`NotInStageParams` placeholder that fails loudly when used.
+    """
+    return _build(dict(raw), stage=stage)
+
+
+class NotInStageParams:
+    """Stands for a config key a workflow stage did not declare in its params.
+
+    Any use (comparison, truth value, iteration, attribute, formatting) raises ``KeyError``:
+    a stage that reads an undeclared key would not be re-run when that key changes.
+    """
+
+    __slots__ = ("key", "stage")
+
+    def __init__(self, key: str, stage: str | None) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "stage", stage)
+
+    def _fail(self, *args: object, **kwargs: object) -> Any:
+        raise KeyError(
+            f"stage '{self.stage}' read config key '{self.key}', which is not among its params; "
+            "declare it in balint_analysis.stages.STAGE_KEYS"
+        )
+
+    def __repr__(self) -> str:
+        return f"<config key {self.key} not in the params of stage {self.stage}>"
+
+    __getattr__ = __bool__ = __eq__ = __ne__ = __iter__ = __len__ = __str__ = __format__ = _fail
+    __hash__ = __lt__ = __gt__ = __getitem__ = __contains__ = __float__ = __int__ = _fail
+
+
+def _get(raw: Mapping[str, Any], dotted: str, stage: str | None) -> Any:
+    """The value at ``dotted``; absent: ``None`` in a whole config (optional keys; required
+    ones were checked by the schema), a :class:`NotInStageParams` in a stage's params (a key
+    the stage declared but the config leaves out is present there as ``None``)."""
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None if stage is None else NotInStageParams(dotted, stage)
+        node = node[part]
+    return node
+
+
+def _declared(value: Any) -> bool:
+    return not isinstance(value, NotInStageParams)
+
+
+def _build(raw: dict, stage: str | None) -> StudyConfig:
+    def get(key: str) -> Any:
+        return _get(raw, key, stage)
+
+    design: Any = get("design")
+    if _declared(design):
+        design = Design(
+            timepoints=tuple(str(t) for t in design["timepoints"]),
+            intervention=str(design["intervention"]),
+            control=None if design.get("control") is None else str(design["control"]),
+            randomised=bool(design["randomised"]),
+        )
+        if design.control is not None and design.control == design.intervention:
+            raise InputError("config: design.control must differ from design.intervention.")
+    columns: Any = get("instruments")
+    instruments: Any = columns
+    if _declared(columns):
+        columns = dict(columns)
+        custom = {}
+        for p in get("instrument_definitions") or []:
+            inst = load_file(p)
+            custom[inst.id] = inst
+        instruments = {i: custom.get(i) or load_instrument(i) for i in columns}
+    exports: Any = get("exports")
+    if _declared(exports):
+        exports = tuple(_export(e, design) for e in exports)
     analysis = AnalysisSpec(
-        primary=analysis_raw["primary"],
-        covariates=tuple(analysis_raw.get("covariates", []) or []),
-        alpha=float(analysis_raw.get("alpha", 0.05)),
-        min_cell_size=int(analysis_raw.get("min_cell_size", 5)),
-        strict=bool(analysis_raw.get("strict", False)),
+        primary=get("analysis.primary"),
+        covariates=_tuple(get("analysis.covariates")),
+        alpha=_float(get("analysis.alpha")),
+        min_cell_size=_int(get("analysis.min_cell_size")),
+        strict=_bool(get("analysis.strict")),
     )
+    if _declared(analysis.primary) and _declared(instruments):
+        _check_primary(analysis, instruments)
+    roster: Any = get("participants")
+    if _declared(roster):
+        roster = RosterSpec(**roster) if roster else None
+    if stage is None and (roster is None or roster.group is None):
+        missing = [e.path for e in exports if not e.group_column]
+        if missing:
+            raise InputError(
+                f"config: no group for participants of {missing[0]}: give participants.group "
+                "(a roster) or exports[].group_column."
+            )
+    validation: Any = get("validation")
+    if _declared(validation):
+        matching, careless = validation["code_matching"], validation["careless"]
+        validation = ValidationSpec(
+            code_matching=str(matching["method"]),
+            code_pattern=matching.get("pattern"),
+            max_distance=int(matching["max_distance"]),
+            longstring_share=float(careless["longstring_share"]),
+            min_seconds_per_item=float(careless["min_seconds_per_item"]),
+        )
+    synthetic: Any = get("synthetic")
+    cfg = StudyConfig(
+        cohort=_str(get("cohort")),
+        title=_str(get("title")),
+        design=design,
+        exports=exports,
+        instrument_columns=columns,
+        instruments=instruments,
+        analysis=analysis,
+        roster=roster,
+        key_env=_str(get("privacy.key_env")),
+        allow_demo_key=_bool(get("privacy.allow_demo_key")),
+        synthetic_seed=(synthetic or {}).get("seed") if _declared(synthetic) else synthetic,
+        synthetic_preset=(synthetic or {}).get("preset") if _declared(synthetic) else synthetic,
+        validation=validation,
+        raw=raw,
+    )
+    if _declared(exports) and _declared(instruments):
+        for export in exports:
+            for inst_id in export.instruments:
+                if inst_id not in instruments:
+                    raise InputError(
+                        f"config: exports[{export.path}].instruments names '{inst_id}', which "
+                        "is not listed under the top-level instruments."
+                    )
+            for inst_id in instruments:
+                cfg.columns_for(export, inst_id)  # fail early on a malformed mapping
+    return cfg
+
+
+def _check_primary(analysis: AnalysisSpec, instruments: Mapping[str, Instrument]) -> None:
     inst = instruments.get(analysis.primary_instrument)
     if inst is None or analysis.primary_scale not in inst.scales:
         raise InputError(
@@ -237,61 +349,24 @@ def load_config(raw: Mapping[str, Any]) -> StudyConfig:
             f"config: analysis.primary '{analysis.primary}' is a rescaling of "
             f"'{inst.id}.{source}' and is not tested separately; use '{inst.id}.{source}'."
         )
-    roster = None
-    if raw.get("participants"):
-        roster = RosterSpec(**raw["participants"])
-    if roster is None or roster.group is None:
-        missing = [e.path for e in exports if not e.group_column]
-        if missing:
-            raise InputError(
-                f"config: no group for participants of {missing[0]}: give participants.group "
-                "(a roster) or exports[].group_column."
-            )
-    privacy = raw.get("privacy", {}) or {}
-    val = raw.get("validation") or {}
-    matching = val.get("code_matching") or {}
-    careless = val.get("careless") or {}
-    validation = ValidationSpec(
-        code_matching=str(matching.get("method", "exact")),
-        code_pattern=matching.get("pattern"),
-        max_distance=int(matching.get("max_distance", 1)),
-        longstring_share=float(careless.get("longstring_share", 1.0)),
-        min_seconds_per_item=float(careless.get("min_seconds_per_item", 2.0)),
-    )
-    synthetic = raw.get("synthetic") or {}
-    cfg = StudyConfig(
-        cohort=str(raw["cohort"]),
-        title=str(raw["title"]),
-        design=design,
-        exports=exports,
-        instrument_columns=dict(raw["instruments"]),
-        instruments=instruments,
-        analysis=analysis,
-        roster=roster,
-        key_env=privacy.get("key_env", "BALINT_ID_KEY"),
-        allow_demo_key=bool(privacy.get("allow_demo_key", False)),
-        synthetic_seed=synthetic.get("seed"),
-        synthetic_preset=synthetic.get("preset"),
-        validation=validation,
-        raw=raw,
-    )
-    for export in exports:
-        for inst_id in export.instruments:
-            if inst_id not in instruments:
-                raise InputError(
-                    f"config: exports[{export.path}].instruments names '{inst_id}', which is "
-                    "not listed under the top-level instruments."
-                )
-        for inst_id in instruments:
-            cfg.columns_for(export, inst_id)  # fail early on a malformed mapping
-    return cfg
+
+
+def _typed(convert: Any) -> Any:
+    def cast(value: Any) -> Any:
+        return value if isinstance(value, NotInStageParams) else convert(value)
+
+    return cast
+
+
+_str, _int, _float, _bool = _typed(str), _typed(int), _typed(float), _typed(bool)
+_tuple = _typed(lambda v: tuple(str(x) for x in (v or ())))
 
 
 def _all_outcomes(instruments: Mapping[str, Instrument]) -> list[str]:
     return [f"{i}.{s}" for i, inst in instruments.items() for s in inst.scales]
 
 
-def _export(e: Mapping[str, Any], design: Design) -> ExportSpec:
+def _export(e: Mapping[str, Any], design: Design | NotInStageParams) -> ExportSpec:
     spec = ExportSpec(
         path=str(e["path"]),
         id=str(e["id"]),
@@ -307,8 +382,12 @@ def _export(e: Mapping[str, Any], design: Design) -> ExportSpec:
         sheet=e.get("sheet"),
         test_ids=tuple(str(t) for t in e.get("test_ids", []) or []),
         answer_codes=e.get("answer_codes"),
+        dictionary=e.get("dictionary"),
+        forms=dict(e.get("forms") or {}),
     )
     named = [spec.timepoint] if spec.timepoint else list(spec.timepoint_values.values())
+    if isinstance(design, NotInStageParams):
+        return spec
     unknown = [t for t in named if t not in design.timepoints]
     if unknown:
         raise InputError(

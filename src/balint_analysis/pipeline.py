@@ -14,10 +14,10 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from balint_analysis.config import StudyConfig, load_config
+from balint_analysis.config import StudyConfig, load_stage_config
 from balint_analysis.errors import InputError
 
-__all__ = ["STAGES", "finish_job", "run_stage"]
+__all__ = ["STAGES", "finish_job", "read_inputs", "run_stage"]
 
 
 def _csv_round_trip(frame, **read_options):
@@ -49,26 +49,80 @@ def _empty_roster(cfg: StudyConfig):
                                  *cfg.analysis.covariates])  # fmt: skip
 
 
-def prepare_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
-    """ingest -> validate -> pseudonymise -> score in one process: the exports' raw participant
-    codes exist only in memory, and a run pays one interpreter start instead of four (the
-    stages share their imports and their inputs: the instrument definitions drive all four)."""
+def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
+    """Ingest every export and the roster, as validation receives them in ``prepare``: text
+    tables (missing = NaN) read back from their CSV form, and the ingest notes as JSON."""
     import json
 
     from balint_analysis.ingest import ingest
-    from balint_analysis.io import write_csv, write_json
-    from balint_analysis.privacy import pseudonymise, resolve_key
-    from balint_analysis.validate import validate
 
-    key, demo = resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
     ingested = ingest(cfg)
     responses = _text_round_trip(ingested.responses)
     roster = None
     if cfg.roster:
         raw_roster = ingested.roster if ingested.roster is not None else _empty_roster(cfg)
         roster = _text_round_trip(raw_roster)
-    info = json.loads(json.dumps(ingested.info))
+    return responses, roster, json.loads(json.dumps(ingested.info))
+
+
+def _key_change(history_path: str | None, fingerprint: str) -> dict:
+    """Compare the key's fingerprint with the previous run's (``history_path`` keeps the
+    fingerprints a cohort was pseudonymised with, never a key) and record this run's."""
+    import json
+
+    from balint_analysis.io import write_json
+
+    if not history_path:
+        return {"previous_key_fingerprint": None, "pseudonyms_changed": False}
+    path = Path(history_path)
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))["fingerprints"]
+    except (OSError, ValueError, KeyError, TypeError):
+        history = []
+    previous = history[-1] if history else None
+    if previous != fingerprint:
+        write_json({"fingerprints": [*history, fingerprint]}, path)
+    changed = previous is not None and previous != fingerprint
+    return {"previous_key_fingerprint": previous if changed else None,
+            "pseudonyms_changed": changed}  # fmt: skip
+
+
+def prepare_stage(
+    cfg: StudyConfig,
+    inp: Mapping,
+    out: Mapping,
+    *,
+    key_fingerprint: str | None = None,
+    key_history: str | None = None,
+) -> None:
+    """ingest -> validate -> pseudonymise -> score in one process: the exports' raw participant
+    codes exist only in memory, and a run pays one interpreter start instead of four (the
+    stages share their imports and their inputs: the instrument definitions drive all four).
+
+    ``key_fingerprint`` is the fingerprint of the key the workflow planned with (a param, so a
+    new key re-runs this stage); ``key_history`` the file recording the cohort's previous
+    fingerprints, from which ``pseudonymisation.json`` says whether the pseudonyms changed.
+    """
+
+    from balint_analysis.coverage import coverage_problems
+    from balint_analysis.io import write_csv, write_json
+    from balint_analysis.privacy import key_fingerprint as fingerprint_of
+    from balint_analysis.privacy import pseudonymise, resolve_key
+    from balint_analysis.validate import validate
+
+    key, demo = resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
+    fingerprint = fingerprint_of(key)
+    if key_fingerprint is not None and fingerprint != key_fingerprint:
+        raise InputError(
+            f"privacy: the key in {cfg.key_env} changed while the workflow was running; run "
+            "it again."
+        )
+    responses, roster, info = read_inputs(cfg)
     checked = validate(responses, roster, cfg, info)
+    empty = coverage_problems(checked.valid, responses, roster, checked.rejected, cfg)
+    if empty:
+        more = f" ({len(empty) - 1} more like it.)" if len(empty) > 1 else ""
+        raise InputError(f"{empty[0]}{more} `balint-analysis check` lists the rows it rejects.")
     write_csv(checked.rejected, out["rejected"])
     if "careless" in out:
         write_csv(checked.flags, out["careless"])
@@ -85,9 +139,10 @@ def prepare_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     write_csv(pseudonymised, out["responses"])
     write_csv(participants, out["participants"])
     write_json(
-        {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo},
+        {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo,
+         "key_fingerprint": fingerprint, **_key_change(key_history, fingerprint)},
         out["pseudonymisation"],
-    )
+    )  # fmt: skip
     if "scores" in out:
         score_stage(cfg, {"responses": out["responses"]}, out)
 
@@ -216,7 +271,8 @@ STAGES: dict[str, Callable[..., None]] = {
 
 def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Mapping,
               log: str | None = None, **extra: Any) -> None:  # fmt: skip
-    """Run one stage, its warnings going to ``log``.
+    """Run one stage on the config keys it declared (its rule's ``config`` param, see
+    :mod:`balint_analysis.stages`), its warnings going to ``log``.
 
     An :class:`InputError` becomes one line on the terminal (and in the log) and exit status 1,
     never a traceback.
@@ -224,7 +280,7 @@ def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Ma
     log_file = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
     try:
         with contextlib.redirect_stderr(log_file or sys.stderr):
-            STAGES[name](load_config(config), inputs, outputs, **extra)
+            STAGES[name](load_stage_config(config, name), inputs, outputs, **extra)
     except InputError as exc:
         message = f"balint-analysis {name}: {exc}"
         if log_file:

@@ -20,6 +20,8 @@ from balint_analysis.errors import InputError
 __all__ = [
     "DEMO_KEY",
     "classify_dropped_columns",
+    "env_key_fingerprint",
+    "key_fingerprint",
     "neutralise_formulas",
     "pseudonym",
     "pseudonymise_ids",
@@ -85,6 +87,28 @@ def resolve_key(key_env: str, *, allow_demo_key: bool) -> tuple[bytes, bool]:
         f"(e.g. `export {key_env}=$(openssl rand -hex 32)`) and keep it: the same key links "
         "later waves to the same pseudonyms."
     )
+
+
+_FINGERPRINT_SALT = b"balint-analysis pseudonymisation key fingerprint v1"
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short fingerprint of the pseudonymisation key (16 hex digits), never the key.
+
+    It tells whether two runs used the same key: the workflow re-runs pseudonymisation when it
+    changes, and the report says so. PBKDF2 (100,000 rounds) makes guessing a key from its
+    fingerprint as slow as guessing it from the pseudonyms themselves, or slower.
+    """
+    return hashlib.pbkdf2_hmac("sha256", key, _FINGERPRINT_SALT, 100_000)[:8].hex()
+
+
+def env_key_fingerprint(key_env: str, *, allow_demo_key: bool) -> str | None:
+    """The fingerprint of the key a run would use now, ``None`` when no key is available."""
+    try:
+        key, _ = resolve_key(key_env, allow_demo_key=allow_demo_key)
+    except InputError:
+        return None
+    return key_fingerprint(key)
 
 
 def pseudonym(raw_id: str, key: bytes, *, length: int = 16) -> str:

@@ -1,23 +1,37 @@
-# Config validation and small path helpers shared by the rules.
+# The run's configuration, its validation and small path helpers shared by the rules.
+import sys
 import threading
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from balint_analysis.config import check_schema, load_config
+from balint_analysis.config import load_config
+from balint_analysis.config_schema import apply_defaults, check_schema, run_config
 from balint_analysis.errors import InputError
 from balint_analysis.power import power_settings
+from balint_analysis.privacy import env_key_fingerprint
+from balint_analysis.project import DEFAULT_CONFIG, CohortPaths
+from balint_analysis.stages import stage_config
 
 try:
-    # One line naming the key, then what a JSON schema cannot express (the primary outcome
-    # exists, column maps resolve).
-    check_schema(config, workflow.source_path("../schemas/config.schema.yaml"))
-    STUDY = load_config(config)
+    # Exactly the cohort's config file (config/config.yaml, the demo, only when no
+    # --configfile is given) plus the schema's defaults: never another cohort's keys.
+    _given = run_config(config, workflow.overwrite_configfiles, DEFAULT_CONFIG)
+    # One line naming the key, then what a JSON schema cannot express.
+    check_schema(_given, workflow.source_path("../schemas/config.schema.yaml"))
+    _full = apply_defaults(_given)
+    STUDY = load_config(_full)
 except InputError as exc:
     raise WorkflowError(str(exc)) from None
-validate(config, schema="../schemas/config.schema.yaml")  # fills schema defaults
+config.clear()
+config.update(_full)
+validate(config, schema="../schemas/config.schema.yaml")
 
 COHORT = STUDY.cohort
+# Pseudonymisation re-runs when the key changes: its fingerprint (never the key) is a param.
+KEY_FINGERPRINT = env_key_fingerprint(
+    STUDY.key_env, allow_demo_key=STUDY.allow_demo_key
+)
 
 
 def processed(name):
@@ -31,10 +45,19 @@ def interim(name):
 def raw_inputs():
     """Every raw file the analysis reads: exports, roster, custom instrument definitions."""
     files = [e["path"] for e in config["exports"]]
+    files.extend(e["dictionary"] for e in config["exports"] if e.get("dictionary"))
     if config.get("participants"):
         files.append(config["participants"]["path"])
     files.extend(config.get("instrument_definitions", []))
     return files
+
+
+def announce_results():
+    """Print where the results are: the last line of every successful run."""
+    paths = CohortPaths(COHORT)
+    for label, path in (("Report", paths.report), ("Power analysis", paths.power_page)):
+        if path.exists():
+            print(f"{label}: {path.resolve()}", file=sys.stderr, flush=True)
 
 
 def release_scheduler_timers():

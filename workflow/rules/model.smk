@@ -27,7 +27,6 @@ rule model:
         mem_mb=2000,
         runtime=30,
     params:
-        analysis=config["analysis"],
-        design=config["design"],
+        config=stage_config(config, "model"),
     script:
         "../scripts/model.py"

@@ -23,7 +23,7 @@ rule power_chunk:
         mem_mb=1000,
         runtime=60,
     params:
-        power=POWER,
+        config=stage_config(config, "power_chunk"),
     script:
         "../scripts/power_chunk.py"
 
@@ -46,6 +46,6 @@ rule power_gather:
         mem_mb=1000,
         runtime=10,
     params:
-        power=POWER,
+        config=stage_config(config, "power_gather"),
     script:
         "../scripts/power_gather.py"

@@ -21,11 +21,8 @@ rule prepare:
     conda:
         "../envs/analysis.yaml"
     params:
-        exports=config["exports"],
-        participants=config.get("participants"),
-        instruments=config["instruments"],
-        design=config["design"],
-        strict=config["analysis"].get("strict", False),
-        privacy=config.get("privacy", {}),
+        config=stage_config(config, "prepare"),
+        key_fingerprint=KEY_FINGERPRINT,
+        key_history=interim("key_history.json"),
     script:
         "../scripts/prepare.py"

@@ -34,6 +34,6 @@ rule report:
     conda:
         "../envs/analysis.yaml"
     params:
-        title=config["title"],
+        config=stage_config(config, "report"),
     script:
         "../scripts/report.py"

@@ -3,7 +3,8 @@
 from balint_analysis.pipeline import finish_job, run_stage
 
 run_stage(
-    "model", snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items()),
+    "model", snakemake.params.config, dict(snakemake.input.items()),
+    dict(snakemake.output.items()),
     snakemake.log[0], threads=snakemake.threads,
 )
 finish_job()

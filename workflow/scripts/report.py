@@ -3,7 +3,8 @@
 from balint_analysis.pipeline import finish_job, run_stage
 
 run_stage(
-    "report", snakemake.config, dict(snakemake.input.items()), dict(snakemake.output.items()),
+    "report", snakemake.params.config, dict(snakemake.input.items()),
+    dict(snakemake.output.items()),
     snakemake.log[0],
 )
 finish_job()

@@ -19,9 +19,11 @@ REASON_RANK = {
     reason: rank
     for rank, reason in enumerate(
         [
+            "not a questionnaire response (REDCap row of another form or event)",
             "preview, test or spam response",
             "incomplete response (not finished / form not complete)",
             "timepoint not in design.timepoints",
+            "no timepoint (the timepoint column is empty)",
             "no participant id",
             "participant not in the roster",
             "group is neither the intervention nor the control label",
@@ -69,8 +71,7 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
             rejected_by_reason={k: int(v) for k, v in by_reason.items()},
             items_invalidated=int((item_problems["action"] == ITEM_MISSING).sum()),
             timepoints=sorted(set(valid.loc[valid["source"] == src, "timepoint"])),
-            submitted_by_timepoint=_date_spans(valid[valid["source"] == src],
-                                               config.analysis.min_cell_size),
+            submitted_by_timepoint=_date_spans(valid[valid["source"] == src]),
         )  # fmt: skip
         if entry["rows_in"] != entry["rows_accepted"] + entry["rows_rejected"]:
             raise AssertionError(f"row accounting broken for {src}")
@@ -111,19 +112,17 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
     }
 
 
-def _date_spans(rows: pd.DataFrame, min_cell: int) -> dict:
-    """First and last submission date per timepoint (dates only; the recruitment window).
-
-    Left out for a timepoint with fewer than ``min_cell`` dated responses, where the first or
-    last date could point at one person.
-    """
+def _date_spans(rows: pd.DataFrame) -> dict:
+    """First and last submission date per timepoint (dates only; the recruitment window) and
+    how many dated responses they span (the report leaves out spans over fewer than
+    ``analysis.min_cell_size`` responses, where a date could point at one person)."""
     if "submitted_at" not in rows:
         return {}
     when = pd.to_datetime(rows["submitted_at"], errors="coerce", format="mixed")
     spans = {}
     for tp, dates in when.groupby(rows["timepoint"]):
         dates = dates.dropna()
-        if len(dates) >= max(1, min_cell):
+        if len(dates):
             spans[str(tp)] = {"first": dates.min().strftime("%Y-%m-%d"),
                               "last": dates.max().strftime("%Y-%m-%d"), "n": int(len(dates))}
     return spans

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "DEFAULT_GRID",
     "GRID_SOURCES",
     "analyse_replicate",
     "chunk_replicates",
+    "default_grid",
     "expand_grid",
     "power_settings",
     "run_chunk",
@@ -24,16 +24,15 @@ __all__ = [
     "wilson_interval",
 ]
 
-#: The default planning grid. Effects are standardised (d, in baseline-SD units).
-DEFAULT_GRID: dict[str, list[Any]] = {
-    "n_per_arm": [20, 40, 60, 100],
-    "group_size": [10],
-    "effect_d": [0.0, 0.3, 0.5, 0.8],
-    "icc": [0.02, 0.05, 0.12],
-    "attrition": [0.15],
-    "timepoints": [3],
-    "prepost_r": [0.6],
-}
+
+def default_grid() -> dict[str, list[Any]]:
+    """The default planning grid (the config schema's ``power.grid`` defaults; effects are
+    standardised, d in baseline-SD units)."""
+    from balint_analysis.config_schema import load_schema
+
+    grid = load_schema()["properties"]["power"]["properties"]["grid"]["properties"]
+    return {key: list(node["default"]) for key, node in grid.items()}
+
 
 #: Where the defaults come from (shown on the power page).
 GRID_SOURCES = [
@@ -49,20 +48,25 @@ GRID_SOURCES = [
 
 
 def power_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``power:`` section of a config with defaults filled in.
+    """The ``power:`` section of a config, schema defaults filled in.
 
-    Keys: ``grid`` (overrides of :data:`DEFAULT_GRID`), ``replicates`` per cell (default 200),
-    ``chunk_size`` replicates per job (default 50), ``seed`` (default 1), ``alpha`` (default:
-    ``analysis.alpha``).
+    Keys: ``grid`` (every grid key, defaults from the schema), ``replicates`` per cell,
+    ``chunk_size`` replicates per job, ``seed``, ``alpha`` (default: ``analysis.alpha``) and
+    ``n_chunks``.
     """
-    section = dict(config.get("power") or {})
-    alpha = section.get("alpha", (config.get("analysis") or {}).get("alpha", 0.05))
+    from balint_analysis.config_schema import apply_defaults, load_schema
+
+    schema = load_schema()
+    section = apply_defaults({"power": dict(config.get("power") or {})}, schema)["power"]
+    analysis_alpha = (config.get("analysis") or {}).get(
+        "alpha", schema["properties"]["analysis"]["properties"]["alpha"]["default"]
+    )
     settings = {
-        "grid": {**DEFAULT_GRID, **(section.get("grid") or {})},
-        "replicates": int(section.get("replicates", 200)),
-        "chunk_size": int(section.get("chunk_size", 50)),
-        "seed": int(section.get("seed", 1)),
-        "alpha": float(alpha),
+        "grid": {k: list(v) for k, v in section["grid"].items()},
+        "replicates": int(section["replicates"]),
+        "chunk_size": int(section["chunk_size"]),
+        "seed": int(section["seed"]),
+        "alpha": float(section.get("alpha", analysis_alpha)),
     }
     settings["n_chunks"] = math.ceil(settings["replicates"] / settings["chunk_size"])
     return settings

@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.distributions import norm_ppf
-from balint_analysis.power import DEFAULT_GRID
+from balint_analysis.power import default_grid
 
 __all__ = [
     "expand_grid",
@@ -48,12 +48,12 @@ __all__ = [
 
 RESULT_COLUMNS = ["cell", "replicate", "estimate", "se", "df", "ci_low", "ci_high", "p_value",
                   "converged", "n_obs"]  # fmt: skip
-GRID_KEYS = tuple(DEFAULT_GRID)
+GRID_KEYS = ("n_per_arm", "group_size", "effect_d", "icc", "attrition", "timepoints", "prepost_r")
 
 
 def expand_grid(grid: Mapping[str, Sequence[Any]] | None = None) -> pd.DataFrame:
     """All combinations of the grid's values, one row per cell (``cell`` = 0, 1, …)."""
-    spec = {**DEFAULT_GRID, **(grid or {})}
+    spec = {**default_grid(), **(grid or {})}
     unknown = set(spec) - set(GRID_KEYS)
     if unknown:
         raise ValueError(f"unknown power grid key(s): {sorted(unknown)}")

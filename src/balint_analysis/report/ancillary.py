@@ -266,17 +266,20 @@ def dose_section(
     return {"available": True, "rows": rows, "sentence": sentence, "note": common}
 
 
-def response_dates(flow: Mapping[str, Any], timepoints: Sequence[str]) -> list[dict[str, str]]:
+def response_dates(flow: Mapping[str, Any], timepoints: Sequence[str],
+                   min_cell: int = 1) -> list[dict[str, str]]:  # fmt: skip
     """First and last response date per timepoint, when ``flow.json`` records them.
 
     Read from each file's optional ``submitted_by_timepoint``:
-    ``{"pre": {"first": "2026-01-12", "last": "2026-02-03"}}`` (dates only; per-person times stay
-    out of the report). Returns an empty list when no file records dates.
+    ``{"pre": {"first": "2026-01-12", "last": "2026-02-03", "n": 57}}`` (dates only; per-person
+    times stay out of the report). A span over fewer than ``min_cell`` responses is left out:
+    its first or last date could point at one person. Returns an empty list when no file
+    records dates.
     """
     spans: dict[str, list[str]] = {}
     for f in flow.get("files", []) or []:
         for t, span in (f.get("submitted_by_timepoint") or {}).items():
-            if not isinstance(span, Mapping):
+            if not isinstance(span, Mapping) or int(span.get("n", min_cell)) < min_cell:
                 continue
             for k in ("first", "last"):
                 if not is_missing(span.get(k)):

@@ -228,7 +228,7 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         "dose": dose_section(inputs.dose, tested, infos, d.timepoints, d.baseline, min_cell, level),
         "items": items_section(inputs.items, config, d.timepoints, min_cell),
         "flags": flags_section(inputs.flags, config, arms, d.timepoints, min_cell),
-        "dates": response_dates(inputs.flow, d.timepoints),
+        "dates": response_dates(inputs.flow, d.timepoints, min_cell),
     }
     config_yaml = (
         yaml.safe_dump(
@@ -308,6 +308,9 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
             "method": str(pseudo.get("method") or "HMAC-SHA256"),
             "key_env": str(pseudo.get("key_env") or config.key_env),
             "demo": bool(pseudo.get("demo_key_used")),
+            "fingerprint": str(pseudo.get("key_fingerprint") or ""),
+            "changed": bool(pseudo.get("pseudonyms_changed")),
+            "previous": str(pseudo.get("previous_key_fingerprint") or ""),
         },
         "package_version": versions.get("balint-analysis", ""),
     }

@@ -1,0 +1,156 @@
+"""``balint-analysis check``: the researcher's dry run of a cohort config, in seconds.
+
+It validates the config, reads every export and the roster exactly as the workflow's
+``prepare`` stage does (ingest and validation, in memory), and prints the planned accounting —
+rows per file accepted and rejected by reason, participants per group × timepoint, the
+instruments found — plus every problem that would stop the run and every near miss (a label
+or code that matches only once case and spacing are ignored). Nothing is written, no
+pseudonym is made, and no participant code or answer is printed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from balint_analysis.errors import InputError
+
+__all__ = ["CheckResult", "check_cohort", "format_check"]
+
+
+@dataclass
+class CheckResult:
+    """What ``check`` found: ``problems`` stop the run, ``warnings`` do not."""
+
+    config_path: str
+    cohort: str = ""
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _key_line(cfg) -> tuple[str, str | None]:
+    import os
+
+    from balint_analysis.privacy import DEMO_KEY, env_key_fingerprint
+
+    fingerprint = env_key_fingerprint(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
+    if fingerprint is None:
+        return "", (f"privacy: environment variable {cfg.key_env} is not set; the run will stop. "
+                    f"Set it to a long secret you keep (e.g. `export {cfg.key_env}=$(openssl "
+                    "rand -hex 32)`).")  # fmt: skip
+    if os.environ.get(cfg.key_env, DEMO_KEY) == DEMO_KEY:
+        return ("Pseudonymisation key: the public demo key (synthetic data only; pseudonyms "
+                "protect nothing)."), None  # fmt: skip
+    return f"Pseudonymisation key: {cfg.key_env} is set (fingerprint {fingerprint}).", None
+
+
+def _file_lines(flow: dict, rejected: pd.DataFrame) -> list[str]:
+    lines = ["Files (rows in = accepted + rejected):"]
+    entries = list(flow["files"]) + ([flow["roster"]] if flow.get("roster") else [])
+    for f in entries:
+        kind = "roster" if f.get("kind") == "roster" else f"{f.get('format')}"
+        variant = f" ({f['variant']})" if f.get("variant") else ""
+        lines.append(f"  {f['source']}: {kind}{variant}, {f.get('container', 'text')}, "
+                     f"{f.get('encoding')}; {f['rows_in']} rows = {f['rows_accepted']} accepted "
+                     f"+ {f['rows_rejected']} rejected")  # fmt: skip
+        for reason, n in sorted((f.get("rejected_by_reason") or {}).items(), key=lambda kv: -kv[1]):
+            mine = (rejected["source"] == f["source"]) & (rejected["action"] == "row excluded")
+            rows = rejected[mine & rejected["reason"].str.startswith(reason)]
+            numbers = rows["row"].drop_duplicates()
+            shown = ", ".join(str(r) for r in numbers.head(8))
+            more = ", …" if len(numbers) > 8 else ""
+            word = "row" if len(numbers) == 1 else "rows"
+            lines.append(f"      {n} × {reason} ({word} {shown}{more})")
+        if f.get("items_invalidated"):
+            n = f["items_invalidated"]
+            lines.append(f"      {n} item answer{'s' * (n != 1)} set missing (invalid values; "
+                         "listed in rejected.csv by the run)")  # fmt: skip
+    return lines
+
+
+def _participant_lines(flow: dict, timepoints: list[str]) -> list[str]:
+    observed = flow["participants"]["observed"]
+    width = max([len(g) for g in observed] + [5])
+    lines = ["Participants per group × timepoint (accepted responses):",
+             "  " + " " * width + "".join(f"{t:>12}" for t in timepoints)]  # fmt: skip
+    for group, counts in observed.items():
+        lines.append(f"  {group:<{width}}" + "".join(f"{counts.get(t, 0):>12}" for t in timepoints))
+    return lines
+
+
+def _instrument_lines(cfg, responses: pd.DataFrame) -> list[str]:
+    lines = ["Instruments:"]
+    for inst_id, inst in cfg.instruments.items():
+        cols = [c for c in responses.columns if c.startswith(f"{inst_id}__")]
+        answered = responses[cols].notna().any(axis=1)
+        per_file = answered.groupby(responses["source"], sort=False).sum()
+        where = ", ".join(f"{Path(s).name} ({int(n)} rows)" for s, n in per_file.items())
+        lines.append(f"  {inst_id}: {inst.name}; {len(cols)} items mapped; rows with answers: "
+                     f"{where}")  # fmt: skip
+    return lines
+
+
+def check_cohort(config_path: str | Path) -> CheckResult:
+    """Check a cohort config and its files from the current (project) directory.
+
+    Never raises :class:`InputError`: a problem that stops everything becomes the result's
+    only problem.
+    """
+    from balint_analysis.config import read_config
+    from balint_analysis.coverage import coverage_problems, near_misses
+    from balint_analysis.pipeline import read_inputs
+    from balint_analysis.validate import validate
+
+    result = CheckResult(str(config_path))
+    try:
+        cfg = read_config(config_path)
+    except InputError as exc:
+        result.problems.append(str(exc))
+        return result
+    result.cohort = cfg.cohort
+    design = cfg.design
+    control = f" vs '{design.control}'" if design.control else " (single arm)"
+    result.lines.append(
+        f"Config {config_path}: valid. Cohort '{cfg.cohort}': timepoints "
+        f"{', '.join(design.timepoints)}; groups '{design.intervention}'{control}."
+    )
+    key_line, key_problem = _key_line(cfg)
+    if key_problem:
+        result.problems.append(key_problem)
+    try:
+        responses, roster, info = read_inputs(cfg)
+        checked = validate(responses, roster, cfg, info)
+    except InputError as exc:
+        result.problems.append(str(exc))
+        return result
+    result.lines += _file_lines(checked.flow, checked.rejected)
+    result.lines += _participant_lines(checked.flow, list(design.timepoints))
+    result.lines += _instrument_lines(cfg, responses)
+    if key_line:
+        result.lines.append(key_line)
+    result.problems += coverage_problems(checked.valid, responses, roster, checked.rejected, cfg)
+    result.warnings += near_misses(responses, roster, cfg)
+    return result
+
+
+def format_check(result: CheckResult) -> str:
+    """The report ``check`` prints."""
+    out = list(result.lines)
+    if result.warnings:
+        out.append("Near misses (the run goes ahead; these rows are rejected):")
+        out += [f"  - {w}" for w in result.warnings]
+    if result.problems:
+        out.append("Problems that stop the run:")
+        out += [f"  - {p}" for p in result.problems]
+        out.append("Nothing was written. Fix the problems above and check again.")
+    else:
+        out.append(f"Ready: nothing was written. Run `balint-analysis run --config "
+                   f"{result.config_path}`.")  # fmt: skip
+    return "\n".join(out)

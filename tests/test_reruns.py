@@ -1,0 +1,230 @@
+"""A config change re-runs exactly what reads it: every documented key, checked by dry run.
+
+After one real run of the demo in a copy of the repository, each key documented in
+``config/README.md`` is changed (a valid change; the data need not fit it, since a dry run
+only plans) in a copy of the config given with ``--configfile``, and Snakemake's dry run must
+plan exactly the jobs :func:`balint_analysis.stages.jobs_for_key` declares.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import yaml
+
+from balint_analysis.stages import jobs_for_key
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.e2e
+
+SECTION_PREFIX = {"Top level": "", "design": "design.", "participants": "participants.",
+                  "exports": "exports[].", "analysis": "analysis.", "validation": "validation.",
+                  "privacy": "privacy.", "power": "power."}  # fmt: skip
+
+
+def documented_keys() -> list[str]:
+    """Every key of the tables in config/README.md, as a dotted path (``exports[].id``)."""
+    keys, prefix = [], None
+    for line in (REPO / "config" / "README.md").read_text(encoding="utf-8").splitlines():
+        heading = re.match(r"^## `?([\w ]+?)`?( \(.*\))?$", line)
+        if heading:
+            prefix = SECTION_PREFIX.get(heading.group(1))
+            continue
+        if prefix is None or not line.startswith("| `"):
+            continue
+        first_cell = line.split("|")[1]
+        keys += [prefix + k for k in re.findall(r"`([\w.]+)`", first_cell)]
+    return keys
+
+
+def copy_repo(dest: Path) -> Path:
+    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
+                           check=True).stdout.split()  # fmt: skip
+    for name in files:
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if (REPO / name).is_file():
+            shutil.copy2(REPO / name, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}
+    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir,
+                          capture_output=True, text=True, check=False,
+                          env={**base, **(env or {})})  # fmt: skip
+
+
+def planned_jobs(output: str) -> set[str]:
+    """Rule names of the ``Job stats`` table of a dry run (``all`` and ``power`` left out)."""
+    if "Nothing to be done" in output:
+        return set()
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    rules = {line.split()[0] for line in table.splitlines()[3:] if line.strip()}
+    return rules - {"all", "power"}
+
+
+def _export(cfg: dict, fmt: str) -> dict:
+    return next(e for e in cfg["exports"] if e.get("format") == fmt)
+
+
+def _drop_instrument(cfg: dict, instrument: str) -> None:
+    cfg["instruments"].pop(instrument)
+    for export in cfg["exports"]:
+        export.get("instruments", {}).pop(instrument, None)
+
+
+# key -> a valid change of the demo config (the data need not fit it: a dry run only plans).
+MUTATIONS: dict[str, Callable[[dict], None]] = {
+    "cohort": lambda c: c.update(cohort="demo_renamed"),
+    "title": lambda c: c.update(title=c["title"] + " (2)"),
+    "synthetic": lambda c: c.pop("synthetic"),
+    "design": lambda c: c["design"].update(randomised=True),
+    "participants": lambda c: c["participants"].update(sessions="sessions_planned"),
+    "exports": lambda c: _export(c, "qualtrics").update(test_ids=["TEST"]),
+    "instruments": lambda c: _drop_instrument(c, "who5"),
+    "instrument_definitions": lambda c: c.update(instrument_definitions=["config/extra.yaml"]),
+    "analysis": lambda c: c["analysis"].update(alpha=0.1),
+    "validation": lambda c: c.update(validation={"code_matching": {"method": "tolerant"}}),
+    "privacy": lambda c: c["privacy"].update(key_env="BALINT_OTHER_KEY"),
+    "design.timepoints": lambda c: c["design"].update(timepoints=["pre", "post", "followup",
+                                                                  "followup2"]),
+    "design.intervention": lambda c: c["design"].update(intervention="Balint"),
+    "design.control": lambda c: c["design"].update(control="comparison"),
+    "design.randomised": lambda c: c["design"].update(randomised=True),
+    "participants.path": lambda c: c["participants"].update(path="data/raw/demo/roster2.csv"),
+    "participants.id": lambda c: c["participants"].update(id="pid"),
+    "participants.group": lambda c: c["participants"].update(group="arm"),
+    "participants.cluster": lambda c: c["participants"].pop("cluster"),
+    "participants.sessions": lambda c: c["participants"].update(sessions="n_sessions"),
+    "participants.encoding": lambda c: c["participants"].update(encoding="utf-8"),
+    "participants.delimiter": lambda c: c["participants"].update(delimiter=","),
+    "participants.decimal": lambda c: c["participants"].update(decimal="."),
+    "participants.sheet": lambda c: c["participants"].update(sheet=0),
+    "exports[].path": lambda c: _export(c, "qualtrics").update(path="data/raw/demo/pre2.csv"),
+    "exports[].id": lambda c: _export(c, "qualtrics").update(id="ResponseId"),
+    "exports[].format": lambda c: _export(c, "qualtrics").update(format="auto"),
+    "exports[].timepoint": lambda c: _export(c, "qualtrics").update(timepoint="post"),
+    "exports[].timepoint_column": lambda c: _export(c, "redcap").update(
+        timepoint_column="event"),
+    "exports[].timepoint_values": lambda c: _export(c, "redcap")["timepoint_values"].update(
+        screening_arm_1="pre"),
+    "exports[].group_column": lambda c: _export(c, "qualtrics").update(group_column="Q9"),
+    "exports[].encoding": lambda c: _export(c, "limesurvey").update(encoding="utf-8-sig"),
+    "exports[].delimiter": lambda c: _export(c, "limesurvey").update(delimiter=","),
+    "exports[].decimal": lambda c: _export(c, "limesurvey").update(decimal="."),
+    "exports[].sheet": lambda c: _export(c, "limesurvey").update(sheet=0),
+    "exports[].test_ids": lambda c: _export(c, "redcap").update(test_ids=[999]),
+    "exports[].answer_codes": lambda c: _export(c, "limesurvey").update(answer_codes="position"),
+    "exports[].instruments": lambda c: _export(c, "redcap")["instruments"].update(
+        who5={str(i): f"who5_{i}" for i in range(1, 6)}),
+    "analysis.primary": lambda c: c["analysis"].update(primary="mbi_hss.depersonalization"),
+    "analysis.covariates": lambda c: c["analysis"].update(covariates=["age"]),
+    "analysis.alpha": lambda c: c["analysis"].update(alpha=0.1),
+    "analysis.min_cell_size": lambda c: c["analysis"].update(min_cell_size=10),
+    "analysis.strict": lambda c: c["analysis"].update(strict=True),
+    "validation.code_matching.method": lambda c: c.update(
+        validation={"code_matching": {"method": "tolerant"}}),
+    "validation.code_matching.pattern": lambda c: c.update(
+        validation={"code_matching": {"pattern": "^P[0-9]+$"}}),
+    "validation.code_matching.max_distance": lambda c: c.update(
+        validation={"code_matching": {"max_distance": 2}}),
+    "validation.careless.longstring_share": lambda c: c.update(
+        validation={"careless": {"longstring_share": 0.8}}),
+    "validation.careless.min_seconds_per_item": lambda c: c.update(
+        validation={"careless": {"min_seconds_per_item": 1}}),
+    "privacy.key_env": lambda c: c["privacy"].update(key_env="BALINT_OTHER_KEY"),
+    "privacy.allow_demo_key": lambda c: c["privacy"].update(allow_demo_key=False),
+    "power.replicates": lambda c: c["power"].update(replicates=3),
+    "power.chunk_size": lambda c: c["power"].update(chunk_size=1),
+    "power.seed": lambda c: c["power"].update(seed=2),
+    "power.alpha": lambda c: c["power"].update(alpha=0.1),
+    "power.grid.n_per_arm": lambda c: c["power"]["grid"].update(n_per_arm=[21]),
+    "power.grid.group_size": lambda c: c["power"]["grid"].update(group_size=[9]),
+    "power.grid.effect_d": lambda c: c["power"]["grid"].update(effect_d=[0.4]),
+    "power.grid.icc": lambda c: c["power"]["grid"].update(icc=[0.06]),
+    "power.grid.attrition": lambda c: c["power"]["grid"].update(attrition=[0.2]),
+    "power.grid.timepoints": lambda c: c["power"]["grid"].update(timepoints=[3]),
+    "power.grid.prepost_r": lambda c: c["power"]["grid"].update(prepost_r=[0.5]),
+}  # fmt: skip
+# Whole-section keys of the top-level table: their example change reads a key of this stage.
+SECTION_EXAMPLE = {"design": "design.randomised", "participants": "participants.sessions",
+                   "exports": "exports[].test_ids", "instruments": "instruments",
+                   "analysis": "analysis.alpha", "validation": "validation.code_matching.method",
+                   "privacy": "privacy.key_env"}  # fmt: skip
+TINY_POWER = {"replicates": 2, "chunk_size": 2, "seed": 1,
+              "grid": {"n_per_arm": [20], "group_size": [10], "effect_d": [0.3], "icc": [0.05],
+                       "attrition": [0.15], "timepoints": [2], "prepost_r": [0.6]}}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def ran(tmp_path_factory) -> tuple[Path, dict]:
+    work = copy_repo(tmp_path_factory.mktemp("reruns"))
+    config = yaml.safe_load((work / "config" / "config.yaml").read_text(encoding="utf-8"))
+    config["power"] = TINY_POWER
+    (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    for src, dst in (("pre_qualtrics.csv", "pre2.csv"), ("participants.csv", "roster2.csv")):
+        shutil.copy(work / "data/raw/demo" / src, work / "data/raw/demo" / dst)
+    shutil.copy(REPO / "src/balint_analysis/instruments/pss4.yaml", work / "config/extra.yaml")
+    for target in ("all", "power"):
+        proc = snakemake(work, target, "--cores", "2")
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    return work, config
+
+
+def dry_run(work: Path, config: dict, name: str, target: str, env=None) -> set[str]:
+    path = work / "config" / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    proc = snakemake(work, target, "-n", "--cores", "2", "--configfile", str(path), env=env)
+    assert proc.returncode == 0, f"{name}: {proc.stderr[-2000:]}"
+    return planned_jobs(proc.stdout + proc.stderr)
+
+
+def test_every_documented_key_has_a_change():
+    keys = documented_keys()
+    assert len(keys) >= 50  # the README's tables were parsed
+    assert sorted(set(keys) - set(MUTATIONS)) == []
+
+
+def test_unchanged_config_plans_nothing(ran):
+    work, config = ran
+    assert dry_run(work, config, "same", "all") == set()
+    assert dry_run(work, config, "same_power", "power") == set()
+
+
+def test_each_key_change_reruns_exactly_its_stages(ran):
+    work, config = ran
+
+    def plan(key: str) -> tuple[str, set[str], set[str]]:
+        changed = copy.deepcopy(config)
+        MUTATIONS[key](changed)
+        name = re.sub(r"\W+", "_", key)
+        example = SECTION_EXAMPLE.get(key, key)
+        planned = dry_run(work, changed, name, "all")
+        if example.startswith("power") or example in ("analysis.alpha", "title"):
+            planned |= dry_run(work, changed, name + "_power", "power")
+        return key, planned, jobs_for_key(example)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        results = list(pool.map(plan, documented_keys()))
+    wrong = {key: (sorted(got), sorted(want)) for key, got, want in results if got != want}
+    assert wrong == {}
+
+
+def test_a_new_pseudonymisation_key_reruns_prepare(ran):
+    work, config = ran
+    env = {"BALINT_ID_KEY": "a-new-and-long-secret-key-for-this-test"}
+    path = work / "config" / "config.yaml"
+    proc = snakemake(work, "-n", "--cores", "2", "--configfile", str(path), env=env)
+    assert planned_jobs(proc.stdout + proc.stderr) == {"prepare", "model", "report"}
+    # The key itself never appears in what Snakemake stores or prints.
+    assert env["BALINT_ID_KEY"] not in proc.stdout + proc.stderr
