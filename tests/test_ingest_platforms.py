@@ -108,6 +108,7 @@ def test_redcap_longitudinal_events_dag_and_form_status(tmp_path):
         row("P2", "baseline_arm_1", status="1"),  # unverified
         row("P3", "post_arm_1", stamp="[not completed]", status="0"),
         row("P4", "screening_arm_1"),
+        # Another form's status says nothing about the questionnaire (its own form is 2).
         row("P5", "baseline_arm_1", status="2", consent_complete="0"),
     ]
     spec = {"id": "record_id", "timepoint_column": "redcap_event_name",
@@ -115,10 +116,11 @@ def test_redcap_longitudinal_events_dag_and_form_status(tmp_path):
             "instruments": {"pss10": "pss_{i:02d}"}}  # fmt: skip
     r = xf.run(xf.cohort(tmp_path, [("rc.csv", xf.redcap(rows, dag=True,
                                                           forms=("pss", "consent")), spec)]))
-    assert xf.reasons(r) == {4: {INCOMPLETE}, 5: {INCOMPLETE}, 6: {UNKNOWN_TP}, 7: {INCOMPLETE}}
-    assert xf.counts(r, "rc.csv") == (6, 2, 4)
+    assert xf.reasons(r) == {4: {INCOMPLETE}, 5: {INCOMPLETE}, 6: {UNKNOWN_TP}}
+    assert xf.counts(r, "rc.csv") == (6, 3, 3)
     assert set(r.valid["site"]) == {"site_a"}
-    assert _info(r, "rc.csv")["variant"] == "raw, longitudinal"
+    assert _info(r, "rc.csv")["variant"] == "raw, longitudinal, data access groups"
+    assert _info(r, "rc.csv")["redcap_forms"] == {"from": "column order", "pss10": "pss"}
     rej = r.rejected.set_index("row")
     assert rej.loc[6, ["column", "value"]].tolist() == ["redcap_event_name", "screening_arm_1"]
 
@@ -179,7 +181,7 @@ def test_limesurvey_answer_codes_by_position_and_by_map(tmp_path):
     assert items.loc["P2"].tolist()[:9] == [4] * 9 and pd.isna(items.loc["P2", "pss10__10"])
     rej = r.rejected
     assert rej[["row", "column", "reason", "value"]].values.tolist() == [
-        [3, "PSS[SQ010]", "not a number", "AO09"]]  # a code without an answer: item missing
+        [3, "PSS[SQ010]", "answer code without a value under answer_codes", "AO09"]]
     assert _info(r, "codes.csv")["answer_codes"] == {"setting": "position", "cells_decoded": 19}
     mapping = {f"AO0{k}": 4 - (k - 1) for k in range(1, 6)} | {"A5": 0}
     r = xf.run(xf.cohort(tmp_path, [("codes.csv", content, {**LS_SPEC,

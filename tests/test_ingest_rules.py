@@ -227,7 +227,9 @@ def test_prepare_stage_gives_the_same_result_as_in_process(tmp_path):
     from balint_analysis.pipeline import prepare_stage
 
     rows = [_row("P1", [-99, "-", "=1+1", "@x", 2, 2, 2, 2, 2, 2]), _row("-P2")]
-    config = xf.cohort(tmp_path, [("a.csv", _csv(rows), GEN)])
+    post = [_row("P1"), _row("P4")]  # both arms and both waves keep participants
+    config = xf.cohort(tmp_path, [("a.csv", _csv(rows), GEN),
+                                  ("b.csv", _csv(post), {**GEN, "timepoint": "post"})])
     expected = xf.run(config)
     cfg = load_config(config)
     out = {k: str(tmp_path / f"{k}.out") for k in (

@@ -27,6 +27,7 @@ For every file ``rows_in == rows_accepted + rows_rejected`` (checked before writ
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +44,17 @@ from balint_analysis.ingest.accounting import (
     export_column_names,
     flow_summary,
 )
+from balint_analysis.ingest.answer_codes import UNDECLARED
 from balint_analysis.ingest.careless import FLAG_COLUMNS, careless_flags
 from balint_analysis.ingest.codes import match_codes
 from balint_analysis.ingest.excel_damage import excel_id_cause
+from balint_analysis.ingest.redcap import OTHER_FORM
 from balint_analysis.privacy import safe_value
 
 __all__ = ["ValidationResult", "response_schema", "roster_schema", "validate"]
 
 REJECTED_COLUMNS = ["source", "row", "column", "reason", "action", "value"]
+_UNDECLARED = re.compile(re.escape(UNDECLARED).replace(r"\{\}", "(.*)"))
 
 
 @dataclass
@@ -101,6 +105,7 @@ def roster_schema(config: StudyConfig) -> pa.DataFrameSchema:
     )
 
 
+NOT_A_RESPONSE = "not a questionnaire response (REDCap row of another form or event)"
 _REASONS = {
     ("participant_id", "not_nullable"): "no participant id",
     ("participant_id", "str_length"): "no participant id",
@@ -108,8 +113,11 @@ _REASONS = {
     ("participant_id", "field_uniqueness"): "participant listed more than once in the roster",
     ("participant_id", "unique"): "participant listed more than once in the roster",
     ("timepoint", "isin"): "timepoint not in design.timepoints",
+    ("timepoint", "not_nullable"): "no timepoint (the timepoint column is empty)",
     ("response_type", "isin"): "preview, test or spam response",
+    ("response_type", "not_nullable"): "preview, test or spam response",
     ("complete", "equal_to"): "incomplete response (not finished / form not complete)",
+    ("complete", "not_nullable"): "incomplete response (not finished / form not complete)",
     ("group", "isin"): "group is neither the intervention nor the control label",
     ("group", "not_nullable"): "no group",
 }
@@ -142,8 +150,10 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None) 
     item = column.str.contains("__", regex=False)
     reason = [
         f"value outside the allowed answers of this item ({v:g})" if is_item
-        else _REASONS.get((c, k), f"failed check {k}")
-        for c, k, is_item, v in zip(column, check, item, _as_float(fc["failure_case"]), strict=True)
+        else NOT_A_RESPONSE if c == "response_type" and case == OTHER_FORM
+        else _REASONS.get((c, k), f"invalid {c} for this design")
+        for c, k, is_item, v, case in zip(column, check, item, _as_float(fc["failure_case"]),
+                                          fc["failure_case"], strict=True)
     ]  # fmt: skip
     echo = column.isin(_ECHO_VALUE) | item
     value = pd.Series([safe_value(_show(v), label=not is_item) for v, is_item in
@@ -216,15 +226,19 @@ def _convert_items(df: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame,
             for src, n in pd.Series(df["source"].to_numpy()[where[hit]]).value_counts().items():
                 mapped[src] = mapped.get(src, 0) + int(n)
         if bad.any():
+            texts = [str(v).strip() for v in raw[bad]]
+            codes = [_UNDECLARED.fullmatch(t) for t in texts]
             problems.append(
                 pd.DataFrame(
                     {
                         "source": df.loc[bad, "source"],
                         "row": df.loc[bad, "row"],
                         "column": col,
-                        "reason": "not a number",
+                        "reason": ["answer code without a value under answer_codes" if m
+                                   else "not a number" for m in codes],
                         "action": ITEM_MISSING,
-                        "value": [safe_value(str(v).strip()) for v in raw[bad]],
+                        "value": [safe_value(m.group(1) if m else t)
+                                  for m, t in zip(codes, texts, strict=True)],
                         "_index": df.index[bad],
                         "_row_level": False,
                     }
@@ -258,6 +272,32 @@ def _refuse_text_exports(found: pd.DataFrame, df: pd.DataFrame, converted: dict)
                 "export. Export numeric values (Qualtrics 'Use numeric values', LimeSurvey "
                 "'answer codes') or use an instrument definition whose labels match."
             )
+
+
+def _incomplete_forms(df: pd.DataFrame, config: StudyConfig,
+                      ingest_info: dict) -> pd.DataFrame | None:  # fmt: skip
+    """REDCap: an instrument whose form is not Complete in a row kept for another instrument.
+
+    Its answers are set missing (in ``df``) and each such form is one problem naming its
+    ``<form>_complete`` column.
+    """
+    if "incomplete_forms" not in df or not df["incomplete_forms"].notna().any():
+        return None
+    forms = {f["source"]: f.get("redcap_forms", {}) for f in ingest_info["files"]}
+    rows = []
+    for idx, listed in df["incomplete_forms"].dropna().items():
+        for inst_id in str(listed).split(";"):
+            if not inst_id:
+                continue
+            cols = [c for c in df.columns if c.startswith(f"{inst_id}__")]
+            df.loc[idx, cols] = np.nan
+            form = forms.get(df.at[idx, "source"], {}).get(inst_id, inst_id)
+            rows.append({"source": df.at[idx, "source"], "row": df.at[idx, "row"],
+                         "column": f"{form}_complete",
+                         "reason": f"REDCap form '{form}' not complete: its {inst_id} answers "
+                                   "are not used", "action": ITEM_MISSING, "value": "",
+                         "_index": idx, "_row_level": False})  # fmt: skip
+    return pd.DataFrame(rows) if rows else None
 
 
 def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
@@ -337,6 +377,7 @@ def validate(
         groups = valid_roster.set_index("participant_id")["group"]
         df["group"] = df["participant_id"].map(groups)
     df, text_problems = _convert_items(df, config)
+    form_problems = _incomplete_forms(df, config, ingest_info)
     roster_ids = list(valid_roster["participant_id"]) if valid_roster is not None else None
     fc = _failures(response_schema(config, roster_ids), df)
     schema_problems = _name_excel_damage(_problems(fc, df, source_col="source"), df, roster_ids)
@@ -350,8 +391,9 @@ def validate(
     dup_problems = _duplicates(survivors)
     excluded |= set(dup_problems["_index"])
 
-    parts = [p for p in (roster_problems, text_problems, schema_problems, group_problems,
-                         dup_problems) if p is not None and not p.empty]  # fmt: skip
+    found = (roster_problems, text_problems, form_problems, schema_problems, group_problems,
+             dup_problems)
+    parts = [p for p in found if p is not None and not p.empty]
     problems = pd.concat(parts, ignore_index=True) if parts else roster_problems
     item_rows = ~problems["_row_level"].astype(bool)
     on_excluded = item_rows & problems["_index"].isin(excluded) & (problems["source"] != (

@@ -15,31 +15,21 @@ import pandas as pd
 
 from balint_analysis.config import ExportSpec, StudyConfig
 from balint_analysis.errors import InputError
-from balint_analysis.ingest.answer_codes import (
-    code_table,
-    decode_answer_codes,
-    refuse_undeclared_codes,
-)
 from balint_analysis.ingest.base import ADAPTER_META, RawExport
 from balint_analysis.ingest.binary import read_sav, read_xlsx
 from balint_analysis.ingest.detect import TextTable, detect_container, detect_format, read_table
 from balint_analysis.ingest.excel_damage import serial_times_to_iso
+from balint_analysis.ingest.items import comma_to_dot, find_column, item_column, map_items
 from balint_analysis.ingest.platforms import ADAPTERS, read_generic
+from balint_analysis.ingest.redcap import apply_dictionary, instrument_status
 from balint_analysis.io import sha256
 from balint_analysis.privacy import classify_dropped_columns
 
 __all__ = ["IngestResult", "ingest", "item_column", "load_table", "read_export", "read_roster"]
 
 META = ["source", "row", "participant_id", "timepoint", "group", "site", "submitted_at",
-        "complete", "response_type", "duration_s", "quality"]  # fmt: skip
+        "complete", "response_type", "duration_s", "quality", "incomplete_forms"]  # fmt: skip
 ROSTER_FIXED = ["participant_id", "group", "cluster", "sessions"]
-_COMMA_DECIMAL = r"^\s*(-?\d+),(\d+)\s*$"
-
-
-def item_column(instrument_id: str, item: int) -> str:
-    """The tidy name of an item column, e.g. ``mbi_hss__7``."""
-    return f"{instrument_id}__{item}"
-
 
 @dataclass
 class IngestResult:
@@ -82,93 +72,92 @@ def load_table(path: str, what: str, *, format: str = "auto", encoding: str | No
     return read_table(data, path, encoding=encoding, delimiter=delimiter, decimal=decimal)
 
 
-def _require_column(path: str, columns: list[str], name: str, key: str,
-                    duplicates: list[str] = ()) -> None:  # fmt: skip
-    if name in duplicates:
+def _require_column(path: str, raw: RawExport, name: str, key: str) -> str:
+    """The export column a config key names (directly or through an alias), or one line."""
+    dups = raw.notes.get("duplicate_headers", [])
+    if name in dups:
         raise InputError(
             f"{path}: column '{name}' (named by `{key}`) appears more than once in the header; "
             "rename one of them in the survey or the file so the config names one column."
         )
-    if name in columns:
-        return
+    found = find_column(raw, name)
+    if found is not None:
+        return found
+    columns = [c for c in raw.data.columns if c != "row"]
     close = difflib.get_close_matches(name, columns, n=1)
     hint = f" Did you mean '{close[0]}'?" if close else ""
     raise InputError(f"{path}: no column '{name}' (named by `{key}` in the config).{hint}")
 
 
-def _comma_to_dot(values: pd.Series) -> pd.Series:
-    return values.str.replace(_COMMA_DECIMAL, r"\1.\2", regex=True)
-
-
-def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, dict]:
-    """Read one export into the tidy ingest layout; return it with what was detected."""
+def _platform_table(spec: ExportSpec) -> tuple[TextTable, RawExport, str, bool]:
     table = load_table(spec.path, "exports[].path", format=spec.format,
                        encoding=spec.encoding, delimiter=spec.delimiter, decimal=spec.decimal,
                        sheet=spec.sheet)  # fmt: skip
     detected = spec.format in ("auto", None, "spss", "excel")
     fmt = detect_format(table) if detected else spec.format
     raw: RawExport = ADAPTERS[fmt](table)
+    if spec.dictionary:
+        if raw.forms is None:
+            raise InputError(
+                f"{spec.path}: `exports[].dictionary` is for REDCap exports, but this file reads "
+                f"as {fmt}. Remove the key or set `format: redcap`."
+            )
+        raw = apply_dictionary(raw, load_table(spec.dictionary, "exports[].dictionary"))
+    return table, raw, fmt, detected
+
+
+def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, dict]:
+    """Read one export into the tidy ingest layout; return it with what was detected."""
+    table, raw, fmt, detected = _platform_table(spec)
     df = raw.data
-    columns = list(df.columns)
-    dups = raw.notes.get("duplicate_headers", [])
-    _require_column(spec.path, columns, spec.id, "exports[].id", dups)
-    ids = df[spec.id].str.strip()
-    kind = df["response_type"]
+    id_col = _require_column(spec.path, raw, spec.id, "exports[].id")
+    ids = df[id_col].str.strip()
+    items = map_items(spec, config, raw, table)
+    kind = df["response_type"].copy()
+    complete, submitted = df["complete"], df["submitted_at"]
+    incomplete_forms = None
+    if raw.forms is not None:
+        status = instrument_status(raw, spec.path, items.by_instrument, spec.forms)
+        complete = status.complete
+        submitted = status.submitted_at.where(status.submitted_at != "", submitted)
+        kind = kind.where(status.response_type == "", status.response_type)
+        incomplete_forms = status.incomplete
+    if raw.answered_means_complete and items.values:
+        answered = pd.concat([v.str.strip().ne("") & v.notna() for v in items.values.values()],
+                             axis=1).any(axis=1)  # fmt: skip
+        complete = complete & answered
     if spec.test_ids:
         kind = kind.where(~ids.isin([str(t) for t in spec.test_ids]), "test")
     out = pd.DataFrame({"source": spec.path, "row": df["row"], "participant_id": ids})
+    used = {id_col, "row"}
     if spec.timepoint:
         out["timepoint"] = spec.timepoint
     else:
-        _require_column(spec.path, columns, spec.timepoint_column, "exports[].timepoint_column",
-                        dups)  # fmt: skip
-        raw_tp = df[spec.timepoint_column].str.strip()
+        tp_col = _require_column(spec.path, raw, spec.timepoint_column,
+                                 "exports[].timepoint_column")  # fmt: skip
+        raw_tp = df[tp_col].str.strip()
         out["timepoint"] = raw_tp.map(lambda v: spec.timepoint_values.get(v, v))
+        used.add(tp_col)
     if spec.group_column:
-        _require_column(spec.path, columns, spec.group_column, "exports[].group_column", dups)
-        out["group"] = df[spec.group_column].str.strip()
+        group_col = _require_column(spec.path, raw, spec.group_column, "exports[].group_column")
+        out["group"] = df[group_col].str.strip()
+        used.add(group_col)
+    meta = {"submitted_at": submitted, "complete": complete, "response_type": kind}
     for col in ADAPTER_META:
-        out[col] = kind if col == "response_type" else df[col]
+        out[col] = meta.get(col, df[col])
+    if incomplete_forms is not None and incomplete_forms.ne("").any():
+        out["incomplete_forms"] = incomplete_forms
     out["submitted_at"], serial_times = serial_times_to_iso(out["submitted_at"])
-    used = {spec.id, spec.timepoint_column, spec.group_column, "row"}
-    column_map = {"participant_id": spec.id, "timepoint": spec.timepoint_column or "",
-                  "group": spec.group_column or "", **raw.meta_columns}  # fmt: skip
-    items: dict[str, pd.Series] = {}
-    recoded: dict[str, dict[str, str]] = {}
-    decoded = 0
-    for inst_id, inst in config.instruments.items():
-        mapping = config.columns_for(spec, inst_id)
-        missing = [col for col in mapping.values() if col not in columns]
-        if missing:
-            found = len(mapping) - len(missing)
-            raise InputError(
-                f"{spec.path}: {inst.name}: {len(missing)} of {len(mapping)} item columns not "
-                f"found (first missing: '{missing[0]}'; {found} found). Set "
-                f"`exports[].instruments.{inst_id}` to this file's column template "
-                f"(e.g. '{_suggest_template(missing[0], columns)}') or an item->column map."
-            )
-        by_label = {str(v).strip().lower(): str(k) for k, v in inst.response_labels.items()}
-        codes = code_table(spec.answer_codes, inst) if spec.answer_codes else None
-        for item, col in mapping.items():
-            _require_column(spec.path, columns, col, f"instruments.{inst_id}", dups)
-            values = df[col]
-            if table.decimal == ",":
-                values = _comma_to_dot(values)
-            recode = _recode_by_value_labels(table.notes.get("value_labels", {}).get(col),
-                                             by_label)  # fmt: skip
-            if recode:
-                values = values.map(lambda v, r=recode: r.get(v, v)).astype("str")
-                recoded[col] = recode
-            if codes:
-                values, n = decode_answer_codes(values, codes)
-                decoded += n
-            items[item_column(inst_id, item)] = values
-            column_map[item_column(inst_id, item)] = col
-            used.add(col)
-    if not spec.answer_codes and items:
-        refuse_undeclared_codes(spec.path, {column_map[k]: v for k, v in items.items()})
-    out = pd.concat([out, pd.DataFrame(items, index=out.index)], axis=1)
-    dropped = [c for c in columns if c not in used and c not in ADAPTER_META]
+    column_map = {"participant_id": id_col, "timepoint": spec.timepoint_column or "",
+                  "group": spec.group_column or "", **raw.meta_columns, **items.source}  # fmt: skip
+    if raw.forms is not None and status.forms:
+        forms = list(dict.fromkeys(status.forms.values()))
+        column_map["complete"] = ";".join(f"{f}_complete" for f in forms)
+        stamps = [f"{f}_timestamp" for f in forms if f in raw.forms.timestamp]
+        column_map["submitted_at"] = ";".join(stamps)
+    used |= set(items.source.values())
+    out = pd.concat([out, pd.DataFrame(items.values, index=out.index)], axis=1)
+    dropped = [c for c in df.columns if c not in used and c not in ADAPTER_META]
     info = {
         "source": spec.path,
         "kind": "export",
@@ -186,30 +175,18 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
         "column_map": column_map,
     }
     info.update(_notes(table, raw))
-    if recoded:
-        info["recoded_by_value_labels"] = sorted(recoded)
+    if raw.forms is not None and raw.forms.status:
+        info["redcap_forms"] = {"from": raw.forms.source, **status.forms}
+    if items.recoded:
+        info["recoded_by_value_labels"] = sorted(items.recoded)
+    if items.no_answer:
+        info["no_answer_codes_set_blank"] = items.no_answer
     if serial_times:
         info["excel_serial_times"] = serial_times
     if spec.answer_codes:
         info["answer_codes"] = {"setting": "position" if spec.answer_codes == "position"
-                                else "mapping", "cells_decoded": decoded}  # fmt: skip
+                                else "mapping", "cells_decoded": items.decoded}  # fmt: skip
     return out, info
-
-
-def _recode_by_value_labels(labels: dict[str, str] | None,
-                            by_label: dict[str, str]) -> dict[str, str]:  # fmt: skip
-    """SPSS value labels → the instrument's codes, when every label is one of its answers.
-
-    A ``.sav`` coding MBI answers 1-7 labelled ``Never`` ... ``Every day`` is recoded to the
-    definition's 0-6 through the labels. Returns ``{}`` when the labels do not all match or the
-    codes already agree.
-    """
-    if not labels or not by_label:
-        return {}
-    mapping = {code: by_label.get(str(text).strip().lower()) for code, text in labels.items()}
-    if None in mapping.values() or all(code == new for code, new in mapping.items()):
-        return {}
-    return mapping  # type: ignore[return-value]
 
 
 def _notes(table: TextTable, raw: RawExport) -> dict:
@@ -226,14 +203,6 @@ def _notes(table: TextTable, raw: RawExport) -> dict:
     return notes
 
 
-def _suggest_template(missing: str, columns: list[str]) -> str:
-    close = difflib.get_close_matches(missing, columns, n=1, cutoff=0.3)
-    if not close:
-        return "ITEM_{i}"
-    stem = close[0].rstrip("0123456789")
-    return stem + "{i}"
-
-
 def read_roster(config: StudyConfig) -> tuple[pd.DataFrame, dict] | tuple[None, None]:
     """Read the participant roster: id, group, cluster, sessions and covariate columns."""
     spec = config.roster
@@ -245,7 +214,6 @@ def read_roster(config: StudyConfig) -> tuple[pd.DataFrame, dict] | tuple[None, 
     raw = read_generic(table)
     data = raw.data
     columns = list(data.columns)
-    dups = raw.notes.get("duplicate_headers", [])
     wanted = {"participant_id": spec.id, "group": spec.group, "cluster": spec.cluster,
               "sessions": spec.sessions}  # fmt: skip
     out = pd.DataFrame(index=data.index)
@@ -255,12 +223,10 @@ def read_roster(config: StudyConfig) -> tuple[pd.DataFrame, dict] | tuple[None, 
             out[name] = pd.Series(pd.NA, index=data.index, dtype="str")
             continue
         key = "id" if name == "participant_id" else name
-        _require_column(spec.path, columns, col, f"participants.{key}", dups)
-        out[name] = data[col].str.strip()
+        out[name] = data[_require_column(spec.path, raw, col, f"participants.{key}")].str.strip()
     for cov in config.analysis.covariates:
-        _require_column(spec.path, columns, cov, "analysis.covariates", dups)
-        values = data[cov].str.strip()
-        out[cov] = _comma_to_dot(values) if table.decimal == "," else values
+        values = data[_require_column(spec.path, raw, cov, "analysis.covariates")].str.strip()
+        out[cov] = comma_to_dot(values) if table.decimal == "," else values
     used = {c for c in wanted.values() if c} | set(config.analysis.covariates) | {"row"}
     dropped = [c for c in columns if c not in used and c not in ADAPTER_META]
     info = {

@@ -1,11 +1,13 @@
-"""LimeSurvey answer codes (``AO01``, ``AO02`` …, older surveys ``A1`` …) → instrument values.
+"""Answer codes → instrument values: LimeSurvey ``AO01`` codes and answer positions.
 
 A LimeSurvey list or array question whose designer kept the default answer codes exports
-"answer codes" as ``AO01`` … rather than the instrument's numbers (export_formats §3.2). Which
+"answer codes" as ``AO01`` … (older surveys ``A1`` …) rather than the instrument's numbers;
+SoSci Survey and SurveyMonkey's "numerical value" exports store the **position** of the chosen
+option (1, 2, …); a Qualtrics survey left with its default recode values does the same. Which
 value a code stands for is a property of the survey, not of the file, so it is never guessed:
-without the export's ``answer_codes`` key such a file stops the run with one line that says how
-to declare it; ``answer_codes: position`` reads the k-th code as the instrument's k-th answer
-value (``AO01`` = its lowest), a mapping ``{AO01: 0, …}`` gives every code's value.
+``answer_codes: position`` reads code or position k as the instrument's k-th answer value (its
+lowest first), a mapping ``{AO01: 0, …}`` / ``{1: 0, …}`` gives every code's value. A cell that
+is no declared code becomes an invalid answer (its item is set missing and reported).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import pandas as pd
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import Instrument
 
-__all__ = ["ANSWER_CODE", "code_table", "decode_answer_codes", "refuse_undeclared_codes"]
+__all__ = ["ANSWER_CODE", "UNDECLARED", "code_table", "decode_answer_codes",
+           "refuse_undeclared_codes"]
 
 #: A LimeSurvey default answer code: ``AO01`` (LimeSurvey 3+) or ``A1`` (older surveys).
 ANSWER_CODE = re.compile(r"^AO?0*(\d+)$")
@@ -27,29 +30,37 @@ ANSWER_CODE = re.compile(r"^AO?0*(\d+)$")
 def code_table(setting: str | Mapping[str, float], instrument: Instrument) -> dict[str, str]:
     """Answer code → value (as exported text) for one instrument under the export's setting.
 
-    ``position``: code number k → the instrument's k-th allowed value, written both as
-    ``AO0k`` and ``Ak`` (so ``AO01``, ``AO1`` and ``A1`` all mean the first answer).
+    ``position``: code number k → the instrument's k-th allowed value, written as ``AO0k``,
+    ``AOk``, ``Ak`` or plain ``k`` (so ``AO01``, ``A1`` and ``1`` all mean the first answer).
     A mapping is used as given (values written as numbers without a trailing ``.0``).
     """
     if isinstance(setting, Mapping):
         return {str(k).strip(): f"{float(v):g}" for k, v in setting.items()}
     table = {}
     for k, value in enumerate(instrument.allowed_values, start=1):
-        for code in (f"AO{k:02d}", f"AO{k}", f"A{k}"):
+        for code in (f"AO{k:02d}", f"AO{k}", f"A{k}", str(k)):
             table[code] = f"{value:g}"
     return table
+
+
+#: How a cell that is no declared answer code reaches validation (reported, item set missing).
+UNDECLARED = "answer code {} has no value under answer_codes"
 
 
 def decode_answer_codes(values: pd.Series, table: Mapping[str, str]) -> tuple[pd.Series, int]:
     """Replace the answer codes of one item column; returns the column and the cells decoded.
 
-    Codes without a value (``AO08`` on a seven-point item) stay as they are and become an
-    invalid item answer in validation, like any other text.
+    A non-blank cell that is no code of ``table`` (``AO08`` or ``8`` on a seven-point item,
+    ``0`` where answers are positions) becomes an invalid answer that validation reports.
     """
     stripped = values.str.strip()
     decoded = stripped.map(table)
     hit = decoded.notna()
-    return values.where(~hit, decoded), int(hit.sum())
+    stray = ~hit & stripped.ne("") & stripped.notna()
+    out = values.where(~hit, decoded)
+    if stray.any():
+        out = out.where(~stray, stripped.map(lambda v: UNDECLARED.format(v)))
+    return out, int(hit.sum())
 
 
 def refuse_undeclared_codes(path: str, items: Mapping[str, pd.Series]) -> None:

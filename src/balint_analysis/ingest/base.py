@@ -10,10 +10,30 @@ import pandas as pd
 from balint_analysis.errors import InputError
 from balint_analysis.ingest.detect import TextTable
 
-__all__ = ["RawExport", "frame", "unique_header"]
+__all__ = ["FormLayout", "RawExport", "frame", "unique_header"]
 
 #: Metadata columns every adapter adds to ``RawExport.data``.
 ADAPTER_META = ("submitted_at", "complete", "response_type", "site", "duration_s", "quality")
+
+
+@dataclass
+class FormLayout:
+    """Which REDCap form holds each column, and each form's status and survey time per row.
+
+    ``form_of`` maps a column (a field, or a checkbox column ``var___code``) to its form;
+    ``status`` holds each form's ``<form>_complete`` cells (``2`` = Complete; blank = the form
+    is not designated to the row's event or repeat); ``timestamp`` each survey form's
+    ``<form>_timestamp`` cells; ``repeating`` the forms that appear as
+    ``redcap_repeat_instrument``; ``source`` where the membership came from (``dictionary``
+    or ``column order``).
+    """
+
+    form_of: dict[str, str]
+    status: dict[str, pd.Series]
+    timestamp: dict[str, pd.Series]
+    repeat_instrument: pd.Series | None
+    repeating: frozenset[str]
+    source: str
 
 
 @dataclass
@@ -22,9 +42,20 @@ class RawExport:
 
     ``data`` columns: every export column (strings), plus ``row`` (the row number a spreadsheet
     shows, header rows counted), ``submitted_at`` (ISO text or empty), ``complete`` (bool),
-    ``response_type`` (``normal``, ``preview``, ``test``, ``spam``, ``imported``), ``site``
-    (REDCap data access group, else empty), ``duration_s`` (seconds, text, or empty) and
-    ``quality`` (``;``-joined platform quality flags such as a low reCAPTCHA score).
+    ``response_type`` (``normal``, ``preview``, ``test``, ``spam``, ``imported``, ``other
+    form``), ``site`` (REDCap data access group, else empty), ``duration_s`` (seconds, text,
+    or empty) and ``quality`` (``;``-joined platform quality flags such as a low reCAPTCHA
+    score).
+
+    Column identity is the platform's stable variable name (Qualtrics export tag, REDCap field
+    name, LimeSurvey question code, SPSS/SoSci variable name, SurveyMonkey ``Q<n>_<k>``);
+    ``labels`` keeps each column's question text, ``aliases`` other stable names a config may
+    use (Qualtrics ImportIds such as ``QID2_1``, LimeSurvey codes of "code and text"
+    headings). ``forms`` is the REDCap form layout. ``coding`` says what numeric answers
+    mean: ``values`` (the survey's own codes) or ``positions`` (1 = the first answer option:
+    SoSci Survey scales, SurveyMonkey "numerical value" cells), which need ``answer_codes``.
+    ``answered_means_complete``: the platform records no completion, so a response that
+    answers no item of the configured instruments is an abandoned one (SurveyMonkey).
     """
 
     format: str
@@ -33,6 +64,13 @@ class RawExport:
     data: pd.DataFrame
     meta_columns: dict[str, str] = field(default_factory=dict)
     notes: dict = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    forms: FormLayout | None = None
+    coding: str = "values"
+    answered_means_complete: bool = False
+    #: Item cells that mean "no answer" on this platform (SoSci ``-9``, ``-1``).
+    missing_codes: frozenset[str] = frozenset()
 
 
 def unique_header(path: str, header: list[str]) -> tuple[list[str], list[str]]:
@@ -58,7 +96,8 @@ def unique_header(path: str, header: list[str]) -> tuple[list[str], list[str]]:
     return out, sorted(set(dups))
 
 
-def frame(table: TextTable, header_rows: int, header: list[str] | None = None) -> RawExport:
+def frame(table: TextTable, header_rows: int, header: list[str] | None = None,
+          labels: list[str] | None = None) -> RawExport:  # fmt: skip
     """Records after ``header_rows`` header rows as a text frame with spreadsheet row numbers.
 
     Raises
@@ -78,12 +117,16 @@ def frame(table: TextTable, header_rows: int, header: list[str] | None = None) -
     df.insert(0, "row", np.asarray(positions[header_rows:], dtype=np.int64))
     df = df.assign(submitted_at="", complete=True, response_type="normal", site="",
                    duration_s="", quality="")  # fmt: skip
-    return RawExport("generic", "", header_rows, df, notes={"duplicate_headers": dups})
+    texts = dict(table.notes.get("labels", {}))
+    if labels:
+        texts.update({n: t.strip() for n, t in zip(names, labels, strict=False) if t.strip()})
+    return RawExport("generic", "", header_rows, df, notes={"duplicate_headers": dups},
+                     labels=texts)  # fmt: skip
 
 
-_TRUE = {"1", "true", "yes", "y"}
+_TRUE = {"1", "true", "yes", "y", "t"}
 
 
 def truthy(values: pd.Series) -> pd.Series:
-    """``1``/``True``/``yes`` (any case) → True."""
+    """``1``/``True``/``T``/``yes`` (any case) → True."""
     return values.str.strip().str.lower().isin(_TRUE)

@@ -16,9 +16,9 @@ import pandas as pd
 from balint_analysis.errors import InputError
 from balint_analysis.ingest.detect import TextTable
 
-__all__ = ["read_sav", "read_xlsx"]
+__all__ = ["MISSING_LABEL", "read_sav", "read_xlsx"]
 
-_MISSING_LABEL = re.compile(
+MISSING_LABEL = re.compile(
     r"(no answer|missing|don'?t know|refused|not applicable|n/?a\b|brak|nie dotyczy)", re.I
 )
 
@@ -101,6 +101,7 @@ def read_sav(path: str) -> TextTable:
         ) from None
     counts: dict[str, int] = {}
     columns: dict[str, list[str]] = {}
+    declared: dict[str, list[str]] = {}
     for col in df.columns:
         series = df[col]
         missing = pd.Series(False, index=df.index)
@@ -109,11 +110,14 @@ def read_sav(path: str) -> TextTable:
             lo, hi = rng["lo"], rng["hi"]
             if isinstance(lo, str):
                 missing |= series.astype("str") == lo
+                declared.setdefault(col, []).append(lo)
             else:
                 missing |= numeric.between(lo, hi)
+                declared.setdefault(col, []).append(_cell(lo) if lo == hi else f"{lo:g}..{hi:g}")
         for code, label in (meta.variable_value_labels.get(col) or {}).items():
-            if _MISSING_LABEL.search(str(label)) and not isinstance(code, str):
+            if MISSING_LABEL.search(str(label)) and not isinstance(code, str):
                 missing |= numeric == code
+                declared.setdefault(col, []).append(_cell(code))
         if missing.any():
             counts[col] = int(missing.sum())
         cells = zip(series.tolist(), missing.tolist(), strict=True)
@@ -122,6 +126,8 @@ def read_sav(path: str) -> TextTable:
     body = [list(r) for r in zip(*(columns[c] for c in header), strict=True)] if len(df) else []
     labels = {c: {_cell(k): str(v) for k, v in m.items()}
               for c, m in (meta.variable_value_labels or {}).items()}  # fmt: skip
+    texts = {c: str(t) for c, t in (meta.column_names_to_labels or {}).items() if t}
     return TextTable(path=path, encoding=meta.file_encoding or "sav", delimiter="",
                      records=[header, *body], container="sav",
-                     notes={"user_missing": counts, "value_labels": labels})  # fmt: skip
+                     notes={"user_missing": counts, "value_labels": labels,
+                            "missing_declared": declared, "labels": texts})  # fmt: skip

@@ -222,30 +222,49 @@ def _lower(header: list[str]) -> list[str]:
     return [h.strip().lstrip("\ufeff").lower() for h in header]
 
 
+_LIMESURVEY_FULL = {"response id", "date submitted", "last page", "start language"}
+_LIMESURVEY_OLD = {"completed", "last page seen", "start language"}
+_SOSCI = {"case", "serial", "ref", "questnnr", "mode", "started"}
+
+
 def detect_format(table: TextTable) -> str:
-    """The export platform from header signatures (export_formats §0.7)."""
+    """The export platform from language-independent header signatures.
+
+    Checked in this order: Qualtrics (row-3 ImportId cells, JSON or the 2016–17 Python-dict
+    style; legacy ``V1,V2,V3``), SurveyMonkey (``Respondent ID, Collector ID``), SoSci Survey
+    (``CASE, SERIAL, REF, QUESTNNR, MODE, STARTED``), REDCap (``*_complete``,
+    ``redcap_event_name``, ``redcap_repeat_instrument``, ``redcap_data_access_group``),
+    LimeSurvey (system columns under their codes, full labels or older labels), Microsoft
+    Forms (``ID, Start time, Completion time``), Google Forms (``Timestamp`` first), a
+    Qualtrics ``.sav`` (``Status, Finished, ResponseId``); else ``generic``.
+    """
     header = table.records[0]
     third = table.records[2] if len(table.records) > 2 else []
-    cells = [c for c in third if c.strip()]
-    if cells and all(c.lstrip().startswith('{"ImportId"') for c in cells):
+    cells = [c.lstrip() for c in third if c.strip()]
+    if cells and all(c.startswith(('{"ImportId"', "{'ImportId'")) for c in cells):
         return "qualtrics"
     if header[:3] == ["V1", "V2", "V3"]:
         return "qualtrics"
     names = _lower(header)
-    if any(n.endswith("_complete") for n in names) or set(names) & {
+    found = set(names)
+    if names[:2] == ["respondent id", "collector id"]:
+        return "surveymonkey"
+    if found >= _SOSCI or {"case", "questnnr", "mode", "started"} <= found:
+        return "sosci"
+    if any(n.endswith("_complete") for n in names) or found & {
         "redcap_event_name",
         "redcap_repeat_instrument",
         "redcap_data_access_group",
     }:
         return "redcap"
-    if names[:2] == ["id", "submitdate"] or {"submitdate", "lastpage", "startlanguage"} <= set(
-        names
-    ):
+    codes = {n.split(". ", 1)[0] for n in names}
+    if (names[:2] == ["id", "submitdate"] or {"submitdate", "lastpage", "startlanguage"} <= codes
+            or found >= _LIMESURVEY_FULL or found >= _LIMESURVEY_OLD):  # fmt: skip
         return "limesurvey"
     if names[:3] == ["id", "start time", "completion time"]:
         return "microsoft_forms"
     if names and names[0] == "timestamp":
         return "google_forms"
-    if {"status", "finished", "responseid"} <= set(names):
+    if {"status", "finished", "responseid"} <= found:
         return "qualtrics"  # e.g. a Qualtrics .sav: one header row, Qualtrics metadata
     return "generic"

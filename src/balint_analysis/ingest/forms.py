@@ -6,6 +6,7 @@ export, which ingest drops like every column the config does not name.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pandas as pd
@@ -33,7 +34,8 @@ def read_google_forms(table: TextTable) -> RawExport:
     df = raw.data
     stamp = df.columns[1]  # column 0 is `row`
     df = df.assign(submitted_at=_google_time(df[stamp]))
-    return RawExport("google_forms", "csv", 1, df, {"submitted_at": stamp}, raw.notes)
+    return dataclasses.replace(raw, format="google_forms", variant=table.container.replace(
+        "text", "csv"), data=df, meta_columns={"submitted_at": stamp})
 
 
 def read_microsoft_forms(table: TextTable) -> RawExport:
@@ -49,8 +51,8 @@ def read_microsoft_forms(table: TextTable) -> RawExport:
         end = pd.to_datetime(df[when], errors="coerce", format="mixed")
         seconds = (end - start).dt.total_seconds()
         df["duration_s"] = seconds.map(lambda s: "" if pd.isna(s) else f"{s:g}").astype("str")
-    return RawExport("microsoft_forms", table.container, 1, df, {"submitted_at": when or ""},
-                     raw.notes)  # fmt: skip
+    return dataclasses.replace(raw, format="microsoft_forms", variant=table.container.replace(
+        "text", "csv"), data=df, meta_columns={"submitted_at": when or ""})
 
 
 def read_generic(table: TextTable) -> RawExport:
@@ -59,4 +61,4 @@ def read_generic(table: TextTable) -> RawExport:
     variant = {"\t": "tsv", ";": "csv (semicolon)"}.get(table.delimiter, "csv")
     if table.container != "text":
         variant = table.container
-    return RawExport("generic", variant, 1, raw.data, {}, raw.notes)
+    return dataclasses.replace(raw, variant=variant)

@@ -1,9 +1,11 @@
 """The adapter registry: format id → function turning a parsed table into a :class:`RawExport`.
 
-One module per platform (``qualtrics``, ``redcap``, ``limesurvey``, ``forms``); layouts are
-described in ``shared/reference/export_formats.md``. ``spss`` and ``excel`` are containers: a
-``.sav`` or ``.xlsx`` is read into a table, then the platform signature inside it (Qualtrics or
-LimeSurvey metadata, Microsoft Forms columns) picks the adapter, else ``generic``.
+One module per platform (``qualtrics``, ``redcap``, ``limesurvey``, ``surveymonkey``,
+``sosci``, ``forms``); the layouts each reads are described in its docstring and in
+``tests/fixtures/exports/README.md`` (where each was seen in real exports). ``spss`` and
+``excel`` are containers: a ``.sav`` or ``.xlsx`` is read into a table, then the platform
+signature inside it (Qualtrics, LimeSurvey or SoSci metadata, Microsoft Forms columns) picks
+the adapter, else ``generic``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from balint_analysis.ingest.forms import read_generic, read_google_forms, read_m
 from balint_analysis.ingest.limesurvey import read_limesurvey
 from balint_analysis.ingest.qualtrics import read_qualtrics
 from balint_analysis.ingest.redcap import read_redcap
+from balint_analysis.ingest.sosci import read_sosci
+from balint_analysis.ingest.surveymonkey import read_surveymonkey
 
 __all__ = [
     "ADAPTERS",
@@ -27,6 +31,8 @@ __all__ = [
     "read_microsoft_forms",
     "read_qualtrics",
     "read_redcap",
+    "read_sosci",
+    "read_surveymonkey",
 ]
 
 ADAPTERS: dict[str, Callable[[TextTable], RawExport]] = {
@@ -34,6 +40,8 @@ ADAPTERS: dict[str, Callable[[TextTable], RawExport]] = {
     "qualtrics": read_qualtrics,
     "redcap": read_redcap,
     "limesurvey": read_limesurvey,
+    "surveymonkey": read_surveymonkey,
+    "sosci": read_sosci,
     "google_forms": read_google_forms,
     "microsoft_forms": read_microsoft_forms,
 }

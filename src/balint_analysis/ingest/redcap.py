@@ -1,28 +1,70 @@
-"""REDCap raw-data CSV exports (export_formats §2): events, form status, data access groups."""
+"""REDCap raw-data CSV exports: events, repeating instruments, data access groups, form status.
+
+REDCap exports one row per record × event × repeat instance, each form's fields followed by
+``<form>_complete`` (0 Incomplete, 1 Unverified, 2 Complete; blank where the form is not
+designated to the row's event). Completeness is judged **per instrument, from the form that
+holds its items** (:func:`instrument_status`): an unrelated visit form left Unverified, or a
+first form holding only the record id, says nothing about the questionnaire. Which form holds a
+field comes from the data dictionary when the export names one (``exports[].dictionary``),
+else from the column order (every ``<form>_complete`` closes the run of fields since the
+previous one — checked against the dictionaries of 11 public REDCap test projects), else from
+``exports[].forms``. Rows of other repeating instruments and the base rows of a project whose
+questionnaire is a repeating instrument are not questionnaire responses.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
 
 import pandas as pd
 
 from balint_analysis.errors import InputError
-from balint_analysis.ingest.base import RawExport, frame
+from balint_analysis.ingest.base import FormLayout, RawExport, frame
 from balint_analysis.ingest.detect import TextTable
 
-__all__ = ["read_redcap"]
+__all__ = ["InstrumentStatus", "apply_dictionary", "instrument_status", "read_redcap"]
+
+OTHER_FORM = "other form"
+DICTIONARY_HEADER = "Variable / Field Name"
+
+
+def _form_layout(df: pd.DataFrame, columns: list[str]) -> FormLayout:
+    form_of: dict[str, str] = {}
+    run: list[str] = []
+    for col in columns:
+        if col.startswith("redcap_"):
+            continue
+        if col.endswith("_complete"):
+            form = col[: -len("_complete")]
+            for member in run:
+                form_of[member] = form
+            form_of[col] = form
+            run = []
+        else:
+            run.append(col)
+    forms = sorted(set(form_of.values()))
+    status = {f: df[f"{f}_complete"].str.strip() for f in forms if f"{f}_complete" in df}
+    stamps = {f: df[f"{f}_timestamp"].str.strip() for f in forms if f"{f}_timestamp" in df}
+    repeat = (df["redcap_repeat_instrument"].str.strip()
+              if "redcap_repeat_instrument" in df else None)  # fmt: skip
+    repeating = frozenset(repeat[repeat != ""]) if repeat is not None else frozenset()
+    return FormLayout(form_of, status, stamps, repeat, repeating, "column order")
 
 
 def read_redcap(table: TextTable) -> RawExport:
     """REDCap raw export: one header row of variable names, one row per record × event.
 
-    A row is complete when every *filled* ``<form>_complete`` column is ``2`` (Complete) and
-    at least one is filled (forms not designated to the row's event stay blank), and no survey
-    timestamp says ``[not completed]``. The data access group becomes ``site``.
+    ``complete`` and ``submitted_at`` are provisional here (any filled form status ``2``);
+    :func:`instrument_status` decides them per instrument once the items are known. The data
+    access group becomes ``site``.
     """
     header = [h.strip().lstrip("\ufeff") for h in table.records[0]]
-    if header and header[0] == "Variable / Field Name":
+    if header and header[0] == DICTIONARY_HEADER:
         raise InputError(
             f"{table.path}: this is a REDCap data dictionary, not data. Export the records "
-            "with 'CSV / Microsoft Excel (raw data)'."
+            "with 'CSV / Microsoft Excel (raw data)' (name the dictionary under "
+            "`exports[].dictionary`)."
         )
     if "Complete?" in header or "Record ID" in header:
         raise InputError(
@@ -31,22 +73,139 @@ def read_redcap(table: TextTable) -> RawExport:
         )
     raw = frame(table, 1)
     df = raw.data
-    complete_cols = [c for c in df.columns if c.endswith("_complete")]
-    if complete_cols:
-        status = df[complete_cols].apply(lambda s: s.str.strip())
-        filled = status != ""
-        # 2 = Complete; 0 Incomplete and 1 Unverified are not submitted forms.
-        complete = ((status == "2") | ~filled).all(axis=1) & filled.any(axis=1)
-    else:
-        complete = pd.Series(True, index=df.index)
-    stamp_cols = [c for c in df.columns if c.endswith("_timestamp")]
-    submitted = pd.Series("", index=df.index, dtype="str")
-    for col in stamp_cols:
-        stamps = df[col].str.strip()
-        complete = complete & (stamps != "[not completed]")
-        submitted = submitted.where(stamps.isin(["", "[not completed]"]), stamps)
+    layout = _form_layout(df, [c for c in df.columns if c != "row"])
     site = df["redcap_data_access_group"].str.strip() if "redcap_data_access_group" in df else ""
-    df = df.assign(submitted_at=submitted, complete=complete, site=site)
-    meta = {"complete": ";".join(complete_cols), "submitted_at": ";".join(stamp_cols)}
-    variant = "raw, longitudinal" if "redcap_event_name" in df else "raw"
-    return RawExport("redcap", variant, 1, df, meta, raw.notes)
+    df = df.assign(site=site)
+    variant = ["raw"]
+    if "redcap_event_name" in df:
+        variant.append("longitudinal")
+    if layout.repeat_instrument is not None:
+        variant.append("repeating instruments")
+    if "redcap_data_access_group" in df:
+        variant.append("data access groups")
+    return dataclasses.replace(raw, format="redcap", variant=", ".join(variant), data=df,
+                               forms=layout)  # fmt: skip
+
+
+def apply_dictionary(raw: RawExport, dictionary: TextTable) -> RawExport:
+    """Take form membership (and field labels) from a REDCap data dictionary CSV.
+
+    Raises
+    ------
+    InputError
+        When the file is not a REDCap data dictionary.
+    """
+    header = [h.strip().lstrip("\ufeff") for h in dictionary.records[0]]
+    if not header or header[0] != DICTIONARY_HEADER or "Form Name" not in header:
+        raise InputError(
+            f"{dictionary.path}: not a REDCap data dictionary (its first column must be "
+            f"'{DICTIONARY_HEADER}'). Download it from Project Setup > Data Dictionary."
+        )
+    form_col, label_col = header.index("Form Name"), header.index("Field Label")
+    fields = {r[0].strip(): (r[form_col].strip(), r[label_col].strip())
+              for r in dictionary.records[1:] if r and r[0].strip()}  # fmt: skip
+    assert raw.forms is not None
+    form_of = dict(raw.forms.form_of)
+    labels = dict(raw.labels)
+    for col in raw.data.columns:
+        name = col.split("___", 1)[0]  # checkbox columns: field___code
+        if name in fields:
+            form_of[col] = fields[name][0]
+            if fields[name][1]:
+                labels.setdefault(col, fields[name][1])
+    forms = dataclasses.replace(raw.forms, form_of=form_of, source="dictionary")
+    return dataclasses.replace(raw, forms=forms, labels=labels)
+
+
+@dataclasses.dataclass
+class InstrumentStatus:
+    """Per row: ``complete`` (some instrument's form is Complete), ``submitted_at``, the
+    ``response_type`` (``other form`` for rows of another form) and ``incomplete``: the
+    instruments whose form is not complete in a row that is kept for another instrument."""
+
+    complete: pd.Series
+    submitted_at: pd.Series
+    response_type: pd.Series
+    incomplete: pd.Series
+    forms: dict[str, str]
+
+
+def _instrument_form(raw: RawExport, path: str, inst_id: str, columns: list[str],
+                     override: str | None) -> str | None:  # fmt: skip
+    layout = raw.forms
+    assert layout is not None
+    if override:
+        if override not in layout.status:
+            raise InputError(
+                f"{path}: exports[].forms.{inst_id} names REDCap form '{override}', but the file "
+                f"has no '{override}_complete' column; forms in it: {sorted(layout.status)}."
+            )
+        return override
+    if not layout.status:
+        return None  # no form status exported: completeness cannot be judged, every row counts
+    forms = {layout.form_of.get(c) for c in columns}
+    if len(forms) == 1 and None not in forms:
+        return forms.pop()
+    named = sorted(f for f in forms if f)
+    where = f"REDCap forms {', '.join(named)}" if len(named) > 1 else "no REDCap form"
+    raise InputError(
+        f"{path}: the items of {inst_id} lie in {where} (judging by the column order); name the "
+        f"form that holds them with `exports[].forms: {{{inst_id}: <form>}}`, or give the data "
+        "dictionary with `exports[].dictionary`."
+    )
+
+
+def instrument_status(raw: RawExport, path: str, items: Mapping[str, list[str]],
+                      overrides: Mapping[str, str]) -> InstrumentStatus:  # fmt: skip
+    """Completeness, submission time and row kind from the forms holding each instrument.
+
+    Parameters
+    ----------
+    items
+        Instrument id → its item columns in this export.
+    overrides
+        ``exports[].forms``: instrument id → form name.
+    """
+    df, layout = raw.data, raw.forms
+    assert layout is not None
+    forms = {i: _instrument_form(raw, path, i, cols, overrides.get(i)) for i, cols in items.items()}
+    index = df.index
+    if not any(forms.values()):
+        empty = pd.Series("", index=index, dtype="str")
+        return InstrumentStatus(pd.Series(True, index=index), empty, empty.copy(),
+                                empty.copy(), {})  # fmt: skip
+    done: dict[str, pd.Series] = {}
+    designated: dict[str, pd.Series] = {}
+    submitted = pd.Series("", index=index, dtype="str")
+    for inst_id, form in forms.items():
+        if form is None:
+            continue
+        status = layout.status[form]
+        stamp = layout.timestamp.get(form)
+        ok = status == "2"
+        if stamp is not None:
+            ok &= stamp != "[not completed]"
+            fresh = ok & ~stamp.isin(["", "[not completed]"]) & (stamp > submitted)
+            submitted = submitted.where(~fresh, stamp)
+        done[inst_id] = ok
+        designated[inst_id] = status != ""
+    complete = pd.concat(done, axis=1).any(axis=1)
+    on_row = pd.concat(designated, axis=1).any(axis=1)
+    answered = df[[c for cols in items.values() for c in cols]].apply(
+        lambda s: s.str.strip() != ""
+    ).any(axis=1)
+    other = ~on_row & ~answered
+    own = {f for f in forms.values() if f}
+    if layout.repeat_instrument is not None:
+        repeat = layout.repeat_instrument
+        other |= (repeat != "") & ~repeat.isin(own)
+        if own <= layout.repeating:
+            other |= repeat == ""  # base row: the questionnaire only has repeat rows
+    kind = pd.Series("", index=index, dtype="str").where(~other, OTHER_FORM)
+    incomplete = pd.Series("", index=index, dtype="str")
+    for inst_id, ok in done.items():
+        lagging = complete & designated[inst_id] & ~ok
+        incomplete = incomplete.where(~lagging, incomplete + inst_id + ";")
+    incomplete = incomplete.str.rstrip(";")
+    return InstrumentStatus(complete, submitted, kind, incomplete,
+                            {i: f for i, f in forms.items() if f})  # fmt: skip
