@@ -2,15 +2,17 @@
 
 ``simulate_cohort(preset="demo", seed=20261125)`` draws a two-arm cohort (Balint groups vs
 controls, pre/post/followup) from the model documented in
-:mod:`balint_analysis.simulate.model`, writes each wave through a different survey platform —
-the baseline as a Qualtrics data-table export, post as a REDCap raw longitudinal export and the
-follow-up as a LimeSurvey response export (:mod:`~balint_analysis.simulate.exports`) —,
-injects a few realistic data problems
-(:mod:`~balint_analysis.simulate.problems`) and records everything a test needs to know in
-``truth.json`` (:mod:`~balint_analysis.simulate.document`, :mod:`~balint_analysis.simulate.truth`).
+:mod:`balint_analysis.simulate.model`, writes it through an export **layout**
+(:mod:`~balint_analysis.simulate.layouts`), injects a few realistic data problems and records
+everything a test needs to know in ``truth.json`` (:mod:`~balint_analysis.simulate.document`,
+:mod:`~balint_analysis.simulate.truth`).
 
-Files written by :func:`write_cohort` (UTF-8 without BOM, comma, ``\\n`` line ends, except the
-LimeSurvey export: BOM, every field quoted, CRLF, as LimeSurvey writes it):
+The default layout ``demo`` writes each wave through a different survey platform — the
+baseline as a Qualtrics data-table export, post as a REDCap raw longitudinal export and the
+follow-up as a LimeSurvey response export (:mod:`~balint_analysis.simulate.platforms.demo`),
+with the problems of :mod:`~balint_analysis.simulate.problems` — (UTF-8 without BOM, comma,
+``\\n`` line ends, except the LimeSurvey export: BOM, every field quoted, CRLF, as LimeSurvey
+writes it):
 
 ``participants.csv``        roster (with an ``email`` column: PII the pipeline must drop)
 ``pre_qualtrics.csv``       baseline, Qualtrics "data table" CSV, 3 header rows
@@ -22,8 +24,12 @@ LimeSurvey export: BOM, every field quoted, CRLF, as LimeSurvey writes it):
 ``truth_scores.csv``        latent / observed / expected score per participant × timepoint ×
                             scale
 
-Row numbers in ``truth.json`` are the row a spreadsheet shows for the record, header rows
-counted (first Qualtrics record = row 4, first REDCap or LimeSurvey record = row 2).
+Other layouts (``tutorial``: a hand-made workbook and CSV of a small clinic, two waves, no
+roster; ``surveymonkey``; ``sosci``) are described in
+:mod:`~balint_analysis.simulate.layouts` and their platform modules; ``truth.json`` then also
+records ``layout``. Row numbers in ``truth.json`` are the row a spreadsheet shows for the
+record, header rows counted (first Qualtrics record = row 4, first REDCap or LimeSurvey record
+= row 2; the other layouts state theirs in ``conventions.row``).
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ import pandas as pd
 import yaml
 
 from balint_analysis.errors import InputError
-from balint_analysis.simulate import document, exports, problems, truth
+from balint_analysis.simulate import document, exports, truth
 from balint_analysis.simulate.exports import (
     LIMESURVEY_FILE,
     QUALTRICS_FILE,
@@ -48,17 +54,20 @@ from balint_analysis.simulate.exports import (
     TRUTH_FILE,
     TRUTH_SCORES_FILE,
 )
-from balint_analysis.simulate.model import draw_answers, draw_dropout, draw_latent, draw_people
-from balint_analysis.simulate.params import (
-    CONTROL,
-    INTERVENTION,
-    PRESETS,
-    TIMEPOINTS,
-    ScaleParams,
-    SimulationParams,
+from balint_analysis.simulate.layouts import LAYOUTS, Layout, export_entries, get_layout
+from balint_analysis.simulate.model import (
+    Answers,
+    Latent,
+    draw_answers,
+    draw_dropout,
+    draw_latent,
+    draw_people,
 )
+from balint_analysis.simulate.params import PRESETS, TIMEPOINTS, ScaleParams, SimulationParams
+from balint_analysis.simulate.platforms.common import Context, ExportFile
 
 __all__ = [
+    "LAYOUTS",
     "PRESETS",
     "ROSTER_FILE",
     "QUALTRICS_FILE",
@@ -86,9 +95,10 @@ class SimulatedCohort:
     truth_scores
         Long table, one row per participant × timepoint × scale: ``participant_id, group,
         balint_group, timepoint, instrument, scale, latent, observed, responded, accepted,
-        expected`` (see :mod:`balint_analysis.simulate.truth`).
+        expected`` (see :mod:`balint_analysis.simulate.truth`); the layout's timepoints, ids
+        and group labels.
     roster
-        The roster as written (string columns).
+        The roster as written (string columns); ``None`` for a layout without one.
     exports
         File name → the export's records as a string DataFrame (empty string = empty cell) in
         file order, with bookkeeping columns ``_pid`` (participant index, -1 for none),
@@ -98,37 +108,54 @@ class SimulatedCohort:
         File name → exact bytes written by :func:`write_cohort`, in writing order.
     truth
         The content of ``truth.json``.
+    layout
+        The export layout (:data:`LAYOUTS`).
+    export_files
+        The layout's :class:`~balint_analysis.simulate.platforms.common.ExportFile` records
+        (column names, coding, config entries), in writing order.
     """
 
     params: SimulationParams
     seed: int
     truth_scores: pd.DataFrame
-    roster: pd.DataFrame
+    roster: pd.DataFrame | None
     exports: dict[str, pd.DataFrame]
     files: dict[str, bytes] = field(repr=False)
     truth: dict[str, Any] = field(repr=False)
+    layout: str = "demo"
+    export_files: tuple[ExportFile, ...] = field(default=(), repr=False)
 
 
 def simulate_cohort(
-    params: SimulationParams | None = None, *, preset: str = "demo", seed: int
+    params: SimulationParams | None = None,
+    *,
+    preset: str | None = None,
+    seed: int,
+    layout: str = "demo",
 ) -> SimulatedCohort:
-    """Draw a synthetic cohort; the same ``(params, seed)`` gives the same bytes.
+    """Draw a synthetic cohort; the same ``(params, seed, layout)`` gives the same bytes.
 
     Parameters
     ----------
     params
         Model parameters; ``None`` uses ``PRESETS[preset]``.
     preset
-        Name of a preset in :data:`PRESETS` (ignored when ``params`` is given).
+        Name of a preset in :data:`PRESETS` (ignored when ``params`` is given); default: the
+        layout's preset (``demo``; ``tutorial`` for the ``tutorial`` layout).
     seed
         Seed of ``numpy.random.default_rng`` (a non-negative integer).
+    layout
+        Export layout, one of :data:`LAYOUTS` (``demo``, ``tutorial``, ``surveymonkey``,
+        ``sosci``). The people, latent scores and answers do not depend on it.
 
     Raises
     ------
     InputError
-        Unknown preset name.
+        Unknown preset or layout name.
     """
+    lay = get_layout(layout)
     if params is None:
+        preset = lay.preset if preset is None else preset
         if preset not in PRESETS:
             raise InputError(
                 f"Unknown simulation preset '{preset}'; choose one of {', '.join(sorted(PRESETS))}."
@@ -144,58 +171,48 @@ def simulate_cohort(
     responded = draw_dropout(params, rng, people, latent)
     blanks = exports.draw_blanks(params, rng, answers)
     identities = exports.draw_identities(people, rng)
-    qual = exports.qualtrics_table(params, rng, people, identities, answers, blanks, responded)
-    red = exports.redcap_table(params, rng, people, answers, blanks, responded)
-    lime = exports.limesurvey_table(params, rng, people, answers, blanks, responded)
-    q_problems: list[dict[str, Any]] = []
-    r_problems: list[dict[str, Any]] = []
-    l_problems: list[dict[str, Any]] = []
-    if params.inject_problems:
-        qual, q_problems = problems.inject_qualtrics(params, rng, qual, answers)
-        red, r_problems = problems.inject_redcap(params, rng, red, people, answers)
-        lime, l_problems = problems.inject_limesurvey(params, rng, lime, answers)
-    qual, q_problems = problems.finalise(
-        qual, q_problems, platform="qualtrics", file=QUALTRICS_FILE
-    )
-    red, r_problems = problems.finalise(red, r_problems, platform="redcap", file=REDCAP_FILE)
-    lime, l_problems = problems.finalise(
-        lime, l_problems, platform="limesurvey", file=LIMESURVEY_FILE
-    )
-    roster = exports.roster_table(people, identities)
+    built = lay.build(Context(params, rng, people, identities, answers, blanks, responded))
+    people = built.people
 
-    files = {
-        ROSTER_FILE: exports.to_csv_bytes(roster),
-        QUALTRICS_FILE: exports.to_csv_bytes(qual, exports.qualtrics_header(params, answers)),
-        REDCAP_FILE: exports.to_csv_bytes(red),
-        LIMESURVEY_FILE: exports.to_limesurvey_bytes(lime),
-    }
+    files: dict[str, bytes] = {}
+    if built.roster is not None:
+        files[ROSTER_FILE] = exports.to_csv_bytes(built.roster)
+    files |= {f.name: f.data for f in built.files}
 
     n = len(people)
-    tables = {QUALTRICS_FILE: qual, REDCAP_FILE: red, LIMESURVEY_FILE: lime}
-    found = {QUALTRICS_FILE: q_problems, REDCAP_FILE: r_problems, LIMESURVEY_FILE: l_problems}
     accepted = np.zeros((n, len(TIMEPOINTS)), dtype=bool)
     exported = {k: np.full(a.raw.shape, np.nan) for k, a in answers.items()}
     invalid = {}
-    for name, table in tables.items():
-        items, acc, bad = truth.accepted_items(table, answers, n, platform=document.PLATFORM[name])
+    for f in built.files:
+        items, acc, bad = truth.accepted_items(
+            f.table, answers, n, columns=f.columns, coding=f.coding
+        )
         if (accepted & acc).any():
-            raise AssertionError(f"{name}: a participant x timepoint accepted in two exports")
+            raise AssertionError(f"{f.name}: a participant x timepoint accepted in two exports")
         accepted |= acc
         exported = {k: np.where(np.isnan(v), items[k], v) for k, v in exported.items()}
-        invalid[name] = bad
+        invalid[f.name] = bad
+    k = lay.n_timepoints
+    if accepted[:, k:].any():
+        raise AssertionError(f"layout {lay.name}: an accepted row after its last wave")
+    latent, answers, responded = _waves(latent, answers, responded, k)
+    accepted, exported = accepted[:, :k], {i: v[:, :k] for i, v in exported.items()}
     tidy = truth.tidy_truth(params, people, latent, answers, responded, exported, accepted)
     files[TRUTH_SCORES_FILE] = truth.truth_scores_csv(tidy)
 
     doc = document.truth_document(
         params=params,
         seed=seed,
+        layout=lay.name,
+        conventions=document.CONVENTIONS | lay.conventions,
+        timepoints=lay.timepoints,
+        labels=lay.labels,
         people=people,
         latent=latent,
         answers=answers,
         tidy=tidy,
-        roster=roster,
-        tables=tables,
-        problems=found,
+        roster=built.roster,
+        exports=built.files,
         invalid=invalid,
         accepted=accepted,
         files=files,
@@ -205,11 +222,27 @@ def simulate_cohort(
         params=params,
         seed=seed,
         truth_scores=tidy,
-        roster=roster,
-        exports=tables,
+        roster=built.roster,
+        exports={f.name: f.table for f in built.files},
         files=files,
         truth=doc,
+        layout=lay.name,
+        export_files=tuple(built.files),
     )
+
+
+def _waves(
+    latent: Latent, answers: dict[str, Answers], responded: np.ndarray, k: int
+) -> tuple[Latent, dict[str, Answers], np.ndarray]:
+    """The model's arrays restricted to the first ``k`` timepoints (the written waves)."""
+    if k == latent.eta.shape[1]:
+        return latent, answers, responded
+    cut = Latent(eta=latent.eta[:, :k], person=latent.person, cluster=latent.cluster)
+    sliced = {
+        i: Answers(a.instrument, a.keyed[:, :k], a.raw[:, :k], a.alternative)
+        for i, a in answers.items()
+    }
+    return cut, sliced, responded[:, :k]
 
 
 def _atomic_write(path: Path, data: bytes) -> Path:
@@ -226,12 +259,31 @@ def _atomic_write(path: Path, data: bytes) -> Path:
     return path
 
 
-def write_cohort(cohort: SimulatedCohort, out_dir: str | Path) -> list[Path]:
+def _check_layout(cohort: SimulatedCohort, layout: str | None) -> Layout:
+    lay = get_layout(cohort.layout if layout is None else layout)
+    if lay.name != cohort.layout:
+        raise ValueError(
+            f"the cohort was simulated with layout '{cohort.layout}', not '{lay.name}'; "
+            f"simulate it with simulate_cohort(..., layout='{lay.name}')."
+        )
+    return lay
+
+
+def write_cohort(
+    cohort: SimulatedCohort, out_dir: str | Path, *, layout: str | None = None
+) -> list[Path]:
     """Write the roster, the exports, ``truth_scores.csv`` and ``truth.json`` into ``out_dir``.
 
     Each file is written to a temporary name and renamed, so readers never see a partial
-    file. Returns the paths in writing order.
+    file. Returns the paths in writing order. ``layout`` (default: the cohort's) must be the
+    layout the cohort was simulated with: the truth describes those files.
+
+    Raises
+    ------
+    ValueError
+        ``layout`` differs from the cohort's.
     """
+    _check_layout(cohort, layout)
     out = Path(out_dir)
     return [_atomic_write(out / name, data) for name, data in cohort.files.items()]
 
@@ -243,12 +295,21 @@ def write_config(
     *,
     cohort_name: str,
     title: str | None = None,
+    layout: str | None = None,
 ) -> Path:
     """Write a config YAML (shape of ``config/config.yaml``) analysing the files in ``data_dir``.
 
     Paths in it are ``data_dir`` (as given, relative to the working directory unless absolute)
-    joined with the file names :func:`write_cohort` uses.
+    joined with the file names :func:`write_cohort` uses. ``layout`` (default: the cohort's)
+    must be the cohort's layout; a layout other than ``demo`` is recorded as
+    ``synthetic.layout``.
+
+    Raises
+    ------
+    ValueError
+        ``layout`` differs from the cohort's.
     """
+    lay = _check_layout(cohort, layout)
     base = str(data_dir).replace(os.sep, "/").rstrip("/") or "."
 
     def at(name: str) -> str:
@@ -258,67 +319,46 @@ def write_config(
         f"Balint groups (synthetic cohort '{cohort_name}', preset "
         f"{cohort.params.name}, seed {cohort.seed})"
     )
-    config = {
+    synthetic: dict[str, Any] = {"seed": cohort.seed, "preset": cohort.params.name}
+    if lay.name != "demo":
+        synthetic["layout"] = lay.name
+    entries, instruments = export_entries(list(cohort.export_files), at)
+    config: dict[str, Any] = {
         "cohort": cohort_name,
         "title": title,
-        "synthetic": {"seed": cohort.seed, "preset": cohort.params.name},
+        "synthetic": synthetic,
         "design": {
-            "timepoints": list(TIMEPOINTS),
-            "intervention": INTERVENTION,
-            "control": CONTROL,
+            "timepoints": list(lay.timepoints),
+            "intervention": lay.intervention,
+            "control": lay.control,
             "randomised": False,
         },
-        "participants": {
+    }
+    if cohort.roster is not None:
+        config["participants"] = {
             "path": at(ROSTER_FILE),
             "id": "participant_id",
             "group": "group",
             "cluster": "balint_group",
             "sessions": "sessions_attended",
-        },
-        "exports": [
-            {
-                "path": at(QUALTRICS_FILE),
-                "format": "qualtrics",
-                "timepoint": TIMEPOINTS[0],
-                "id": "ExternalReference",
-            },
-            {
-                "path": at(REDCAP_FILE),
-                "format": "redcap",
-                "id": "record_id",
-                "timepoint_column": "redcap_event_name",
-                "timepoint_values": {e: TIMEPOINTS[t] for t, e in exports.REDCAP_EVENTS.items()},
-                "instruments": {
-                    k: exports.INSTRUMENT_LAYOUT[k].columns["redcap"]
-                    for k in cohort.params.instruments
-                },
-            },
-            {
-                "path": at(LIMESURVEY_FILE),
-                "format": "limesurvey",
-                "timepoint": TIMEPOINTS[exports.LIMESURVEY_TIMEPOINT],
-                "id": exports.LIMESURVEY_ID,
-                "instruments": {
-                    k: exports.INSTRUMENT_LAYOUT[k].columns["limesurvey"]
-                    for k in cohort.params.instruments
-                },
-            },
-        ],
-        "instruments": {
-            k: exports.INSTRUMENT_LAYOUT[k].columns["qualtrics"] for k in cohort.params.instruments
-        },
+        }
+    config |= {
+        "exports": entries,
+        "instruments": instruments,
         "analysis": {
             "primary": cohort.params.scales[0].key,
-            "covariates": ["age", "years_in_practice"],
+            "covariates": ["age", "years_in_practice"] if cohort.roster is not None else [],
             "alpha": 0.05,
             "min_cell_size": 5,
             "strict": False,
         },
+        **lay.config,
         "privacy": {"key_env": "BALINT_ID_KEY", "allow_demo_key": True},
     }
+    layout_note = f", layout {lay.name}" if lay.name != "demo" else ""
     text = (
         f"# Synthetic cohort written by balint_analysis.simulate (preset {cohort.params.name}, "
-        f"seed {cohort.seed}).\n# Keys are documented in config/README.md.\n"
+        f"seed {cohort.seed}{layout_note}).\n# Keys are documented in config/README.md.\n"
         + yaml.safe_dump(config, sort_keys=False, allow_unicode=True, width=100)
     )
     return _atomic_write(Path(config_path), text.encode("utf-8"))

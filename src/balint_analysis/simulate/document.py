@@ -1,15 +1,21 @@
 """Assemble ``truth.json``: everything a test needs to know about a synthetic cohort.
 
-Top-level keys: ``generator, model_version, seed, preset, conventions`` (row numbering,
-duplicate rule, reverse keying, units), ``true_effects`` (``instrument.scale`` →
-``{timepoint: θ}``), ``params``, ``design``, ``variance_components``, ``cluster_effects``,
-``effects`` (latent and realised effects, see :mod:`~balint_analysis.simulate.truth`),
-``files`` (SHA-256, encoding, BOM, line ending, quoting, header rows, record count, identifier
-and free-text columns with their number of filled cells), ``expected_flow`` (rows
-in/accepted/rejected and invalidated items per export, participants observed per group and
-timepoint), ``problems`` (one entry per
-injected problem: file, row, column, kind, participant, timepoint, value, true value, action)
-and ``missing_items`` (blank items in accepted rows).
+Top-level keys: ``generator, model_version, seed, preset`` (``layout`` too, for a layout other
+than ``demo``), ``conventions`` (row numbering, duplicate rule, reverse keying, units, answer
+codes), ``true_effects`` (``instrument.scale`` → ``{timepoint: θ}``), ``params``, ``design``,
+``variance_components``, ``cluster_effects``, ``effects`` (latent and realised effects, see
+:mod:`~balint_analysis.simulate.truth`), ``files`` (SHA-256, the format facts — encoding, BOM,
+delimiter, line ending, quoting, header rows, or the workbook sheet / SPSS missing-value
+declarations —, record count, identifier and free-text columns with their number of filled
+cells; outside the demo layout also the answer coding — ``code``, ``position`` or ``label`` —
+and the platform's missing codes), ``expected_flow`` (rows in/accepted/rejected per export
+with the rejections by problem kind — and, outside the demo layout, by the pipeline's reason,
+with the count of item non-response cells — and the invalidated items; participants per group
+in the roster, or enrolled from the exports without one; participants observed per group and
+timepoint), ``problems`` (one entry per injected problem: file, row,
+column, kind, participant, timepoint, value, true value, action; outside the demo also the
+pipeline's reason) and ``missing_items`` (item non-response in accepted rows: blank cells, and
+the platform's missing codes such as SoSci ``-9``/``-1``).
 """
 
 from __future__ import annotations
@@ -22,23 +28,13 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.simulate import truth
-from balint_analysis.simulate.exports import (
-    COMMENT_TAG,
-    LIMESURVEY_COMMENT,
-    LIMESURVEY_FILE,
-    LIMESURVEY_ID,
-    QUALTRICS_FILE,
-    REDCAP_FILE,
-    ROSTER_FILE,
-    TRUTH_SCORES_FILE,
-    item_columns,
-)
+from balint_analysis.simulate.exports import ROSTER_FILE, TRUTH_SCORES_FILE
 from balint_analysis.simulate.model import Answers, Latent
 from balint_analysis.simulate.outcomes import outcomes
-from balint_analysis.simulate.params import CONTROL, INTERVENTION, TIMEPOINTS, SimulationParams
-from balint_analysis.simulate.problems import EXCLUDED
+from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
+from balint_analysis.simulate.platforms.common import EXCLUDED, REASONS, ExportFile, csv_facts
 
-__all__ = ["MODEL_VERSION", "dumps", "truth_document"]
+__all__ = ["CONVENTIONS", "MODEL_VERSION", "dumps", "truth_document"]
 
 MODEL_VERSION = 3
 """Bumped whenever the same (params, seed) would give different bytes."""
@@ -61,101 +57,77 @@ CONVENTIONS = {
     "items (x n_items for sums, x 100 / (max - min) for percentages) when the scale's "
     "min_answered items are answered (80% rounded up; CBI 3/4/3); unrounded",
 }
-IDENTIFIERS = {
-    ROSTER_FILE: ["email"],
-    QUALTRICS_FILE: [
-        "IPAddress",
-        "RecipientLastName",
-        "RecipientFirstName",
-        "RecipientEmail",
-        "LocationLatitude",
-        "LocationLongitude",
-    ],
-    REDCAP_FILE: ["redcap_survey_identifier"],
-    LIMESURVEY_FILE: [],
-}
-FREE_TEXT = {
-    ROSTER_FILE: [],
-    QUALTRICS_FILE: [COMMENT_TAG],
-    REDCAP_FILE: ["comments"],
-    LIMESURVEY_FILE: [LIMESURVEY_COMMENT],
-}
-HEADER_ROWS = {ROSTER_FILE: 1, QUALTRICS_FILE: 3, REDCAP_FILE: 1, LIMESURVEY_FILE: 1}
-PLATFORM = {QUALTRICS_FILE: "qualtrics", REDCAP_FILE: "redcap", LIMESURVEY_FILE: "limesurvey"}
-ID_COLUMN = {
-    QUALTRICS_FILE: "ExternalReference",
-    REDCAP_FILE: "record_id",
-    LIMESURVEY_FILE: LIMESURVEY_ID,
-}
-#: (BOM, line ending, every field quoted, extra empty line at the end) of files that differ
-#: from the default (no BOM, ``\n``, minimal quoting, none).
-LAYOUT = {LIMESURVEY_FILE: (True, "\\r\\n", True, True)}
+ROSTER_FACTS = {"identifiers": ("email",), "free_text": ()}
 
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_facts(name: str, table: pd.DataFrame, data: bytes) -> dict[str, Any]:
-    def filled(columns: list[str]) -> dict[str, int]:
+def _file_facts(
+    table: pd.DataFrame, data: bytes, facts: dict[str, Any], identifiers: tuple[str, ...],
+    free_text: tuple[str, ...],
+) -> dict[str, Any]:  # fmt: skip
+    def filled(columns: tuple[str, ...]) -> dict[str, int]:
         return {c: int((table[c] != "").sum()) for c in columns}
 
-    bom, line_ending, quote_all, empty_last_line = LAYOUT.get(name, (False, "\\n", False, False))
-    return {
-        "sha256": _sha(data),
-        "encoding": "utf-8",
-        "bom": bom,
-        "delimiter": ",",
-        "line_ending": line_ending,
-        "quote_all": quote_all,
-        "empty_last_line": empty_last_line,
-        "header_rows": HEADER_ROWS[name],
-        "first_data_row": HEADER_ROWS[name] + 1,
-        "records": len(table),
-        "identifier_columns": filled(IDENTIFIERS[name]),
-        "free_text_columns": filled(FREE_TEXT[name]),
-    }
+    return {"sha256": _sha(data), **facts, "records": len(table),
+            "identifier_columns": filled(identifiers),
+            "free_text_columns": filled(free_text)}  # fmt: skip
 
 
-def _flow(
-    table: pd.DataFrame, found: list[dict[str, Any]], invalid: list[tuple[int, str]]
-) -> dict[str, Any]:
-    accepted = int(table["_accept"].astype(bool).sum())
+def _missing_cells(f: ExportFile, answers: dict[str, Answers]) -> pd.DataFrame:
+    """``row, column, value`` of the item non-response cells of the accepted rows of ``f``."""
+    keep = f.table[f.table["_accept"].astype(bool)]
+    parts = []
+    for inst_id in answers:
+        for col in f.columns[inst_id]:
+            cells = keep[col].to_numpy(dtype=str)
+            blank = cells == "" if f.coding is None else f.coding.is_missing(cells)
+            parts.append(keep.loc[blank, ["_row", f.id_column, "_t"]].assign(
+                _column=col, _value=cells[blank]))  # fmt: skip
+    return pd.concat(parts, ignore_index=True)
+
+
+def _flow(f: ExportFile, invalid: list[tuple[int, str]], extended: bool,
+          answers: dict[str, Answers]) -> dict[str, Any]:  # fmt: skip
+    accepted = int(f.table["_accept"].astype(bool).sum())
     excluded: dict[str, int] = {}
-    for p in found:
+    reasons: dict[str, int] = {}
+    for p in f.problems:
         if p["action"] == EXCLUDED:
             excluded[p["kind"]] = excluded.get(p["kind"], 0) + 1
-    return {
-        "rows_in": len(table),
+            if extended:
+                reason = p.get("reason", REASONS[p["kind"]])
+                reasons[reason] = reasons.get(reason, 0) + 1
+    out: dict[str, Any] = {
+        "rows_in": len(f.table),
         "rows_accepted": accepted,
-        "rows_rejected": len(table) - accepted,
+        "rows_rejected": len(f.table) - accepted,
         "rejected_by_kind": excluded,
-        "items_invalidated": len(invalid),
     }
+    if extended:
+        out["rejected_by_reason"] = dict(sorted(reasons.items()))
+    out["items_invalidated"] = len(invalid)
+    if extended:
+        cells = _missing_cells(f, answers)["_value"]
+        out["items_missing"] = int(len(cells))
+        if f.coding is not None and f.coding.missing:
+            out["items_missing_by_code"] = {c: int((cells == c).sum()) for c in f.coding.missing}
+    return out
 
 
-def _missing_items(
-    tables: dict[str, pd.DataFrame], answers: dict[str, Answers]
-) -> list[dict[str, Any]]:
-    """Blank item cells of accepted rows (item non-response the scoring rule handles)."""
+def _missing_items(files: list[ExportFile], answers: dict[str, Answers]) -> list[dict[str, Any]]:
+    """Item non-response cells of accepted rows (the scoring rule handles them)."""
     out = []
-    for name, table in tables.items():
-        keep = table[table["_accept"].astype(bool)]
-        for inst_id, a in answers.items():
-            for col in item_columns(inst_id, a.instrument.n_items, platform=PLATFORM[name]):
-                blank = keep[keep[col] == ""]
-                out += [
-                    {
-                        "file": name,
-                        "row": int(row),
-                        "column": col,
-                        "participant_id": str(pid),
-                        "timepoint": TIMEPOINTS[int(t)],
-                    }
-                    for row, pid, t in zip(
-                        blank["_row"], blank[ID_COLUMN[name]], blank["_t"], strict=True
-                    )
-                ]
+    for f in files:
+        cells = _missing_cells(f, answers)
+        for row, pid, t, col, value in cells.itertuples(index=False, name=None):
+            entry = {"file": f.name, "row": int(row), "column": col, "participant_id": str(pid),
+                     "timepoint": TIMEPOINTS[int(t)]}  # fmt: skip
+            if value != "":
+                entry["value"] = value
+            out.append(entry)
     return sorted(out, key=lambda m: (m["file"], m["row"], m["column"]))
 
 
@@ -163,52 +135,78 @@ def truth_document(
     *,
     params: SimulationParams,
     seed: int,
+    layout: str,
+    conventions: dict[str, str],
+    timepoints: tuple[str, ...],
+    labels: tuple[str, str],
     people: pd.DataFrame,
     latent: Latent,
     answers: dict[str, Answers],
     tidy: pd.DataFrame,
-    roster: pd.DataFrame,
-    tables: dict[str, pd.DataFrame],
-    problems: dict[str, list[dict[str, Any]]],
+    roster: pd.DataFrame | None,
+    exports: list[ExportFile],
     invalid: dict[str, list[tuple[int, str]]],
     accepted: np.ndarray,
     files: dict[str, bytes],
 ) -> dict[str, Any]:
-    """The content of ``truth.json`` (module docstring)."""
+    """The content of ``truth.json`` (module docstring).
+
+    ``timepoints`` are the design timepoints the layout writes and ``accepted`` is
+    ``(participants, len(timepoints))``; ``labels`` the (intervention, control) group labels.
+    The ``demo`` layout gives exactly the document of model version 3.
+    """
+    intervention, control = labels
     treated = people["treated"].to_numpy()
     observed = {
-        g: {tp: int(accepted[mask, t].sum()) for t, tp in enumerate(TIMEPOINTS)}
-        for g, mask in ((INTERVENTION, treated), (CONTROL, ~treated))
+        g: {tp: int(accepted[mask, t].sum()) for t, tp in enumerate(timepoints)}
+        for g, mask in ((intervention, treated), (control, ~treated))
     }
-    facts = {ROSTER_FILE: _file_facts(ROSTER_FILE, roster, files[ROSTER_FILE])}
-    facts |= {name: _file_facts(name, table, files[name]) for name, table in tables.items()}
+    facts: dict[str, Any] = {}
+    if roster is not None:
+        facts[ROSTER_FILE] = _file_facts(roster, files[ROSTER_FILE], csv_facts(),
+                                         ROSTER_FACTS["identifiers"], ROSTER_FACTS["free_text"])
+    for f in exports:
+        facts[f.name] = _file_facts(f.table, f.data, f.facts, f.identifiers, f.free_text)
+        if layout != "demo" and f.coding is not None:
+            facts[f.name] |= {"answer_coding": f.coding.kind,
+                              "missing_codes": list(f.coding.missing)}  # fmt: skip
     facts[TRUTH_SCORES_FILE] = {"sha256": _sha(files[TRUTH_SCORES_FILE])}
-    return {
+    extended = layout != "demo"
+    if roster is not None:
+        people_flow: dict[str, Any] = {"roster": {
+            "participants": len(people),
+            "by_group": {intervention: int(treated.sum()), control: int((~treated).sum())},
+        }}  # fmt: skip
+    else:
+        seen = accepted.any(axis=1)
+        people_flow = {"roster": None, "enrolled": {
+            intervention: int((seen & treated).sum()), control: int((seen & ~treated).sum())}}
+    head: dict[str, Any] = {
         "generator": "balint_analysis.simulate",
         "model_version": MODEL_VERSION,
         "seed": seed,
         "preset": params.name,
-        "conventions": CONVENTIONS,
+    }
+    if extended:
+        head["layout"] = layout
+    return head | {
+        "conventions": conventions,
         "true_effects": {
-            s.key: dict(zip(TIMEPOINTS[1:], [truth._r(e) for e in s.effect], strict=True))
+            s.key: dict(zip(timepoints[1:], [truth._r(e) for e in s.effect[: len(timepoints) - 1]],
+                            strict=True))
             for s in outcomes(params)
-        },
+        },  # fmt: skip
         "params": truth.params_dict(params),
-        **truth.model_truth(params, people, latent),
-        "effects": truth.effects(params, tidy),
+        **truth.model_truth(params, people, latent, labels, timepoints),
+        "effects": truth.effects(params, tidy, labels),
         "files": facts,
         "expected_flow": {
-            "files": {
-                name: _flow(table, problems[name], invalid[name]) for name, table in tables.items()
-            },
-            "roster": {
-                "participants": len(people),
-                "by_group": {INTERVENTION: int(treated.sum()), CONTROL: int((~treated).sum())},
-            },
+            "files": {f.name: _flow(f, invalid[f.name], extended, answers) for f in exports},
+            **people_flow,
             "observed": observed,
         },
-        "problems": [p for name in tables for p in problems[name]],
-        "missing_items": _missing_items(tables, answers),
+        "problems": [p for f in exports for p in f.problems],
+        "missing_items": _missing_items(exports, answers),
     }
 
 

@@ -1,60 +1,25 @@
-"""Platform writers: the roster, a Qualtrics data table, a REDCap raw and a LimeSurvey export.
+"""What every export writer shares: file names, item column names, identities, cells, CSV bytes.
 
-Layouts follow ``reference/export_formats.md`` §1.1 (Qualtrics, current "data table" CSV with
-numeric values), §2.1 (REDCap raw longitudinal CSV with survey fields) and §3 (LimeSurvey
-response export, CSV, question codes as headings, answer codes as values):
+The platform writers live in :mod:`balint_analysis.simulate.platforms` (one module per
+platform; the demo layout's Qualtrics, REDCap and LimeSurvey files are described in
+:mod:`~balint_analysis.simulate.platforms.demo`, the other layouts in their modules). This
+module holds what they share: :data:`INSTRUMENT_LAYOUT` (per instrument: the question text, the
+per-item statement label, never the copyrighted wording, and one column template per platform),
+:func:`item_columns`, synthetic identities and free-text comments, survey-window times,
+:func:`answer_cells`, the roster and :func:`to_csv_bytes`.
 
-``pre_qualtrics.csv``
-    UTF-8 **without BOM** (the current Qualtrics exporter; the qualtRics sample has none), comma,
-    ``\\n`` line ends. Three header rows: export tags; human text (``"<question> - MBI item 1"``:
-    MBI wording is copyrighted and never written); ``{"ImportId":...}`` JSON per cell (dates
-    carry ``timeZone``). Columns: the 17 default metadata columns ``StartDate`` …
-    ``UserLanguage``, then ``MBI_1`` … ``MBI_22``, ``PSS_1`` … ``PSS_10``, ``CBI_1`` …
-    ``CBI_19``, ``WHO5_1`` … ``WHO5_5``, then the free-text ``Q5_TEXT``. CBI items hold the
-    **recode values 0/25/50/75/100** that the survey designer set in Qualtrics ("Recode
-    values"), i.e. the CBI's published item scores, not the 1–5 choice positions, so the
-    built-in ``cbi`` definition applies as is; WHO-5 items hold 0–5. (The ``survey`` battery
-    writes ``MBI``, ``CBI``, ``PROQOL_1`` … ``PROQOL_30`` and ``JSE_1`` … ``JSE_20`` instead:
-    the instruments of the parameters, in their order, see :data:`INSTRUMENT_LAYOUT`.) The
-    participant id is in ``ExternalReference``. Rows are in ``RecordedDate`` order, as
-    Qualtrics lists them.
-``post_redcap.csv``
-    The post wave. UTF-8 without BOM (as the REDCap API writes), comma, ``\\n``. One header
-    row: ``record_id, redcap_event_name, redcap_survey_identifier, burnout_survey_timestamp,
-    mbi_1`` … ``mbi_22, pss_01`` … ``pss_10, cbi_01`` … ``cbi_19, who5_1`` … ``who5_5,
-    comments, burnout_survey_complete`` (CBI radio-button codes defined as 0, 25, 50, 75, 100
-    in the data dictionary). A longitudinal project: the survey is designated to event
-    ``post_arm_1`` (the only event mapped to a design timepoint; the injected problems add a
-    ``screening_arm_1`` row). Rows sorted by record then event, as REDCap exports them.
-``followup_limesurvey.csv``
-    The follow-up wave, a LimeSurvey response export ("CSV", headings "question code",
-    responses "answer codes"): **UTF-8 with BOM**, every field quoted, **CRLF** line ends
-    (line breaks inside a comment stay ``\\n``), an extra empty line at the end. One header
-    row: the system columns ``id, submitdate, lastpage, startlanguage, seed, startdate,
-    datestamp`` (date stamps on; no ``token``: an open survey without a participant table, so
-    no ``ipaddr``/``refurl`` either), then the participant's study code in the short-text
-    question ``PCODE`` ("Your study code, from your invitation letter"), then one **array
-    question per instrument** with the default subquestion codes: ``MBI[SQ001]`` …
-    ``MBI[SQ022]``, ``PSS[SQ001]`` … ``PSS[SQ010]``, ``CBI[SQ001]`` … ``CBI[SQ019]``,
-    ``WHO5[SQ001]`` … ``WHO5[SQ005]``, then the long free-text question ``COMMENT``. The
-    designer gave the answer options **numeric codes** (MBI 0–6, PSS 0–4, CBI 0/25/50/75/100,
-    WHO-5 0–5), so the values are the instrument's codes; LimeSurvey's default ``AO01``-style
-    answer codes are not supported by the pipeline yet (export them as numeric codes, or
-    recode). One page per question group (code, one per instrument, comment): ``lastpage``
-    is the number of pages for submitted responses. ``id`` counts responses in ``startdate``
-    order; a submitted response has ``submitdate = datestamp``, an abandoned one an empty
-    ``submitdate`` and the answers of the pages it submitted.
 ``participants.csv``
     The roster: ``participant_id, group, balint_group, sessions_attended, age, gender,
     profession, years_in_practice, email``; empty ``balint_group``/``sessions_attended`` for
     controls.
 
-Adding a platform writer is one function here, shaped like :func:`limesurvey_table`: give every
+Adding a platform writer is one module under ``platforms/``: give every
 :data:`INSTRUMENT_LAYOUT` entry a column template under the new platform name
-(``columns["<platform>"]``), build the rows with :func:`answer_cells` and the bookkeeping
-columns below; the orchestration in :func:`balint_analysis.simulate.simulate_cohort` then routes
-the wave's timepoints to it. :func:`item_columns` and the truth (``truth.accepted_items``) work per
-platform already.
+(``columns["<platform>"]``) when the names are fixed per instrument, build the rows with
+:func:`answer_cells` (or :func:`~balint_analysis.simulate.platforms.common.coded_cells` for
+another answer coding) and the bookkeeping columns below, and return
+:class:`~balint_analysis.simulate.platforms.common.ExportFile` objects from a layout builder
+registered in :mod:`balint_analysis.simulate.layouts`.
 
 Tables are built as string DataFrames (empty string = empty cell) that carry hidden bookkeeping
 columns (prefixed ``_``: participant index, timepoint index, whether a correct pipeline accepts
@@ -65,7 +30,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import unicodedata
 from dataclasses import dataclass
 
@@ -78,18 +42,14 @@ from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
 __all__ = [
     "INSTRUMENT_LAYOUT",
     "ItemLayout",
-    "QUALTRICS_COLUMNS",
     "REDCAP_EVENTS",
+    "answer_cells",
     "draw_blanks",
+    "draw_comments",
     "draw_identities",
     "item_columns",
-    "limesurvey_table",
-    "qualtrics_header",
-    "qualtrics_table",
-    "redcap_table",
     "roster_table",
     "to_csv_bytes",
-    "to_limesurvey_bytes",
 ]
 
 ROSTER_FILE = "participants.csv"
@@ -99,29 +59,6 @@ LIMESURVEY_FILE = "followup_limesurvey.csv"
 TRUTH_FILE = "truth.json"
 TRUTH_SCORES_FILE = "truth_scores.csv"
 
-QUALTRICS_META: tuple[tuple[str, str, str, bool], ...] = (
-    # (export tag, row-2 text, row-3 ImportId, carries a time zone)
-    ("StartDate", "Start Date", "startDate", True),
-    ("EndDate", "End Date", "endDate", True),
-    ("Status", "Response Type", "status", False),
-    ("IPAddress", "IP Address", "ipAddress", False),
-    ("Progress", "Progress", "progress", False),
-    ("Duration (in seconds)", "Duration (in seconds)", "duration", False),
-    ("Finished", "Finished", "finished", False),
-    ("RecordedDate", "Recorded Date", "recordedDate", True),
-    ("ResponseId", "Response ID", "_recordId", False),
-    ("RecipientLastName", "Recipient Last Name", "recipientLastName", False),
-    ("RecipientFirstName", "Recipient First Name", "recipientFirstName", False),
-    ("RecipientEmail", "Recipient Email", "recipientEmail", False),
-    ("ExternalReference", "External Data Reference", "externalDataReference", False),
-    ("LocationLatitude", "Location Latitude", "locationLatitude", False),
-    ("LocationLongitude", "Location Longitude", "locationLongitude", False),
-    ("DistributionChannel", "Distribution Channel", "distributionChannel", False),
-    ("UserLanguage", "User Language", "userLanguage", False),
-)
-QUALTRICS_COLUMNS: tuple[str, ...] = tuple(m[0] for m in QUALTRICS_META)
-"""The 17 default Qualtrics metadata columns, in export order."""
-
 
 @dataclass(frozen=True)
 class ItemLayout:
@@ -130,14 +67,18 @@ class ItemLayout:
     Attributes
     ----------
     question
-        Qualtrics question text (row 2 of the header: ``"<question> - <statement>"``).
+        Question text (Qualtrics header row 2: ``"<question> - <statement>"``; SurveyMonkey
+        header row 1 above the matrix; SoSci variable labels).
     statement
         Per-item statement label, ``{i}`` = item number (never the copyrighted wording).
     qid
         Qualtrics question id (``ImportId`` ``<qid>_<i>``).
     columns
-        Platform → column template (``{i}`` = item number), e.g. ``{"qualtrics": "MBI_{i}",
-        "redcap": "mbi_{i}", "limesurvey": "MBI[SQ{i:03d}]"}``.
+        Platform → column template (``{i}`` = item number): ``qualtrics`` ``MBI_{i}``,
+        ``redcap`` ``mbi_{i}``, ``limesurvey`` ``MBI[SQ{i:03d}]``, ``sheet`` (the tutorial's
+        hand-made workbook) ``MBI{i}``, ``csv`` (the tutorial's own CSV) ``mbi_{i:02d}``,
+        ``sosci`` ``MB01_{i:02d}`` (question id + two-digit item). SurveyMonkey names columns
+        by question position, so its names come from the battery (``platforms.surveymonkey``).
     """
 
     question: str
@@ -149,22 +90,32 @@ class ItemLayout:
 INSTRUMENT_LAYOUT: dict[str, ItemLayout] = {
     "mbi_hss": ItemLayout("Maslach Burnout Inventory (MBI-HSS)", "MBI item {i}", "QID1",
                           {"qualtrics": "MBI_{i}", "redcap": "mbi_{i}",
-                           "limesurvey": "MBI[SQ{i:03d}]"}),
+                           "limesurvey": "MBI[SQ{i:03d}]", "sheet": "MBI{i}",
+                           "csv": "mbi_{i:02d}", "sosci": "MB01_{i:02d}"}),
     "pss10": ItemLayout("Perceived Stress Scale (PSS-10)", "PSS item {i}", "QID2",
                         {"qualtrics": "PSS_{i}", "redcap": "pss_{i:02d}",
-                         "limesurvey": "PSS[SQ{i:03d}]"}),
+                         "limesurvey": "PSS[SQ{i:03d}]", "sheet": "PSS{i}",
+                         "csv": "pss_{i:02d}", "sosci": "PS01_{i:02d}"}),
     "cbi": ItemLayout("Copenhagen Burnout Inventory (CBI)", "CBI item {i}", "QID3",
                       {"qualtrics": "CBI_{i}", "redcap": "cbi_{i:02d}",
-                       "limesurvey": "CBI[SQ{i:03d}]"}),
+                       "limesurvey": "CBI[SQ{i:03d}]", "sheet": "CBI{i}",
+                       "csv": "cbi_{i:02d}", "sosci": "CB01_{i:02d}"}),
     "who5": ItemLayout("WHO-5 Well-Being Index", "WHO-5 item {i}", "QID4",
                        {"qualtrics": "WHO5_{i}", "redcap": "who5_{i}",
-                        "limesurvey": "WHO5[SQ{i:03d}]"}),
+                        "limesurvey": "WHO5[SQ{i:03d}]", "sheet": "WHO5_{i}",
+                        "csv": "who5_{i:02d}", "sosci": "WH01_{i:02d}"}),
     "proqol5": ItemLayout("Professional Quality of Life Scale (ProQOL 5)", "ProQOL item {i}",
                           "QID6", {"qualtrics": "PROQOL_{i}", "redcap": "proqol_{i:02d}",
-                                   "limesurvey": "PROQOL[SQ{i:03d}]"}),
+                                   "limesurvey": "PROQOL[SQ{i:03d}]", "sheet": "PROQOL{i}",
+                                   "csv": "proqol_{i:02d}", "sosci": "PQ01_{i:02d}"}),
     "jse_hp": ItemLayout("Jefferson Scale of Empathy (HP)", "JSE item {i}", "QID7",
                          {"qualtrics": "JSE_{i}", "redcap": "jse_{i:02d}",
-                          "limesurvey": "JSE[SQ{i:03d}]"}),
+                          "limesurvey": "JSE[SQ{i:03d}]", "sheet": "JSE{i}",
+                          "csv": "jse_{i:02d}", "sosci": "JS01_{i:02d}"}),
+    "olbi": ItemLayout("Oldenburg Burnout Inventory (OLBI)", "OLBI item {i}", "QID8",
+                       {"qualtrics": "OLBI_{i}", "redcap": "olbi_{i:02d}",
+                        "limesurvey": "OLBI[SQ{i:03d}]", "sheet": "OLBI{i}",
+                        "csv": "olbi_{i:02d}", "sosci": "OL01_{i:02d}"}),
 }  # fmt: skip
 """Export layout of every instrument the generator can administer."""
 COMMENT_TAG = "Q5_TEXT"
@@ -283,156 +234,10 @@ def answer_cells(
     return cells
 
 
-def _comments(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
+def draw_comments(rng: np.random.Generator, n: int, share: float) -> np.ndarray:
     has = rng.random(n) < share
     pick = np.asarray(COMMENTS)[rng.integers(0, len(COMMENTS), n)]
     return np.where(has, pick, "")
-
-
-def qualtrics_header(params: SimulationParams, answers: dict[str, Answers]) -> list[list[str]]:
-    """The three Qualtrics header rows: export tags, human text, ImportId JSON."""
-    tags, texts, ids = [], [], []
-    for tag, text, import_id, zoned in QUALTRICS_META:
-        obj = {"ImportId": import_id} | ({"timeZone": params.time_zone} if zoned else {})
-        tags.append(tag)
-        texts.append(text)
-        ids.append(json.dumps(obj, separators=(",", ":")))
-    for inst_id, a in answers.items():
-        layout = INSTRUMENT_LAYOUT[inst_id]
-        question, statement, qid = layout.question, layout.statement, layout.qid
-        for i, name in enumerate(
-            item_columns(inst_id, a.instrument.n_items, platform="qualtrics"), start=1
-        ):
-            tags.append(name)
-            texts.append(f"{question} - {statement.format(i=i)}")
-            ids.append(json.dumps({"ImportId": f"{qid}_{i}"}, separators=(",", ":")))
-    tags.append(COMMENT_TAG)
-    texts.append(COMMENT_TEXT)
-    ids.append(json.dumps({"ImportId": COMMENT_QID}, separators=(",", ":")))
-    return [tags, texts, ids]
-
-
-def qualtrics_table(
-    params: SimulationParams,
-    rng: np.random.Generator,
-    people: pd.DataFrame,
-    identities: pd.DataFrame,
-    answers: dict[str, Answers],
-    blanks: dict[str, np.ndarray],
-    responded: np.ndarray,
-) -> pd.DataFrame:
-    """One clean Qualtrics row per participant who answered at baseline (before problems)."""
-    rows = np.flatnonzero(responded[:, 0])
-    m = len(rows)
-    start = window_times(params, rng, 0, m)
-    duration = np.maximum(120, np.rint(rng.lognormal(np.log(480.0), 0.35, m))).astype(np.int64)
-    end = start + duration.astype("timedelta64[s]")
-    by_email = rng.random(m) < 0.75
-    ip = np.char.add(
-        np.char.add(np.asarray(IP_NETS)[rng.integers(0, 3, m)], "."),
-        rng.integers(1, 255, m).astype(str),
-    )
-    located = rng.random(m) < 0.85
-    lat = np.char.mod("%.4f", 52.2297 + rng.normal(0.0, 0.6, m))
-    lon = np.char.mod("%.4f", 21.0122 + rng.normal(0.0, 1.0, m))
-    ids = response_ids(rng, m)
-    comments = _comments(rng, m, 0.2)
-    who = identities.iloc[rows]
-    table = {
-        "StartDate": fmt_times(start),
-        "EndDate": fmt_times(end),
-        "Status": np.full(m, "0"),
-        "IPAddress": ip,
-        "Progress": np.full(m, "100"),
-        "Duration (in seconds)": duration.astype(str),
-        "Finished": np.full(m, "1"),
-        "RecordedDate": fmt_times(end + np.timedelta64(1, "s")),
-        "ResponseId": ids,
-        "RecipientLastName": np.where(by_email, who["last"].to_numpy(), ""),
-        "RecipientFirstName": np.where(by_email, who["first"].to_numpy(), ""),
-        "RecipientEmail": np.where(by_email, who["email"].to_numpy(), ""),
-        "ExternalReference": people["participant_id"].to_numpy()[rows],
-        "LocationLatitude": np.where(located, lat, ""),
-        "LocationLongitude": np.where(located, lon, ""),
-        "DistributionChannel": np.where(by_email, "email", "anonymous"),
-        "UserLanguage": np.full(m, "EN"),
-    }
-    table |= answer_cells(answers, blanks, rows, 0, platform="qualtrics")
-    table[COMMENT_TAG] = comments
-    out = pd.DataFrame(table, dtype=str)
-    out["_pid"], out["_t"], out["_accept"] = rows, 0, True
-    return out
-
-
-def redcap_table(
-    params: SimulationParams,
-    rng: np.random.Generator,
-    people: pd.DataFrame,
-    answers: dict[str, Answers],
-    blanks: dict[str, np.ndarray],
-    responded: np.ndarray,
-) -> pd.DataFrame:
-    """Clean REDCap rows: one per participant × post-baseline event answered."""
-    parts = []
-    for t, event in REDCAP_EVENTS.items():
-        rows = np.flatnonzero(responded[:, t])
-        m = len(rows)
-        stamp = fmt_times(window_times(params, rng, t, m))
-        table = {
-            "record_id": people["participant_id"].to_numpy()[rows],
-            "redcap_event_name": np.full(m, event),
-            "redcap_survey_identifier": np.full(m, ""),
-            f"{REDCAP_FORM}_timestamp": stamp,
-        }
-        table |= answer_cells(answers, blanks, rows, t, platform="redcap")
-        table["comments"] = _comments(rng, m, 0.15)
-        table[f"{REDCAP_FORM}_complete"] = np.full(m, "2")
-        part = pd.DataFrame(table, dtype=str)
-        part["_pid"], part["_t"], part["_accept"] = rows, t, True
-        parts.append(part)
-    return pd.concat(parts, ignore_index=True)
-
-
-def limesurvey_pages(n_instruments: int) -> int:
-    """Pages of the LimeSurvey follow-up: the code, one per instrument, the comment."""
-    return n_instruments + 2
-
-
-def limesurvey_table(
-    params: SimulationParams,
-    rng: np.random.Generator,
-    people: pd.DataFrame,
-    answers: dict[str, Answers],
-    blanks: dict[str, np.ndarray],
-    responded: np.ndarray,
-) -> pd.DataFrame:
-    """Clean LimeSurvey rows: one submitted response per participant answering at follow-up.
-
-    ``id`` is left empty here: :func:`balint_analysis.simulate.problems.finalise` numbers the
-    responses in ``startdate`` order once the injected rows are in.
-    """
-    t = LIMESURVEY_TIMEPOINT
-    rows = np.flatnonzero(responded[:, t])
-    m = len(rows)
-    submitted = window_times(params, rng, t, m)
-    duration = np.maximum(120, np.rint(rng.lognormal(np.log(540.0), 0.35, m))).astype(np.int64)
-    start = submitted - duration.astype("timedelta64[s]")
-    stamp = fmt_times(submitted)
-    table = {
-        "id": np.full(m, ""),
-        "submitdate": stamp,
-        "lastpage": np.full(m, str(limesurvey_pages(len(answers)))),
-        "startlanguage": np.where(rng.random(m) < 0.85, "pl", "en"),
-        "seed": rng.integers(1, 2**31 - 1, m).astype(str),
-        "startdate": fmt_times(start),
-        "datestamp": stamp,
-        LIMESURVEY_ID: people["participant_id"].to_numpy()[rows],
-    }
-    table |= answer_cells(answers, blanks, rows, t, platform="limesurvey")
-    table[LIMESURVEY_COMMENT] = _comments(rng, m, 0.15)
-    out = pd.DataFrame(table, dtype=str)
-    out["_pid"], out["_t"], out["_accept"] = rows, t, True
-    return out
 
 
 def roster_table(people: pd.DataFrame, identities: pd.DataFrame) -> pd.DataFrame:
@@ -470,17 +275,6 @@ def to_csv_bytes(table: pd.DataFrame, header_rows: list[list[str]] | None = None
     writer.writerows(header_rows if header_rows is not None else [list(data.columns)])
     writer.writerows(data.itertuples(index=False, name=None))
     return buf.getvalue().encode("utf-8")
-
-
-def to_limesurvey_bytes(table: pd.DataFrame) -> bytes:
-    """LimeSurvey CSV bytes (export_formats §3.1): UTF-8 BOM, every field quoted, CRLF, and an
-    extra empty line at the end; line breaks inside a cell stay ``\\n``."""
-    data = visible(table)
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(list(data.columns))
-    writer.writerows(data.itertuples(index=False, name=None))
-    return ("\ufeff" + buf.getvalue() + "\r\n").encode("utf-8")
 
 
 def timepoint_name(t: int) -> str:

@@ -29,6 +29,8 @@ __all__ = [
     "ScaleParams",
     "SimulationParams",
     "TIMEPOINTS",
+    "TUTORIAL_SCALES",
+    "TUTORIAL_SCALE_CORRELATION",
 ]
 
 TIMEPOINTS: tuple[str, str, str] = ("pre", "post", "followup")
@@ -258,6 +260,36 @@ SURVEY_SCALE_CORRELATION: tuple[tuple[float, ...], ...] = (
 """Correlation between :data:`SURVEY_SCALES` (MBI and CBI entries as in
 :data:`DEFAULT_SCALE_CORRELATION`)."""
 
+TUTORIAL_OLBI_SCALES: tuple[ScaleParams, ...] = (
+    # OLBI subscale means (1-4, original coding 1 = strongly agree; high = more burnout). No
+    # health-professional norms were verified (instruments.md §3); means are put near the
+    # Peterson et al. (2008) cut-offs (DIS >= 2.10, EX >= 2.25), SD ≈ .5 per subscale, item noise
+    # for alphas ≈ .8 (published .7-.87). Effects ≈ -0.3 SD, like the MBI-EE effect.
+    ScaleParams("olbi", "disengagement", baseline_mean=2.20, baseline_diff=0.05,
+                trend=(0.0, 0.02), effect=(-0.12, -0.08), sd=0.45, pre_post_corr=0.60,
+                item_sd=0.6, item_offset_sd=0.15),
+    ScaleParams("olbi", "exhaustion", baseline_mean=2.40, baseline_diff=0.08,
+                trend=(0.02, 0.04), effect=(-0.15, -0.10), sd=0.50, pre_post_corr=0.65,
+                item_sd=0.6, item_offset_sd=0.15),
+)  # fmt: skip
+
+TUTORIAL_SCALES: tuple[ScaleParams, ...] = (
+    *(s for s in DEFAULT_SCALES if s.instrument == "mbi_hss"),
+    *TUTORIAL_OLBI_SCALES,
+)
+"""A small clinic's battery: MBI-HSS (22 items) and the OLBI (16 items); five scales."""
+
+TUTORIAL_SCALE_CORRELATION: tuple[tuple[float, ...], ...] = (
+    # EE    DP    PA    DIS   EX     (OLBI-EX with MBI-EE ≈ .65, OLBI-DIS with DP ≈ .5)
+    (1.00, 0.50, -0.30, 0.45, 0.65),
+    (0.50, 1.00, -0.30, 0.50, 0.40),
+    (-0.30, -0.30, 1.00, -0.45, -0.30),
+    (0.45, 0.50, -0.45, 1.00, 0.55),
+    (0.65, 0.40, -0.30, 0.55, 1.00),
+)
+"""Correlation between :data:`TUTORIAL_SCALES` (MBI entries as in the demo design)."""
+
+
 @dataclass(frozen=True)
 class SimulationParams:
     """Everything that shapes a synthetic cohort except the seed.
@@ -375,7 +407,12 @@ PRESETS: dict[str, SimulationParams] = {
     "small": SimulationParams(name="small", n_per_arm=24, n_balint_groups=3),
     "survey": SimulationParams(name="survey", n_per_arm=60, n_balint_groups=6,
                                scales=SURVEY_SCALES, scale_correlation=SURVEY_SCALE_CORRELATION),
-}
+    "tutorial": SimulationParams(name="tutorial", n_per_arm=30, n_balint_groups=3,
+                                 scales=TUTORIAL_SCALES,
+                                 scale_correlation=TUTORIAL_SCALE_CORRELATION),
+}  # fmt: skip
 """Named parameter sets: ``demo`` (the committed cohort, 120 participants, 6 Balint groups)
-``small`` (48 participants, 3 Balint groups, for fast end-to-end tests) and ``survey`` (the
-demo's size with the 91-item four-instrument battery of :data:`SURVEY_SCALES`)."""
+``small`` (48 participants, 3 Balint groups, for fast end-to-end tests), ``survey`` (the
+demo's size with the 91-item four-instrument battery of :data:`SURVEY_SCALES`) and
+``tutorial`` (a small clinic: 60 participants, 3 Balint groups, MBI-HSS + OLBI,
+:data:`TUTORIAL_SCALES`; the default preset of the ``tutorial`` layout)."""

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from balint_analysis.simulate.coding import Coding
 from balint_analysis.simulate.exports import item_columns
 from balint_analysis.simulate.model import Answers, Latent, variance_components
 from balint_analysis.simulate.outcomes import outcomes, score_items
@@ -47,9 +48,34 @@ def _r(x: float) -> float | None:
 
 
 def accepted_items(
-    table: pd.DataFrame, answers: dict[str, Answers], n: int, *, platform: str
+    table: pd.DataFrame,
+    answers: dict[str, Answers],
+    n: int,
+    *,
+    platform: str | None = None,
+    columns: dict[str, list[str]] | None = None,
+    coding: Coding | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[tuple[int, str]]]:
     """Item values a correct pipeline keeps from one export.
+
+    Parameters
+    ----------
+    table
+        The export's records with the bookkeeping columns (``_pid``, ``_t``, ``_accept``,
+        ``_row``).
+    answers
+        The generated answers (instrument definitions and item counts).
+    n
+        Number of participants.
+    platform
+        Column templates of :data:`~balint_analysis.simulate.exports.INSTRUMENT_LAYOUT` to use
+        when ``columns`` is not given.
+    columns
+        Instrument id → item columns of this export.
+    coding
+        How the cells are coded (:class:`~balint_analysis.simulate.coding.Coding`: codes,
+        positions or labels, platform missing codes). ``None``: the instrument's codes, an
+        empty cell the only non-response (the demo exports).
 
     Returns
     -------
@@ -71,11 +97,18 @@ def accepted_items(
     invalid: list[tuple[int, str]] = []
     for inst_id, a in answers.items():
         inst = a.instrument
-        cols = item_columns(inst_id, inst.n_items, platform=platform)
+        if columns is not None:
+            cols = columns[inst_id]
+        else:
+            cols = item_columns(inst_id, inst.n_items, platform=str(platform))
         raw = keep[cols]
-        num = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-        ok = (num >= inst.response_min) & (num <= inst.response_max) & (num == np.round(num))
-        bad = ~ok & (raw.to_numpy(dtype=str) != "")
+        if coding is None:
+            num = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+            ok = (num >= inst.response_min) & (num <= inst.response_max) & (num == np.round(num))
+            bad = ~ok & (raw.to_numpy(dtype=str) != "")
+        else:
+            num, ok = coding.decode(inst, raw.to_numpy(dtype=str))
+            bad = ~ok & ~coding.is_missing(raw.to_numpy(dtype=str))
         rows = keep["_row"].to_numpy()
         invalid += [(int(rows[r]), cols[c]) for r, c in zip(*np.nonzero(bad), strict=True)]
         out = np.full((n, len(TIMEPOINTS), inst.n_items), np.nan)
@@ -116,7 +149,7 @@ def tidy_truth(
             "participant_id": rep(people["participant_id"].to_numpy()[:, None, None]),
             "group": rep(people["group"].to_numpy()[:, None, None]),
             "balint_group": rep(people["balint_group"].to_numpy()[:, None, None]),
-            "timepoint": rep(np.asarray(TIMEPOINTS)[None, :, None]),
+            "timepoint": rep(np.asarray(TIMEPOINTS[:n_t])[None, :, None]),
             "instrument": rep(np.asarray([o.instrument for o in outs])[None, None]),
             "scale": rep(np.asarray([o.scale for o in outs])[None, None]),
             "latent": eta.ravel(),
@@ -128,17 +161,24 @@ def tidy_truth(
     )
 
 
-def effects(params: SimulationParams, truth: pd.DataFrame) -> list[dict[str, Any]]:
+def effects(
+    params: SimulationParams,
+    truth: pd.DataFrame,
+    labels: tuple[str, str] = (INTERVENTION, CONTROL),
+) -> list[dict[str, Any]]:
     """Latent and realised effects per outcome × post-baseline timepoint.
 
     Outcomes are the generating scales and the derived ones (:func:`~.model.outcomes`); the
     ``latent`` effect of a derived scale is the generating effect under the same linear map.
+    ``labels`` are the (intervention, control) group labels of ``truth``; the timepoints are
+    those in ``truth`` (a two-wave layout has no follow-up).
     """
     out = []
-    n_t = len(TIMEPOINTS)
+    n_t = int(truth["timepoint"].nunique())
+    intervention, control = labels
     for s in outcomes(params):
         part = truth[(truth["instrument"] == s.instrument) & (truth["scale"] == s.scale)]
-        treated = part["group"].to_numpy()[::n_t] == INTERVENTION
+        treated = part["group"].to_numpy()[::n_t] == intervention
 
         def wide(column: str, part: pd.DataFrame = part) -> np.ndarray:
             return part[column].to_numpy(dtype=float).reshape(-1, n_t)
@@ -163,8 +203,8 @@ def effects(params: SimulationParams, truth: pd.DataFrame) -> list[dict[str, Any
                 row[f"realised_{name}"] = _r(est)
                 if name != "latent":
                     row[f"n_{name}"] = {
-                        INTERVENTION: int((both & treated).sum()),
-                        CONTROL: int((both & ~treated).sum()),
+                        intervention: int((both & treated).sum()),
+                        control: int((both & ~treated).sum()),
                     }
             out.append(row)
     return out
@@ -183,10 +223,20 @@ def params_dict(params: SimulationParams) -> dict[str, Any]:
     return listify(dataclasses.asdict(params))
 
 
-def model_truth(params: SimulationParams, people: pd.DataFrame, latent: Latent) -> dict[str, Any]:
-    """Design facts, variance components and the drawn Balint-group effects."""
+def model_truth(
+    params: SimulationParams,
+    people: pd.DataFrame,
+    latent: Latent,
+    labels: tuple[str, str] = (INTERVENTION, CONTROL),
+    timepoints: tuple[str, ...] = TIMEPOINTS,
+) -> dict[str, Any]:
+    """Design facts, variance components and the drawn Balint-group effects.
+
+    ``labels`` (intervention, control) and ``timepoints`` are those of the written exports.
+    """
+    intervention, control = labels
     var = variance_components(params)
-    labels = [f"BG{j + 1}" for j in range(params.n_balint_groups)]
+    groups = [f"BG{j + 1}" for j in range(params.n_balint_groups)]
     sizes = np.bincount(
         people["cluster"].to_numpy()[people["treated"].to_numpy()], minlength=params.n_balint_groups
     )
@@ -202,19 +252,19 @@ def model_truth(params: SimulationParams, people: pd.DataFrame, latent: Latent) 
         }
     return {
         "design": {
-            "timepoints": list(TIMEPOINTS),
-            "intervention": INTERVENTION,
-            "control": CONTROL,
+            "timepoints": list(timepoints),
+            "intervention": intervention,
+            "control": control,
             "n_participants": len(people),
             "n_per_arm": {
-                INTERVENTION: int(people["treated"].sum()),
-                CONTROL: int((~people["treated"]).sum()),
+                intervention: int(people["treated"].sum()),
+                control: int((~people["treated"]).sum()),
             },
-            "balint_groups": dict(zip(labels, sizes.tolist(), strict=True)),
+            "balint_groups": dict(zip(groups, sizes.tolist(), strict=True)),
         },
         "variance_components": components,
         "cluster_effects": {
-            s.key: dict(zip(labels, [_r(u) for u in latent.cluster[:, k]], strict=True))
+            s.key: dict(zip(groups, [_r(u) for u in latent.cluster[:, k]], strict=True))
             for k, s in enumerate(params.scales)
         },
     }
