@@ -18,8 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m snakemake --cores $(CORES) --configfile $(CONFIG)
-	@$(PY) -m balint_analysis.cli report-path --config $(CONFIG)
+	$(VENV)/bin/balint-analysis run --config $(CONFIG) --cores $(CORES)
 
 test: $(STAMP)
 	$(PY) -m pytest

@@ -57,9 +57,10 @@ def _file_lines(flow: dict, rejected: pd.DataFrame) -> list[str]:
     for f in entries:
         kind = "roster" if f.get("kind") == "roster" else f"{f.get('format')}"
         variant = f" ({f['variant']})" if f.get("variant") else ""
-        lines.append(f"  {f['source']}: {kind}{variant}, {f.get('container', 'text')}, "
-                     f"{f.get('encoding')}; {f['rows_in']} rows = {f['rows_accepted']} accepted "
-                     f"+ {f['rows_rejected']} rejected")  # fmt: skip
+        container = f.get("container", "text")
+        where = f"{f.get('encoding')} text" if container == "text" else container
+        lines.append(f"  {f['source']}: {kind}{variant}, {where}; {f['rows_in']} rows = "
+                     f"{f['rows_accepted']} accepted + {f['rows_rejected']} rejected")  # fmt: skip
         for reason, n in sorted((f.get("rejected_by_reason") or {}).items(), key=lambda kv: -kv[1]):
             mine = (rejected["source"] == f["source"]) & (rejected["action"] == "row excluded")
             rows = rejected[mine & rejected["reason"].str.startswith(reason)]
@@ -104,11 +105,21 @@ def check_cohort(config_path: str | Path) -> CheckResult:
     only problem.
     """
     from balint_analysis.config import read_config
+    from balint_analysis.config_schema import read_yaml, todo_keys
     from balint_analysis.coverage import coverage_problems, near_misses
     from balint_analysis.pipeline import read_inputs
     from balint_analysis.validate import validate
 
     result = CheckResult(str(config_path))
+    try:
+        todos = todo_keys(read_yaml(config_path))
+    except InputError as exc:
+        result.problems.append(str(exc))
+        return result
+    if todos:  # every decision init left open, each on its own line
+        result.problems += [f"{config_path}: config key '{k}' is still TODO: {w}"
+                            for k, w in todos]  # fmt: skip
+        return result
     try:
         cfg = read_config(config_path)
     except InputError as exc:

@@ -12,13 +12,28 @@ from balint_analysis.errors import InputError
 
 __all__ = ["main"]
 
+PROJECT_HELP = (
+    "project directory (paths in the config are relative to it; outputs go to its data/ and "
+    "reports/). Default: the folder holding the config's config/ folder, else the config's "
+    "own folder."
+)
+
 
 def _simulate(args: argparse.Namespace) -> int:
-    from balint_analysis.simulate import PRESETS, simulate_cohort, write_cohort, write_config
+    from balint_analysis.simulate import (
+        LAYOUTS,
+        PRESETS,
+        simulate_cohort,
+        write_cohort,
+        write_config,
+    )
 
-    if args.preset not in PRESETS:
-        raise InputError(f"unknown preset '{args.preset}'; choose one of {sorted(PRESETS)}.")
-    cohort = simulate_cohort(preset=args.preset, seed=args.seed)
+    if args.layout not in LAYOUTS:
+        raise InputError(f"unknown layout '{args.layout}'; choose one of {list(LAYOUTS)}.")
+    preset = args.preset or LAYOUTS[args.layout].preset
+    if preset not in PRESETS:
+        raise InputError(f"unknown preset '{preset}'; choose one of {sorted(PRESETS)}.")
+    cohort = simulate_cohort(preset=preset, seed=args.seed, layout=args.layout)
     written = write_cohort(cohort, args.out)
     if args.config_out:
         name = args.cohort or Path(args.out).name
@@ -29,12 +44,16 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _report_path(args: argparse.Namespace) -> int:
-    from balint_analysis.config import read_config
+    from balint_analysis.config_schema import read_yaml
+    from balint_analysis.project import CohortPaths, project_dir_for
 
-    cfg = read_config(args.config)
-    path = Path("reports") / cfg.cohort / "report.html"
+    raw = read_yaml(args.config)
+    cohort = raw.get("cohort")
+    if not isinstance(cohort, str) or not cohort:
+        raise InputError(f"{args.config}: no `cohort:` name, so no report location.")
+    path = CohortPaths(cohort, project_dir_for(args.config, args.directory)).report
     state = "" if path.exists() else " (not yet written)"
-    print(f"Report: {path.resolve()}{state}")
+    print(f"Report: {path}{state}")
     return 0
 
 
@@ -52,9 +71,65 @@ def _instruments_doc(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    cmd = [sys.executable, "-m", "snakemake", "--cores", str(args.cores),
-           "--configfile", args.config]  # fmt: skip
+    from balint_analysis.project import project_dir_for, workflow_dir
+
+    config = Path(args.config).resolve()
+    if not config.is_file():
+        raise InputError(f"{args.config}: no such configuration file.")
+    project = project_dir_for(config, args.directory)
+    extra = [a for a in args.snakemake_args if a != "--"]
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(workflow_dir() / "Snakefile"),
+           "--directory", str(project), "--configfile", str(config), "--cores", str(args.cores),
+           *extra]  # fmt: skip
+    print(f"balint-analysis: project directory {project}", file=sys.stderr, flush=True)
     return subprocess.call(cmd)
+
+
+def _init(args: argparse.Namespace) -> int:
+    import os
+
+    from balint_analysis.scaffold import scaffold_config, write_scaffold
+
+    folder = Path(args.folder).resolve()
+    parts = folder.parts
+    if args.directory:
+        project = Path(args.directory).resolve()
+    elif len(parts) >= 3 and parts[-3:-1] == ("data", "raw"):
+        project = folder.parents[2]  # <project>/data/raw/<cohort>
+    else:
+        project = Path.cwd()
+    os.chdir(project)
+    result = scaffold_config(os.path.relpath(folder, project), ".", cohort=args.cohort)
+    out = Path(args.out or f"config/{result.config['cohort']}.yaml")
+    write_scaffold(result, out, force=args.force)
+    exports = result.config["exports"]
+    print(f"Wrote {out} (project directory {project}): {len(exports)} export(s); instruments "
+          f"{', '.join(result.config['instruments']) or 'none'}.")  # fmt: skip
+    for note in result.notes:
+        print(f"Note: {note}")
+    if result.todos:
+        print(f"{len(result.todos)} TODO(s) to decide in {out}:")
+        for key, what in result.todos:
+            print(f"  {key}: {what}")
+    print(f"Next: balint-analysis check --config {out}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    import os
+
+    from balint_analysis.check import check_cohort, format_check
+    from balint_analysis.project import project_dir_for
+
+    config = Path(args.config).resolve()
+    if not config.is_file():
+        raise InputError(f"{args.config}: no such configuration file.")
+    project = project_dir_for(config, args.directory)
+    os.chdir(project)  # paths in the config are relative to the project directory
+    result = check_cohort(os.path.relpath(config, project))
+    print(f"Project directory: {project}")
+    print(format_check(result))
+    return 0 if result.ok else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +141,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sim = sub.add_parser("simulate", help="generate a synthetic cohort with known truth")
-    sim.add_argument("--preset", default="demo", help="cohort size preset (demo, small, ...)")
+    sim.add_argument("--preset", help="parameter preset (demo, small, survey, tutorial; default: "
+                     "the layout's, demo except for the tutorial layout)")
+    sim.add_argument("--layout", default="demo",
+                     help="export layout: demo (Qualtrics/REDCap/LimeSurvey), tutorial (Excel "
+                     "workbook + CSV, two waves, no roster), surveymonkey, sosci")
     sim.add_argument("--seed", type=int, required=True, help="random seed (same seed, same bytes)")
     sim.add_argument("--out", required=True, help="folder for the exports, roster and truth.json")
     sim.add_argument("--config-out", help="also write a config YAML analysing the cohort")
@@ -75,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rp = sub.add_parser("report-path", help="print where a config's report is written")
     rp.add_argument("--config", default="config/config.yaml")
+    rp.add_argument("--directory", help=PROJECT_HELP)
     rp.set_defaults(func=_report_path)
 
     doc = sub.add_parser("instruments-doc", help="write docs/instruments.md from the YAML files")
@@ -82,9 +162,26 @@ def build_parser() -> argparse.ArgumentParser:
     doc.add_argument("--out", default="docs/instruments.md")
     doc.set_defaults(func=_instruments_doc)
 
+    ini = sub.add_parser("init", help="write config/<cohort>.yaml from a folder of exports")
+    ini.add_argument("folder", help="the cohort's raw exports, e.g. data/raw/<cohort>/")
+    ini.add_argument("--cohort", help="cohort name (default: the folder's name)")
+    ini.add_argument("--out", help="config file to write (default: config/<cohort>.yaml)")
+    ini.add_argument("--directory", help="project directory (default: the folder holding "
+                     "data/raw/<cohort>, else the current directory)")
+    ini.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    ini.set_defaults(func=_init)
+
+    chk = sub.add_parser("check", help="check a config and its files without writing anything")
+    chk.add_argument("--config", default="config/config.yaml", help="the cohort's config file")
+    chk.add_argument("--directory", help=PROJECT_HELP)
+    chk.set_defaults(func=_check)
+
     run = sub.add_parser("run", help="run the whole workflow (snakemake) for a config")
-    run.add_argument("--config", default="config/config.yaml")
+    run.add_argument("--config", default="config/config.yaml", help="the cohort's config file")
+    run.add_argument("--directory", help=PROJECT_HELP)
     run.add_argument("--cores", default="all")
+    run.add_argument("snakemake_args", nargs=argparse.REMAINDER,
+                     help="further Snakemake options after `--` (e.g. -- --forceall)")
     run.set_defaults(func=_run)
     return parser
 

@@ -30,6 +30,8 @@ def _norm(text: object) -> str:
 
 
 def _label(value: object) -> str:
+    """A label found in the data, unless it could carry personal data (near misses of a
+    configured label are shown as they are: they differ from it only in case or spacing)."""
     return f"'{safe_value(str(value), label=True)}'"
 
 
@@ -77,7 +79,7 @@ def _empty_group(label: str, key: str, responses: pd.DataFrame, roster: pd.DataF
     slips = [v for v in labels if v != label and _norm(v) == _norm(label)]
     if slips:
         found = max(slips, key=lambda v: labels[v])
-        return (f"{head}: {where} says {_label(found)} in {labels[found]} rows, which "
+        return (f"{head}: {where} says '{found}' in {labels[found]} rows, which "
                 f"{_slip(found, label)}; set {key}: {found!r} (or correct the data).")  # fmt: skip
     if labels[label] == 0:
         shown = ", ".join(f"{_label(v)} ({n} rows)" for v, n in labels.most_common(4))
@@ -133,7 +135,7 @@ def _empty_timepoint(timepoint: str, config: StudyConfig, responses: pd.DataFram
             if slips:
                 found = max(slips, key=lambda v: values[v])
                 return (f"{head}: {spec.path} column '{spec.timepoint_column}' says "
-                        f"{_label(found)} in {values[found]} rows, but timepoint_values maps "
+                        f"'{found}' in {values[found]} rows, but timepoint_values maps "
                         f"'{key}', which {_slip(found, key)}; map {found!r} to "
                         f"{timepoint}.")  # fmt: skip
         mapped = (responses["source"] == spec.path) & (responses["timepoint"] == timepoint)
@@ -197,7 +199,8 @@ def near_misses(responses: pd.DataFrame, roster: pd.DataFrame | None,
             continue
         for found, n in labels.items():
             if found != label and _norm(found) == _norm(label):
-                out.append(f"{where}: {n} rows say {_label(found)}, which {_slip(found, label)} "
+                says = "row says" if n == 1 else "rows say"
+                out.append(f"{where}: {n} {says} '{found}', which {_slip(found, label)} "
                            f"from {key} '{label}'; those rows are rejected.")  # fmt: skip
     folded = {_norm(g) for g in design.groups}
     others = [(v, n) for v, n in labels.items() if _norm(v) not in folded]
@@ -210,7 +213,8 @@ def near_misses(responses: pd.DataFrame, roster: pd.DataFrame | None,
         for source, part in responses.groupby("source", sort=False):
             folded = _codes_differ_in_case(part["participant_id"], known)
             if folded:
-                out.append(f"{source}: {folded} participant codes match a roster code only once "
+                codes = "code matches" if folded == 1 else "codes match"
+                out.append(f"{source}: {folded} participant {codes} a roster code only once "
                            "upper/lower case and spaces are ignored (set validation."
                            "code_matching.method: tolerant to link them).")  # fmt: skip
     return out

@@ -1,0 +1,150 @@
+"""Read every file of a raw-export folder as the workflow would, and describe its columns.
+
+Each file goes through the same container reader, platform detection and adapter as the
+workflow's ingest, so what ``init`` sees is what ``check`` and the run will see. Per column it
+keeps only summaries — how many cells are filled, how many distinct values, the numeric range,
+whether the values are all integers — never the values themselves, except the few distinct
+labels of short categorical columns (group, event, wave), which the config must name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from balint_analysis.errors import InputError
+from balint_analysis.ingest import load_table
+from balint_analysis.ingest.base import ADAPTER_META, RawExport
+from balint_analysis.ingest.detect import TextTable, detect_format
+from balint_analysis.ingest.platforms import ADAPTERS
+from balint_analysis.ingest.redcap import DICTIONARY_HEADER
+
+__all__ = ["ColumnStats", "FileScan", "scan_folder"]
+
+SUFFIXES = {".csv", ".tsv", ".txt", ".xlsx", ".sav", ".zsav"}
+#: Files the simulator writes beside its exports (not survey data).
+SKIP = {"truth_scores.csv"}
+#: Short categorical columns keep their distinct values (they become config labels).
+MAX_LEVELS = 12
+
+
+@dataclass
+class ColumnStats:
+    """A column summarised without its values."""
+
+    filled: int
+    distinct: int
+    numeric: float  # share of filled cells that are numbers
+    integer: bool
+    low: float | None
+    high: float | None
+    levels: dict[str, int] = field(default_factory=dict)  # only for short categorical columns
+
+
+@dataclass
+class FileScan:
+    """One file of the folder, read as the workflow reads it."""
+
+    path: str
+    role: str  # export | dictionary | unreadable
+    table: TextTable | None = None
+    raw: RawExport | None = None
+    format: str = ""
+    error: str = ""
+    stats: dict[str, ColumnStats] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return 0 if self.raw is None else len(self.raw.data)
+
+    @property
+    def columns(self) -> list[str]:
+        if self.raw is None:
+            return []
+        return [c for c in self.raw.data.columns if c != "row" and c not in ADAPTER_META]
+
+    def values(self, column: str) -> pd.Series:
+        """The stripped answered cells of one column (kept in memory only)."""
+        assert self.raw is not None
+        cells = self.raw.data[column].str.strip()
+        return cells[cells.notna() & (cells != "") & ~cells.isin(self.raw.missing_codes)]
+
+    def describe(self) -> str:
+        """What the file is, for a comment: platform layout, container or encoding, rows."""
+        assert self.table is not None and self.raw is not None
+        kind = self.raw.variant or self.table.container
+        where = (f"sheet '{self.table.notes['sheet']}'" if self.table.container == "xlsx"
+                 else self.table.encoding if self.table.container == "text" else "SPSS file")
+        return f"{kind}; {where}; {self.rows} rows"
+
+
+def _stats(cells: pd.Series, no_answer: frozenset[str] = frozenset()) -> ColumnStats:
+    text = cells.str.strip()
+    filled = text[text.notna() & (text != "") & ~text.isin(no_answer)]
+    numbers = pd.to_numeric(filled.str.replace(",", ".", regex=False), errors="coerce")
+    found = numbers.dropna()
+    integer = bool(len(found)) and bool(np.all(np.mod(found.to_numpy(), 1) == 0))
+    distinct = int(filled.nunique())
+    levels = {}
+    if 0 < distinct <= MAX_LEVELS and len(found) < len(filled) / 2:
+        levels = {str(k): int(v) for k, v in filled.value_counts().items()}
+    return ColumnStats(
+        filled=len(filled),
+        distinct=distinct,
+        numeric=len(found) / len(filled) if len(filled) else 0.0,
+        integer=integer,
+        low=float(found.min()) if len(found) else None,
+        high=float(found.max()) if len(found) else None,
+        levels=levels,
+    )
+
+
+def _scan_file(path: Path, shown: str) -> FileScan:
+    try:
+        table = load_table(str(path), "the raw-export folder")
+    except InputError as exc:
+        return FileScan(shown, "unreadable", error=str(exc))
+    header = [h.strip().lstrip("\ufeff") for h in table.records[0]]
+    if header and header[0] == DICTIONARY_HEADER:
+        return FileScan(shown, "dictionary", table=table, format="redcap dictionary")
+    fmt = detect_format(table)
+    try:
+        raw = ADAPTERS[fmt](table)
+    except InputError as exc:
+        return FileScan(shown, "unreadable", table=table, format=fmt, error=str(exc))
+    scan = FileScan(shown, "export", table=table, raw=raw, format=fmt)
+    scan.stats = {c: _stats(raw.data[c], raw.missing_codes) for c in scan.columns}
+    return scan
+
+
+def scan_folder(folder: str | Path, project: str | Path = ".") -> list[FileScan]:
+    """Every readable data file of ``folder`` (paths shown relative to ``project``).
+
+    Raises
+    ------
+    InputError
+        When the folder does not exist or holds no data file.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise InputError(f"{folder}: no such folder. Put the exports in data/raw/<cohort>/.")
+    files = sorted(p for p in root.iterdir()
+                   if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+                   and p.name not in SKIP)  # fmt: skip
+    if not files:
+        raise InputError(
+            f"{folder}: no export found (.csv, .tsv, .txt, .xlsx or .sav). Put the survey "
+            "exports (and the roster, if any) there."
+        )
+    base = Path(project).resolve()
+    scans = []
+    for path in files:
+        try:
+            shown = str(path.resolve().relative_to(base))
+        except ValueError:
+            shown = str(path.resolve())
+        scans.append(_scan_file(path, shown))
+    return scans
