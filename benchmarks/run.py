@@ -9,7 +9,8 @@ Usage::
 
 Workloads (see benchmarks/README.md): W1 the demo cohort cold / no-op vs the start-up floor;
 W2 a large cohort (20,000 participants x 3 timepoints) per stage and whole; W3 one LMM fit,
-statsmodels vs fast path vs lme4 at 200 / 2,000 / 20,000 participants; W4 scoring throughput.
+statsmodels vs fast path vs lme4 at 200 / 2,000 / 20,000 participants; W4 scoring throughput;
+W5 init / check on the W2-sized cohort and its SurveyMonkey and SoSci layouts.
 Every workload is generated with ``balint_analysis.simulate`` in fresh temporary directories.
 Figures are medians of ``--repeat`` (>= 3) runs; each carries the 1-minute load average seen
 while it ran. Results go to ``benchmarks/results/<full|quick>.json`` (git-ignored; copy it
@@ -30,10 +31,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from suite import w1_demo, w2_large, w3_models, w4_scoring  # noqa: E402
+from suite import w1_demo, w2_large, w3_models, w4_scoring, w5_own_cohort  # noqa: E402
 from suite.measure import Figure, load, slurm_shim_env  # noqa: E402
 
-WORKLOADS = {"W1": w1_demo, "W2": w2_large, "W3": w3_models, "W4": w4_scoring}
+WORKLOADS = {"W1": w1_demo, "W2": w2_large, "W3": w3_models, "W4": w4_scoring,
+             "W5": w5_own_cohort}
 
 
 def _options(argv: list[str] | None) -> argparse.Namespace:
@@ -41,7 +43,7 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="smaller workloads (~1–2 min)")
     ap.add_argument("--repeat", type=int, default=3, help="runs per figure (median; >= 3)")
     ap.add_argument("--cores", default="2", help="snakemake --cores")
-    ap.add_argument("--only", default="W1,W2,W3,W4", help="comma-separated workloads")
+    ap.add_argument("--only", default="W1,W2,W3,W4,W5", help="comma-separated workloads")
     ap.add_argument("--compare", type=Path, help="an earlier results JSON: print new/old ratios")
     ap.add_argument("--out", type=Path, help="results JSON (default benchmarks/results/"
                     "<full|quick>.json)")  # fmt: skip
@@ -118,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
           + ("; scontrol shimmed" if opts.no_slurm_probe else ""), flush=True)  # fmt: skip
     figs: list[Figure] = []
     # W2 (long) last, so the quick, load-sensitive workloads run first; the table is in order.
-    for name in sorted(opts.only, key=lambda w: (w == "W2", w)):
+    for name in sorted(opts.only, key=lambda w: (w in ("W2", "W5"), w)):
         t0 = time.perf_counter()
         print(f"... {name}", flush=True)
         figs += WORKLOADS[name].run(opts)

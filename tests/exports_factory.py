@@ -1,4 +1,4 @@
-"""Writers for small survey exports in each platform's on-disk layout (export_formats.md).
+"""Writers for small survey exports in each platform's on-disk layout (fixtures/exports/README).
 
 The test corpus is generated from these inside ``tmp_path``: no hand-kept binaries. Every
 cohort uses the PSS-10 (items 0-4, reverse-keyed items) so files stay small.

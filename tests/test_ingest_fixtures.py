@@ -201,3 +201,36 @@ def test_spss_items_whose_labels_disagree_stop_with_the_columns(tmp_path):
     cfg = load_config(fixture_config("mixed", expected, path, tmp_path))
     with pytest.raises(InputError, match="'pss01'.*'pss06'"):
         ingest(cfg)
+
+
+@pytest.mark.parametrize(("name", "variant"), [("build:google_forms.xlsx", "xlsx"),
+                                               ("forms/google_forms.csv", "csv"),
+                                               ("build:microsoft_forms.xlsx", "xlsx")])
+def test_forms_variant_names_the_container(name, variant, binaries, tmp_path):
+    expected, path, ingested, checked = run(name, binaries, tmp_path)
+    assert ingested.info["files"][0]["variant"] == variant
+
+
+def test_redcap_items_across_forms_need_the_form_named(tmp_path):
+    from balint_analysis.errors import InputError
+
+    header = ["record_id", "sgic", *[f"pss_{i}" for i in range(1, 6)], "part_a_complete",
+              *[f"pss_{i}" for i in range(6, 11)], "part_b_complete"]  # fmt: skip
+    body = [["1", "AN12K", *["2"] * 5, "2", *["1"] * 5, "2"],
+            ["2", "BM03Z", *["3"] * 5, "2", *["0"] * 5, "1"]]  # fmt: skip
+    path = tmp_path / "split.csv"
+    path.write_text("\n".join(",".join(r) for r in [header, *body]) + "\n", encoding="utf-8")
+    expected = {"id_column": "sgic", "timepoint": {"fixed": "pre"},
+                "pss10": {"columns": {"template": "pss_{i}"}},
+                "accepted": [{"participant": "AN12K"}, {"participant": "BM03Z"}]}  # fmt: skip
+    raw = fixture_config("split", expected, path, tmp_path)
+    with pytest.raises(InputError, match=r"items of pss10 lie in REDCap forms part_a, part_b.*"
+                                         r"exports\[\]\.forms"):
+        ingest(load_config(raw))
+    raw["exports"][0]["forms"] = {"pss10": "part_b"}
+    cfg = load_config(raw)
+    ingested = ingest(cfg)
+    checked = validate(ingested.responses, ingested.roster, cfg, ingested.info)
+    assert checked.valid["participant_id"].tolist() == ["AN12K"]  # part_b of BM03Z is 1
+    assert ingested.info["files"][0]["redcap_forms"] == {"from": "column order",
+                                                         "pss10": "part_b"}  # fmt: skip

@@ -49,7 +49,7 @@ def test_every_builtin_is_complete_and_consistent():
             for band in scale.categories[1:]:
                 assert lo <= band.lower <= hi, (inst_id, sid, band)
         if len(inst.scales) == 1:
-            assert list(inst.scales) == ["total"], inst_id  # SPEC §8: single score = total
+            assert list(inst.scales) == ["total"], inst_id  # docs/contract.md: single score = total
 
 
 @pytest.mark.parametrize(

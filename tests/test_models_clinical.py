@@ -20,7 +20,7 @@ from balint_analysis.models import (
     ttest_from_summary,
 )
 
-# --- published vectors (literature.md §3.5) ---------------------------------------------------
+# --- published vectors (docs/references.md, "Published numbers") --------------------------------
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from balint_analysis.models.effects import (
     pooled_prepost_correlation,
 )
 
-# Morris (2008) five-study example (metafor datT / datC), literature.md §3.4.
+# Morris (2008) five-study example (metafor datT / datC), docs/references.md.
 MORRIS = pd.DataFrame(
     {
         "n_t": [20, 50, 9, 10, 14],

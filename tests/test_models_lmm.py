@@ -22,11 +22,13 @@ from balint_analysis.models.satterthwaite import Satterthwaite
 
 REF = Path(__file__).parent / "reference"
 TP = ["pre", "post", "followup"]
-SPEC_EFFECTS = [
+CONTRACT_EFFECTS = [
     "instrument", "scale", "timepoint", "estimate", "se", "df", "ci_low", "ci_high", "p_value",
     "p_adjusted", "d_ppc2", "d_ci_low", "d_ci_high", "n_intervention", "n_control", "converged",
 ]
-SPEC_EMMEANS = ["instrument", "scale", "group", "timepoint", "mean", "se", "ci_low", "ci_high", "n"]
+CONTRACT_EMMEANS = [
+    "instrument", "scale", "group", "timepoint", "mean", "se", "ci_low", "ci_high", "n",
+]
 PRIMARY = "mbi_hss.emotional_exhaustion"
 
 
@@ -128,9 +130,9 @@ def test_zero_between_person_variance_gives_ols_and_residual_df():
 def test_effects_and_emmeans_follow_the_output_contract():
     scores, participants = load("twoarm")
     res = analyse(scores, participants)
-    assert list(res.effects.columns[:16]) == SPEC_EFFECTS
+    assert list(res.effects.columns[:16]) == CONTRACT_EFFECTS
     assert list(res.effects.columns) == EFFECTS_COLUMNS
-    assert list(res.emmeans.columns[:9]) == SPEC_EMMEANS
+    assert list(res.emmeans.columns[:9]) == CONTRACT_EMMEANS
     assert list(res.emmeans.columns) == EMMEANS_COLUMNS
     eff = res.effects
     assert list(zip(eff["instrument"], eff["scale"], eff["timepoint"], strict=True)) == [

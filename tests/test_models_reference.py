@@ -36,7 +36,7 @@ CASES = {
     "twotime_pn": ("twotime", {"covariates": COVARIATES, "timepoints": ["pre", "post"]}),
 }
 
-# Tolerances (relative) demanded by SPEC §7 and the model-stage brief.
+# Tolerances (relative) demanded by docs/contract.md, "Statistics".
 RTOL_FIXED = 1e-4  # fixed effects, SEs, EMMs and their SEs
 RTOL_DF = 1e-3  # Satterthwaite df
 RTOL_VAR = 1e-3  # variance components

@@ -112,14 +112,21 @@ def test_file_details_show_what_was_detected_and_how() -> None:
 def test_file_details_name_decoded_answer_codes() -> None:
     ls = {"answer_codes": {"setting": "position", "cells_decoded": 19}}
     assert file_details(ls) == [
-        "19 answers given as LimeSurvey answer codes decoded by position (AO01 = the lowest "
-        "answer)"]  # fmt: skip
+        "19 answers given as answer codes, decoded by position (the first option = the lowest "
+        "value)"]  # fmt: skip
     assert file_details({"excel_serial_times": 2}) == [
         "2 submission times written as Excel serial numbers (the file was re-saved in Excel), "
         "converted to dates"]  # fmt: skip
-    ls = {"answer_codes": {"setting": "mapping", "cells_decoded": 1}}
-    assert file_details(ls) == [
-        "1 answer given as LimeSurvey answer codes decoded through the configured map"]
+    ls = {"format": "limesurvey", "answer_codes": {"setting": "mapping", "cells_decoded": 1}}
+    assert file_details(ls)[1:] == [
+        "1 answer given as LimeSurvey answer codes, decoded through the configured map"]
+    sosci = {"format": "sosci", "answer_codes": {"setting": "position", "cells_decoded": 9},
+             "no_answer_codes_set_blank": {"PS01_01": 2, "PS01_04": 1}}  # fmt: skip
+    assert file_details(sosci)[1:] == [
+        "3 answers coded as “no answer” by the platform (e.g. SoSci −9, −1) set missing, in 2 "
+        "item columns",
+        "9 answers given as SoSci Survey option positions, decoded by position (the first "
+        "option = the lowest value)"]  # fmt: skip
 
 
 def test_file_details_show_only_present_keys() -> None:

@@ -125,6 +125,9 @@ MUTATIONS: dict[str, Callable[[dict], None]] = {
     "exports[].sheet": lambda c: _export(c, "limesurvey").update(sheet=0),
     "exports[].test_ids": lambda c: _export(c, "redcap").update(test_ids=[999]),
     "exports[].answer_codes": lambda c: _export(c, "limesurvey").update(answer_codes="position"),
+    "exports[].dictionary": lambda c: _export(c, "redcap").update(
+        dictionary="data/raw/demo/dictionary.csv"),
+    "exports[].forms": lambda c: _export(c, "redcap").update(forms={"pss10": "burnout_survey"}),
     "exports[].instruments": lambda c: _export(c, "redcap")["instruments"].update(
         who5={str(i): f"who5_{i}" for i in range(1, 6)}),
     "analysis.primary": lambda c: c["analysis"].update(primary="mbi_hss.depersonalization"),
@@ -172,7 +175,8 @@ def ran(tmp_path_factory) -> tuple[Path, dict]:
     config = yaml.safe_load((work / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["power"] = TINY_POWER
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    for src, dst in (("pre_qualtrics.csv", "pre2.csv"), ("participants.csv", "roster2.csv")):
+    for src, dst in (("pre_qualtrics.csv", "pre2.csv"), ("participants.csv", "roster2.csv"),
+                     ("post_redcap.csv", "dictionary.csv")):
         shutil.copy(work / "data/raw/demo" / src, work / "data/raw/demo" / dst)
     shutil.copy(REPO / "src/balint_analysis/instruments/pss4.yaml", work / "config/extra.yaml")
     for target in ("all", "power"):
@@ -228,3 +232,29 @@ def test_a_new_pseudonymisation_key_reruns_prepare(ran):
     assert planned_jobs(proc.stdout + proc.stderr) == {"prepare", "model", "report"}
     # The key itself never appears in what Snakemake stores or prints.
     assert env["BALINT_ID_KEY"] not in proc.stdout + proc.stderr
+
+
+def test_the_report_says_when_the_pseudonyms_changed(tmp_path):
+    """Two real runs with different keys: the second re-pseudonymises and says so."""
+    import json
+
+    work = copy_repo(tmp_path)
+    first = {"BALINT_ID_KEY": "the-first-long-secret-key-0123456789"}
+    second = {"BALINT_ID_KEY": "the-second-long-secret-key-9876543210"}
+    assert snakemake(work, "--cores", "2", env=first).returncode == 0
+    pseudo = work / "data/processed/demo/pseudonymisation.json"
+    before = json.loads(pseudo.read_text())
+    assert before["pseudonyms_changed"] is False and len(before["key_fingerprint"]) == 16
+    scores_before = (work / "data/processed/demo/scores.csv").read_text()
+    proc = snakemake(work, "--cores", "2", env=second)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = json.loads(pseudo.read_text())
+    assert after["pseudonyms_changed"] is True
+    assert after["previous_key_fingerprint"] == before["key_fingerprint"]
+    assert (work / "data/processed/demo/scores.csv").read_text() != scores_before
+    html = (work / "reports/demo/report.html").read_text(encoding="utf-8")
+    assert "The pseudonyms changed:" in html and before["key_fingerprint"] in html
+    for key in (first, second):  # no key in any output, log or Snakemake's metadata
+        for path in work.rglob("*"):
+            if path.is_file() and ".venv" not in path.parts and path.suffix != ".py":
+                assert key["BALINT_ID_KEY"].encode() not in path.read_bytes(), path

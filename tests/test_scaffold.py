@@ -202,3 +202,24 @@ def test_init_from_another_directory_then_run_from_anywhere(tmp_path):
     html = report.read_text(encoding="utf-8")
     assert "Synthetic demo data" not in html and "demo pseudonymisation key" not in html
     assert not (elsewhere / "reports").exists() and not (elsewhere / "data").exists()
+
+
+def test_redcap_export_with_its_data_dictionary(project, capsys):
+    """A real-layout REDCap export (tests/fixtures) with its dictionary; one wave, named by
+    nothing in the file: the timepoint is a TODO."""
+    import shutil
+
+    fixtures = Path(__file__).parent / "fixtures" / "exports" / "redcap"
+    folder = project / "data" / "raw" / "rc"
+    folder.mkdir(parents=True)
+    for name in ("multiform.csv", "multiform_dictionary.csv"):
+        shutil.copy(fixtures / name, folder / name)
+    config = init("rc")
+    (export,) = config["exports"]
+    assert export["format"] == "redcap"
+    assert export["dictionary"] == "data/raw/rc/multiform_dictionary.csv"
+    # One file: nothing to tell REDCap's record id from the typed code; init asks.
+    assert export["id"] == "TODO: which column holds the participant code: 'sgic', 'record_id'?"
+    assert export["timepoint"].startswith("TODO: which timepoint are the responses of")
+    assert config["instruments"] == {"pss10": "pss_{i}"}
+    assert config["design"]["intervention"].startswith("TODO")  # no group column, no roster

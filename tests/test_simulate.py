@@ -251,7 +251,7 @@ def test_qualtrics_layout(demo):
     cbi = pd.DataFrame(rows[3:], columns=tags)[[f"CBI_{i}" for i in range(1, 20)]]
     assert set(cbi.to_numpy().ravel()) <= {"", "0", "25", "50", "75", "100"}
     assert texts[-1] == "Anything else you would like to tell us?"
-    # the recipe of export_formats.md §1.5 reads it
+    # the usual pandas recipe reads it (row 1 the header, row 3 the ImportIds)
     hdr = pd.read_csv(io.BytesIO(data), nrows=2, header=0, dtype=str, keep_default_na=False)
     assert {c: json.loads(v)["ImportId"] for c, v in hdr.iloc[1].items()}["Status"] == "status"
     df = pd.read_csv(io.BytesIO(data), header=0, skiprows=[1, 2], dtype=str,
@@ -283,7 +283,7 @@ def test_redcap_layout(demo):
 
 def test_limesurvey_layout(demo):
     data = demo.files[LIMESURVEY_FILE]
-    # export_formats.md §3.1: BOM, every field quoted, CRLF, an extra empty line at the end
+    # LimeSurvey's CSV writer: BOM, every field quoted, CRLF, an extra empty line at the end
     assert data.startswith(b'\xef\xbb\xbf"id","submitdate","lastpage",')
     assert data.endswith(b'"\r\n\r\n') and not data.endswith(b"\r\n\r\n\r\n")
     text = data.decode("utf-8-sig")
@@ -309,7 +309,7 @@ def test_limesurvey_layout(demo):
     assert set(cbi.to_numpy().ravel()) <= {"", "0", "25", "50", "75", "100"}
     # line breaks inside a comment stay bare \n (LimeSurvey normalises them), records end CRLF
     assert text.replace("\r\n", "").count("\n") == df["COMMENT"].str.count("\n").sum()
-    # the recipe of export_formats.md §3 reads it
+    # a plain pandas read (utf-8-sig) reads it
     pdf = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype=str, keep_default_na=False)
     assert list(pdf.columns) == L_HEADER and len(pdf) == len(df)
 

@@ -155,7 +155,7 @@ def score_responses(responses: pd.DataFrame, instruments: dict[str, Instrument])
     Returns
     -------
     DataFrame
-        SPEC ``scores.csv``: one row per participant × timepoint × scale (instruments and scales
+        ``scores.csv``: one row per participant × timepoint × scale (instruments and scales
         in definition order, rows in input order within a scale) with ``score`` (NaN when too
         few items were answered), ``n_items``, ``n_answered`` and ``category``.
     """
@@ -256,7 +256,7 @@ def cronbach_alpha(
 def reliability(
     responses: pd.DataFrame, instruments: dict[str, Instrument], timepoints: list[str]
 ) -> pd.DataFrame:
-    """Cronbach's alpha with 95% CI per scale per timepoint (SPEC ``reliability.csv``).
+    """Cronbach's alpha with 95% CI per scale per timepoint (``reliability.csv``).
 
     Single-item scales get NaN (alpha needs two items).
     """

@@ -27,6 +27,7 @@ For every file ``rows_in == rows_accepted + rows_rejected`` (checked before writ
 
 from __future__ import annotations
 
+import contextlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -183,21 +184,32 @@ def _as_float(values: pd.Series) -> list[float]:
     return [float(v) if isinstance(v, int | float) else np.nan for v in values]
 
 
-def _to_float(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Text cells to floats (NaN where not a number) and the blank mask, fast path first."""
-    blank = pd.isna(raw) | (raw == "")
-    filled = np.where(blank, "nan", raw)
-    try:
-        number = filled.astype(float)
-    except (ValueError, TypeError):
-        number = pd.to_numeric(pd.Series(filled, dtype=object), errors="coerce").to_numpy(
-            dtype=float, copy=True
-        )
-    unparsed = ~blank & np.isnan(number)
-    if unparsed.any():  # whitespace-only cells are blanks, not text
-        spaces = np.array([str(v).strip() == "" for v in raw[unparsed]])
-        blank[np.flatnonzero(unparsed)[spaces]] = True
-    return number, blank
+def _parse_cells(raw: np.ndarray, labels: dict[str, float] | None
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
+    """Item cells → (number, blank, mapped through the answer labels), deciding each distinct
+    text once: a column holds a handful of distinct answers, however many rows it has.
+
+    Blank: empty, whitespace-only or missing. A number is what ``float`` reads (``7``,
+    `` 7 ``, ``7.0``); other text is mapped to its code through the instrument's answer labels
+    (``Every day``), else it stays NaN (reported as not a number).
+    """
+    index, uniques = pd.factorize(raw, use_na_sentinel=True)
+    number = np.full(len(uniques) + 1, np.nan)
+    blank = np.zeros(len(uniques) + 1, dtype=bool)
+    mapped = np.zeros(len(uniques) + 1, dtype=bool)
+    blank[-1] = True  # index -1: a missing cell
+    for k, value in enumerate(uniques):
+        text = str(value)
+        if not text.strip():
+            blank[k] = True
+            continue
+        with contextlib.suppress(ValueError):
+            number[k] = float(text)
+        if np.isnan(number[k]) and labels:
+            code = labels.get(text.strip().lower())
+            if code is not None:
+                number[k], mapped[k] = code, True
+    return number[index], blank[index], mapped[index]
 
 
 def _convert_items(df: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -214,16 +226,10 @@ def _convert_items(df: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame,
               for i, inst in config.instruments.items()}  # fmt: skip
     for col in _item_columns(df):
         raw = df[col].to_numpy(dtype=object)
-        number, blank = _to_float(raw)
+        number, blank, hit = _parse_cells(raw, labels.get(col.split("__")[0]))
         bad = ~blank & np.isnan(number)
-        table = labels.get(col.split("__")[0])
-        if bad.any() and table:
-            where = np.flatnonzero(bad)
-            codes = np.array([table.get(str(v).strip().lower(), np.nan) for v in raw[where]])
-            hit = ~np.isnan(codes)
-            number[where[hit]] = codes[hit]
-            bad[where[hit]] = False
-            for src, n in pd.Series(df["source"].to_numpy()[where[hit]]).value_counts().items():
+        if hit.any():
+            for src, n in pd.Series(df["source"].to_numpy()[hit]).value_counts().items():
                 mapped[src] = mapped.get(src, 0) + int(n)
         if bad.any():
             texts = [str(v).strip() for v in raw[bad]]

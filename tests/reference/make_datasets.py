@@ -5,11 +5,11 @@ Usage (from the repository root)::
     .venv/bin/python tests/reference/make_datasets.py
     Rscript tests/reference/lme4_reference.R
 
-Each dataset is written as ``<name>_scores.csv`` (SPEC §8 ``scores.csv`` columns; scores that are
+Each dataset is written as ``<name>_scores.csv`` (the ``scores.csv`` columns; scores that are
 "not computable" appear as empty cells, drop-outs are missing rows) and ``<name>_participants.csv``
 (``participant, group, cluster, sessions, age, years_in_practice``). The data-generating model is
-the partially nested LMM of SPEC §7: person intercept, a Balint-group effect on the intervention
-arm's post-baseline observations, residual noise, and a group × time effect.
+the partially nested LMM of docs/contract.md: person intercept, a Balint-group effect on the
+intervention arm's post-baseline observations, residual noise, and a group × time effect.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 # Start a real single-node SLURM cluster on this machine (munged + slurmctld + slurmd on
 # localhost, no systemd, no cgroups), for testing the workflow's SLURM profile.
 # Idempotent: re-running with everything up does nothing. Needs root and apt (Debian).
-# Facts and pitfalls: shared/reference/slurm_local.md.
+# Facts and pitfalls: the comments below and README.md, "Running on a cluster (SLURM)".
 set -euo pipefail
 
 log() { printf 'setup-local-slurm: %s\n' "$*" >&2; }

@@ -123,9 +123,7 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
         kind = kind.where(status.response_type == "", status.response_type)
         incomplete_forms = status.incomplete
     if raw.answered_means_complete and items.values:
-        answered = pd.concat([v.str.strip().ne("") & v.notna() for v in items.values.values()],
-                             axis=1).any(axis=1)  # fmt: skip
-        complete = complete & answered
+        complete = complete & items.answered
     if spec.test_ids:
         kind = kind.where(~ids.isin([str(t) for t in spec.test_ids]), "test")
     out = pd.DataFrame({"source": spec.path, "row": df["row"], "participant_id": ids})

@@ -120,8 +120,9 @@ def read_sav(path: str) -> TextTable:
                 declared.setdefault(col, []).append(_cell(code))
         if missing.any():
             counts[col] = int(missing.sum())
-        cells = zip(series.tolist(), missing.tolist(), strict=True)
-        columns[col] = ["" if m else _cell(v) for v, m in cells]
+        index, uniques = pd.factorize(series, use_na_sentinel=True)
+        text = np.array([_cell(u) for u in uniques] + [""], dtype=object)[index]
+        columns[col] = np.where(missing.to_numpy(), "", text).tolist()
     header = list(df.columns)
     body = [list(r) for r in zip(*(columns[c] for c in header), strict=True)] if len(df) else []
     labels = {c: {_cell(k): str(v) for k, v in m.items()}

@@ -1,8 +1,8 @@
 """Participant codes across waves: exact matching, or documented tolerant matching for SGICs.
 
-Self-generated identification codes (export_formats §7) are retyped at every wave, so
-``an12k``, ``AN 12K`` and ``AN12X`` may all be one person. ``exact`` (the default) matches the
-stripped codes as they are. ``tolerant`` does, in order:
+Self-generated identification codes (docs/references.md, "Self-generated identification
+codes") are retyped at every wave, so ``an12k``, ``AN 12K`` and ``AN12X`` may all be one
+person. ``exact`` (the default) matches the stripped codes as they are. ``tolerant`` does, in order:
 
 1. *Normalise*: strip diacritics (``Ł``→``L``), drop spaces, hyphens, dots and underscores,
    upper-case; with a ``pattern``, zero-pad single digits (``7``→``07``) when that makes the

@@ -31,7 +31,8 @@ _BOMS = (
 )
 _DELIMITERS = (",", ";", "\t")
 # Letters that only a Central European (cp1250) reading produces from bytes 0x80-0xFF, and
-# symbols that a wrong code page typically produces instead (export_formats §5.2).
+# symbols that a wrong code page typically produces instead (docs/references.md, "Text
+# encodings").
 _CP1250_LETTERS = set("ąćęłńśźżĄĆĘŁŃŚŹŻčďěňřšťůžČĎĚŇŘŠŤŮŽľĺŕĽĹŔőűŐŰ")
 _UNLIKELY = set("¹³£¿¥ª¼½¾ºŸ¤¦¨©«¬®¯°±²´µ¶·¸»Œœ")
 # UTF-8 read as cp1252/cp1250: a lead byte (Ã Å Ä Â / Ĺ Ă) followed by a continuation byte.

@@ -1,4 +1,4 @@
-"""Signs that an export was opened and re-saved in Excel (export_formats §6, "Excel damage").
+"""Signs that an export was opened and re-saved in Excel (docs/references.md, "Excel damage").
 
 Excel turns long numeric participant codes into scientific notation (``1.23457E+11``), codes
 such as ``03-12`` into dates, drops leading zeros (``0712`` → ``712``) and writes date-times as

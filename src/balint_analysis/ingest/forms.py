@@ -1,4 +1,6 @@
-"""Google Forms CSV and Microsoft Forms ``.xlsx`` exports (export_formats §4), and generic tables.
+"""Google Forms CSV and Microsoft Forms ``.xlsx`` exports, and generic tables.
+
+Layouts: ``tests/fixtures/exports/README.md`` ("Google Forms", "Binary fixtures").
 
 Neither forms platform stores partial responses; both put respondent e-mail/name columns in the
 export, which ingest drops like every column the config does not name.

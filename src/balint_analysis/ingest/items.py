@@ -19,16 +19,18 @@ Per export and instrument, in this order:
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from balint_analysis.config import ExportSpec, StudyConfig
 from balint_analysis.errors import InputError
 from balint_analysis.ingest.answer_codes import (
+    UNDECLARED,
     code_table,
-    decode_answer_codes,
     refuse_undeclared_codes,
 )
 from balint_analysis.ingest.base import RawExport
@@ -59,6 +61,8 @@ class ItemColumns:
     decoded: int = 0
     #: export column → cells blanked as the platform's "no answer" codes
     no_answer: dict[str, int] = field(default_factory=dict)
+    #: rows answering at least one item (after no-answer codes are blanked)
+    answered: pd.Series | None = None
 
 
 def comma_to_dot(values: pd.Series) -> pd.Series:
@@ -156,22 +160,66 @@ def _value_label_recode(path: str, inst: Instrument, columns: list[str],
 
 
 def _refuse_positions(spec: ExportSpec, raw: RawExport, cells: Mapping[str, pd.Series]) -> None:
-    """A platform storing answer positions needs ``answer_codes`` when its items are numbers."""
+    """A platform storing answer positions needs ``answer_codes`` when its items are numbers.
+
+    An "answer text" export (SurveyMonkey) is mapped through the instrument's labels instead;
+    a few numeric cells in it are options labelled with their number (a 1–7 scale labelled
+    only at its ends), so only a file whose answers are mostly numbers is refused.
+    """
     if raw.coding != "positions" or spec.answer_codes or not cells:
         return
-    sample = pd.concat([s.str.strip() for s in cells.values()])
-    numeric = sample[sample.str.fullmatch(r"\d+", na=False)]
-    if numeric.empty:
-        return  # answer-text export: mapped through the instrument's labels
+    step = max(1, len(raw.data) // 2000)  # a spread sample decides; the file is one export
+    sample = pd.concat([s.iloc[::step].str.strip() for s in cells.values()])
+    answered = sample[sample.notna() & (sample != "") & ~sample.isin(raw.missing_codes)]
+    numeric = answered[answered.str.fullmatch(r"-?\d+", na=False)]
+    if numeric.empty or len(numeric) * 2 < len(answered):
+        return
     platform = {"sosci": "SoSci Survey", "surveymonkey": "SurveyMonkey"}.get(raw.format,
                                                                            raw.format)
     raise InputError(
         f"{spec.path}: {platform} stores each answer as its position (1 = the first answer "
-        f"option), not as the instrument's value ({len(numeric)} numeric answers, e.g. in "
-        f"column {next(iter(cells))}). Declare it on this export: `answer_codes: position` when "
-        "the options were offered in the instrument's order (lowest value first), or "
-        "`answer_codes: {1: 0, 2: 1, ...}`."
+        f"option), not as the instrument's value (e.g. column {next(iter(cells))}). Declare "
+        "it on this export: `answer_codes: position` when the options were offered in the "
+        "instrument's order (lowest value first), or `answer_codes: {1: 0, 2: 1, ...}`."
     )
+
+
+def _cell_rule(missing: frozenset[str], comma: bool, recode: Mapping[str, str],
+               codes: Mapping[str, str] | None):
+    """The transformation of one distinct cell text: ``(text, blanked, decoded)``."""
+    comma_re = re.compile(_COMMA_DECIMAL)
+
+    def apply(text: str) -> tuple[str, bool, bool]:
+        if missing and text.strip() in missing:
+            return "", True, False
+        if comma:
+            text = comma_re.sub(r"\1.\2", text)
+        if recode:
+            text = recode.get(text, text)
+        if codes:
+            stripped = text.strip()
+            if stripped in codes:
+                return codes[stripped], False, True
+            if stripped:
+                return UNDECLARED.format(stripped), False, False
+        return text, False, False
+
+    return apply
+
+
+def _transform(values: pd.Series, rule) -> tuple[pd.Series, int, int, np.ndarray]:
+    """Apply ``rule`` to each distinct text of a column once (a column holds a handful of
+    distinct answers); returns the column, the cells blanked and decoded, and which cells
+    hold an answer."""
+    index, uniques = pd.factorize(values, use_na_sentinel=True)
+    done = [rule(str(u)) for u in uniques]
+    counts = np.bincount(index[index >= 0], minlength=len(uniques))
+    texts = np.array([d[0] for d in done] + [np.nan], dtype=object)
+    blanked = int(counts[[d[1] for d in done]].sum()) if done else 0
+    decoded = int(counts[[d[2] for d in done]].sum()) if done else 0
+    answered = np.array([bool(d[0].strip()) for d in done] + [False])[index]
+    out = pd.Series(texts[index], index=values.index, dtype="str")
+    return out, blanked, decoded, answered
 
 
 def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
@@ -179,30 +227,26 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
     """Every configured instrument's items of one export, as instrument codes (text)."""
     out = ItemColumns()
     df = raw.data
+    answered = np.zeros(len(df), dtype=bool)
     for inst_id, inst in config.instruments.items():
         resolved = _resolve(spec, raw, inst, config.columns_for(spec, inst_id))
         columns = list(resolved.values())
         out.by_instrument[inst_id] = columns
         recode = _value_label_recode(spec.path, inst, columns, table)
         codes = code_table(spec.answer_codes, inst) if spec.answer_codes else None
+        rule = _cell_rule(raw.missing_codes, table.decimal == ",", recode, codes)
         for item, col in resolved.items():
-            values = df[col]
-            if raw.missing_codes:
-                blank = values.str.strip().isin(raw.missing_codes)
-                if blank.any():
-                    out.no_answer[col] = int(blank.sum())
-                    values = values.where(~blank, "")
-            if table.decimal == ",":
-                values = comma_to_dot(values)
+            values, blanked, decoded, filled = _transform(df[col], rule)
+            if blanked:
+                out.no_answer[col] = blanked
             if recode:
-                values = values.map(lambda v, r=recode: r.get(v, v)).astype("str")
                 out.recoded.append(col)
-            if codes:
-                values, n = decode_answer_codes(values, codes)
-                out.decoded += n
+            out.decoded += decoded
+            answered |= filled
             tidy = item_column(inst_id, item)
             out.values[tidy] = values
             out.source[tidy] = col
+    out.answered = pd.Series(answered, index=df.index)
     if not spec.answer_codes and out.values:
         by_name = {out.source[k]: v for k, v in out.values.items()}
         refuse_undeclared_codes(spec.path, by_name)

@@ -27,7 +27,8 @@ from balint_analysis.ingest.detect import TextTable
 
 __all__ = ["read_qualtrics"]
 
-# Status codes (numeric export) and labels (choice-text export), export_formats §1.3.
+# Status codes (numeric export) and labels (choice-text export): docs/references.md,
+# "Qualtrics response status".
 _STATUS = {
     "0": "normal", "ip address": "normal",
     "1": "preview", "survey preview": "preview",
@@ -123,7 +124,7 @@ def read_qualtrics(table: TextTable) -> RawExport:
 
 
 def _quality_flags(df: pd.DataFrame) -> pd.Series:
-    """Qualtrics' own fraud/bot fields as flags (export_formats §6: flag, do not drop)."""
+    """Qualtrics' own fraud/bot fields as flags, never a reason to drop (docs/references.md)."""
     flags = pd.Series("", index=df.index, dtype="str")
 
     def add(mask: pd.Series, label: str) -> None:

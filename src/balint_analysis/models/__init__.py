@@ -1,4 +1,6 @@
-"""The model stage: primary LMM per outcome, effects, estimated marginal means, d_ppc2 (SPEC §7).
+"""The model stage: primary LMM per outcome, effects, estimated marginal means, d_ppc2.
+
+What is estimated: docs/contract.md, "Statistics".
 
 :func:`analyse_outcomes` is the one entry point the workflow calls; it returns
 :class:`ModelResults` (``effects.csv``, ``emmeans.csv``, ``sensitivity.csv``, ``clinical.csv``,
@@ -79,15 +81,15 @@ __all__ = [
     "standardized_change",
 ]
 
-#: SPEC §8 columns, then documented extras: ``role`` (primary/secondary), ``design``
-#: (two-arm/single-arm), ``effect_type``, ``df_method``, ``boundary`` (a variance component
-#: was estimated as 0).
+#: The columns of docs/contract.md, "Outputs"; the last five: ``role`` (primary/secondary),
+#: ``design`` (two-arm/single-arm), ``effect_type``, ``df_method``, ``boundary`` (a variance
+#: component was estimated as 0).
 EFFECTS_COLUMNS = [
     "instrument", "scale", "timepoint", "estimate", "se", "df", "ci_low", "ci_high", "p_value",
     "p_adjusted", "d_ppc2", "d_ci_low", "d_ci_high", "n_intervention", "n_control", "converged",
     "role", "design", "effect_type", "df_method", "boundary",
 ]
-#: SPEC §8 columns, then ``df`` (Satterthwaite df behind the CI).
+#: The columns of docs/contract.md, "Outputs"; ``df`` is the Satterthwaite df behind the CI.
 EMMEANS_COLUMNS = [
     "instrument", "scale", "group", "timepoint", "mean", "se", "ci_low", "ci_high", "n", "df",
 ]
@@ -155,12 +157,12 @@ def analyse_outcomes(
     fuzzy_links: pd.DataFrame | None = None,
     n_jobs: int = 1,
 ) -> ModelResults:
-    """Fit the primary model of every outcome and report effects, EMMs and d_ppc2 (SPEC §7).
+    """Fit the primary model of every outcome and report effects, EMMs and d_ppc2.
 
     Parameters
     ----------
     scores : pandas.DataFrame
-        SPEC ``scores.csv``: ``participant, group, timepoint, instrument, scale, score, ...``.
+        ``scores.csv``: ``participant, group, timepoint, instrument, scale, score, ...``.
         Rows with a missing score are dropped; each (instrument, scale) is one outcome.
     participants : pandas.DataFrame
         ``participant, group, cluster, sessions`` and the covariate columns. ``cluster`` (the
@@ -179,7 +181,7 @@ def analyse_outcomes(
     use_clusters : bool
         Model the Balint groups (partially nested design) when at least two are known.
     reliability : pandas.DataFrame, optional
-        SPEC ``reliability.csv`` (``instrument, scale, timepoint, alpha``): the baseline alpha
+        ``reliability.csv`` (``instrument, scale, timepoint, alpha``): the baseline alpha
         is the reliability of the reliable change index. Without it ``clinical`` has NaN
         counts.
     fuzzy_links : pandas.DataFrame, optional

@@ -1,4 +1,4 @@
-"""Clinical meaning and dose (SPEC §7): ``clinical.csv``, ``cutoffs.csv``, ``dose.csv``.
+"""Clinical meaning and dose: ``clinical.csv``, ``cutoffs.csv``, ``dose.csv``.
 
 * :func:`reliable_change`: Jacobson–Truax (1991) reliable change index per participant,
   classified improved / unchanged / deteriorated according to the scale's direction.
@@ -63,8 +63,8 @@ def reliable_change(
     Notes
     -----
     ``RCI = (x_t - x_base) / S_diff``, ``S_diff = s1 sqrt(2) sqrt(1 - r_xx)``; reliable change
-    when ``|RCI| > z`` (literature.md §3.4). Example checked: ``s1 = 10, r_xx = .90`` gives
-    ``S_diff = 4.472`` and a 10-point drop ``RCI = -2.236``.
+    when ``|RCI| > z`` (docs/references.md, "Reliable change"). Example checked: ``s1 = 10,
+    r_xx = .90`` gives ``S_diff = 4.472`` and a 10-point drop ``RCI = -2.236``.
     """
     if direction not in ("higher_is_worse", "higher_is_better"):
         raise ValueError(f"direction must be higher_is_worse or higher_is_better: {direction!r}")

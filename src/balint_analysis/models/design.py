@@ -1,11 +1,11 @@
 """Design of the primary model for one outcome: fixed-effects terms and random-effects coding.
 
-:func:`model_data` turns one outcome's observations into the fixed-effects design of SPEC §7
-(group × timepoint with control and baseline as references, or timepoint only for a single-arm
-design, plus covariates) and the random-effects coding: a random intercept per participant and,
-when at least two Balint groups are known, the partially nested group effect on the
-intervention arm's post-baseline observations (``treated_post``; everyone else is a singleton
-cluster).
+:func:`model_data` turns one outcome's observations into the fixed-effects design of the
+primary model (docs/contract.md, "Statistics": group × timepoint with control and baseline as
+references, or timepoint only for a single-arm design, plus covariates) and the random-effects
+coding: a random intercept per participant and, when at least two Balint groups are known, the
+partially nested group effect on the intervention arm's post-baseline observations
+(``treated_post``; everyone else is a singleton cluster).
 """
 
 from __future__ import annotations

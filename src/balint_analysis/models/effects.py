@@ -7,7 +7,7 @@
   designs; not a comparison with a control group).
 * :func:`benjamini_hochberg`: false-discovery-rate adjusted p-values.
 
-Formulas are those of ``reference/literature.md`` §3.4.
+Formulas and their sources: ``docs/references.md``, "Standardised effects" and "Multiplicity".
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def hedges_g(
 
     Notes
     -----
-    Checked against the Cheng et al. (2019) example of literature.md §3.4 (emotional
+    Checked against Cheng et al. (2019), docs/references.md "Published numbers" (emotional
     exhaustion 20.1/8.3, n 70 vs 22.6/8.7, n 140): d = -0.292, J = 0.99639, g = -0.291,
     95% CI -0.578 to -0.003.
 
@@ -137,7 +137,7 @@ def morris_dppc2(
         2 c_p² (1 - ρ) (n_T + n_C)/(n_T n_C) (n_T + n_C - 2)/(n_T + n_C - 4)
             × [1 + d² / (2 (1 - ρ) (n_T + n_C)/(n_T n_C))] - d²
 
-    Checked against Morris's five-study example (metafor ``datT``/``datC``; literature.md §3.4):
+    Checked against Morris's five-study example (metafor ``datT``/``datC``; docs/references.md):
     d_ppc2 = 0.7685, 0.8010, 1.2047, 1.0477, 0.4390 and variances 0.1158, 0.0354, 0.1591,
     0.0762, 0.1675.
 

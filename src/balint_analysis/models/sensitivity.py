@@ -1,4 +1,4 @@
-"""Sensitivity analyses beside the primary LMM (SPEC §7): ``sensitivity.csv``.
+"""Sensitivity analyses beside the primary LMM: ``sensitivity.csv``.
 
 * :func:`ancova`: follow-up score on baseline, group and covariates (OLS),
   participants observed at baseline and at that timepoint.

@@ -1,6 +1,6 @@
 """Two-sample t tests from published summary statistics (means, SDs, sizes), pingouin style.
 
-Used to check the pipeline's conventions against published trial numbers (literature.md §3.5):
+Used to check the pipeline's conventions against published trial numbers (docs/references.md):
 Cheng et al. 2019 (post-test scores) and Lemogne et al. 2020 (change scores) reproduce as
 pooled-variance Student t tests.
 """

@@ -50,6 +50,11 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
     return f"{n} {one if n == 1 else (many or one + 's')}"
 
 
+#: What a platform's answer codes are, for the data-quality table.
+_CODED = {"sosci": "SoSci Survey option positions", "surveymonkey": "SurveyMonkey option positions",
+          "limesurvey": "LimeSurvey answer codes"}  # fmt: skip
+
+
 def file_details(f: Mapping[str, Any]) -> list[str]:
     """What was detected in one file entry of ``flow.json`` and how; absent keys are skipped."""
     out: list[str] = []
@@ -94,12 +99,23 @@ def file_details(f: Mapping[str, Any]) -> list[str]:
     if not is_missing(serials) and serials and int(serials) > 0:
         out.append(f"{_plural(int(serials), 'submission time')} written as Excel serial numbers "
                    "(the file was re-saved in Excel), converted to dates")  # fmt: skip
+    blanked = f.get("no_answer_codes_set_blank") or {}
+    if isinstance(blanked, Mapping) and blanked:
+        n = sum(int(v) for v in blanked.values() if not is_missing(v))
+        out.append(f"{_plural(n, 'answer')} coded as “no answer” by the platform (e.g. SoSci "
+                   f"−9, −1) set missing, in {_plural(len(blanked), 'item column')}")  # fmt: skip
+    forms = f.get("redcap_forms")
+    if isinstance(forms, Mapping) and len(forms) > 1:
+        names = sorted({str(v) for k, v in forms.items() if k != "from"})
+        out.append(f"completeness judged from REDCap form(s) {', '.join(names)} (found from "
+                   f"the {forms.get('from', 'column order')})")  # fmt: skip
     codes = f.get("answer_codes")
     if isinstance(codes, Mapping):
-        how = ("by position (AO01 = the lowest answer)" if codes.get("setting") == "position"
-               else "through the configured map")  # fmt: skip
+        what = _CODED.get(str(fmt), "answer codes")
+        how = ("by position (the first option = the lowest value)"
+               if codes.get("setting") == "position" else "through the configured map")  # fmt: skip
         out.append(f"{_plural(int(codes.get('cells_decoded') or 0), 'answer')} given as "
-                   f"LimeSurvey answer codes decoded {how}")  # fmt: skip
+                   f"{what}, decoded {how}")  # fmt: skip
     ctm = f.get("choice_text_mapped")
     if not is_missing(ctm) and ctm and int(ctm) > 0:
         out.append(f"{_plural(int(ctm), 'answer')} given as choice text mapped to codes")

@@ -223,12 +223,30 @@ def _answer_codes(scan: FileScan, matches: list[Match]) -> Commented | None:
             scan.format, "answers run 1..k where the instrument's codes start lower")  # fmt: skip
         spans = "; ".join(f"{m.instrument} {m.answers}" for m in matches)
         return Commented("position", f"{why} ({spans}); position k = the k-th answer value")
-    if any(scan.values(c).str.match(r"^AO?\d+$").any()
-           for m in matches for c in m.block.columns[:3]):  # fmt: skip
+    if any(re.fullmatch(r"AO?\d+", v) for m in matches for c in m.block.columns[:3]
+           for v in scan.distinct(c)):  # fmt: skip
         return Commented(_todo("answers are LimeSurvey answer codes (AO01 ...): 'position' if the "
                                "options were created in the instrument's order, else a map "
                                "{AO01: 0, ...}"), "")  # fmt: skip
     return None
+
+
+def _attach_dictionaries(scans: list[FileScan]) -> dict[str, str]:
+    """REDCap exports → the data dictionary in the folder that describes their fields (its
+    field labels then help recognise the instruments)."""
+    from balint_analysis.ingest.redcap import apply_dictionary
+
+    found: dict[str, str] = {}
+    for dictionary in (s for s in scans if s.role == "dictionary"):
+        fields = {r[0].strip() for r in dictionary.table.records[1:] if r}
+        for scan in scans:
+            if scan.role != "export" or scan.raw is None or scan.raw.forms is None:
+                continue
+            names = {c.split("___", 1)[0] for c in scan.columns}
+            if len(names & fields) >= 0.5 * len(names):
+                scan.raw = apply_dictionary(scan.raw, dictionary.table)
+                found[scan.path] = dictionary.path
+    return found
 
 
 def _commented_mapping(match: Match) -> Commented:
@@ -263,6 +281,7 @@ def scaffold_config(folder: str | Path, project: str | Path = ".",
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
         raise InputError(f"cohort name '{name}': use letters, digits, '-' and '_' (--cohort).")
     scans_list = scan_folder(folder, project)
+    dictionaries = _attach_dictionaries(scans_list)
     scans = {s.path: s for s in scans_list}
     notes = [f"{s.path}: not read ({s.error})" for s in scans_list if s.role == "unreadable"]
     found, others = _questionnaires(scans_list)
@@ -293,6 +312,9 @@ def scaffold_config(folder: str | Path, project: str | Path = ".",
         entry["format"] = Commented(_format(scan), scan.describe())
         if scan.table.notes.get("sheet"):
             entry["sheet"] = scan.table.notes["sheet"]
+        if path in dictionaries:
+            entry["dictionary"] = Commented(dictionaries[path], "the REDCap data dictionary in "
+                                            "the folder: which form holds each field")  # fmt: skip
         decision = ids[path]
         entry["id"] = Commented(decision.value if decision.value else _todo(decision.todo),
                                 decision.evidence)  # fmt: skip

@@ -49,7 +49,7 @@ class Decision:
 
 
 def _distinct(scan: FileScan, col: str) -> set[str]:
-    return set(scan.values(col))
+    return scan.distinct(col)
 
 
 def _id_candidates(scan: FileScan, items: set[str]) -> list[str]:

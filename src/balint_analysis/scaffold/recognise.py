@@ -142,7 +142,7 @@ def _fit(scan: FileScan, cols: list[str], inst: Instrument) -> tuple[str, str]:
     labels = {" ".join(v.split()).lower() for v in inst.response_labels.values()}
     seen = set()
     for c in cols:
-        seen |= {" ".join(v.split()).lower() for v in scan.values(c).unique()[:50]}
+        seen |= {" ".join(v.split()).lower() for v in list(scan.distinct(c))[:50]}
     if seen and len(seen & labels) >= 0.8 * len(seen):
         return "labels", "answers are the instrument's answer labels"
     return "unknown", "answers are text that is not the instrument's labels"

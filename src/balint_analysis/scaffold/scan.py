@@ -72,6 +72,11 @@ class FileScan:
         cells = self.raw.data[column].str.strip()
         return cells[cells.notna() & (cells != "") & ~cells.isin(self.raw.missing_codes)]
 
+    def distinct(self, column: str) -> set[str]:
+        """The distinct answered texts of one column (kept in memory only)."""
+        assert self.raw is not None
+        return set(_distinct(self.raw.data[column], self.raw.missing_codes))
+
     def describe(self) -> str:
         """What the file is, for a comment: platform layout, container or encoding, rows."""
         assert self.table is not None and self.raw is not None
@@ -81,23 +86,43 @@ class FileScan:
         return f"{kind}; {where}; {self.rows} rows"
 
 
+def _distinct(cells: pd.Series, no_answer: frozenset[str]) -> dict[str, int]:
+    """Answered cell texts (stripped) and how often each occurs, from the column's distinct
+    values (a column holds few distinct answers, however many rows it has)."""
+    index, uniques = pd.factorize(cells, use_na_sentinel=True)
+    counts = np.bincount(index[index >= 0], minlength=len(uniques))
+    out: dict[str, int] = {}
+    for value, n in zip(uniques, counts, strict=True):
+        text = str(value).strip()
+        if text and text not in no_answer:
+            out[text] = out.get(text, 0) + int(n)
+    return out
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text.replace(",", "."))
+    except ValueError:
+        return None
+    return None if np.isnan(value) else value
+
+
 def _stats(cells: pd.Series, no_answer: frozenset[str] = frozenset()) -> ColumnStats:
-    text = cells.str.strip()
-    filled = text[text.notna() & (text != "") & ~text.isin(no_answer)]
-    numbers = pd.to_numeric(filled.str.replace(",", ".", regex=False), errors="coerce")
-    found = numbers.dropna()
-    integer = bool(len(found)) and bool(np.all(np.mod(found.to_numpy(), 1) == 0))
-    distinct = int(filled.nunique())
+    found = _distinct(cells, no_answer)
+    filled = sum(found.values())
+    numbers = {t: v for t in found if (v := _number(t)) is not None}
+    n_numeric = sum(found[t] for t in numbers)
     levels = {}
-    if 0 < distinct <= MAX_LEVELS and len(found) < len(filled) / 2:
-        levels = {str(k): int(v) for k, v in filled.value_counts().items()}
+    if 0 < len(found) <= MAX_LEVELS and n_numeric < filled / 2:
+        levels = dict(sorted(found.items(), key=lambda kv: -kv[1]))
+    values = list(numbers.values())
     return ColumnStats(
-        filled=len(filled),
-        distinct=distinct,
-        numeric=len(found) / len(filled) if len(filled) else 0.0,
-        integer=integer,
-        low=float(found.min()) if len(found) else None,
-        high=float(found.max()) if len(found) else None,
+        filled=filled,
+        distinct=len(found),
+        numeric=n_numeric / filled if filled else 0.0,
+        integer=bool(values) and all(float(v).is_integer() for v in values),
+        low=min(values) if values else None,
+        high=max(values) if values else None,
         levels=levels,
     )
 

@@ -27,8 +27,8 @@ volunteers slightly more exhausted), ``γ`` shared time trend (``γ_pre = 0``), 
 Balint effect, ``R`` the correlation matrix between scales. Hence ``Var(η) = σ²`` within an
 arm outside the Balint groups, the latent pre–post correlation is ``ρ``, and among intervention
 participants after baseline the Balint-group ICC is ``σ_u² / (σ_u² + σ²) = ICC``. The group
-effect enters only treated post-baseline observations (partially nested design, SPEC §7) and
-is the same at post and followup.
+effect enters only treated post-baseline observations (partially nested design,
+docs/contract.md) and is the same at post and followup.
 
 **Items.** Item ``m`` of scale ``s`` gets the latent item value and the integer answer::
 

@@ -96,7 +96,7 @@ class ScaleParams:
 
 DEFAULT_SCALES: tuple[ScaleParams, ...] = (
     # MBI-HSS norms for health professionals: EE ≈ 20–25 (SD ≈ 10), DP ≈ 7–8 (SD ≈ 5),
-    # PA ≈ 35 (SD ≈ 7); pre-post correlations .55–.65 (literature.md §1.2, §3). Item noise is
+    # PA ≈ 35 (SD ≈ 7); pre-post correlations .55–.65 (docs/references.md). Item noise is
     # chosen for realistic alphas (EE ≈ .92, DP ≈ .86, PA ≈ .87, PSS ≈ .89) while keeping the
     # clipping attenuation of effects small (observed/latent ≈ .95 EE, .9 DP and PA, .98 PSS).
     ScaleParams(

@@ -1,6 +1,6 @@
 """LimeSurvey response export (CSV, question codes, answer codes), the demo's follow-up.
 
-Layout: ``reference/export_formats.md`` §3 (CSV writer facts, columns).
+Layout: ``tests/fixtures/exports/README.md``, "LimeSurvey" (CSV writer facts, columns).
 
 ``followup_limesurvey.csv``
     The follow-up wave, a LimeSurvey response export ("CSV", headings "question code",
@@ -89,8 +89,8 @@ def limesurvey_table(
 
 
 def to_limesurvey_bytes(table: pd.DataFrame) -> bytes:
-    """LimeSurvey CSV bytes (export_formats §3.1): UTF-8 BOM, every field quoted, CRLF, and an
-    extra empty line at the end; line breaks inside a cell stay ``\\n``."""
+    """LimeSurvey CSV bytes as its CSV writer makes them: UTF-8 BOM, every field quoted, CRLF,
+    an extra empty line at the end; line breaks inside a cell stay ``\\n``."""
     data = visible(table)
     buf = io.StringIO(newline="")
     writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_ALL)

@@ -1,6 +1,7 @@
 """Qualtrics "data table" CSV (numeric values), the demo layout's baseline.
 
-Layout: ``reference/export_formats.md`` §1.1 (current "data table" CSV with numeric values).
+Layout: ``tests/fixtures/exports/README.md``, ``qualtrics/current.csv`` (current "data table"
+CSV with numeric values).
 
 ``pre_qualtrics.csv``
     UTF-8 **without BOM** (the current Qualtrics exporter; the qualtRics sample has none), comma,

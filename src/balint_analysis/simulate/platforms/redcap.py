@@ -1,6 +1,7 @@
 """REDCap raw longitudinal CSV export, the demo layout's post wave.
 
-Layout: ``reference/export_formats.md`` §2.1 (raw longitudinal CSV with survey fields).
+Layout: ``tests/fixtures/exports/README.md``, "REDCap" (raw longitudinal CSV with survey
+fields).
 
 ``post_redcap.csv``
     The post wave. UTF-8 without BOM (as the REDCap API writes), comma, ``\\n``. One header

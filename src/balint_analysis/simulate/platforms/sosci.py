@@ -1,6 +1,6 @@
 """The ``sosci`` layout: every wave from SoSci Survey, in three of its download formats.
 
-Evidence (``reference/export_formats.md`` "SoSci Survey"):
+Evidence (``tests/fixtures/exports/README.md``, "SoSci Survey"):
 ``chrisharrisUU/when_biases_beget_biases`` ``Data/Exp3_data.csv`` and ``herwinvw/VisualProsody``
 ``RuntimeAndExperiment/study/pilot/`` and ``experiment2/`` (data, R-data and SPSS-syntax
 downloads of one survey); vendor help on
@@ -189,24 +189,31 @@ def _wave(ctx: Context, t: int, columns: dict[str, list[str]], n_pages: int) -> 
     out["_end"], out["_start"] = end, end - times.sum(axis=1)
     out["_pid"], out["_t"], out["_accept"] = rows, t, True
     out["_uid"] = np.arange(m)
-    for k in range(m):
-        _summary(rng, out, k, items, n_pages, finished=True)
+    _summary(rng, out, np.arange(m), items, n_pages, finished=True)
     return out
 
 
-def _summary(rng: np.random.Generator, table: pd.DataFrame, k: int, items: list[str],
-             pages: int, *, finished: bool) -> None:  # fmt: skip
+def _summary(rng: np.random.Generator, table: pd.DataFrame, k: int | np.ndarray,
+             items: list[str], pages: int, *, finished: bool) -> None:  # fmt: skip
     """``TIME_SUM, FINISHED, Q_VIEWER, LASTPAGE, MAXPAGE, MISSING, MISSREL, TIME_RSI,
-    DEG_TIME`` of row ``k`` from its page times and answers."""
-    spent = [int(v) for v in table.loc[k, [f"TIME{p:03d}" for p in range(1, pages + 1)]] if v]
-    cells = table.loc[k, items].to_numpy(dtype=str)
-    missing = int(round(100 * float(np.isin(cells, ["-9", ""]).mean())))
-    rsi = float(np.round(rng.lognormal(0.0, 0.3), 2))
-    table.loc[k, list(TAIL)] = [
-        str(sum(spent)), "", "", "1" if finished else "0", "0", str(len(spent)), str(len(spent)),
-        str(missing), str(missing), f"{rsi:.2f}".rstrip("0").rstrip("."),
-        str(int(round(max(0.0, rsi - 1.5) * 40))),
-    ]  # fmt: skip
+    DEG_TIME`` of row ``k`` (or of every row in ``k``, at once) from its page times and
+    answers. One speed index is drawn per row, in row order."""
+    index = np.atleast_1d(k)
+    times = table.loc[index, [f"TIME{p:03d}" for p in range(1, pages + 1)]].to_numpy(dtype=str)
+    filled = times != ""
+    spent = np.where(filled, times, "0").astype(np.int64).sum(axis=1)
+    seen = filled.sum(axis=1)
+    cells = table.loc[index, items].to_numpy(dtype=str)
+    missing = np.rint(100 * np.isin(cells, ["-9", ""]).mean(axis=1)).astype(np.int64)
+    rsi = np.round(rng.lognormal(0.0, 0.3, len(index)), 2)
+    degraded = np.rint(np.maximum(0.0, rsi - 1.5) * 40).astype(np.int64)
+    text = [f"{v:.2f}".rstrip("0").rstrip(".") for v in rsi]
+    table.loc[index, list(TAIL)] = np.column_stack([
+        spent.astype(str), np.full(len(index), ""), np.full(len(index), ""),
+        np.full(len(index), "1" if finished else "0"), np.full(len(index), "0"),
+        seen.astype(str), seen.astype(str), missing.astype(str), missing.astype(str),
+        np.asarray(text, dtype=str), degraded.astype(str),
+    ])  # fmt: skip
 
 
 def _test_run(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]],
