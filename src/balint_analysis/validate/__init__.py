@@ -27,8 +27,6 @@ For every file ``rows_in == rows_accepted + rows_rejected`` (checked before writ
 
 from __future__ import annotations
 
-import contextlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,17 +43,16 @@ from balint_analysis.ingest.accounting import (
     export_column_names,
     flow_summary,
 )
-from balint_analysis.ingest.answer_codes import UNDECLARED
 from balint_analysis.ingest.careless import FLAG_COLUMNS, careless_flags
 from balint_analysis.ingest.codes import match_codes
 from balint_analysis.ingest.excel_damage import excel_id_cause
 from balint_analysis.ingest.redcap import OTHER_FORM
 from balint_analysis.privacy import safe_value
+from balint_analysis.validate.items import convert_items, incomplete_forms, item_columns
 
 __all__ = ["ValidationResult", "response_schema", "roster_schema", "validate"]
 
 REJECTED_COLUMNS = ["source", "row", "column", "reason", "action", "value"]
-_UNDECLARED = re.compile(re.escape(UNDECLARED).replace(r"\{\}", "(.*)"))
 
 
 @dataclass
@@ -65,10 +62,6 @@ class ValidationResult:
     rejected: pd.DataFrame
     flow: dict
     flags: pd.DataFrame | None = None
-
-
-def _item_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if "__" in c]
 
 
 def response_schema(config: StudyConfig, roster_ids: list[str] | None) -> pa.DataFrameSchema:
@@ -184,128 +177,6 @@ def _as_float(values: pd.Series) -> list[float]:
     return [float(v) if isinstance(v, int | float) else np.nan for v in values]
 
 
-def _parse_cells(raw: np.ndarray, labels: dict[str, float] | None
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """Item cells → (number, blank, mapped through the answer labels), deciding each distinct
-    text once: a column holds a handful of distinct answers, however many rows it has.
-
-    Blank: empty, whitespace-only or missing. A number is what ``float`` reads (``7``,
-    `` 7 ``, ``7.0``); other text is mapped to its code through the instrument's answer labels
-    (``Every day``), else it stays NaN (reported as not a number).
-    """
-    index, uniques = pd.factorize(raw, use_na_sentinel=True)
-    number = np.full(len(uniques) + 1, np.nan)
-    blank = np.zeros(len(uniques) + 1, dtype=bool)
-    mapped = np.zeros(len(uniques) + 1, dtype=bool)
-    blank[-1] = True  # index -1: a missing cell
-    for k, value in enumerate(uniques):
-        text = str(value)
-        if not text.strip():
-            blank[k] = True
-            continue
-        with contextlib.suppress(ValueError):
-            number[k] = float(text)
-        if np.isnan(number[k]) and labels:
-            code = labels.get(text.strip().lower())
-            if code is not None:
-                number[k], mapped[k] = code, True
-    return number[index], blank[index], mapped[index]
-
-
-def _convert_items(df: pd.DataFrame, config: StudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Items to numbers; non-numeric text becomes missing and one problem each.
-
-    Choice text (``Every day``, a Qualtrics "choice text" or Google Forms export) is mapped to
-    the code through the instrument's response labels; ``df.attrs["choice_text_mapped"]``
-    counts the mapped cells per source.
-    """
-    converted = {}
-    problems = []
-    mapped: dict[str, int] = {}
-    labels = {i: {str(v).strip().lower(): float(k) for k, v in inst.response_labels.items()}
-              for i, inst in config.instruments.items()}  # fmt: skip
-    for col in _item_columns(df):
-        raw = df[col].to_numpy(dtype=object)
-        number, blank, hit = _parse_cells(raw, labels.get(col.split("__")[0]))
-        bad = ~blank & np.isnan(number)
-        if hit.any():
-            for src, n in pd.Series(df["source"].to_numpy()[hit]).value_counts().items():
-                mapped[src] = mapped.get(src, 0) + int(n)
-        if bad.any():
-            texts = [str(v).strip() for v in raw[bad]]
-            codes = [_UNDECLARED.fullmatch(t) for t in texts]
-            problems.append(
-                pd.DataFrame(
-                    {
-                        "source": df.loc[bad, "source"],
-                        "row": df.loc[bad, "row"],
-                        "column": col,
-                        "reason": ["answer code without a value under answer_codes" if m
-                                   else "not a number" for m in codes],
-                        "action": ITEM_MISSING,
-                        "value": [safe_value(m.group(1) if m else t)
-                                  for m, t in zip(codes, texts, strict=True)],
-                        "_index": df.index[bad],
-                        "_row_level": False,
-                    }
-                )
-            )
-        converted[col] = number
-    found = pd.concat(problems, ignore_index=True) if problems else None
-    if found is not None:
-        _refuse_text_exports(found, df, converted)
-    out = df.assign(**converted) if converted else df.copy()
-    out.attrs["choice_text_mapped"] = mapped
-    return out, found
-
-
-def _refuse_text_exports(found: pd.DataFrame, df: pd.DataFrame, converted: dict) -> None:
-    """A file whose answers are mostly unmappable text is a labels export, not bad answers.
-
-    Raises
-    ------
-    InputError
-        When more than half of a file's non-blank item cells (at least 20) are not numbers.
-    """
-    answered = pd.DataFrame(converted, index=df.index).notna().sum(axis=1)
-    text = found["source"].value_counts()
-    for src, n_text in text.items():
-        n_cells = int(answered[df["source"] == src].sum()) + int(n_text)
-        if n_text >= 20 and n_text > n_cells / 2:
-            raise InputError(
-                f"{src}: {n_text} of {n_cells} answers are text that is not one of the "
-                "instrument's answer labels; this looks like a choice-text / full-answers "
-                "export. Export numeric values (Qualtrics 'Use numeric values', LimeSurvey "
-                "'answer codes') or use an instrument definition whose labels match."
-            )
-
-
-def _incomplete_forms(df: pd.DataFrame, config: StudyConfig,
-                      ingest_info: dict) -> pd.DataFrame | None:  # fmt: skip
-    """REDCap: an instrument whose form is not Complete in a row kept for another instrument.
-
-    Its answers are set missing (in ``df``) and each such form is one problem naming its
-    ``<form>_complete`` column.
-    """
-    if "incomplete_forms" not in df or not df["incomplete_forms"].notna().any():
-        return None
-    forms = {f["source"]: f.get("redcap_forms", {}) for f in ingest_info["files"]}
-    rows = []
-    for idx, listed in df["incomplete_forms"].dropna().items():
-        for inst_id in str(listed).split(";"):
-            if not inst_id:
-                continue
-            cols = [c for c in df.columns if c.startswith(f"{inst_id}__")]
-            df.loc[idx, cols] = np.nan
-            form = forms.get(df.at[idx, "source"], {}).get(inst_id, inst_id)
-            rows.append({"source": df.at[idx, "source"], "row": df.at[idx, "row"],
-                         "column": f"{form}_complete",
-                         "reason": f"REDCap form '{form}' not complete: its {inst_id} answers "
-                                   "are not used", "action": ITEM_MISSING, "value": "",
-                         "_index": idx, "_row_level": False})  # fmt: skip
-    return pd.DataFrame(rows) if rows else None
-
-
 def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
                        roster_ids: list | None) -> pd.DataFrame:  # fmt: skip
     """Say so when a code not in the roster looks changed by Excel (the row stays rejected)."""
@@ -325,7 +196,7 @@ def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
 def _duplicates(df: pd.DataFrame) -> pd.DataFrame:
     """Reject all but the latest answered submission per participant × timepoint."""
     when = pd.to_datetime(df["submitted_at"], errors="coerce", format="mixed")
-    answered = df[_item_columns(df)].notna().any(axis=1)
+    answered = df[item_columns(df)].notna().any(axis=1)
     order = df.assign(_answered=answered, _when=when, _pos=np.arange(len(df))).sort_values(
         ["participant_id", "timepoint", "_answered", "_when", "_pos"], na_position="first"
     )
@@ -382,8 +253,8 @@ def validate(
     if valid_roster is not None:
         groups = valid_roster.set_index("participant_id")["group"]
         df["group"] = df["participant_id"].map(groups)
-    df, text_problems = _convert_items(df, config)
-    form_problems = _incomplete_forms(df, config, ingest_info)
+    df, text_problems = convert_items(df, config)
+    form_problems = incomplete_forms(df, config, ingest_info)
     roster_ids = list(valid_roster["participant_id"]) if valid_roster is not None else None
     fc = _failures(response_schema(config, roster_ids), df)
     schema_problems = _name_excel_damage(_problems(fc, df, source_col="source"), df, roster_ids)
