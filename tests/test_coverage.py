@@ -131,3 +131,69 @@ def test_near_misses_are_named_even_when_nothing_is_empty(tmp_path):
                            "'balint'; those rows are rejected.")
     assert any("post.csv: 1 participant code matches a roster code only once upper/lower "
                "case and spaces are ignored" in w for w in warnings)
+
+
+def test_codes_that_never_link_across_waves(tmp_path):
+    rows = lambda codes, arm: [{"code": c, "arm": arm, **xf.items(2)} for c in codes]  # noqa: E731
+    pre = rows(["AA01B", "BB02C"], "balint") + rows(["CC03D", "DD04E"], "control")
+    post = rows(["aa01b", "bb02c"], "balint") + rows(["cc03d", "dd04e"], "control")
+    spec = {"id": "code", "group_column": "arm"}
+    config = xf.cohort(tmp_path, [
+        ("pre.csv", xf.table(["code", "arm", *xf.PSS], pre), {**spec, "timepoint": "pre"}),
+        ("post.csv", xf.table(["code", "arm", *xf.PSS], post), {**spec, "timepoint": "post"})],
+        roster=None)  # fmt: skip
+    (problem,) = _problems(config)
+    assert problem == (
+        "no participant answered both at baseline and at a later timepoint, so no change can be "
+        "measured: the participant codes do not link across the waves. 4 later codes match a "
+        "baseline code once upper/lower case and spaces are ignored: set validation."
+        "code_matching.method: tolerant, or correct them.")
+    cfg = load_config(config)
+    ingested = ingest(cfg)
+    assert any(w.startswith("4 later participant codes match a baseline code only once")
+               for w in near_misses(ingested.responses, None, cfg))
+
+
+def _with_roster_column(tmp_path, column: str, values: list[str]) -> dict:
+    config = _two_waves(tmp_path, ALL, ALL)
+    roster = tmp_path / "raw" / "participants.csv"
+    lines = roster.read_text().splitlines()
+    lines[0] += f",{column}"
+    lines[1:] = [f"{line},{v}" for line, v in zip(lines[1:], values, strict=True)]
+    roster.write_text("\n".join(lines) + "\n")
+    config["analysis"]["covariates"] = [column]
+    return config
+
+
+def test_a_categorical_covariate_stops_with_one_line(tmp_path):
+    config = _with_roster_column(tmp_path, "gender", ["female", "male", "female", "male",
+                                                      "female", "x"])  # fmt: skip
+    with pytest.raises(InputError, match=r"^.*participants.csv: covariate 'gender' holds text "
+                                         r"\(6 of 6 values are not numbers\)"):
+        _problems(config)
+
+
+def test_a_stray_text_covariate_value_is_set_missing_and_reported(tmp_path):
+    config = _with_roster_column(tmp_path, "age", ["40", "35", "n/a", "50", "45", "38"])
+    cfg = load_config(config)
+    responses, roster, info = read_inputs(cfg)
+    checked = validate(responses, roster, cfg, info)
+    row = checked.rejected[checked.rejected["column"] == "age"]
+    assert row[["row", "reason", "value"]].values.tolist() == [[4, "covariate is not a number",
+                                                                "n/a"]]  # fmt: skip
+    assert checked.roster["age"].isna().sum() == 1 and len(checked.roster) == 6
+
+
+@pytest.mark.parametrize(("covariates", "roster", "message"), [
+    (["email"], True, "'email' looks like a direct identifier"),
+    (["age"], False, r"analysis.covariates \['age'\] are roster columns, but this cohort has no"),
+])  # fmt: skip
+def test_covariates_must_be_roster_columns_and_never_identifiers(tmp_path, covariates, roster,
+                                                                 message):  # fmt: skip
+    rows = [{"code": c, "arm": "balint", **xf.items(2)} for c in ALL]
+    spec = {"id": "code", "timepoint": "pre"} | ({} if roster else {"group_column": "arm"})
+    config = xf.cohort(tmp_path, [("pre.csv", xf.table(["code", "arm", *xf.PSS], rows), spec)],
+                       roster=xf.ROSTER if roster else None)  # fmt: skip
+    config["analysis"]["covariates"] = covariates
+    with pytest.raises(InputError, match=message):
+        load_config(config)

@@ -234,3 +234,30 @@ def test_redcap_items_across_forms_need_the_form_named(tmp_path):
     assert checked.valid["participant_id"].tolist() == ["AN12K"]  # part_b of BM03Z is 1
     assert ingested.info["files"][0]["redcap_forms"] == {"from": "column order",
                                                          "pss10": "part_b"}  # fmt: skip
+
+
+def test_positions_read_as_codes_stop_the_run(binaries, tmp_path):
+    """Qualtrics' default numbering (PSS 1-5) without answer_codes: never scored one too high."""
+    from balint_analysis.errors import InputError
+
+    name = "qualtrics/legacy.csv"
+    expected = {**EXPORTS[name], "pss10": {**EXPORTS[name]["pss10"], "coding": "identity"}}
+    path = fixture_path(name, binaries, tmp_path)
+    cfg = load_config(fixture_config(name, expected, path, tmp_path))
+    with pytest.raises(InputError, match=r"legacy.csv: Perceived Stress Scale.*answers run 1–5 "
+                                         r"and 0 never occurs.*`answer_codes: position`"):
+        ingest(cfg)
+
+
+def test_codes_read_as_positions_stop_the_run(binaries, tmp_path):
+    from balint_analysis.errors import InputError
+
+    name = "qualtrics/current.csv"
+    expected = {**EXPORTS[name], "pss10": {**EXPORTS[name]["pss10"], "coding": {"map": {
+        str(k): v for k, v in zip(range(1, 6), range(5), strict=True)}}}}  # fmt: skip
+    path = fixture_path(name, binaries, tmp_path)
+    raw = fixture_config(name, expected, path, tmp_path)
+    raw["exports"][0]["answer_codes"] = "position"
+    with pytest.raises(InputError, match=r"`answer_codes: position` is set, but \d+ answers "
+                                         r"are 0, which is no option position"):
+        ingest(load_config(raw))

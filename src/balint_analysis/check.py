@@ -52,6 +52,9 @@ def _key_line(cfg) -> tuple[str, str | None]:
 
 
 def _file_lines(flow: dict, rejected: pd.DataFrame) -> list[str]:
+    from balint_analysis.coverage import row_reasons
+
+    basic = row_reasons(rejected)  # one reason per rejected row, the most basic
     lines = ["Files (rows in = accepted + rejected):"]
     entries = list(flow["files"]) + ([flow["roster"]] if flow.get("roster") else [])
     for f in entries:
@@ -61,14 +64,13 @@ def _file_lines(flow: dict, rejected: pd.DataFrame) -> list[str]:
         where = f"{f.get('encoding')} text" if container == "text" else container
         lines.append(f"  {f['source']}: {kind}{variant}, {where}; {f['rows_in']} rows = "
                      f"{f['rows_accepted']} accepted + {f['rows_rejected']} rejected")  # fmt: skip
-        for reason, n in sorted((f.get("rejected_by_reason") or {}).items(), key=lambda kv: -kv[1]):
-            mine = (rejected["source"] == f["source"]) & (rejected["action"] == "row excluded")
-            rows = rejected[mine & rejected["reason"].str.startswith(reason)]
-            numbers = rows["row"].drop_duplicates()
+        mine = basic[basic["source"] == f["source"]]
+        for reason, rows in mine.groupby("reason", sort=False)["row"]:
+            numbers = rows.drop_duplicates().sort_values()
             shown = ", ".join(str(r) for r in numbers.head(8))
             more = ", …" if len(numbers) > 8 else ""
             word = "row" if len(numbers) == 1 else "rows"
-            lines.append(f"      {n} × {reason} ({word} {shown}{more})")
+            lines.append(f"      {len(numbers)} × {reason} ({word} {shown}{more})")
         if f.get("items_invalidated"):
             n = f["items_invalidated"]
             lines.append(f"      {n} item answer{'s' * (n != 1)} set missing (invalid values; "
@@ -86,6 +88,14 @@ def _participant_lines(flow: dict, timepoints: list[str]) -> list[str]:
     return lines
 
 
+def _linkage_lines(valid: pd.DataFrame, cfg) -> list[str]:
+    from balint_analysis.coverage import linkage
+
+    parts = [f"{group}: {linked} of {n}" for group, (n, linked) in linkage(valid, cfg).items()]
+    return [f"Linked across waves (baseline participants who also answered later): "
+            f"{'; '.join(parts)}."]  # fmt: skip
+
+
 def _instrument_lines(cfg, responses: pd.DataFrame) -> list[str]:
     lines = ["Instruments:"]
     for inst_id, inst in cfg.instruments.items():
@@ -96,6 +106,25 @@ def _instrument_lines(cfg, responses: pd.DataFrame) -> list[str]:
         lines.append(f"  {inst_id}: {inst.name}; {len(cols)} items mapped; rows with answers: "
                      f"{where}")  # fmt: skip
     return lines
+
+
+def _shared_cohort(config_path: str | Path, cohort: str) -> list[str]:
+    """Other configs beside this one that name the same cohort (and so the same outputs)."""
+    from balint_analysis.config_schema import read_yaml
+
+    here = Path(config_path).resolve()
+    out = []
+    for other in sorted(here.parent.glob("*.y*ml")):
+        if other.resolve() == here:
+            continue
+        try:
+            if read_yaml(other).get("cohort") == cohort:
+                out.append(f"{other.name} also names cohort '{cohort}': both write "
+                           f"data/processed/{cohort}/ and reports/{cohort}/, each run replacing "
+                           "the other's results. Give this config its own `cohort:` name.")
+        except InputError:
+            continue
+    return out
 
 
 def check_cohort(config_path: str | Path) -> CheckResult:
@@ -132,6 +161,7 @@ def check_cohort(config_path: str | Path) -> CheckResult:
         f"Config {config_path}: valid. Cohort '{cfg.cohort}': timepoints "
         f"{', '.join(design.timepoints)}; groups '{design.intervention}'{control}."
     )
+    result.warnings += _shared_cohort(config_path, cfg.cohort)
     key_line, key_problem = _key_line(cfg)
     if key_problem:
         result.problems.append(key_problem)
@@ -143,6 +173,7 @@ def check_cohort(config_path: str | Path) -> CheckResult:
         return result
     result.lines += _file_lines(checked.flow, checked.rejected)
     result.lines += _participant_lines(checked.flow, list(design.timepoints))
+    result.lines += _linkage_lines(checked.valid, cfg)
     result.lines += _instrument_lines(cfg, responses)
     if key_line:
         result.lines.append(key_line)
@@ -155,7 +186,7 @@ def format_check(result: CheckResult) -> str:
     """The report ``check`` prints."""
     out = list(result.lines)
     if result.warnings:
-        out.append("Near misses (the run goes ahead; these rows are rejected):")
+        out.append("Warnings (the run goes ahead):")
         out += [f"  - {w}" for w in result.warnings]
     if result.problems:
         out.append("Problems that stop the run:")

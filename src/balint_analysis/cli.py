@@ -34,6 +34,12 @@ def _simulate(args: argparse.Namespace) -> int:
     if preset not in PRESETS:
         raise InputError(f"unknown preset '{preset}'; choose one of {sorted(PRESETS)}.")
     cohort = simulate_cohort(preset=preset, seed=args.seed, layout=args.layout)
+    clash = [n for n, data in cohort.files.items()
+             if (Path(args.out) / n).is_file() and (Path(args.out) / n).read_bytes() != data]
+    if clash and not args.force:
+        raise InputError(f"{Path(args.out) / clash[0]} exists with other content (a real "
+                         "export?); choose another --out folder, or pass --force to overwrite "
+                         "it.")  # fmt: skip
     written = write_cohort(cohort, args.out)
     if args.config_out:
         name = args.cohort or Path(args.out).name
@@ -70,19 +76,42 @@ def _instruments_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def _preflight(config: Path, extra: list[str]) -> str:
+    """What stops a run before Snakemake starts (and, on a re-run, before it removes the last
+    good outputs of the step it re-runs): the config (YAML, schema, TODOs, semantic checks)
+    and the pseudonymisation key. Returns the cohort name."""
+    from balint_analysis.config import read_config
+    from balint_analysis.privacy import resolve_key
+
+    cfg = read_config(config)
+    if "power" not in extra:  # the power analysis reads no participant data
+        resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
+    return cfg.cohort
+
+
 def _run(args: argparse.Namespace) -> int:
-    from balint_analysis.project import project_dir_for, workflow_dir
+    import os
+
+    from balint_analysis.project import CohortPaths, project_dir_for, workflow_dir
 
     config = Path(args.config).resolve()
     if not config.is_file():
         raise InputError(f"{args.config}: no such configuration file.")
+    if not str(args.cores).isdigit() and args.cores != "all" or str(args.cores) == "0":
+        raise InputError(f"--cores {args.cores}: give a number of cores (1 or more) or 'all'.")
     project = project_dir_for(config, args.directory)
+    os.chdir(project)  # paths in the config are relative to the project directory
     extra = [a for a in args.snakemake_args if a != "--"]
+    cohort = _preflight(Path(os.path.relpath(config, project)), extra)
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(workflow_dir() / "Snakefile"),
            "--directory", str(project), "--configfile", str(config), "--cores", str(args.cores),
            *extra]  # fmt: skip
     print(f"balint-analysis: project directory {project}", file=sys.stderr, flush=True)
-    return subprocess.call(cmd)
+    status = subprocess.call(cmd, env={**os.environ, "BALINT_ANNOUNCED_BY_CLI": "1"})
+    report = CohortPaths(cohort, project).report
+    if status == 0 and "-n" not in extra and "--dry-run" not in extra and report.exists():
+        print(f"Report: {report}", file=sys.stderr, flush=True)
+    return status
 
 
 def _init(args: argparse.Namespace) -> int:
@@ -90,6 +119,7 @@ def _init(args: argparse.Namespace) -> int:
 
     from balint_analysis.scaffold import scaffold_config, write_scaffold
 
+    here = Path.cwd()
     folder = Path(args.folder).resolve()
     parts = folder.parts
     if args.directory:
@@ -111,7 +141,9 @@ def _init(args: argparse.Namespace) -> int:
         print(f"{len(result.todos)} TODO(s) to decide in {out}:")
         for key, what in result.todos:
             print(f"  {key}: {what}")
-    print(f"Next: balint-analysis check --config {out}")
+    shown = os.path.relpath(project / out, here)
+    print(f"Next: replace the TODOs, then balint-analysis check --config {shown}" if result.todos
+          else f"Next: balint-analysis check --config {shown}")  # fmt: skip
     return 0
 
 
@@ -150,6 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", required=True, help="folder for the exports, roster and truth.json")
     sim.add_argument("--config-out", help="also write a config YAML analysing the cohort")
     sim.add_argument("--cohort", help="cohort name in that config (default: the folder name)")
+    sim.add_argument("--force", action="store_true",
+                     help="overwrite files of another content in --out")
     sim.set_defaults(func=_simulate)
 
     rp = sub.add_parser("report-path", help="print where a config's report is written")

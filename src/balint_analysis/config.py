@@ -289,6 +289,8 @@ def _build(raw: dict, stage: str | None) -> StudyConfig:
     roster: Any = get("participants")
     if _declared(roster):
         roster = RosterSpec(**roster) if roster else None
+    if stage is None:
+        _check_covariates(analysis.covariates, roster)
     if stage is None and (roster is None or roster.group is None):
         missing = [e.path for e in exports if not e.group_column]
         if missing:
@@ -334,6 +336,25 @@ def _build(raw: dict, stage: str | None) -> StudyConfig:
             for inst_id in instruments:
                 cfg.columns_for(export, inst_id)  # fail early on a malformed mapping
     return cfg
+
+
+def _check_covariates(covariates: tuple[str, ...], roster: RosterSpec | None) -> None:
+    """Covariates are roster columns, and never a direct identifier (it would be carried,
+    unpseudonymised, into the processed data)."""
+    from balint_analysis.privacy import classify_dropped_columns
+
+    if covariates and roster is None:
+        raise InputError(
+            f"config: analysis.covariates {list(covariates)} are roster columns, but this cohort "
+            "has no roster (`participants:`); add one, or remove the covariates."
+        )
+    for cov in covariates:
+        kind = classify_dropped_columns([cov])
+        if kind["identifier"] or kind["free_text"]:
+            raise InputError(
+                f"config: analysis.covariates: '{cov}' looks like a direct identifier or free "
+                "text; it would be carried into the processed data. Remove it."
+            )
 
 
 def _check_primary(analysis: AnalysisSpec, instruments: Mapping[str, Instrument]) -> None:

@@ -173,13 +173,34 @@ def check_schema(raw: Mapping[str, Any], schema_path: str | Path | None = None) 
 
 
 def _message(err: Any) -> str:
+    """The schema error in words a researcher can act on."""
+    import difflib
+
+    path = [str(p) for p in err.absolute_path]
     if err.validator == "oneOf" and err.schema.get("oneOf") and all(
         set(alt) == {"required"} for alt in err.schema["oneOf"]
     ):
         options = " or ".join("+".join(alt["required"]) for alt in err.schema["oneOf"])
         return f"give exactly one of {options}"
     if err.validator == "additionalProperties":
-        return err.message.replace("Additional properties are not allowed", "unknown key")
+        known = list(err.schema.get("properties", {}))
+        unknown = [k for k in err.instance if k not in known]
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        return (f"unknown key {', '.join(hints)}; the keys here are "
+                f"{', '.join(known) or 'instrument ids'}")  # fmt: skip
+    if err.validator == "pattern" and path and path[-1] == "cohort":
+        return (f"'{err.instance}' names folders: use letters, digits, '-' and '_' only "
+                "(e.g. ward7_2026)")  # fmt: skip
+    if err.validator == "oneOf" and len(path) >= 2 and path[-2] == "instruments":
+        return (f"{err.instance!r} is neither a column template with {{i}} for the item number "
+                "(e.g. 'MBI_{i}', 'mbi_{i:02d}') nor a map {item number: column}")  # fmt: skip
+    if err.validator == "minItems" and path and path[-1] == "timepoints":
+        return "list at least two timepoints in time order (the first is the baseline)"
+    if err.validator == "enum":
+        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
     return err.message
 
 

@@ -19,7 +19,7 @@ from balint_analysis.config import StudyConfig
 from balint_analysis.ingest.accounting import REASON_RANK, ROW_EXCLUDED
 from balint_analysis.privacy import safe_value
 
-__all__ = ["coverage_problems", "near_misses"]
+__all__ = ["coverage_problems", "linkage", "near_misses", "row_reasons"]
 
 NOT_IN_ROSTER = "participant not in the roster"
 
@@ -35,6 +35,21 @@ def _label(value: object) -> str:
     return f"'{safe_value(str(value), label=True)}'"
 
 
+def _shown(counts: Iterable[tuple[str, int]], unit: str = " rows") -> str:
+    """Labels with their row counts; a value seen in fewer than 3 rows is not a group or wave
+    label but more likely a participant code or a typo, so it is counted, never shown."""
+    counts = list(counts)
+    common = [(v, n) for v, n in counts if n >= 3]
+    rare = len(counts) - len(common)
+    parts = [f"{_label(v)} ({n}{unit})" for v, n in common[:4]]
+    if len(common) > 4:
+        parts.append(f"{len(common) - 4} more")
+    if rare:
+        parts.append(f"{rare} other value{'s' * (rare != 1)} in fewer than 3 rows each (not "
+                     "shown: they may be participant codes)")
+    return ", ".join(parts)
+
+
 def _slip(found: str, wanted: str) -> str:
     if found.strip() == wanted.strip():
         return "differs only in spaces around it"
@@ -43,7 +58,7 @@ def _slip(found: str, wanted: str) -> str:
     return "differs only in case and spacing"
 
 
-def _row_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
+def row_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
     """One most-basic exclusion reason per rejected (source, row)."""
     rows = rejected[rejected["action"] == ROW_EXCLUDED]
     base = rows["reason"].str.replace(r" \((kept |[\w-]+: |Excel).*", "", regex=True)
@@ -82,7 +97,7 @@ def _empty_group(label: str, key: str, responses: pd.DataFrame, roster: pd.DataF
         return (f"{head}: {where} says '{found}' in {labels[found]} rows, which "
                 f"{_slip(found, label)}; set {key}: {found!r} (or correct the data).")  # fmt: skip
     if labels[label] == 0:
-        shown = ", ".join(f"{_label(v)} ({n} rows)" for v, n in labels.most_common(4))
+        shown = _shown(labels.most_common())
         return (f"{head}: {where} never says '{label}'" + (f"; it holds {shown}" if shown
                 else " (it is empty)") + f". Set {key} to the label the data use.")  # fmt: skip
     if roster is not None:
@@ -140,7 +155,7 @@ def _empty_timepoint(timepoint: str, config: StudyConfig, responses: pd.DataFram
                         f"{timepoint}.")  # fmt: skip
         mapped = (responses["source"] == spec.path) & (responses["timepoint"] == timepoint)
         if values and not mapped.any():
-            shown = ", ".join(f"{_label(v)} ({n})" for v, n in values.most_common(4))
+            shown = _shown(values.most_common(), "")
             return (f"{head}: no row of {spec.path} has a '{spec.timepoint_column}' value that "
                     f"timepoint_values maps to it; the column holds {shown}.")  # fmt: skip
     mine = responses[responses["timepoint"] == timepoint]
@@ -160,6 +175,19 @@ def _empty_timepoint(timepoint: str, config: StudyConfig, responses: pd.DataFram
     return message + "."
 
 
+def linkage(valid: pd.DataFrame, config: StudyConfig) -> dict[str, tuple[int, int]]:
+    """Per group: participants with a baseline answer, and how many of them answered at a
+    later timepoint too (the ones whose change can be measured)."""
+    base = config.design.baseline
+    out = {}
+    for group in config.design.groups:
+        mine = valid[valid["group"] == group]
+        at_base = set(mine.loc[mine["timepoint"] == base, "participant_id"])
+        later = set(mine.loc[mine["timepoint"] != base, "participant_id"])
+        out[group] = (len(at_base), len(at_base & later))
+    return out
+
+
 def coverage_problems(valid: pd.DataFrame, responses: pd.DataFrame, roster: pd.DataFrame | None,
                       rejected: pd.DataFrame, config: StudyConfig) -> list[str]:  # fmt: skip
     """One line per group or timepoint of the design that no accepted response covers.
@@ -174,7 +202,7 @@ def coverage_problems(valid: pd.DataFrame, responses: pd.DataFrame, roster: pd.D
     rejected
         ``rejected.csv`` rows (``source``, ``row``, ``reason``, ``action``).
     """
-    reasons = _row_reasons(rejected)
+    reasons = row_reasons(rejected)
     design = config.design
     out = []
     roles = [(design.intervention, "design.intervention"), (design.control, "design.control")]
@@ -184,7 +212,22 @@ def coverage_problems(valid: pd.DataFrame, responses: pd.DataFrame, roster: pd.D
     for timepoint in design.timepoints:
         if not (valid["timepoint"] == timepoint).any():
             out.append(_empty_timepoint(timepoint, config, responses, roster, reasons))
+    if not out and not any(n for _, n in linkage(valid, config).values()):
+        later = _folded_overlap(valid, design.baseline)
+        hint = (f" {later} later codes match a baseline code once upper/lower case and spaces "
+                "are ignored: set validation.code_matching.method: tolerant, or correct them."
+                if later else " Check that exports[].id names the same code in every file.")
+        out.append("no participant answered both at baseline and at a later timepoint, so no "
+                   "change can be measured: the participant codes do not link across the "
+                   f"waves.{hint}")  # fmt: skip
     return out
+
+
+def _folded_overlap(valid: pd.DataFrame, baseline: str) -> int:
+    """Later codes that are no baseline code but equal one once case and spaces are ignored."""
+    base = set(valid.loc[valid["timepoint"] == baseline, "participant_id"].astype(str))
+    later = valid.loc[valid["timepoint"] != baseline, "participant_id"].astype(str)
+    return _codes_differ_in_case(later.drop_duplicates(), base)
 
 
 def near_misses(responses: pd.DataFrame, roster: pd.DataFrame | None,
@@ -205,9 +248,20 @@ def near_misses(responses: pd.DataFrame, roster: pd.DataFrame | None,
     folded = {_norm(g) for g in design.groups}
     others = [(v, n) for v, n in labels.items() if _norm(v) not in folded]
     if others:
-        shown = ", ".join(f"{_label(v)} ({n})" for v, n in others[:4])
+        shown = _shown(sorted(others, key=lambda vn: -vn[1]), "")
         out.append(f"{where}: labels matching no configured group: {shown}; those rows are "
                    "rejected.")  # fmt: skip
+    if roster is None:
+        base = responses["timepoint"] == design.baseline
+        known = set(responses.loc[base, "participant_id"].dropna().astype(str))
+        later = responses.loc[~base, "participant_id"].dropna().astype(str).drop_duplicates()
+        folded = _codes_differ_in_case(later, known)
+        if folded:
+            codes = "code matches" if folded == 1 else "codes match"
+            out.append(f"{folded} later participant {codes} a baseline code only once "
+                       "upper/lower case and spaces are ignored, so those people are not linked "
+                       "across waves (set validation.code_matching.method: tolerant to link "
+                       "them).")  # fmt: skip
     if roster is not None:
         known = set(roster["participant_id"].dropna().astype(str))
         for source, part in responses.groupby("source", sort=False):

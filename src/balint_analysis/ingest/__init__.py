@@ -57,6 +57,13 @@ def load_table(path: str, what: str, *, format: str = "auto", encoding: str | No
     """Read any supported container (text, ``.xlsx``, ``.sav``) into a :class:`TextTable`."""
     data = _load_bytes(path, what)
     container = detect_container(data)
+    suffix = Path(path).suffix.lower()
+    if suffix in (".sav", ".zsav") and container != "sav":
+        raise InputError(f"{path}: named .sav but not an SPSS data file (it does not start with "
+                         "SPSS's '$FL2' mark). Export it again from SPSS or the survey platform.")
+    if suffix == ".xlsx" and container != "xlsx":
+        raise InputError(f"{path}: named .xlsx but not an Excel workbook. Export it again, or "
+                         "rename it to what it is (.csv?).")
     if format == "spss" and container != "sav":
         raise InputError(f"{path}: `format: spss` but this is not an SPSS .sav file.")
     if format in ("excel", "microsoft_forms") and container != "xlsx":

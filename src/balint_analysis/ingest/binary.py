@@ -53,7 +53,8 @@ def read_xlsx(data: bytes, path: str, sheet: str | int | None = None) -> TextTab
         book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # zipfile.BadZipFile, openpyxl InvalidFileException, KeyError, ...
         raise InputError(
-            f"{path}: not a readable Excel workbook ({type(exc).__name__}); the file may be "
+            f"{path}: not a readable Excel workbook ({type(exc).__name__}); it may be another "
+            "kind of document saved under this name (Word, a zip archive), or it may be "
             "truncated or not really .xlsx. Export it again."
         ) from None
     names = book.sheetnames
@@ -70,7 +71,10 @@ def read_xlsx(data: bytes, path: str, sheet: str | int | None = None) -> TextTab
     positions = [n for n, r in enumerate(rows, start=1) if any(c.strip() for c in r)]
     records = [rows[n - 1] for n in positions]
     if not records:
-        raise InputError(f"{path}: worksheet '{ws.title}' is empty. Export the data again.")
+        others = [n for n in names if n != ws.title]
+        hint = (f" The workbook's other sheets: {others}; set `sheet:`." if others
+                else " Export the data again.")  # fmt: skip
+        raise InputError(f"{path}: worksheet '{ws.title}' is empty.{hint}")
     width = max(len(r) for r in records)
     while width and not any(len(r) >= width and r[width - 1] for r in records):
         width -= 1

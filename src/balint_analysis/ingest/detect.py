@@ -81,6 +81,12 @@ def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, st
         When the bytes are not text in the configured (or any detectable) encoding.
     """
     if encoding:
+        if data.startswith(b"\xef\xbb\xbf") and encoding.lower().replace("-", "") not in (
+                "utf8", "utf8sig"):  # fmt: skip
+            raise InputError(
+                f"{path}: starts with a UTF-8 byte-order mark, so it is UTF-8, but the config "
+                f"says `encoding: {encoding}`. Remove the `encoding:` key for this file."
+            )
         try:
             return data.decode(encoding), encoding
         except (UnicodeDecodeError, LookupError) as exc:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -207,19 +208,74 @@ def _cell_rule(missing: frozenset[str], comma: bool, recode: Mapping[str, str],
     return apply
 
 
-def _transform(values: pd.Series, rule) -> tuple[pd.Series, int, int, np.ndarray]:
+def _transform(values: pd.Series, rule, seen: Counter) -> tuple[pd.Series, int, int, np.ndarray]:
     """Apply ``rule`` to each distinct text of a column once (a column holds a handful of
     distinct answers); returns the column, the cells blanked and decoded, and which cells
-    hold an answer."""
+    hold an answer. ``seen`` counts the answered cells by their text before any decoding."""
     index, uniques = pd.factorize(values, use_na_sentinel=True)
     done = [rule(str(u)) for u in uniques]
     counts = np.bincount(index[index >= 0], minlength=len(uniques))
+    for value, result, n in zip(uniques, done, counts, strict=True):
+        if not result[1] and str(value).strip():
+            seen[str(value).strip()] += int(n)
     texts = np.array([d[0] for d in done] + [np.nan], dtype=object)
     blanked = int(counts[[d[1] for d in done]].sum()) if done else 0
     decoded = int(counts[[d[2] for d in done]].sum()) if done else 0
     answered = np.array([bool(d[0].strip()) for d in done] + [False])[index]
     out = pd.Series(texts[index], index=values.index, dtype="str")
     return out, blanked, decoded, answered
+
+
+def _integers(seen: Counter) -> Counter:
+    out: Counter = Counter()
+    for text, n in seen.items():
+        if re.fullmatch(r"-?\d+(\.0+)?", text):
+            out[int(float(text))] += n
+    return out
+
+
+def _check_coding(spec: ExportSpec, inst: Instrument, seen: Counter) -> None:
+    """Refuse answers that are option positions read as codes, or codes read as positions.
+
+    Undeclared: every answer lies in 1..k (k = the instrument's number of options), the top
+    position k is no code of the instrument and its lowest code never occurs — a survey that
+    kept its default numbering 1..k (a PSS coded 1–5 instead of 0–4) would otherwise be scored
+    one point too high, its top answers rejected. Declared ``position`` but answers of 0 (no
+    position): the file holds the instrument's own codes.
+
+    Raises
+    ------
+    InputError
+        Naming the file, the instrument, what the answers show, and the fix.
+    """
+    numbers = _integers(seen)
+    answered = sum(numbers.values())
+    if not answered:
+        return
+    allowed = sorted(inst.allowed_values)
+    k = len(allowed)
+    span = f"{min(numbers)}–{max(numbers)}"
+    if spec.answer_codes == "position":
+        zeros = numbers.get(0, 0)
+        if zeros >= 3 and zeros >= 0.01 * answered:
+            raise InputError(
+                f"{spec.path}: {inst.name}: `answer_codes: position` is set, but {zeros} "
+                f"answers are 0, which is no option position (positions start at 1; answers "
+                f"run {span}): this file seems to hold the instrument's own codes. Remove "
+                "`answer_codes` from this export, or correct the map."
+            )
+        return
+    if spec.answer_codes or allowed == list(range(1, k + 1)):
+        return
+    if (min(numbers) >= 1 and max(numbers) == k and k not in allowed
+            and numbers.get(allowed[0], 0) == 0):  # fmt: skip
+        raise InputError(
+            f"{spec.path}: {inst.name}: answers run {span} and {allowed[0]} never occurs, while "
+            f"the instrument's codes are {allowed[0]}–{allowed[-1]}: the survey stored each "
+            "option's position (1 = the first option), not the instrument's code. Declare "
+            "`answer_codes: position` on this export when the options were in the instrument's "
+            "order (lowest first), or give a map `{1: ..., 2: ...}`."
+        )
 
 
 def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
@@ -233,10 +289,17 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
         columns = list(resolved.values())
         out.by_instrument[inst_id] = columns
         recode = _value_label_recode(spec.path, inst, columns, table)
+        if recode and spec.answer_codes:
+            raise InputError(
+                f"{spec.path}: the value labels of {inst.id}'s items already give the "
+                "instrument's codes (they are recoded through them); remove `answer_codes` from "
+                "this export, or it would decode the answers a second time."
+            )
         codes = code_table(spec.answer_codes, inst) if spec.answer_codes else None
         rule = _cell_rule(raw.missing_codes, table.decimal == ",", recode, codes)
+        seen: Counter = Counter()
         for item, col in resolved.items():
-            values, blanked, decoded, filled = _transform(df[col], rule)
+            values, blanked, decoded, filled = _transform(df[col], rule, seen)
             if blanked:
                 out.no_answer[col] = blanked
             if recode:
@@ -246,6 +309,8 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
             tidy = item_column(inst_id, item)
             out.values[tidy] = values
             out.source[tidy] = col
+        if not recode:
+            _check_coding(spec, inst, seen)
     out.answered = pd.Series(answered, index=df.index)
     if not spec.answer_codes and out.values:
         by_name = {out.source[k]: v for k, v in out.values.items()}

@@ -93,5 +93,7 @@ def read_limesurvey(table: TextTable) -> RawExport:
         variant = "full headings"
     meta = {"complete": submit_col or system.get("lastpage", ""),
             "submitted_at": submit_col or system.get("datestamp", "")}  # fmt: skip
+    # Full-answer exports write N/A for a question shown but not answered.
     return dataclasses.replace(raw, format="limesurvey", variant=variant, data=df,
-                               meta_columns=meta, aliases=aliases)  # fmt: skip
+                               meta_columns=meta, aliases=aliases,
+                               missing_codes=frozenset({"N/A"}))  # fmt: skip

@@ -50,7 +50,7 @@ def prepare_inputs(scores, participants, timepoints, intervention, control, cova
         values = pd.to_numeric(roster[c], errors="coerce")
         bad = values.isna() & roster[c].notna() & (roster[c].astype(str).str.strip() != "")
         if bad.any():
-            raise ValueError(f"covariate {c!r} is not numeric (e.g. {roster[c][bad].iloc[0]!r})")
+            raise ValueError(f"covariate {c!r} is not numeric ({int(bad.sum())} text values)")
         roster[c] = values.astype(float)
     if "group" in roster.columns:
         check = df[["participant", "group"]].drop_duplicates().merge(

@@ -25,6 +25,7 @@ from balint_analysis.scaffold.design import (
     roster_columns,
     submission_dates,
     timepoint_of,
+    wave_class,
 )
 from balint_analysis.scaffold.emit import Commented, emit
 from balint_analysis.scaffold.recognise import Match, match_blocks
@@ -85,7 +86,7 @@ def _questionnaires(scans: list[FileScan]) -> tuple[dict[str, list[Match]], list
 
 
 def _instrument_order(found: dict[str, list[Match]], notes: list[str]) -> list[str]:
-    counts = Counter(m.instrument for ms in found.values() for m in ms)
+    counts = Counter(i for ms in found.values() for i in dict.fromkeys(m.instrument for m in ms))
     everywhere = [i for i, n in counts.items() if n == len(found)]
     for inst, n in counts.items():
         if n < len(found):
@@ -122,10 +123,11 @@ def _timepoints(scans: dict[str, FileScan], found: dict[str, list[Match]],
             _, column, levels = decision.value
             values = _wave_values(scan, column, levels, found[path], instruments)
             for k, label in enumerate(dict.fromkeys(values.values())):
-                classes.append((k, None, label))
+                cls = wave_class(label)
+                classes.append((cls if cls is not None else k, k, label))
             per_file[path] = {"timepoint_column": Commented(column, decision.evidence),
                               "timepoint_values": values}  # fmt: skip
-    ordered = sorted(classes, key=lambda c: (c[0], str(c[1])))
+    ordered = sorted(classes, key=lambda c: (c[0], str(c[1])))  # class, then date or position
     labels = list(dict.fromkeys(c[2] for c in ordered))
     return labels, per_file
 
@@ -147,22 +149,25 @@ def _collector_waves(scan: FileScan) -> Decision:
 
 def _wave_values(scan: FileScan, column: str, levels: list[str], matches: list[Match],
                  instruments: list[str]) -> dict[str, Any]:  # fmt: skip
-    """Map each value of a wave/event column to a timepoint label; values without answers
-    (REDCap events the questionnaire is not designated to) stay unmapped."""
+    """Map each value of a wave/event column (``levels``, in time order) to a timepoint label;
+    values without answers (REDCap events the questionnaire is not designated to) stay
+    unmapped. Long answer texts ("Before the first Balint session") become pre/post/followup."""
     items = [c for m in matches if m.instrument in instruments for c in m.block.columns]
     data = scan.raw.data
     answered = data[items].apply(lambda s: s.str.strip().ne("")).any(axis=1) if items else None
     values = data[column].str.strip()
-    out: dict[str, Any] = {}
     if column == "Collector ID":
         dates = submission_dates(scan)
         order = dates.groupby(values).median().sort_values()
         waves = _STANDARD_WAVES.get(len(order)) or [f"t{k}" for k in range(1, len(order) + 1)]
         return {str(c): w for c, w in zip(order.index, waves, strict=True)}
-    for level in levels:
-        if answered is not None and not answered[values == level].any():
-            continue
+    kept = [v for v in levels if answered is None or answered[values == v].any()]
+    out: dict[str, Any] = {}
+    for k, level in enumerate(kept, start=1):
         label = re.sub(r"_arm_\d+$", "", level) if column == "redcap_event_name" else level
+        if " " in label.strip() or len(label) > 20:
+            cls = wave_class(label)
+            label = {0: "pre", 1: "post", 2: "followup"}.get(cls, f"t{k}")
         out[str(level)] = _label(label)
     return out
 
@@ -249,8 +254,23 @@ def _attach_dictionaries(scans: list[FileScan]) -> dict[str, str]:
     return found
 
 
-def _commented_mapping(match: Match) -> Commented:
+def _per_instrument(matches: list[Match]) -> dict[str, list[Match]]:
+    out: dict[str, list[Match]] = {}
+    for m in matches:
+        out.setdefault(m.instrument, []).append(m)
+    return out
+
+
+def _commented_mapping(matches: list[Match]) -> Commented:
+    match = matches[0]
+    if len(matches) > 1:  # two blocks of the same shape: never pick one silently
+        blocks = " and ".join(f"{m.block.evidence} ({_mapping(m)!r})" for m in matches)
+        return Commented(_todo(f"{len(matches)} blocks fit {match.instrument}: {blocks}; map the "
+                               "one that holds it"), "")  # fmt: skip
     evidence = f"{match.block.evidence}, {match.answers}"
+    if not match.named:
+        evidence += (" — recognised by its number of items and answers only (no instrument name "
+                     "in the file): check it is the questionnaire administered")
     if match.alternatives:
         return Commented(_todo(f"{evidence} fit {match.instrument} and "
                                f"{', '.join(match.alternatives)}: keep the instrument that was "
@@ -283,7 +303,8 @@ def scaffold_config(folder: str | Path, project: str | Path = ".",
     scans_list = scan_folder(folder, project)
     dictionaries = _attach_dictionaries(scans_list)
     scans = {s.path: s for s in scans_list}
-    notes = [f"{s.path}: not read ({s.error})" for s in scans_list if s.role == "unreadable"]
+    notes = [f"{s.path}: not read ({s.error})" for s in scans_list
+             if s.role in ("unreadable", "skipped")]  # fmt: skip
     found, others = _questionnaires(scans_list)
     if not found:
         raise InputError(
@@ -302,12 +323,12 @@ def scaffold_config(folder: str | Path, project: str | Path = ".",
     found = dict(sorted(found.items(), key=lambda kv: _wave_rank(timepoints[kv[0]], labels)))
     design_groups, group_cols = _groups(scans, list(found), roster)
     first_path = next(iter(found))
-    first = {m.instrument: m for m in found[first_path]}
+    first = _per_instrument(found[first_path])
     top_level = {i: _commented_mapping(first[i]) for i in instruments}
     exports = []
     for path, matches in found.items():
         scan = scans[path]
-        mine = {m.instrument: m for m in matches if m.instrument in instruments}
+        mine = _per_instrument([m for m in matches if m.instrument in instruments])
         entry: dict[str, Any] = {"path": path}
         entry["format"] = Commented(_format(scan), scan.describe())
         if scan.table.notes.get("sheet"):
@@ -321,11 +342,11 @@ def scaffold_config(folder: str | Path, project: str | Path = ".",
         entry.update(timepoints[path])
         if roster is None and path in group_cols:
             entry["group_column"] = Commented(group_cols[path], "the arm of each response")
-        codes = _answer_codes(scan, list(mine.values()))
+        codes = _answer_codes(scan, [ms[0] for ms in mine.values()])
         if codes is not None:
             entry["answer_codes"] = codes
-        own = {i: _commented_mapping(mine[i]) for i in instruments
-               if path != first_path and _mapping(mine[i]) != _mapping(first[i])}  # fmt: skip
+        own = {i: _commented_mapping(mine[i]) for i in instruments if path != first_path
+               and [_mapping(m) for m in mine[i]] != [_mapping(m) for m in first[i]]}  # fmt: skip
         if own:
             entry["instruments"] = own
         exports.append(entry)

@@ -20,9 +20,15 @@ _ID_NAME = re.compile(
     r"(^|[^a-z])(id|code|kod|pid|sgic|pcode|token|participant|record_id|study_id|"
     r"externalreference|external data reference|externaldatareference|personal code|"
     r"study code|identifier|pseudonym)($|[^a-z])", re.IGNORECASE)  # fmt: skip
-#: Per-response ids of the platforms: never a participant across waves.
+#: Per-response ids and metadata of the platforms: never a participant across waves.
 RESPONSE_IDS = {"responseid", "response id", "_recordid", "id", "respondent id", "collector id",
-                "case", "serial", "ref", "seed", "responseset"}  # fmt: skip
+                "case", "serial", "ref", "seed", "responseset", "questnnr", "mode", "lastpage",
+                "maxpage", "finished", "q_viewer", "missing", "missrel", "time_rsi",
+                "deg_time", "mailsent", "status", "progress", "userlanguage",
+                "distributionchannel", "startlanguage", "last page"}  # fmt: skip
+_TIME_NAME = re.compile(r"(date|time|started|submitted|stamp|lastdata)", re.IGNORECASE)
+_TIME_VALUE = re.compile(r"^(\d{4}-\d{1,2}-\d{1,2}|\d{1,2}[./]\d{1,2}[./]\d{2,4})"
+                         r"([ T]\d{1,2}:\d{2}(:\d{2})?.*)?$")
 _GROUP_NAME = re.compile(
     r"^(group|grupa|gruppe|arm|condition|allocation|treatment|intervention|study group|"
     r"study_arm|arm_name)$", re.IGNORECASE)  # fmt: skip
@@ -30,12 +36,38 @@ _CLUSTER_NAME = re.compile(r"(balint.?group|bg|cluster|group.?name|leader|team)"
 _SESSIONS_NAME = re.compile(r"(session|attend|dose|sitzung|spotkan)", re.IGNORECASE)
 _WAVE_NAME = re.compile(r"^(wave|timepoint|time|fala|occasion|visit|questnnr|phase)$",
                         re.IGNORECASE)  # fmt: skip
-#: File-name words → (order class, timepoint label).
+#: File-name and wave words → order class (0 baseline, 1 end, 2 follow-up).
 _WAVE_WORDS = [
     (0, r"baseline|pre|before|t0|start|initial|wave.?1|w1|intake"),
     (1, r"post|end|after|t1|final|wave.?2|w2|exit"),
     (2, r"follow.?up|fu|t2|later|wave.?3|w3|\d+.?(m|mo|months?)"),
 ]
+#: Wave values that are not waves: the staff's own test runs.
+_NOT_A_WAVE = re.compile(r"^(pilot|test|pretest|debug|demo|admin|trial)\b", re.IGNORECASE)
+_STANDARD = {0: "pre", 1: "post", 2: "followup"}
+
+
+def wave_class(text: str) -> int | None:
+    """0/1/2 when ``text`` contains a baseline / end / follow-up word (first match wins)."""
+    low = text.lower()
+    for order, pattern in _WAVE_WORDS:
+        if re.search(rf"(^|[^a-z0-9])({pattern})($|[^a-z0-9])", low):
+            return order
+    return None
+
+
+def order_waves(levels: list[str], dates: dict[str, object]) -> tuple[list[str], list[str]]:
+    """Wave values in time order (their words, then a number in them, then the median date of
+    their responses), and the values left out as staff test runs (pilot, test, …)."""
+    tests = [v for v in levels if _NOT_A_WAVE.match(v.strip())]
+
+    def key(value: str) -> tuple:
+        cls = wave_class(value)
+        number = re.search(r"\d+", value)
+        return (cls if cls is not None else 9, int(number.group()) if number else 10**9,
+                str(dates.get(value, "")), value)  # fmt: skip
+
+    return sorted((v for v in levels if v not in tests), key=key), tests
 
 
 @dataclass
@@ -52,16 +84,32 @@ def _distinct(scan: FileScan, col: str) -> set[str]:
     return scan.distinct(col)
 
 
+def _looks_like_times(scan: FileScan, col: str) -> bool:
+    if _TIME_NAME.search(col):
+        return True
+    sample = list(scan.distinct(col))[:50]
+    return bool(sample) and sum(bool(_TIME_VALUE.match(v)) for v in sample) > 0.8 * len(sample)
+
+
 def _id_candidates(scan: FileScan, items: set[str]) -> list[str]:
+    """Columns that could hold the participant code: mostly distinct values (one row per
+    person and wave; REDCap repeats the record id on each event), no timestamps, no platform
+    metadata, a number column only when it is named like an id."""
     out = []
+    record_id = scan.columns[0] if scan.format == "redcap" and scan.columns else None
     for col in scan.columns:
         st = scan.stats[col]
         if col in items or col.strip().lower() in RESPONSE_IDS or st.filled == 0:
             continue
+        if re.fullmatch(r"TIME\d+", col.strip()) or _looks_like_times(scan, col):
+            continue
         text = f"{col} {scan.raw.labels.get(col, '')}"
+        if col == record_id:
+            out.append(col)
+            continue
         if st.numeric > 0.5 and not _ID_NAME.search(text):
             continue  # a numeric column must be named like an id to count
-        if st.distinct >= 0.5 * st.filled and (_ID_NAME.search(text) or st.distinct >= 5):
+        if st.distinct >= max(2, 0.3 * st.filled):
             out.append(col)
     return out
 
@@ -87,7 +135,9 @@ def choose_ids(scans: list[FileScan], items: dict[str, set[str]]) -> dict[str, D
                     if share > best:
                         best, where = share, f"{shared} of them also in {other.path} column '{oc}'"
             named = bool(_ID_NAME.search(f"{col} {scan.raw.labels.get(col, '')}"))
-            scored.append((round(best, 2), named, col, where, len(mine)))
+            # Codes shared with another file, a code-like name, or many distinct values.
+            if best >= 0.5 or named or len(mine) >= 5:
+                scored.append((round(best, 2), named, col, where, len(mine)))
         scored.sort(reverse=True)
         if not scored:
             out[scan.path] = Decision(None, "", todo="name the column holding the participant "
@@ -109,19 +159,40 @@ def _label(word: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", word.lower()) or "wave"
 
 
-def timepoint_of(scan: FileScan) -> Decision:
-    """A fixed timepoint from the file name, or a wave/event column with its values."""
-    if "redcap_event_name" in scan.columns:
-        levels = scan.stats["redcap_event_name"].levels or {
-            v: 0 for v in scan.values("redcap_event_name").unique()}  # fmt: skip
-        return Decision(("column", "redcap_event_name", sorted(levels)),
-                        f"REDCap events: {', '.join(sorted(levels))}")  # fmt: skip
+def wave_column(scan: FileScan) -> str | None:
+    """A column saying which wave a response belongs to: named like one (``wave``,
+    ``QUESTNNR``, …) or whose few answers are wave words ("Before the first session")."""
     for col in scan.columns:
         st = scan.stats[col]
-        if _WAVE_NAME.match(col.strip()) and 1 < st.distinct <= 6:
-            levels = st.levels or {v: 0 for v in scan.values(col).unique()}
-            return Decision(("column", col, sorted(levels)),
-                            f"column '{col}' holds {', '.join(sorted(levels))}")  # fmt: skip
+        if not 1 < st.distinct <= 6:
+            continue
+        if _WAVE_NAME.match(col.strip()):
+            return col
+        classes = [wave_class(v) for v in st.levels]
+        if st.levels and None not in classes and len(set(classes)) == len(classes):
+            return col
+    return None
+
+
+def timepoint_of(scan: FileScan) -> Decision:
+    """A fixed timepoint from the file name, or a wave/event column with its values in time
+    order (REDCap events in the order the project lists them, which the export follows)."""
+    if "redcap_event_name" in scan.columns:
+        events = list(dict.fromkeys(scan.values("redcap_event_name")))
+        return Decision(("column", "redcap_event_name", events),
+                        f"REDCap events, in the project's order: {', '.join(events)}")  # fmt: skip
+    if "redcap_repeat_instance" in scan.columns and scan.raw.forms and scan.raw.forms.repeating:
+        instances = sorted(scan.distinct("redcap_repeat_instance"), key=lambda v: (len(v), v))
+        return Decision(("column", "redcap_repeat_instance", instances),
+                        "REDCap repeating instrument: each repeat instance is a wave")  # fmt: skip
+    col = wave_column(scan)
+    if col is not None:
+        dates = submission_dates(scan).groupby(scan.raw.data[col].str.strip()).median()
+        levels, tests = order_waves(list(scan.stats[col].levels or scan.distinct(col)),
+                                    dates.to_dict())  # fmt: skip
+        note = f"; left out as test runs: {', '.join(tests)}" if tests else ""
+        return Decision(("column", col, levels),
+                        f"column '{col}' says the wave, in time order: {', '.join(levels)}{note}")
     name = scan.path.rsplit("/", 1)[-1].rsplit(".", 1)[0].lower()
     for order, pattern in _WAVE_WORDS:
         m = re.search(rf"(^|[^a-z0-9])({pattern})($|[^a-z0-9])", name)
@@ -133,10 +204,12 @@ def timepoint_of(scan: FileScan) -> Decision:
 
 
 def group_column(scan: FileScan) -> str | None:
-    """A column holding the arm: named like one, or a few labels one of which says Balint."""
+    """A column holding the arm: named like one, or a few labels one of which says Balint
+    (not the wave column, whose answers may say "Balint session" too)."""
+    waves = wave_column(scan)
     for col in scan.columns:
         st = scan.stats[col]
-        if not 1 <= st.distinct <= 4 or not st.levels:
+        if col == waves or not 1 <= st.distinct <= 4 or not st.levels:
             continue
         says_balint = any("balint" in v.lower() for v in st.levels)
         if _GROUP_NAME.match(col.strip()) or says_balint:

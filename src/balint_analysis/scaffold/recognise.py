@@ -53,9 +53,10 @@ class Match:
 
     instrument: str
     block: Block
-    coding: str  # codes | positions | labels | unknown
+    coding: str  # codes | positions | labels | value labels | unknown
     answers: str  # e.g. "answers 0-6"
     alternatives: list[str] = field(default_factory=list)
+    named: bool = True  # the instrument's name appears in the columns or question text
 
 
 def _width(numbered: dict[int, str]) -> int | None:
@@ -120,12 +121,27 @@ def find_blocks(scan: FileScan) -> list[Block]:
     return numbered + texts
 
 
+def _value_labels_fit(scan: FileScan, cols: list[str], inst: Instrument) -> bool:
+    """A ``.sav`` whose items all carry the instrument's full set of answer labels: ingest
+    recodes them through the labels (no ``answer_codes`` needed)."""
+    from balint_analysis.ingest.items import _label_recode
+
+    labels = scan.table.notes.get("value_labels") or {}
+    declared = scan.table.notes.get("missing_declared") or {}
+    by_label = {" ".join(str(t).split()).lower(): str(c) for c, t in inst.response_labels.items()}
+    return bool(by_label) and all(
+        _label_recode(labels.get(c), set(declared.get(c, [])), by_label) is not None
+        for c in cols)  # fmt: skip
+
+
 def _fit(scan: FileScan, cols: list[str], inst: Instrument) -> tuple[str, str]:
     """How a block's answers fit an instrument: (coding, description)."""
     stats = [scan.stats[c] for c in cols]
     filled = sum(s.filled for s in stats)
     if not filled:
         return "unknown", "no answers yet"
+    if _value_labels_fit(scan, cols, inst):
+        return "value labels", "value labels are the instrument's answer labels"
     numeric = [s for s in stats if s.numeric >= 0.9 and s.low is not None]
     if len(numeric) >= 0.9 * len(stats):
         low = min(s.low for s in numeric)
@@ -134,6 +150,11 @@ def _fit(scan: FileScan, cols: list[str], inst: Instrument) -> tuple[str, str]:
             return "unknown", f"answers {low:g}–{high:g}, not all whole numbers"
         span = f"answers {low:g}–{high:g}"
         codes = set(inst.allowed_values)
+        # A real scale's answers use most of its options; a block that does not is more likely
+        # something else of the same length.
+        used = len({v for c in cols for v in scan.distinct(c)})
+        if used < max(3, 0.6 * len(codes)):
+            return "unknown", span
         if low >= min(codes) and high <= max(codes):
             return "codes", span
         if low >= 1 and high <= len(codes):
@@ -165,10 +186,9 @@ def match_blocks(scan: FileScan, instruments: list[str] | None = None) -> list[M
                 continue
             coding, answers = _fit(scan, block.columns, inst)
             named = _keyword(block, inst_id)
-            # Without the instrument's name, only its own codes or labels count, or positions
-            # where the platform stores positions (SoSci Survey, SurveyMonkey).
-            stored = coding == "positions" and scan.raw.coding == "positions"
-            if not named and coding not in ("codes", "labels") and not stored:
+            # Without the instrument's name the answers must fit it (its codes, labels or
+            # positions); the config comment then says it was recognised by its shape only.
+            if not named and coding == "unknown":
                 continue
             fits.append((named, coding != "unknown", inst_id, coding, answers))
         if not fits:
@@ -181,5 +201,6 @@ def match_blocks(scan: FileScan, instruments: list[str] | None = None) -> list[M
         if preferred:
             chosen = next(f for f in top if f[2] == preferred)
             alternatives = []
-        matches.append(Match(chosen[2], block, chosen[3], chosen[4], alternatives))
+        matches.append(Match(chosen[2], block, chosen[3], chosen[4], alternatives,
+                             named=chosen[0]))  # fmt: skip
     return matches

@@ -49,7 +49,7 @@ class FileScan:
     """One file of the folder, read as the workflow reads it."""
 
     path: str
-    role: str  # export | dictionary | unreadable
+    role: str  # export | dictionary | unreadable | skipped
     table: TextTable | None = None
     raw: RawExport | None = None
     format: str = ""
@@ -156,16 +156,22 @@ def scan_folder(folder: str | Path, project: str | Path = ".") -> list[FileScan]
     root = Path(folder)
     if not root.is_dir():
         raise InputError(f"{folder}: no such folder. Put the exports in data/raw/<cohort>/.")
-    files = sorted(p for p in root.iterdir()
-                   if p.is_file() and p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
-                   and p.name not in SKIP)  # fmt: skip
+    every = sorted(p for p in root.iterdir() if p.is_file() and not p.name.startswith((".", "~$")))
+    files = [p for p in every if p.suffix.lower() in SUFFIXES and p.name not in SKIP]
+    skipped = [p for p in every if p not in files and p.name not in SKIP
+               and p.suffix.lower() not in (".json", ".md")]  # fmt: skip
     if not files:
+        if any(p.suffix.lower() == ".xls" for p in skipped):
+            raise InputError(f"{folder}: only old Excel 97-2003 (.xls) workbooks; save them as "
+                             ".xlsx (or CSV UTF-8) first.")
         raise InputError(
             f"{folder}: no export found (.csv, .tsv, .txt, .xlsx or .sav). Put the survey "
             "exports (and the roster, if any) there."
         )
     base = Path(project).resolve()
-    scans = []
+    scans = [FileScan(str(p.name), "skipped", error=(
+        "old Excel 97-2003 workbook: save it as .xlsx" if p.suffix.lower() == ".xls" else
+        "not a kind of file the exports come in")) for p in skipped]  # fmt: skip
     for path in files:
         try:
             shown = str(path.resolve().relative_to(base))

@@ -177,6 +177,42 @@ def _as_float(values: pd.Series) -> list[float]:
     return [float(v) if isinstance(v, int | float) else np.nan for v in values]
 
 
+def _numeric_covariates(roster: pd.DataFrame,
+                        config: StudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """Covariates are numbers: a stray text value is set missing and reported; a covariate
+    that is mostly text (categorical) stops the run — the model takes numeric covariates.
+
+    Raises
+    ------
+    InputError
+        Naming the covariate and how many values are not numbers (never the values).
+    """
+    rows = []
+    roster = roster.copy()
+    for cov in config.analysis.covariates:
+        text = roster[cov].astype("string").str.strip()
+        filled = text.notna() & (text != "")
+        numbers = pd.to_numeric(text.where(filled), errors="coerce")
+        stray = filled & numbers.isna()
+        if not stray.any():
+            continue
+        if stray.sum() * 2 > filled.sum():
+            raise InputError(
+                f"{config.roster.path}: covariate '{cov}' holds text ({int(stray.sum())} of "
+                f"{int(filled.sum())} values are not numbers); covariates must be numeric. "
+                "Recode it as numbers (e.g. 0/1 for two categories) or remove it from "
+                "analysis.covariates."
+            )
+        for idx in roster.index[stray]:
+            rows.append({"source": config.roster.path, "row": roster.at[idx, "row"],
+                         "column": cov, "reason": "covariate is not a number",
+                         "action": ITEM_MISSING,
+                         "value": safe_value(str(roster.at[idx, cov]).strip()),
+                         "_index": idx, "_row_level": False})  # fmt: skip
+        roster.loc[stray, cov] = pd.NA
+    return roster, pd.DataFrame(rows, columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
+
+
 def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
                        roster_ids: list | None) -> pd.DataFrame:  # fmt: skip
     """Say so when a code not in the roster looks changed by Excel (the row stays rejected)."""
@@ -232,7 +268,11 @@ def validate(
         r["participant_id"] = r["participant_id"].replace("", pd.NA)
         fc = _failures(roster_schema(config), r)
         roster_problems = _problems(fc, r.assign(source=config.roster.path), source_col="source")
-        valid_roster = r.drop(index=roster_problems["_index"].unique()).reset_index(drop=True)
+        r, stray = _numeric_covariates(r, config)
+        roster_problems = pd.concat([p for p in (roster_problems, stray) if not p.empty],
+                                    ignore_index=True) if not stray.empty else roster_problems
+        valid_roster = r.drop(index=roster_problems.loc[roster_problems["_row_level"].astype(
+            bool), "_index"].unique()).reset_index(drop=True)
 
     df = responses.reset_index(drop=True)
     df["participant_id"] = df["participant_id"].replace("", pd.NA)
