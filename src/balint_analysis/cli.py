@@ -81,7 +81,7 @@ def _preflight(config: Path, extra: list[str]) -> str:
     good outputs of the step it re-runs): the config (YAML, schema, TODOs, semantic checks)
     and the pseudonymisation key. Returns the cohort name."""
     from balint_analysis.config import read_config
-    from balint_analysis.privacy import resolve_key
+    from balint_analysis.identifiers import resolve_key
 
     cfg = read_config(config)
     if "power" not in extra:  # the power analysis reads no participant data

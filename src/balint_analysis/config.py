@@ -341,7 +341,7 @@ def _build(raw: dict, stage: str | None) -> StudyConfig:
 def _check_covariates(covariates: tuple[str, ...], roster: RosterSpec | None) -> None:
     """Covariates are roster columns, and never a direct identifier (it would be carried,
     unpseudonymised, into the processed data)."""
-    from balint_analysis.privacy import classify_dropped_columns
+    from balint_analysis.identifiers import classify_dropped_columns
 
     if covariates and roster is None:
         raise InputError(

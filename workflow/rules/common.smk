@@ -1,15 +1,15 @@
 # The run's configuration, its validation and small path helpers shared by the rules.
+import os
 import sys
 import threading
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from balint_analysis.config import load_config
 from balint_analysis.config_schema import apply_defaults, check_schema, run_config
 from balint_analysis.errors import InputError
 from balint_analysis.power import power_settings
-from balint_analysis.privacy import env_key_fingerprint
+from balint_analysis.identifiers import env_key_fingerprint
 from balint_analysis.project import DEFAULT_CONFIG, CohortPaths
 from balint_analysis.stages import stage_config
 
@@ -25,7 +25,6 @@ except InputError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()
 config.update(_full)
-validate(config, schema="../schemas/config.schema.yaml")
 
 COHORT = STUDY.cohort
 # Pseudonymisation re-runs when the key changes: its fingerprint (never the key) is a param.
@@ -53,7 +52,10 @@ def raw_inputs():
 
 
 def announce_results():
-    """Print where the results are: the last line of every successful run."""
+    """Print where the results are: the last line of every successful run (`balint-analysis
+    run` prints it itself, also after a run with nothing to do)."""
+    if os.environ.get("BALINT_ANNOUNCED_BY_CLI"):
+        return
     paths = CohortPaths(COHORT)
     for label, path in (("Report", paths.report), ("Power analysis", paths.power_page)):
         if path.exists():
