@@ -65,23 +65,22 @@ def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
     return responses, roster, json.loads(json.dumps(ingested.info))
 
 
-def _key_change(history_path: str | None, fingerprint: str) -> dict:
-    """Compare the key's fingerprint with the previous run's (``history_path`` keeps the
-    fingerprints a cohort was pseudonymised with, never a key) and record this run's."""
+def _key_history(history_path: str | None) -> list[str]:
+    """The fingerprints of the keys a cohort was pseudonymised with, oldest first."""
     import json
 
-    from balint_analysis.io import write_json
-
     if not history_path:
-        return {"previous_key_fingerprint": None, "pseudonyms_changed": False}
-    path = Path(history_path)
+        return []
     try:
-        history = json.loads(path.read_text(encoding="utf-8"))["fingerprints"]
+        history = json.loads(Path(history_path).read_text(encoding="utf-8"))["fingerprints"]
     except (OSError, ValueError, KeyError, TypeError):
-        history = []
+        return []
+    return [str(f) for f in history]
+
+
+def _key_change(history: list[str], fingerprint: str) -> dict:
+    """Whether this run's key differs from the one of the previous run."""
     previous = history[-1] if history else None
-    if previous != fingerprint:
-        write_json({"fingerprints": [*history, fingerprint]}, path)
     changed = previous is not None and previous != fingerprint
     return {"previous_key_fingerprint": previous if changed else None,
             "pseudonyms_changed": changed}  # fmt: skip
@@ -101,9 +100,9 @@ def prepare_stage(
 
     ``key_fingerprint`` is the fingerprint of the key the workflow planned with (a param, so a
     new key re-runs this stage); ``key_history`` the file recording the cohort's previous
-    fingerprints, from which ``pseudonymisation.json`` says whether the pseudonyms changed.
+    fingerprints, from which ``pseudonymisation.json`` says whether the pseudonyms changed
+    (recorded only once every output is written).
     """
-
     from balint_analysis.coverage import coverage_problems
     from balint_analysis.io import write_csv, write_json
     from balint_analysis.privacy import key_fingerprint as fingerprint_of
@@ -138,13 +137,16 @@ def prepare_stage(
     )
     write_csv(pseudonymised, out["responses"])
     write_csv(participants, out["participants"])
+    history = _key_history(key_history)
     write_json(
         {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo,
-         "key_fingerprint": fingerprint, **_key_change(key_history, fingerprint)},
+         "key_fingerprint": fingerprint, **_key_change(history, fingerprint)},
         out["pseudonymisation"],
     )  # fmt: skip
     if "scores" in out:
         score_stage(cfg, {"responses": out["responses"]}, out)
+    if key_history and history[-1:] != [fingerprint]:
+        write_json({"fingerprints": [*history, fingerprint]}, key_history)
 
 
 def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
