@@ -232,7 +232,10 @@ class NotInStageParams:
         return f"<config key {self.key} not in the params of stage {self.stage}>"
 
     __getattr__ = __bool__ = __eq__ = __ne__ = __iter__ = __len__ = __str__ = __format__ = _fail
-    __hash__ = __lt__ = __gt__ = __getitem__ = __contains__ = __float__ = __int__ = _fail
+    __hash__ = __lt__ = __gt__ = __le__ = __ge__ = __getitem__ = __contains__ = _fail
+    __float__ = __int__ = __index__ = __round__ = __neg__ = __abs__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __pow__ = _fail
 
 
 def _get(raw: Mapping[str, Any], dotted: str, stage: str | None) -> Any:
