@@ -124,7 +124,8 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
     complete, submitted = df["complete"], df["submitted_at"]
     incomplete_forms = None
     if raw.forms is not None:
-        status = instrument_status(raw, spec.path, items.by_instrument, spec.forms)
+        status = instrument_status(raw, spec.path, items.by_instrument, spec.forms,
+                                   items.answered)  # fmt: skip
         complete = status.complete
         submitted = status.submitted_at.where(status.submitted_at != "", submitted)
         kind = kind.where(status.response_type == "", status.response_type)

@@ -127,6 +127,20 @@ def frame(table: TextTable, header_rows: int, header: list[str] | None = None,
 _TRUE = {"1", "true", "yes", "y", "t"}
 
 
+def per_value(values: pd.Series, fn, dtype: str | None = "str") -> pd.Series:
+    """``fn`` applied to each distinct value of a column once (export columns repeat a few
+    values over thousands of rows); missing cells stay missing."""
+    index, uniques = pd.factorize(values, use_na_sentinel=True)
+    table = np.array([fn(u) for u in uniques] + [np.nan], dtype=object)
+    return pd.Series(table[index], index=values.index, dtype=dtype)
+
+
+def stripped(values: pd.Series) -> pd.Series:
+    """The column's text without surrounding spaces."""
+    return per_value(values, lambda v: str(v).strip())
+
+
 def truthy(values: pd.Series) -> pd.Series:
     """``1``/``True``/``T``/``yes`` (any case) → True."""
-    return values.str.strip().str.lower().isin(_TRUE)
+    out = per_value(values, lambda v: str(v).strip().lower() in _TRUE, dtype=None)
+    return out.fillna(False).astype(bool)

@@ -39,6 +39,21 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def _texts(uniques) -> list[str]:
+    """:func:`_cell` of every distinct value of a column, whole numbers and date-times at once
+    (a ``.sav`` holds thousands of distinct times and counts)."""
+    values = np.asarray(uniques)
+    if values.dtype.kind == "f":
+        whole = np.isfinite(values) & (np.mod(values, 1) == 0) & (np.abs(values) < 2**53)
+        out = np.empty(len(values), dtype=object)
+        out[whole] = values[whole].astype(np.int64).astype(str)
+        out[~whole] = [_cell(float(v)) for v in values[~whole]]
+        return out.tolist()
+    if values.dtype.kind == "M":
+        return list(pd.DatetimeIndex(values).strftime("%Y-%m-%d %H:%M:%S"))
+    return [_cell(u) for u in uniques]
+
+
 def read_xlsx(data: bytes, path: str, sheet: str | int | None = None) -> TextTable:
     """One worksheet (the first, or ``sheet`` by name or 0-based index) as a text table.
 
@@ -125,7 +140,7 @@ def read_sav(path: str) -> TextTable:
         if missing.any():
             counts[col] = int(missing.sum())
         index, uniques = pd.factorize(series, use_na_sentinel=True)
-        text = np.array([_cell(u) for u in uniques] + [""], dtype=object)[index]
+        text = np.array([*_texts(uniques), ""], dtype=object)[index]
         columns[col] = np.where(missing.to_numpy(), "", text).tolist()
     header = list(df.columns)
     body = [list(r) for r in zip(*(columns[c] for c in header), strict=True)] if len(df) else []

@@ -170,10 +170,14 @@ def _refuse_positions(spec: ExportSpec, raw: RawExport, cells: Mapping[str, pd.S
     if raw.coding != "positions" or spec.answer_codes or not cells:
         return
     step = max(1, len(raw.data) // 2000)  # a spread sample decides; the file is one export
-    sample = pd.concat([s.iloc[::step].str.strip() for s in cells.values()])
-    answered = sample[sample.notna() & (sample != "") & ~sample.isin(raw.missing_codes)]
-    numeric = answered[answered.str.fullmatch(r"-?\d+", na=False)]
-    if numeric.empty or len(numeric) * 2 < len(answered):
+    counts = pd.concat([s.iloc[::step] for s in cells.values()]).value_counts()
+    answered = numeric = 0
+    for text, n in counts.items():
+        value = str(text).strip()
+        if value and value not in raw.missing_codes:
+            answered += n
+            numeric += n if re.fullmatch(r"-?\d+", value) else 0
+    if not numeric or numeric * 2 < answered:
         return
     platform = {"sosci": "SoSci Survey", "surveymonkey": "SurveyMonkey"}.get(raw.format,
                                                                            raw.format)

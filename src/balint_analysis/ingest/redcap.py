@@ -155,8 +155,13 @@ def _instrument_form(raw: RawExport, path: str, inst_id: str, columns: list[str]
     )
 
 
-def instrument_status(raw: RawExport, path: str, items: Mapping[str, list[str]],
-                      overrides: Mapping[str, str]) -> InstrumentStatus:  # fmt: skip
+def instrument_status(
+    raw: RawExport,
+    path: str,
+    items: Mapping[str, list[str]],
+    overrides: Mapping[str, str],
+    answered: pd.Series,
+) -> InstrumentStatus:
     """Completeness, submission time and row kind from the forms holding each instrument.
 
     Parameters
@@ -165,6 +170,8 @@ def instrument_status(raw: RawExport, path: str, items: Mapping[str, list[str]],
         Instrument id → its item columns in this export.
     overrides
         ``exports[].forms``: instrument id → form name.
+    answered
+        Rows answering at least one item of the instruments.
     """
     df, layout = raw.data, raw.forms
     assert layout is not None
@@ -191,9 +198,6 @@ def instrument_status(raw: RawExport, path: str, items: Mapping[str, list[str]],
         designated[inst_id] = status != ""
     complete = pd.concat(done, axis=1).any(axis=1)
     on_row = pd.concat(designated, axis=1).any(axis=1)
-    answered = df[[c for cols in items.values() for c in cols]].apply(
-        lambda s: s.str.strip() != ""
-    ).any(axis=1)
     other = ~on_row & ~answered
     own = {f for f in forms.values() if f}
     if layout.repeat_instrument is not None:

@@ -24,7 +24,7 @@ import dataclasses
 
 import pandas as pd
 
-from balint_analysis.ingest.base import RawExport, frame, truthy
+from balint_analysis.ingest.base import RawExport, frame, per_value, stripped, truthy
 from balint_analysis.ingest.detect import TextTable
 
 __all__ = ["MISSING_CODES", "read_sosci"]
@@ -41,7 +41,7 @@ def read_sosci(table: TextTable) -> RawExport:
     upper = {c.upper(): c for c in df.columns}
 
     def col(name: str) -> pd.Series | None:
-        return df[upper[name]].str.strip() if name in upper else None
+        return stripped(df[upper[name]]) if name in upper else None
 
     finished = col("FINISHED")
     if finished is not None:
@@ -53,11 +53,11 @@ def read_sosci(table: TextTable) -> RawExport:
         complete = pd.Series(True, index=df.index)
     mode = col("MODE")
     kind = (pd.Series("normal", index=df.index) if mode is None
-            else mode.str.lower().map(lambda m: "normal" if m in _REAL else "test"))  # fmt: skip
+            else per_value(mode, lambda m: "normal" if m.lower() in _REAL else "test"))  # fmt: skip
     quality = pd.Series("", index=df.index, dtype="str")
     rsi = col("TIME_RSI")
     if rsi is not None:
-        fast = pd.to_numeric(rsi.str.replace(",", "."), errors="coerce") > 2
+        fast = pd.to_numeric(per_value(rsi, lambda v: v.replace(",", ".")), errors="coerce") > 2
         quality = quality.where(~fast, "SoSci relative speed index > 2")
     df = df.assign(
         submitted_at=col("LASTDATA") if col("LASTDATA") is not None else "",
