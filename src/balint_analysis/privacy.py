@@ -151,11 +151,9 @@ def pseudonymise(
         }
     )
     for cov in covariates:
-        values = people[cov]
-        numeric = pd.to_numeric(values, errors="coerce")
-        # A covariate is numeric when every non-blank value parses as a number.
-        nonblank = values.notna() & (values.astype("string").str.strip() != "")
-        participants[cov] = numeric if numeric[nonblank].notna().all() else values
+        # Covariates are numbers (validation set stray text missing and refused text columns):
+        # no text a participant typed is ever carried into the processed data.
+        participants[cov] = pd.to_numeric(people[cov], errors="coerce")
     responses = responses.sort_values(["participant", "timepoint"], kind="stable")
     participants = participants.sort_values("participant", kind="stable")
     return responses.reset_index(drop=True), participants.reset_index(drop=True)
