@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from balint_analysis.config_schema import todo_keys
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import load_instrument
@@ -154,7 +157,8 @@ def _wave_values(scan: FileScan, column: str, levels: list[str], matches: list[M
     unmapped. Long answer texts ("Before the first Balint session") become pre/post/followup."""
     items = [c for m in matches if m.instrument in instruments for c in m.block.columns]
     data = scan.raw.data
-    answered = data[items].apply(lambda s: s.str.strip().ne("")).any(axis=1) if items else None
+    answered = (pd.Series((np.asarray(data[items], dtype=object) != "").any(axis=1),
+                          index=data.index) if items else None)  # fmt: skip
     values = data[column].str.strip()
     if column == "Collector ID":
         dates = submission_dates(scan)

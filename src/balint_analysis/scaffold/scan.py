@@ -55,6 +55,8 @@ class FileScan:
     format: str = ""
     error: str = ""
     stats: dict[str, ColumnStats] = field(default_factory=dict)
+    #: column → its answered texts (index) and their counts (kept in memory only)
+    found: dict[str, pd.Series] = field(default_factory=dict, repr=False)
 
     @property
     def rows(self) -> int:
@@ -75,7 +77,9 @@ class FileScan:
     def distinct(self, column: str) -> set[str]:
         """The distinct answered texts of one column (kept in memory only)."""
         assert self.raw is not None
-        return set(_distinct(self.raw.data[column], self.raw.missing_codes))
+        if column not in self.found:
+            self.found[column] = _distinct(self.raw.data[column], self.raw.missing_codes)
+        return set(self.found[column].index)
 
     def describe(self) -> str:
         """What the file is, for a comment: platform layout, container or encoding, rows."""
@@ -86,43 +90,38 @@ class FileScan:
         return f"{kind}; {where}; {self.rows} rows"
 
 
-def _distinct(cells: pd.Series, no_answer: frozenset[str]) -> dict[str, int]:
-    """Answered cell texts (stripped) and how often each occurs, from the column's distinct
-    values (a column holds few distinct answers, however many rows it has)."""
+def _distinct(cells: pd.Series, no_answer: frozenset[str]) -> pd.Series:
+    """Answered cell texts (stripped; the index) and how often each occurs, from the column's
+    distinct values, stripped all at once (an id or time column has as many as it has rows)."""
     index, uniques = pd.factorize(cells, use_na_sentinel=True)
+    if not len(uniques):
+        return pd.Series([], dtype=np.int64)
     counts = np.bincount(index[index >= 0], minlength=len(uniques))
-    out: dict[str, int] = {}
-    for value, n in zip(uniques, counts, strict=True):
-        text = str(value).strip()
-        if text and text not in no_answer:
-            out[text] = out.get(text, 0) + int(n)
-    return out
+    texts = np.char.strip(np.asarray(uniques, dtype=object).astype(str))
+    keep = texts != ""
+    if no_answer:
+        keep &= ~np.isin(texts, list(no_answer))
+    return pd.Series(counts[keep]).groupby(texts[keep], sort=False).sum()
 
 
-def _number(text: str) -> float | None:
-    try:
-        value = float(text.replace(",", "."))
-    except ValueError:
-        return None
-    return None if np.isnan(value) else value
-
-
-def _stats(cells: pd.Series, no_answer: frozenset[str] = frozenset()) -> ColumnStats:
-    found = _distinct(cells, no_answer)
-    filled = sum(found.values())
-    numbers = {t: v for t in found if (v := _number(t)) is not None}
-    n_numeric = sum(found[t] for t in numbers)
+def _stats(found: pd.Series) -> ColumnStats:
+    """A column's summary from its answered texts and their counts."""
+    filled = int(found.sum())
+    decimal = pd.Series(found.index, dtype=object).str.replace(",", ".", regex=False)
+    numbers = pd.to_numeric(decimal, errors="coerce").to_numpy(dtype=float)
+    is_number = np.isfinite(numbers)
+    n_numeric = int(found.to_numpy()[is_number].sum())
+    values = numbers[is_number]
     levels = {}
     if 0 < len(found) <= MAX_LEVELS and n_numeric < filled / 2:
-        levels = dict(sorted(found.items(), key=lambda kv: -kv[1]))
-    values = list(numbers.values())
+        levels = {str(t): int(n) for t, n in found.sort_values(ascending=False).items()}
     return ColumnStats(
         filled=filled,
         distinct=len(found),
         numeric=n_numeric / filled if filled else 0.0,
-        integer=bool(values) and all(float(v).is_integer() for v in values),
-        low=min(values) if values else None,
-        high=max(values) if values else None,
+        integer=bool(len(values)) and bool(np.all(np.mod(values, 1) == 0)),
+        low=float(values.min()) if len(values) else None,
+        high=float(values.max()) if len(values) else None,
         levels=levels,
     )
 
@@ -141,7 +140,8 @@ def _scan_file(path: Path, shown: str) -> FileScan:
     except InputError as exc:
         return FileScan(shown, "unreadable", table=table, format=fmt, error=str(exc))
     scan = FileScan(shown, "export", table=table, raw=raw, format=fmt)
-    scan.stats = {c: _stats(raw.data[c], raw.missing_codes) for c in scan.columns}
+    scan.found = {c: _distinct(raw.data[c], raw.missing_codes) for c in scan.columns}
+    scan.stats = {c: _stats(scan.found[c]) for c in scan.columns}
     return scan
 
 
