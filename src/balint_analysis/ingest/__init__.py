@@ -187,6 +187,8 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
         info["recoded_by_value_labels"] = sorted(items.recoded)
     if items.no_answer:
         info["no_answer_codes_set_blank"] = items.no_answer
+    if items.mapped:
+        info["choice_text_mapped"] = items.mapped
     if serial_times:
         info["excel_serial_times"] = serial_times
     if spec.answer_codes:

@@ -64,6 +64,8 @@ class ItemColumns:
     no_answer: dict[str, int] = field(default_factory=dict)
     #: rows answering at least one item (after no-answer codes are blanked)
     answered: pd.Series | None = None
+    #: cells given as choice text, mapped to codes through the answer labels
+    mapped: int = 0
 
 
 def comma_to_dot(values: pd.Series) -> pd.Series:
@@ -189,14 +191,27 @@ def _refuse_positions(spec: ExportSpec, raw: RawExport, cells: Mapping[str, pd.S
     )
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _cell_rule(missing: frozenset[str], comma: bool, recode: Mapping[str, str],
-               codes: Mapping[str, str] | None):
-    """The transformation of one distinct cell text: ``(text, blanked, decoded)``."""
+               codes: Mapping[str, str] | None, labels: Mapping[str, str]):
+    """The transformation of one distinct cell text: ``(text, blanked, decoded, mapped)``.
+
+    Choice text (``Every day``: a Qualtrics "choice text", SurveyMonkey "answer text" or
+    Google Forms export) becomes the code its answer label stands for, here, so the later
+    steps handle short codes rather than long labels.
+    """
     comma_re = re.compile(_COMMA_DECIMAL)
 
-    def apply(text: str) -> tuple[str, bool, bool]:
+    def apply(text: str) -> tuple[str, bool, bool, bool]:
         if missing and text.strip() in missing:
-            return "", True, False
+            return "", True, False, False
         if comma:
             text = comma_re.sub(r"\1.\2", text)
         if recode:
@@ -204,18 +219,25 @@ def _cell_rule(missing: frozenset[str], comma: bool, recode: Mapping[str, str],
         if codes:
             stripped = text.strip()
             if stripped in codes:
-                return codes[stripped], False, True
+                return codes[stripped], False, True, False
             if stripped:
-                return UNDECLARED.format(stripped), False, False
-        return text, False, False
+                return UNDECLARED.format(stripped), False, False, False
+        if labels and text.strip() and not _is_number(text):
+            code = labels.get(text.strip().lower())
+            if code is not None:
+                return code, False, False, True
+        return text, False, False, False
 
     return apply
 
 
-def _transform(values: pd.Series, rule, seen: Counter) -> tuple[pd.Series, int, int, np.ndarray]:
+def _transform(values: pd.Series, rule,
+               seen: Counter) -> tuple[pd.Series, int, int, int, np.ndarray]:  # fmt: skip
     """Apply ``rule`` to each distinct text of a column once (a column holds a handful of
     distinct answers); returns the column, the cells blanked and decoded, and which cells
-    hold an answer. ``seen`` counts the answered cells by their text before any decoding."""
+    hold an answer. ``seen`` counts the answered cells by their text before any decoding.
+    Returns the column, the cells blanked, decoded and mapped from labels, and which cells
+    hold an answer."""
     index, uniques = pd.factorize(values, use_na_sentinel=True)
     done = [rule(str(u)) for u in uniques]
     counts = np.bincount(index[index >= 0], minlength=len(uniques))
@@ -225,9 +247,10 @@ def _transform(values: pd.Series, rule, seen: Counter) -> tuple[pd.Series, int, 
     texts = np.array([d[0] for d in done] + [np.nan], dtype=object)
     blanked = int(counts[[d[1] for d in done]].sum()) if done else 0
     decoded = int(counts[[d[2] for d in done]].sum()) if done else 0
+    mapped = int(counts[[d[3] for d in done]].sum()) if done else 0
     answered = np.array([bool(d[0].strip()) for d in done] + [False])[index]
     out = pd.Series(texts[index], index=values.index, dtype="str")
-    return out, blanked, decoded, answered
+    return out, blanked, decoded, mapped, answered
 
 
 def _integers(seen: Counter) -> Counter:
@@ -300,10 +323,13 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
                 "this export, or it would decode the answers a second time."
             )
         codes = code_table(spec.answer_codes, inst) if spec.answer_codes else None
-        rule = _cell_rule(raw.missing_codes, table.decimal == ",", recode, codes)
+        labels = {" ".join(str(t).split()).lower(): str(c)
+                  for c, t in inst.response_labels.items()}  # fmt: skip
+        rule = _cell_rule(raw.missing_codes, table.decimal == ",", recode, codes, labels)
         seen: Counter = Counter()
         for item, col in resolved.items():
-            values, blanked, decoded, filled = _transform(df[col], rule, seen)
+            values, blanked, decoded, mapped, filled = _transform(df[col], rule, seen)
+            out.mapped += mapped
             if blanked:
                 out.no_answer[col] = blanked
             if recode:

@@ -334,7 +334,8 @@ def validate(
     flow = flow_summary(df, valid, problems, excluded, valid_roster, roster, config, ingest_info)
     flow["code_matching"] = matching
     for f in flow["files"]:
-        f["choice_text_mapped"] = df.attrs.get("choice_text_mapped", {}).get(f["source"], 0)
+        f["choice_text_mapped"] = (int(f.get("choice_text_mapped", 0))
+                                   + df.attrs.get("choice_text_mapped", {}).get(f["source"], 0))
     flow["flags"] = {
         "rows": int(flags[["source", "row"]].drop_duplicates().shape[0]),
         "by_flag": {str(k): int(v) for k, v in flags["flag"].value_counts().sort_index().items()},
