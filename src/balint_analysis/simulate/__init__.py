@@ -352,7 +352,6 @@ def write_config(
             "min_cell_size": 5,
             "strict": False,
         },
-        **lay.config,
         "privacy": {"key_env": "BALINT_ID_KEY", "allow_demo_key": True},
     }
     layout_note = f", layout {lay.name}" if lay.name != "demo" else ""

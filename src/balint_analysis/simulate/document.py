@@ -32,7 +32,12 @@ from balint_analysis.simulate.exports import ROSTER_FILE, TRUTH_SCORES_FILE
 from balint_analysis.simulate.model import Answers, Latent
 from balint_analysis.simulate.outcomes import outcomes
 from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
-from balint_analysis.simulate.platforms.common import EXCLUDED, REASONS, ExportFile, csv_facts
+from balint_analysis.simulate.platforms.common import (
+    EXCLUDED,
+    ExportFile,
+    csv_facts,
+    pipeline_reason,
+)
 
 __all__ = ["CONVENTIONS", "MODEL_VERSION", "dumps", "truth_document"]
 
@@ -83,7 +88,7 @@ def _missing_cells(f: ExportFile, answers: dict[str, Answers]) -> pd.DataFrame:
     for inst_id in answers:
         for col in f.columns[inst_id]:
             cells = keep[col].to_numpy(dtype=str)
-            blank = cells == "" if f.coding is None else f.coding.is_missing(cells)
+            blank = f.coding.is_missing(cells)
             parts.append(keep.loc[blank, ["_row", f.id_column, "_t"]].assign(
                 _column=col, _value=cells[blank]))  # fmt: skip
     return pd.concat(parts, ignore_index=True)
@@ -98,7 +103,7 @@ def _flow(f: ExportFile, invalid: list[tuple[int, str]], extended: bool,
         if p["action"] == EXCLUDED:
             excluded[p["kind"]] = excluded.get(p["kind"], 0) + 1
             if extended:
-                reason = p.get("reason", REASONS[p["kind"]])
+                reason = pipeline_reason(p)
                 reasons[reason] = reasons.get(reason, 0) + 1
     out: dict[str, Any] = {
         "rows_in": len(f.table),
@@ -112,7 +117,7 @@ def _flow(f: ExportFile, invalid: list[tuple[int, str]], extended: bool,
     if extended:
         cells = _missing_cells(f, answers)["_value"]
         out["items_missing"] = int(len(cells))
-        if f.coding is not None and f.coding.missing:
+        if f.coding.missing:
             out["items_missing_by_code"] = {c: int((cells == c).sum()) for c in f.coding.missing}
     return out
 
@@ -163,11 +168,16 @@ def truth_document(
     }
     facts: dict[str, Any] = {}
     if roster is not None:
-        facts[ROSTER_FILE] = _file_facts(roster, files[ROSTER_FILE], csv_facts(),
-                                         ROSTER_FACTS["identifiers"], ROSTER_FACTS["free_text"])
+        facts[ROSTER_FILE] = _file_facts(
+            roster,
+            files[ROSTER_FILE],
+            csv_facts(),
+            ROSTER_FACTS["identifiers"],
+            ROSTER_FACTS["free_text"],
+        )
     for f in exports:
         facts[f.name] = _file_facts(f.table, f.data, f.facts, f.identifiers, f.free_text)
-        if layout != "demo" and f.coding is not None:
+        if layout != "demo":
             facts[f.name] |= {"answer_coding": f.coding.kind,
                               "missing_codes": list(f.coding.missing)}  # fmt: skip
     facts[TRUTH_SCORES_FILE] = {"sha256": _sha(files[TRUTH_SCORES_FILE])}
@@ -179,8 +189,13 @@ def truth_document(
         }}  # fmt: skip
     else:
         seen = accepted.any(axis=1)
-        people_flow = {"roster": None, "enrolled": {
-            intervention: int((seen & treated).sum()), control: int((seen & ~treated).sum())}}
+        people_flow = {
+            "roster": None,
+            "enrolled": {
+                intervention: int((seen & treated).sum()),
+                control: int((seen & ~treated).sum()),
+            },
+        }
     head: dict[str, Any] = {
         "generator": "balint_analysis.simulate",
         "model_version": MODEL_VERSION,
@@ -192,8 +207,13 @@ def truth_document(
     return head | {
         "conventions": conventions,
         "true_effects": {
-            s.key: dict(zip(timepoints[1:], [truth._r(e) for e in s.effect[: len(timepoints) - 1]],
-                            strict=True))
+            s.key: dict(
+                zip(
+                    timepoints[1:],
+                    [truth._r(e) for e in s.effect[: len(timepoints) - 1]],
+                    strict=True,
+                )
+            )
             for s in outcomes(params)
         },  # fmt: skip
         "params": truth.params_dict(params),

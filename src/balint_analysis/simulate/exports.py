@@ -5,8 +5,8 @@ platform; the demo layout's Qualtrics, REDCap and LimeSurvey files are described
 :mod:`~balint_analysis.simulate.platforms.demo`, the other layouts in their modules). This
 module holds what they share: :data:`INSTRUMENT_LAYOUT` (per instrument: the question text, the
 per-item statement label, never the copyrighted wording, and one column template per platform),
-:func:`item_columns`, synthetic identities and free-text comments, survey-window times,
-:func:`answer_cells`, the roster and :func:`to_csv_bytes`.
+:func:`item_columns`, synthetic identities, IP addresses, durations and free-text comments,
+survey-window times, :func:`answer_cells`, the roster and :func:`to_csv_bytes`.
 
 ``participants.csv``
     The roster: ``participant_id, group, balint_group, sessions_attended, age, gender,
@@ -16,8 +16,8 @@ per-item statement label, never the copyrighted wording, and one column template
 Adding a platform writer is one module under ``platforms/``: give every
 :data:`INSTRUMENT_LAYOUT` entry a column template under the new platform name
 (``columns["<platform>"]``) when the names are fixed per instrument, build the rows with
-:func:`answer_cells` (or :func:`~balint_analysis.simulate.platforms.common.coded_cells` for
-another answer coding) and the bookkeeping columns below, and return
+:func:`answer_cells` (any :class:`~balint_analysis.simulate.coding.Coding`) and the
+bookkeeping columns below, and return
 :class:`~balint_analysis.simulate.platforms.common.ExportFile` objects from a layout builder
 registered in :mod:`balint_analysis.simulate.layouts`.
 
@@ -36,8 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from balint_analysis.simulate.coding import CODES, Coding
 from balint_analysis.simulate.model import Answers
-from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
+from balint_analysis.simulate.params import SimulationParams
 
 __all__ = [
     "INSTRUMENT_LAYOUT",
@@ -46,8 +47,11 @@ __all__ = [
     "answer_cells",
     "draw_blanks",
     "draw_comments",
+    "draw_durations",
     "draw_identities",
+    "draw_ips",
     "item_columns",
+    "platform_columns",
     "roster_table",
     "to_csv_bytes",
 ]
@@ -167,8 +171,17 @@ def item_columns(inst_id: str, n_items: int, *, platform: str) -> list[str]:
     layout = INSTRUMENT_LAYOUT.get(inst_id)
     if layout is None or platform not in layout.columns:
         raise ValueError(f"no {platform} export layout for instrument '{inst_id}'.")
-    template = layout.columns[platform]
+    return template_columns(layout.columns[platform], n_items)
+
+
+def template_columns(template: str, n_items: int) -> list[str]:
+    """Item column names of a column template (``{i}`` = item number 1…n)."""
     return [template.format(i=i) for i in range(1, n_items + 1)]
+
+
+def platform_columns(answers: dict[str, Answers], platform: str) -> dict[str, list[str]]:
+    """Instrument id → item column names under the platform's template."""
+    return {k: item_columns(k, a.instrument.n_items, platform=platform) for k, a in answers.items()}
 
 
 def draw_identities(people: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -196,12 +209,28 @@ def draw_blanks(
     return {k: rng.random(a.raw.shape) < params.item_missing_rate for k, a in answers.items()}
 
 
+def window_start(params: SimulationParams, t: int) -> int:
+    """Seconds since the epoch of the opening of timepoint ``t``'s survey window."""
+    return int(np.datetime64(params.survey_start[t], "s").astype(np.int64))
+
+
 def window_times(params: SimulationParams, rng: np.random.Generator, t: int, n: int) -> np.ndarray:
     """``n`` submission times in timepoint ``t``'s survey window, between 07:00 and 22:00."""
     day = rng.integers(0, params.survey_days, n)
     second = rng.integers(7 * 3600, 22 * 3600, n)
     start = np.datetime64(params.survey_start[t], "s")
     return start + (day * 86400 + second).astype("timedelta64[s]")
+
+
+def draw_durations(rng: np.random.Generator, m: int, median: float) -> np.ndarray:
+    """``m`` survey durations in whole seconds: log-normal around ``median``, at least 120."""
+    return np.maximum(120, np.rint(rng.lognormal(np.log(median), 0.35, m))).astype(np.int64)
+
+
+def draw_ips(rng: np.random.Generator, m: int) -> np.ndarray:
+    """``m`` IPv4 addresses in the documentation ranges :data:`IP_NETS`."""
+    nets = np.asarray(IP_NETS)[rng.integers(0, 3, m)]
+    return np.char.add(np.char.add(nets, "."), rng.integers(1, 255, m).astype(str))
 
 
 def fmt_times(times: np.ndarray) -> np.ndarray:
@@ -220,16 +249,20 @@ def answer_cells(
     blanks: dict[str, np.ndarray],
     rows: np.ndarray,
     t: int,
+    columns: dict[str, list[str]],
+    coding: Coding = CODES,
     *,
-    platform: str,
+    blank: str = "",
 ) -> dict[str, np.ndarray]:
-    """Item cells (strings, blank where not answered) of ``rows`` at timepoint ``t``."""
+    """Item cells of ``rows`` at timepoint ``t`` under ``coding``; ``blank`` where unanswered.
+
+    ``columns``: instrument id → its item columns (e.g. :func:`platform_columns`).
+    """
     cells: dict[str, np.ndarray] = {}
     for inst_id, a in answers.items():
-        names = item_columns(inst_id, a.instrument.n_items, platform=platform)
-        values = a.raw[rows, t, :].astype(str)
-        values = np.where(blanks[inst_id][rows, t, :], "", values)
-        for j, name in enumerate(names):
+        values = coding.encode(a.instrument, a.raw[rows, t, :])
+        values = np.where(blanks[inst_id][rows, t, :], blank, values)
+        for j, name in enumerate(columns[inst_id]):
             cells[name] = values[:, j]
     return cells
 
@@ -264,19 +297,27 @@ def visible(table: pd.DataFrame) -> pd.DataFrame:
     return table[[c for c in table.columns if not str(c).startswith("_")]]
 
 
-def to_csv_bytes(table: pd.DataFrame, header_rows: list[list[str]] | None = None) -> bytes:
-    """UTF-8 (no BOM), comma, minimal quoting, ``\\n`` line ends; deterministic bytes.
+def to_csv_bytes(
+    table: pd.DataFrame,
+    header_rows: list[list[str]] | None = None,
+    *,
+    delimiter: str = ",",
+    lineterminator: str = "\n",
+    quoting: int = csv.QUOTE_MINIMAL,
+    encoding: str = "utf-8",
+    bom: bool = False,
+    trailer: str = "",
+) -> bytes:
+    """CSV bytes of the visible columns; deterministic. Default: UTF-8 without BOM, comma,
+    minimal quoting, ``\\n`` line ends.
 
-    ``header_rows`` replaces the single header row (Qualtrics writes three).
+    ``header_rows`` replaces the single header row (Qualtrics writes three); ``bom`` prefixes
+    U+FEFF before encoding; ``trailer`` is appended after the last record (LimeSurvey's extra
+    empty line).
     """
     data = visible(table)
     buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer = csv.writer(buf, delimiter=delimiter, lineterminator=lineterminator, quoting=quoting)
     writer.writerows(header_rows if header_rows is not None else [list(data.columns)])
     writer.writerows(data.itertuples(index=False, name=None))
-    return buf.getvalue().encode("utf-8")
-
-
-def timepoint_name(t: int) -> str:
-    """Design timepoint label of a timepoint index."""
-    return TIMEPOINTS[t]
+    return (("\ufeff" if bom else "") + buf.getvalue() + trailer).encode(encoding)

@@ -58,8 +58,6 @@ class Layout:
         ``Context → Built``: writes the exports (and the roster).
     conventions
         Entries of ``truth.json`` ``conventions`` that differ from the demo's.
-    config
-        Extra top-level config keys (e.g. ``validation``).
     """
 
     name: str
@@ -69,7 +67,6 @@ class Layout:
     control: str
     build: Callable[[Context], Built]
     conventions: dict[str, str] = field(default_factory=dict)
-    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def timepoints(self) -> tuple[str, ...]:

@@ -47,24 +47,33 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from balint_analysis.simulate.coding import CODES
 from balint_analysis.simulate.exports import (
     COMMENT_TAG,
     LIMESURVEY_COMMENT,
     LIMESURVEY_ID,
-    LIMESURVEY_TIMEPOINT,
     REDCAP_EVENTS,
     REDCAP_FORM,
     fmt_times,
     item_columns,
+    platform_columns,
     response_ids,
     window_times,
 )
 from balint_analysis.simulate.model import Answers
 from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
+from balint_analysis.simulate.platforms.common import (
+    EXCLUDED,
+    ITEM_MISSING,
+    answered_cell,
+    earlier_duplicate,
+    new_rows,
+    problem,
+    resolve,
+)
 
 __all__ = ["finalise", "inject_limesurvey", "inject_qualtrics", "inject_redcap"]
 
-EXCLUDED, ITEM_MISSING = "row excluded", "item set missing"
 SCREENING_EVENT = "screening_arm_1"
 EVENT_RANK = {SCREENING_EVENT: 0} | {e: t for t, e in REDCAP_EVENTS.items()}
 PARTIAL_CLOSE_DAYS = 7
@@ -74,37 +83,8 @@ def _times(values: pd.Series | np.ndarray) -> np.ndarray:
     return np.asarray(values, dtype="datetime64[s]")
 
 
-def _problem(
-    kind: str, uid: int, column: str | None, value: str, action: str, **extra: Any
-) -> dict[str, Any]:
-    return {
-        "kind": kind,
-        "_uid": int(uid),
-        "column": column,
-        "value": value,
-        "action": action,
-    } | extra
-
-
 def _items(answers: dict[str, Answers], platform: str) -> list[str]:
-    return [
-        c
-        for k, a in answers.items()
-        for c in item_columns(k, a.instrument.n_items, platform=platform)
-    ]
-
-
-def _answered_cell(
-    rng: np.random.Generator, table: pd.DataFrame, row: int, columns: list[str]
-) -> str:
-    filled = [c for c in columns if table.at[row, c] != ""]
-    return filled[int(rng.integers(len(filled)))]
-
-
-def _new_rows(template: pd.DataFrame, n: int, start_uid: int) -> pd.DataFrame:
-    rows = template.iloc[[0] * n].reset_index(drop=True).copy()
-    rows["_uid"] = np.arange(start_uid, start_uid + n)
-    return rows
+    return [c for cols in platform_columns(answers, platform).values() for c in cols]
 
 
 def _set(table: pd.DataFrame, row: int, values: dict[str, Any]) -> None:
@@ -131,7 +111,7 @@ def _unfinished(
         "_accept": False,
     })  # fmt: skip
     note = f"Progress {progress}; items after {items[keep - 1]} blank"
-    return _problem("unfinished", row, "Finished", "0", EXCLUDED, note=note)
+    return problem("unfinished", row, "Finished", "0", EXCLUDED, note=note)
 
 
 def _earlier_duplicate(
@@ -139,11 +119,9 @@ def _earlier_duplicate(
     rng: np.random.Generator,
     table: pd.DataFrame,
     row: int,
-    items: list[str],
     answers: dict[str, Answers],
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """An earlier complete submission (fresh answers) of the participant of ``row``."""
-    earlier = _new_rows(table.iloc[[row]], 1, len(table))
     window = np.datetime64(params.survey_start[0], "s")
     lead = (_times(table.at[row, "StartDate"]) - window).astype(np.int64)
     start = window + np.timedelta64(int(lead * rng.uniform(0.2, 0.9)), "s")
@@ -152,24 +130,17 @@ def _earlier_duplicate(
     gap = (_times(table.at[row, "StartDate"]) - start).astype(np.int64)
     duration = min(duration, int(gap) - 60)
     end = start + np.timedelta64(duration, "s")
-    _set(earlier, 0, {
+    values = {
         "StartDate": str(fmt_times(start)),
         "EndDate": str(fmt_times(end)),
         "RecordedDate": str(fmt_times(end + np.timedelta64(1, "s"))),
         "Duration (in seconds)": str(duration),
         "ResponseId": str(response_ids(rng, 1)[0]),
         COMMENT_TAG: "",
-        "_accept": False,
-    })  # fmt: skip
-    pid = int(table.at[row, "_pid"])
-    fresh = np.concatenate([a.alternative[pid] for a in answers.values()])
-    earlier.loc[0, items] = fresh.astype(str)
+    }
     note = "earlier complete submission; the latest complete submission of the participant is kept"
-    problem = _problem(
-        "duplicate_submission", len(table), "ExternalReference",
-        str(table.at[row, "ExternalReference"]), EXCLUDED, kept_uid=row, note=note,
-    )  # fmt: skip
-    return earlier, problem
+    return earlier_duplicate(table, row, answers, platform_columns(answers, "qualtrics"), CODES,
+                             id_column="ExternalReference", note=note, values=values)  # fmt: skip
 
 
 def _previews(
@@ -181,7 +152,7 @@ def _previews(
     answers: dict[str, Answers],
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Two preview responses: before launch (no id), and after the real response of ``row``."""
-    previews = _new_rows(table.iloc[[row]], 2, len(table) + 1)
+    previews = new_rows(table.iloc[[row]], 2, len(table) + 1)
     launch = np.datetime64(params.survey_start[0], "s")
     first = launch - np.timedelta64(3 * 86400 - int(rng.integers(9 * 3600, 17 * 3600)), "s")
     second = _times(table.at[row, "RecordedDate"]) + np.timedelta64(
@@ -215,8 +186,8 @@ def _previews(
     notes = ["before launch", "carries the id of a participant whose real response was "
              "recorded earlier"]  # fmt: skip
     found = [
-        _problem("preview", len(table) + 1 + k, "Status", "1", EXCLUDED,
-                 note=f"DistributionChannel=preview; {notes[k]}")
+        problem("preview", len(table) + 1 + k, "Status", "1", EXCLUDED,
+                note=f"DistributionChannel=preview; {notes[k]}")
         for k in range(2)
     ]  # fmt: skip
     return previews, found
@@ -239,7 +210,7 @@ def inject_qualtrics(
     unfinished, preview_of, bad_range, bad_text = (int(p) for p in pick if p != dup)
 
     problems = [_unfinished(rng, table, unfinished, items)]
-    earlier, found = _earlier_duplicate(params, rng, table, dup, items, answers)
+    earlier, found = _earlier_duplicate(params, rng, table, dup, answers)
     problems.append(found)
     previews, found_previews = _previews(params, rng, table, preview_of, items, answers)
     problems += found_previews
@@ -250,9 +221,9 @@ def inject_qualtrics(
         (bad_text, last, "N/A", "text_in_numeric"),
     ):
         columns = item_columns(inst_id, answers[inst_id].instrument.n_items, platform="qualtrics")
-        column = _answered_cell(rng, table, row, columns)
+        column = answered_cell(rng, table, row, columns)
         truth = str(table.at[row, column])
-        problems.append(_problem(kind, row, column, value, ITEM_MISSING, true_value=truth))
+        problems.append(problem(kind, row, column, value, ITEM_MISSING, true_value=truth))
         table.at[row, column] = value
     return pd.concat([table, earlier, previews], ignore_index=True), problems
 
@@ -283,22 +254,15 @@ def inject_redcap(
         "0",
     ]
     table.at[incomplete, "_accept"] = False
-    problems.append(
-        _problem(
-            "incomplete_form",
-            incomplete,
-            f"{REDCAP_FORM}_complete",
-            "0",
-            EXCLUDED,
-            note=f"timestamp [not completed]; items after {items[keep - 1]} blank",
-        )
-    )
+    note = f"timestamp [not completed]; items after {items[keep - 1]} blank"
+    problems.append(problem("incomplete_form", incomplete, f"{REDCAP_FORM}_complete", "0",
+                            EXCLUDED, note=note))  # fmt: skip
 
     n_total = len(people)
     width = len(people["participant_id"].iat[0]) - 1
     stranger = f"P{n_total + int(rng.integers(1, 90)):0{width}d}"
     donor, screened = (int(i) for i in rng.choice(n_total, 2, replace=False))
-    extra = _new_rows(table.iloc[[0]], 2, len(table))
+    extra = new_rows(table.iloc[[0]], 2, len(table))
     screen_start = np.datetime64(params.survey_start[0], "s") - np.timedelta64(14 * 86400, "s")
     stamps = [
         str(fmt_times(window_times(params, rng, 1, 1))[0]),
@@ -313,44 +277,20 @@ def inject_redcap(
         [np.concatenate([a.alternative[p] for a in answers.values()]) for p in (donor, screened)]
     ).astype(str)
     extra["_pid"], extra["_t"], extra["_accept"] = [-1, screened], [1, -1], False
-    problems.append(
-        _problem(
-            "unknown_participant",
-            len(table),
-            "record_id",
-            stranger,
-            EXCLUDED,
-            note="record id not in the roster",
-        )
-    )
-    problems.append(
-        _problem(
-            "unmapped_event",
-            len(table) + 1,
-            "redcap_event_name",
-            SCREENING_EVENT,
-            EXCLUDED,
-            note="event not in timepoint_values",
-        )
-    )
+    problems += [
+        problem("unknown_participant", len(table), "record_id", stranger, EXCLUDED,
+                note="record id not in the roster"),
+        problem("unmapped_event", len(table) + 1, "redcap_event_name", SCREENING_EVENT, EXCLUDED,
+                note="event not in timepoint_values"),
+    ]  # fmt: skip
 
     inst_id = list(answers)[0]
-    column = _answered_cell(
-        rng,
-        table,
-        bad_range,
+    column = answered_cell(
+        rng, table, bad_range,
         item_columns(inst_id, answers[inst_id].instrument.n_items, platform="redcap"),
-    )
-    problems.append(
-        _problem(
-            "out_of_range",
-            bad_range,
-            column,
-            "99",
-            ITEM_MISSING,
-            true_value=str(table.at[bad_range, column]),
-        )
-    )
+    )  # fmt: skip
+    problems.append(problem("out_of_range", bad_range, column, "99", ITEM_MISSING,
+                            true_value=str(table.at[bad_range, column])))  # fmt: skip
     table.at[bad_range, column] = "99"
     return pd.concat([table, extra], ignore_index=True), problems
 
@@ -387,19 +327,19 @@ def inject_limesurvey(
         "_accept": False,
     })  # fmt: skip
     problems.append(
-        _problem("not_submitted", abandoned, "submitdate", "", EXCLUDED,
-                 note=f"lastpage {1 + j}; items after {last_kept} blank")
+        problem("not_submitted", abandoned, "submitdate", "", EXCLUDED,
+                note=f"lastpage {1 + j}; items after {last_kept} blank")
     )  # fmt: skip
 
     inst_id = names[-1]
     value = str(answers[inst_id].instrument.response_max + 1)
-    column = _answered_cell(
+    column = answered_cell(
         rng, table, bad_range,
         item_columns(inst_id, answers[inst_id].instrument.n_items, platform="limesurvey"),
     )  # fmt: skip
     problems.append(
-        _problem("out_of_range", bad_range, column, value, ITEM_MISSING,
-                 true_value=str(table.at[bad_range, column]))
+        problem("out_of_range", bad_range, column, value, ITEM_MISSING,
+                true_value=str(table.at[bad_range, column]))
     )  # fmt: skip
     table.at[bad_range, column] = value
     return table, problems
@@ -429,36 +369,15 @@ def finalise(
         table = table.assign(_rank=rank).sort_values(["record_id", "_rank"], kind="stable")
         table = table.drop(columns="_rank")
         first = 2
-    table = table.reset_index(drop=True)
-    table["_row"] = np.arange(first, first + len(table))
-    position = {uid: k for k, uid in enumerate(table["_uid"].tolist())}
     id_column = {"qualtrics": "ExternalReference", "limesurvey": LIMESURVEY_ID}.get(
         platform, "record_id"
     )
-    resolved = []
-    for p in problems:
-        k = position[p["_uid"]]
-        if platform == "qualtrics":
-            timepoint = TIMEPOINTS[0]
-        elif platform == "limesurvey":
-            timepoint = TIMEPOINTS[LIMESURVEY_TIMEPOINT]
-        else:
-            event = str(table.at[k, "redcap_event_name"])
-            timepoint = {e: TIMEPOINTS[t] for t, e in REDCAP_EVENTS.items()}.get(event, event)
-        q = {
-            "file": file,
-            "row": int(table.at[k, "_row"]),
-            "column": p["column"],
-            "kind": p["kind"],
-            "participant_id": str(table.at[k, id_column]),
-            "timepoint": timepoint,
-            "value": p["value"],
-        }
-        q |= {key: p[key] for key in ("true_value",) if key in p}
-        q["action"] = p["action"]
-        q |= {key: p[key] for key in ("note",) if key in p}
-        if "kept_uid" in p:
-            q["kept_row"] = int(table.at[position[p["kept_uid"]], "_row"])
-        resolved.append(q)
-    resolved.sort(key=lambda q: q["row"])
-    return table, resolved
+    timepoint = _redcap_timepoint if platform == "redcap" else None
+    return resolve(table, problems, file=file, id_column=id_column, first_row=first,
+                   timepoint=timepoint, reasons=False)  # fmt: skip
+
+
+def _redcap_timepoint(table: pd.DataFrame, k: int) -> str:
+    """The design timepoint of a mapped event, else the event name (``screening_arm_1``)."""
+    event = str(table.at[k, "redcap_event_name"])
+    return {e: TIMEPOINTS[t] for t, e in REDCAP_EVENTS.items()}.get(event, event)

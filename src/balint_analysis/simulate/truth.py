@@ -31,7 +31,6 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.simulate.coding import Coding
-from balint_analysis.simulate.exports import item_columns
 from balint_analysis.simulate.model import Answers, Latent, variance_components
 from balint_analysis.simulate.outcomes import outcomes, score_items
 from balint_analysis.simulate.params import CONTROL, INTERVENTION, TIMEPOINTS, SimulationParams
@@ -52,9 +51,8 @@ def accepted_items(
     answers: dict[str, Answers],
     n: int,
     *,
-    platform: str | None = None,
-    columns: dict[str, list[str]] | None = None,
-    coding: Coding | None = None,
+    columns: dict[str, list[str]],
+    coding: Coding,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, list[tuple[int, str]]]:
     """Item values a correct pipeline keeps from one export.
 
@@ -67,15 +65,11 @@ def accepted_items(
         The generated answers (instrument definitions and item counts).
     n
         Number of participants.
-    platform
-        Column templates of :data:`~balint_analysis.simulate.exports.INSTRUMENT_LAYOUT` to use
-        when ``columns`` is not given.
     columns
         Instrument id → item columns of this export.
     coding
         How the cells are coded (:class:`~balint_analysis.simulate.coding.Coding`: codes,
-        positions or labels, platform missing codes). ``None``: the instrument's codes, an
-        empty cell the only non-response (the demo exports).
+        positions or labels, platform missing codes).
 
     Returns
     -------
@@ -97,18 +91,10 @@ def accepted_items(
     invalid: list[tuple[int, str]] = []
     for inst_id, a in answers.items():
         inst = a.instrument
-        if columns is not None:
-            cols = columns[inst_id]
-        else:
-            cols = item_columns(inst_id, inst.n_items, platform=str(platform))
-        raw = keep[cols]
-        if coding is None:
-            num = raw.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
-            ok = (num >= inst.response_min) & (num <= inst.response_max) & (num == np.round(num))
-            bad = ~ok & (raw.to_numpy(dtype=str) != "")
-        else:
-            num, ok = coding.decode(inst, raw.to_numpy(dtype=str))
-            bad = ~ok & ~coding.is_missing(raw.to_numpy(dtype=str))
+        cols = columns[inst_id]
+        raw = keep[cols].to_numpy(dtype=str)
+        num, ok = coding.decode(inst, raw)
+        bad = ~ok & ~coding.is_missing(raw)
         rows = keep["_row"].to_numpy()
         invalid += [(int(rows[r]), cols[c]) for r, c in zip(*np.nonzero(bad), strict=True)]
         out = np.full((n, len(TIMEPOINTS), inst.n_items), np.nan)

@@ -1,4 +1,4 @@
-"""What the platform writers share: the :class:`ExportFile` record, coded cells, problems, rows.
+"""What the platform writers share: the :class:`ExportFile` record, problems, duplicates, rows.
 
 Every layout builder returns one :class:`ExportFile` per written export: the finalised table
 (string cells plus the hidden bookkeeping columns ``_pid``, ``_t``, ``_accept``, ``_uid``,
@@ -11,6 +11,7 @@ format facts. :mod:`balint_analysis.simulate.truth` and
 from __future__ import annotations
 
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.simulate.coding import Coding
-from balint_analysis.simulate.exports import INSTRUMENT_LAYOUT, item_columns
+from balint_analysis.simulate.exports import INSTRUMENT_LAYOUT
 from balint_analysis.simulate.model import Answers
 from balint_analysis.simulate.params import TIMEPOINTS, SimulationParams
 
@@ -29,15 +30,19 @@ __all__ = [
     "ITEM_MISSING",
     "REASONS",
     "ExportFile",
-    "coded_cells",
+    "alternative_cells",
+    "answered_cell",
     "csv_facts",
+    "earlier_duplicate",
     "new_rows",
+    "pipeline_reason",
     "problem",
     "resolve",
     "self_generated_codes",
     "templates",
 ]
 
+#: The pipeline's actions (``ingest.accounting``): a rejected row, an invalidated item.
 EXCLUDED, ITEM_MISSING = "row excluded", "item set missing"
 #: The pipeline's reason (``rejected.csv``, ``flow.json``) for each problem kind.
 REASONS: dict[str, str] = {
@@ -90,7 +95,8 @@ class ExportFile:
     id_column
         The column holding the participant id.
     coding
-        How item cells are coded; ``None`` = the demo's plain codes (legacy truth path).
+        How item cells are coded (the demo's exports:
+        :data:`~balint_analysis.simulate.coding.CODES`).
     facts
         Format facts for ``truth.json`` ``files`` (encoding, header rows, …), in output order.
     identifiers, free_text
@@ -107,7 +113,7 @@ class ExportFile:
     data: bytes
     columns: dict[str, list[str]]
     id_column: str
-    coding: Coding | None
+    coding: Coding
     facts: dict[str, Any]
     identifiers: tuple[str, ...] = ()
     free_text: tuple[str, ...] = ()
@@ -146,31 +152,6 @@ def templates(answers: dict[str, Answers], platform: str) -> dict[str, str]:
     return {k: INSTRUMENT_LAYOUT[k].columns[platform] for k in answers}
 
 
-def platform_columns(answers: dict[str, Answers], platform: str) -> dict[str, list[str]]:
-    """Instrument id → item column names under the platform's template."""
-    return {k: item_columns(k, a.instrument.n_items, platform=platform) for k, a in answers.items()}
-
-
-def coded_cells(
-    answers: dict[str, Answers],
-    blanks: dict[str, np.ndarray],
-    rows: np.ndarray,
-    t: int,
-    columns: dict[str, list[str]],
-    coding: Coding,
-    *,
-    blank: str = "",
-) -> dict[str, np.ndarray]:
-    """Item cells of ``rows`` at timepoint ``t`` under ``coding``; ``blank`` where unanswered."""
-    cells: dict[str, np.ndarray] = {}
-    for inst_id, a in answers.items():
-        values = coding.encode(a.instrument, a.raw[rows, t, :])
-        values = np.where(blanks[inst_id][rows, t, :], blank, values)
-        for j, name in enumerate(columns[inst_id]):
-            cells[name] = values[:, j]
-    return cells
-
-
 def alternative_cells(
     answers: dict[str, Answers], pid: int, columns: dict[str, list[str]], coding: Coding
 ) -> dict[str, str]:
@@ -203,35 +184,85 @@ def answered_cell(rng: np.random.Generator, table: pd.DataFrame, row: int, colum
     return filled[int(rng.integers(len(filled)))]
 
 
+def pipeline_reason(p: dict[str, Any]) -> str:
+    """The pipeline's reason for problem ``p``: its own ``reason``, else :data:`REASONS`."""
+    return p["reason"] if "reason" in p else REASONS[p["kind"]]
+
+
+def earlier_duplicate(
+    table: pd.DataFrame,
+    row: int,
+    answers: dict[str, Answers],
+    columns: dict[str, list[str]],
+    coding: Coding,
+    *,
+    id_column: str,
+    note: str,
+    values: dict[str, Any],
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """An earlier complete submission of the participant of ``row`` and its problem.
+
+    The new row (``_uid`` = ``len(table)``, not yet appended) copies ``row`` with the
+    participant's alternative answers (a second, independent answering) coded by ``coding``,
+    then ``values`` (times, blanked comment, …), and is not accepted; the problem, a
+    ``duplicate_submission`` on ``id_column``, names ``row`` as the kept one. Draws no random
+    numbers.
+    """
+    earlier = new_rows(table.iloc[[row]], 1, len(table))
+    cells = alternative_cells(answers, int(table.at[row, "_pid"]), columns, coding)
+    earlier.loc[0, list(cells)] = list(cells.values())
+    values = values | {"_accept": False}
+    earlier.loc[0, list(values)] = list(values.values())
+    found = problem("duplicate_submission", len(table), id_column, str(table.at[row, id_column]),
+                    EXCLUDED, kept_uid=row, note=note)  # fmt: skip
+    return earlier, found
+
+
+def _timepoint(table: pd.DataFrame, k: int) -> str:
+    t = int(table.at[k, "_t"])
+    return TIMEPOINTS[t] if t >= 0 else ""
+
+
 def resolve(
-    table: pd.DataFrame, found: list[dict[str, Any]], *, file: str, id_column: str, first_row: int
+    table: pd.DataFrame,
+    found: list[dict[str, Any]],
+    *,
+    file: str,
+    id_column: str,
+    first_row: int,
+    timepoint: Callable[[pd.DataFrame, int], str] | None = None,
+    reasons: bool = True,
 ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """Number the rows of an already ordered table and turn problems into ``truth.json`` entries.
 
     Row numbers are what a spreadsheet shows for the record, header rows counted: the first
     record is ``first_row``. Each entry: ``file, row, column, kind, participant_id, timepoint,
-    value[, true_value], action, reason[, note][, kept_row]`` (``reason`` in the pipeline's
-    words: the problem's own ``reason``, else :data:`REASONS` of its kind).
+    value[, true_value], action, reason[, note][, kept_row]``, sorted by row and column.
+    ``timepoint(table, k)`` names the timepoint of row ``k`` (``None``: the design timepoint
+    of ``_t``, empty for ``-1``). ``reason`` is in the pipeline's words
+    (:func:`pipeline_reason`); with ``reasons=False`` it is left out (the demo's ``truth.json``
+    has none).
     """
+    timepoint = timepoint or _timepoint
     table = table.reset_index(drop=True)
     table["_row"] = np.arange(first_row, first_row + len(table))
     position = {uid: k for k, uid in enumerate(table["_uid"].tolist())}
     out = []
     for p in found:
         k = position[p["_uid"]]
-        t = int(table.at[k, "_t"])
         q = {
             "file": file,
             "row": int(table.at[k, "_row"]),
             "column": p["column"],
             "kind": p["kind"],
             "participant_id": str(table.at[k, id_column]),
-            "timepoint": TIMEPOINTS[t] if t >= 0 else "",
+            "timepoint": timepoint(table, k),
             "value": p["value"],
         }
         q |= {key: p[key] for key in ("true_value",) if key in p}
         q["action"] = p["action"]
-        q["reason"] = p.get("reason", REASONS[p["kind"]])
+        if reasons:
+            q["reason"] = pipeline_reason(p)
         q |= {key: p[key] for key in ("note",) if key in p}
         if "kept_uid" in p:
             q["kept_row"] = int(table.at[position[p["kept_uid"]], "_row"])

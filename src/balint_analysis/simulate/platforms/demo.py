@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from balint_analysis.simulate import problems
+from balint_analysis.simulate.coding import CODES
 from balint_analysis.simulate.exports import (
     COMMENT_TAG,
     LIMESURVEY_COMMENT,
@@ -23,6 +24,7 @@ from balint_analysis.simulate.exports import (
     QUALTRICS_FILE,
     REDCAP_EVENTS,
     REDCAP_FILE,
+    platform_columns,
     roster_table,
     to_csv_bytes,
 )
@@ -32,7 +34,6 @@ from balint_analysis.simulate.platforms.common import (
     Context,
     ExportFile,
     csv_facts,
-    platform_columns,
     templates,
 )
 from balint_analysis.simulate.platforms.limesurvey import limesurvey_table, to_limesurvey_bytes
@@ -66,21 +67,21 @@ def build(ctx: Context) -> Built:
     files = [
         ExportFile(
             QUALTRICS_FILE, qual, q_found, to_csv_bytes(qual, qualtrics_header(params, answers)),
-            platform_columns(answers, "qualtrics"), "ExternalReference", None,
+            platform_columns(answers, "qualtrics"), "ExternalReference", CODES,
             csv_facts(header_rows=3), QUALTRICS_IDENTIFIERS, (COMMENT_TAG,),
             {"format": "qualtrics", "timepoint": TIMEPOINTS[0], "id": "ExternalReference"},
             templates(answers, "qualtrics"),
         ),
         ExportFile(
             REDCAP_FILE, red, r_found, to_csv_bytes(red), platform_columns(answers, "redcap"),
-            "record_id", None, csv_facts(), ("redcap_survey_identifier",), ("comments",),
+            "record_id", CODES, csv_facts(), ("redcap_survey_identifier",), ("comments",),
             {"format": "redcap", "id": "record_id", "timepoint_column": "redcap_event_name",
              "timepoint_values": {e: TIMEPOINTS[t] for t, e in REDCAP_EVENTS.items()}},
             red_templates,
         ),
         ExportFile(
             LIMESURVEY_FILE, lime, l_found, to_limesurvey_bytes(lime),
-            platform_columns(answers, "limesurvey"), LIMESURVEY_ID, None,
+            platform_columns(answers, "limesurvey"), LIMESURVEY_ID, CODES,
             csv_facts(bom=True, line_ending="\\r\\n", quote_all=True, empty_last_line=True),
             (), (LIMESURVEY_COMMENT,),
             {"format": "limesurvey", "timepoint": TIMEPOINTS[LIMESURVEY_TIMEPOINT],

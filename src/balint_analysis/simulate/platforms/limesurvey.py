@@ -25,7 +25,6 @@ Layout: ``tests/fixtures/exports/README.md``, "LimeSurvey" (CSV writer facts, co
 from __future__ import annotations
 
 import csv
-import io
 
 import numpy as np
 import pandas as pd
@@ -36,8 +35,10 @@ from balint_analysis.simulate.exports import (
     LIMESURVEY_TIMEPOINT,
     answer_cells,
     draw_comments,
+    draw_durations,
     fmt_times,
-    visible,
+    platform_columns,
+    to_csv_bytes,
     window_times,
 )
 from balint_analysis.simulate.model import Answers
@@ -68,7 +69,7 @@ def limesurvey_table(
     rows = np.flatnonzero(responded[:, t])
     m = len(rows)
     submitted = window_times(params, rng, t, m)
-    duration = np.maximum(120, np.rint(rng.lognormal(np.log(540.0), 0.35, m))).astype(np.int64)
+    duration = draw_durations(rng, m, 540.0)
     start = submitted - duration.astype("timedelta64[s]")
     stamp = fmt_times(submitted)
     table = {
@@ -81,7 +82,7 @@ def limesurvey_table(
         "datestamp": stamp,
         LIMESURVEY_ID: people["participant_id"].to_numpy()[rows],
     }
-    table |= answer_cells(answers, blanks, rows, t, platform="limesurvey")
+    table |= answer_cells(answers, blanks, rows, t, platform_columns(answers, "limesurvey"))
     table[LIMESURVEY_COMMENT] = draw_comments(rng, m, 0.15)
     out = pd.DataFrame(table, dtype=str)
     out["_pid"], out["_t"], out["_accept"] = rows, t, True
@@ -91,9 +92,6 @@ def limesurvey_table(
 def to_limesurvey_bytes(table: pd.DataFrame) -> bytes:
     """LimeSurvey CSV bytes as its CSV writer makes them: UTF-8 BOM, every field quoted, CRLF,
     an extra empty line at the end; line breaks inside a cell stay ``\\n``."""
-    data = visible(table)
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(list(data.columns))
-    writer.writerows(data.itertuples(index=False, name=None))
-    return ("\ufeff" + buf.getvalue() + "\r\n").encode("utf-8")
+    return to_csv_bytes(
+        table, lineterminator="\r\n", quoting=csv.QUOTE_ALL, bom=True, trailer="\r\n"
+    )

@@ -31,11 +31,13 @@ from balint_analysis.simulate.exports import (
     COMMENT_TAG,
     COMMENT_TEXT,
     INSTRUMENT_LAYOUT,
-    IP_NETS,
     answer_cells,
     draw_comments,
+    draw_durations,
+    draw_ips,
     fmt_times,
     item_columns,
+    platform_columns,
     response_ids,
     window_times,
 )
@@ -104,13 +106,10 @@ def qualtrics_table(
     rows = np.flatnonzero(responded[:, 0])
     m = len(rows)
     start = window_times(params, rng, 0, m)
-    duration = np.maximum(120, np.rint(rng.lognormal(np.log(480.0), 0.35, m))).astype(np.int64)
+    duration = draw_durations(rng, m, 480.0)
     end = start + duration.astype("timedelta64[s]")
     by_email = rng.random(m) < 0.75
-    ip = np.char.add(
-        np.char.add(np.asarray(IP_NETS)[rng.integers(0, 3, m)], "."),
-        rng.integers(1, 255, m).astype(str),
-    )
+    ip = draw_ips(rng, m)
     located = rng.random(m) < 0.85
     lat = np.char.mod("%.4f", 52.2297 + rng.normal(0.0, 0.6, m))
     lon = np.char.mod("%.4f", 21.0122 + rng.normal(0.0, 1.0, m))
@@ -136,7 +135,7 @@ def qualtrics_table(
         "DistributionChannel": np.where(by_email, "email", "anonymous"),
         "UserLanguage": np.full(m, "EN"),
     }
-    table |= answer_cells(answers, blanks, rows, 0, platform="qualtrics")
+    table |= answer_cells(answers, blanks, rows, 0, platform_columns(answers, "qualtrics"))
     table[COMMENT_TAG] = comments
     out = pd.DataFrame(table, dtype=str)
     out["_pid"], out["_t"], out["_accept"] = rows, 0, True

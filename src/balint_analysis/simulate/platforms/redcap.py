@@ -24,6 +24,7 @@ from balint_analysis.simulate.exports import (
     answer_cells,
     draw_comments,
     fmt_times,
+    platform_columns,
     window_times,
 )
 from balint_analysis.simulate.model import Answers
@@ -41,6 +42,7 @@ def redcap_table(
     responded: np.ndarray,
 ) -> pd.DataFrame:
     """Clean REDCap rows: one per participant × post-baseline event answered."""
+    columns = platform_columns(answers, "redcap")
     parts = []
     for t, event in REDCAP_EVENTS.items():
         rows = np.flatnonzero(responded[:, t])
@@ -52,7 +54,7 @@ def redcap_table(
             "redcap_survey_identifier": np.full(m, ""),
             f"{REDCAP_FORM}_timestamp": stamp,
         }
-        table |= answer_cells(answers, blanks, rows, t, platform="redcap")
+        table |= answer_cells(answers, blanks, rows, t, columns)
         table["comments"] = draw_comments(rng, m, 0.15)
         table[f"{REDCAP_FORM}_complete"] = np.full(m, "2")
         part = pd.DataFrame(table, dtype=str)

@@ -45,9 +45,9 @@ with that participant's code) and an ``unfinished`` interview; follow-up — a
 from __future__ import annotations
 
 import csv
-import io
 import os
 import tempfile
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -56,9 +56,13 @@ import pandas as pd
 from balint_analysis.simulate.coding import Coding
 from balint_analysis.simulate.exports import (
     INSTRUMENT_LAYOUT,
+    answer_cells,
     fmt_times,
+    platform_columns,
     roster_table,
+    to_csv_bytes,
     visible,
+    window_start,
     window_times,
 )
 from balint_analysis.simulate.params import TIMEPOINTS
@@ -67,11 +71,9 @@ from balint_analysis.simulate.platforms.common import (
     Built,
     Context,
     ExportFile,
-    alternative_cells,
-    coded_cells,
     csv_facts,
+    earlier_duplicate,
     new_rows,
-    platform_columns,
     problem,
     resolve,
     templates,
@@ -120,21 +122,31 @@ CONVENTIONS = {
 }
 
 
+@dataclass(frozen=True)
+class _Form:
+    """The questionnaire: instrument id → item columns, all item columns in order, pages (the
+    code page, one per instrument, the final page)."""
+
+    columns: dict[str, list[str]]
+    items: list[str]
+    pages: int
+
+
 def build(ctx: Context) -> Built:
     """Write the three SoSci downloads and the roster (module docstring)."""
     columns = platform_columns(ctx.answers, "sosci")
-    n_pages = len(ctx.answers) + 2
-    tables = [_wave(ctx, t, columns, n_pages) for t in range(3)]
+    form = _Form(columns, [c for cols in columns.values() for c in cols], len(ctx.answers) + 2)
+    tables = [_wave(ctx, t, form) for t in range(3)]
     found: list[list[dict[str, Any]]] = [[], [], []]
     if ctx.params.inject_problems:
-        tables[0], found[0] = _test_run(ctx, tables[0], columns, "pretest")
-        found[0].append(_unfinished(ctx, tables[0], columns))
-        tables[0], dup = _duplicate(ctx, tables[0], columns, n_pages)
+        tables[0], found[0] = _test_run(ctx, tables[0], form, "pretest")
+        found[0].append(_unfinished(ctx, tables[0], form))
+        tables[0], dup = _duplicate(ctx, tables[0], form)
         found[0].append(dup)
-        tables[1], found[1] = _test_run(ctx, tables[1], columns, "debug")
-        found[1].append(_unfinished(ctx, tables[1], columns))
-        tables[2], dup = _duplicate(ctx, tables[2], columns, n_pages)
-        found[2] = [dup, _unfinished(ctx, tables[2], columns)]
+        tables[1], found[1] = _test_run(ctx, tables[1], form, "debug")
+        found[1].append(_unfinished(ctx, tables[1], form))
+        tables[2], dup = _duplicate(ctx, tables[2], form)
+        found[2] = [dup, _unfinished(ctx, tables[2], form)]
     case = int(ctx.rng.integers(5, 20))
     files = []
     for t, name in enumerate(FILES):
@@ -167,7 +179,7 @@ def _page_times(rng: np.random.Generator, sizes: list[int], m: int) -> np.ndarra
     return np.column_stack([code, *items, final]).astype(np.int64)
 
 
-def _wave(ctx: Context, t: int, columns: dict[str, list[str]], n_pages: int) -> pd.DataFrame:
+def _wave(ctx: Context, t: int, form: _Form) -> pd.DataFrame:
     """Clean, finished interviews of wave ``t`` (``CASE`` and dates are stamped at the end)."""
     rng = ctx.rng
     rows = np.flatnonzero(ctx.responded[:, t])
@@ -176,20 +188,19 @@ def _wave(ctx: Context, t: int, columns: dict[str, list[str]], n_pages: int) -> 
     times = _page_times(rng, [a.instrument.n_items for a in ctx.answers.values()], m)
     table: dict[str, Any] = {c: np.full(m, "") for c in HEAD}
     table["QUESTNNR"], table["MODE"] = np.full(m, QUESTNNR[t]), np.full(m, "interview")
-    table |= coded_cells(ctx.answers, ctx.blanks, rows, t, columns, CODING, blank="-9")
-    items = [c for cols in columns.values() for c in cols]
-    residual = rng.random((m, len(items))) < RESIDUAL_RATE
-    for j, col in enumerate(items):
+    table |= answer_cells(ctx.answers, ctx.blanks, rows, t, form.columns, CODING, blank="-9")
+    residual = rng.random((m, len(form.items))) < RESIDUAL_RATE
+    for j, col in enumerate(form.items):
         table[col] = np.where(residual[:, j] & (table[col] != "-9"), "-1", table[col])
     table[CODE] = ctx.people["participant_id"].to_numpy()[rows]
-    for p in range(n_pages):
+    for p in range(form.pages):
         table[f"TIME{p + 1:03d}"] = times[:, p].astype(str)
     table |= {c: np.full(m, "") for c in TAIL}
     out = pd.DataFrame(table, dtype=str)
     out["_end"], out["_start"] = end, end - times.sum(axis=1)
     out["_pid"], out["_t"], out["_accept"] = rows, t, True
     out["_uid"] = np.arange(m)
-    _summary(rng, out, np.arange(m), items, n_pages, finished=True)
+    _summary(rng, out, np.arange(m), form.items, form.pages, finished=True)
     return out
 
 
@@ -216,7 +227,7 @@ def _summary(rng: np.random.Generator, table: pd.DataFrame, k: int | np.ndarray,
     ])  # fmt: skip
 
 
-def _test_run(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]],
+def _test_run(ctx: Context, table: pd.DataFrame, form: _Form,
               mode: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:  # fmt: skip
     """A researcher's test interview: ``pretest`` before launch (code ``test``), or ``debug``
     after a participant's real interview, typed with that participant's code."""
@@ -225,11 +236,10 @@ def _test_run(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]],
     extra = new_rows(table.iloc[[row]], 1, len(table))
     for inst_id, a in ctx.answers.items():
         picks = rng.integers(1, len(a.instrument.allowed_values) + 1, a.instrument.n_items)
-        extra.loc[0, columns[inst_id]] = picks.astype(str)
+        extra.loc[0, form.columns[inst_id]] = picks.astype(str)
     t = int(table.at[row, "_t"])
     if mode == "pretest":
-        launch = int(np.datetime64(ctx.params.survey_start[t], "s").astype(np.int64))
-        start = launch - 2 * 86400 + int(rng.integers(9 * 3600, 17 * 3600))
+        start = window_start(ctx.params, t) - 2 * 86400 + int(rng.integers(9 * 3600, 17 * 3600))
         extra.loc[0, [CODE, "_pid"]] = ["test", -1]
         note = "a pretest run before launch"
     else:
@@ -237,69 +247,69 @@ def _test_run(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]],
         note = "a debug run after the participant's real interview, typed with their code"
     spent = int(table.at[row, "_end"]) - int(table.at[row, "_start"])
     extra.loc[0, ["MODE", "_start", "_end", "_accept"]] = [mode, start, start + spent // 3, False]
-    _summary(rng, extra, 0, [c for cols in columns.values() for c in cols],
-             len(ctx.answers) + 2, finished=True)  # fmt: skip
+    _summary(rng, extra, 0, form.items, form.pages, finished=True)
     found = [problem("test_response", len(table), "MODE", mode, EXCLUDED, note=note)]
     return pd.concat([table, extra], ignore_index=True), found
 
 
-def _unfinished(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]]) -> dict:
+def _unfinished(ctx: Context, table: pd.DataFrame, form: _Form) -> dict[str, Any]:
     """Abandon a clean interview after the page of instrument ``j`` (``LASTPAGE = j + 1``)."""
     rng = ctx.rng
-    pids = table["_pid"].to_numpy()
-    single = table["_accept"].astype(bool).to_numpy() & (pd.Series(pids).map(
-        pd.Series(pids).value_counts()).to_numpy() == 1)  # fmt: skip
-    clean = np.flatnonzero(single)  # the participant's only interview of the wave
-    row = int(clean[rng.integers(len(clean))])
-    names = list(ctx.answers)
+    single = ~table["_pid"].duplicated(keep=False).to_numpy()
+    clean = np.flatnonzero(table["_accept"].astype(bool).to_numpy() & single)
+    row = int(clean[rng.integers(len(clean))])  # the participant's only interview of the wave
+    names = list(form.columns)
     j = int(rng.integers(1, len(names))) if len(names) > 1 else 0
-    later = [c for k in names[j:] for c in columns[k]]
-    pages = len(names) + 2
+    later = [c for k in names[j:] for c in form.columns[k]]
+    pages = form.pages
     table.loc[row, later] = ""
     table.loc[row, [f"TIME{p:03d}" for p in range(j + 2, pages + 1)]] = ""
     spent = sum(int(table.at[row, f"TIME{p:03d}"]) for p in range(1, j + 2))
     table.at[row, "_end"] = int(table.at[row, "_start"]) + spent
     table.at[row, "_accept"] = False
-    _summary(rng, table, row, [c for cols in columns.values() for c in cols], pages,
-             finished=False)  # fmt: skip
-    return problem("unfinished", row, "FINISHED", "0", EXCLUDED,
-                   note=f"LASTPAGE = MAXPAGE = {j + 1} of {pages}; later items empty")
+    _summary(rng, table, row, form.items, pages, finished=False)
+    return problem(
+        "unfinished",
+        row,
+        "FINISHED",
+        "0",
+        EXCLUDED,
+        note=f"LASTPAGE = MAXPAGE = {j + 1} of {pages}; later items empty",
+    )
 
 
-def _duplicate(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]],
-               n_pages: int) -> tuple[pd.DataFrame, dict[str, Any]]:  # fmt: skip
+def _duplicate(ctx: Context, table: pd.DataFrame, form: _Form) -> tuple[
+        pd.DataFrame, dict[str, Any]]:  # fmt: skip
     """An earlier complete interview (fresh answers) of a participant who answered again."""
     rng = ctx.rng
-    t = int(table.at[0, "_t"])
-    launch = int(np.datetime64(ctx.params.survey_start[t], "s").astype(np.int64))
+    launch = window_start(ctx.params, int(table.at[0, "_t"]))
     ok = table["_accept"].astype(bool).to_numpy() & (table["_start"].to_numpy() > launch + 86400)
     late = np.flatnonzero(ok)
     row = int(late[rng.integers(len(late))])
-    earlier = new_rows(table.iloc[[row]], 1, len(table))
-    for col, value in alternative_cells(ctx.answers, int(table.at[row, "_pid"]), columns,
-                                        CODING).items():  # fmt: skip
-        earlier.loc[0, col] = value
     end = int(rng.integers(launch + 3600, int(table.at[row, "_start"]) - 600))
     spent = int(table.at[row, "_end"]) - int(table.at[row, "_start"])
-    earlier.loc[0, ["_end", "_start", "_accept"]] = [end, end - spent, False]
-    _summary(rng, earlier, 0, [c for cols in columns.values() for c in cols], n_pages,
-             finished=True)  # fmt: skip
-    found = problem("duplicate_submission", len(table), CODE, str(table.at[row, CODE]), EXCLUDED,
-                    kept_uid=row, note="an earlier complete interview; the later is kept")
+    earlier, found = earlier_duplicate(
+        table, row, ctx.answers, form.columns, CODING, id_column=CODE,
+        values={"_end": end, "_start": end - spent},
+        note="an earlier complete interview; the later is kept")  # fmt: skip
+    _summary(rng, earlier, 0, form.items, form.pages, finished=True)
     return pd.concat([table, earlier], ignore_index=True), found
 
 
 def _data_csv(table: pd.DataFrame, ctx: Context, columns: dict[str, list[str]]) -> tuple[
         bytes, dict[str, Any]]:  # fmt: skip
     """The ``data_*.csv`` download: UTF-16LE + BOM, tabs, CRLF, every field quoted."""
-    data = visible(table)
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, delimiter="\t", lineterminator="\r\n", quoting=csv.QUOTE_ALL)
-    writer.writerow(list(data.columns))
-    writer.writerows(data.itertuples(index=False, name=None))
+    data = to_csv_bytes(
+        table,
+        delimiter="\t",
+        lineterminator="\r\n",
+        quoting=csv.QUOTE_ALL,
+        encoding="utf-16-le",
+        bom=True,
+    )
     facts = csv_facts(encoding="utf-16-le", bom=True, delimiter="\\t", line_ending="\\r\\n",
                       quote_all=True, download='SoSci "data_*.csv" (CSV, UTF-16)')  # fmt: skip
-    return ("\ufeff" + buf.getvalue()).encode("utf-16-le"), facts
+    return data, facts
 
 
 def _r_csv(table: pd.DataFrame, ctx: Context, columns: dict[str, list[str]]) -> tuple[
@@ -352,9 +362,15 @@ def _sav(table: pd.DataFrame, ctx: Context, columns: dict[str, list[str]]) -> tu
     formats |= {"CASE": "F8.0", "FINISHED": "F1.0", "TIME_RSI": "F8.2"}
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "post.sav")
-        pyreadstat.write_sav(frame, path, column_labels=labels, variable_value_labels=value_labels,
-                             missing_ranges=missing, variable_format=formats,
-                             file_label="Balint groups (synthetic), questionnaire post")
+        pyreadstat.write_sav(
+            frame,
+            path,
+            column_labels=labels,
+            variable_value_labels=value_labels,
+            missing_ranges=missing,
+            variable_format=formats,
+            file_label="Balint groups (synthetic), questionnaire post",
+        )
         with open(path, "rb") as fh:
             raw = bytearray(fh.read())
     day = np.datetime64(ctx.params.survey_start[1], "D") + ctx.params.survey_days + 2

@@ -37,8 +37,6 @@ that "Not applicable" column in an item).
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 import numpy as np
@@ -48,11 +46,16 @@ from balint_analysis.simulate.coding import Coding
 from balint_analysis.simulate.exports import (
     COMMENT_TEXT,
     INSTRUMENT_LAYOUT,
-    IP_NETS,
+    answer_cells,
     draw_comments,
+    draw_durations,
+    draw_ips,
     fmt_times,
     roster_table,
+    template_columns,
+    to_csv_bytes,
     visible,
+    window_start,
     window_times,
 )
 from balint_analysis.simulate.model import Answers
@@ -65,8 +68,8 @@ from balint_analysis.simulate.platforms.common import (
     ExportFile,
     alternative_cells,
     answered_cell,
-    coded_cells,
     csv_facts,
+    earlier_duplicate,
     new_rows,
     problem,
     resolve,
@@ -101,26 +104,27 @@ CONVENTIONS = {
 }
 
 
-def question_columns(answers: dict[str, Answers]) -> tuple[str, dict[str, list[str]], str]:
-    """The code column, instrument id → item columns (``Q<n>_<k>``), the comment column."""
-    columns = {k: [f"Q{n}_{i}" for i in range(1, a.instrument.n_items + 1)]
-               for n, (k, a) in enumerate(answers.items(), start=2)}  # fmt: skip
-    return "Q1", columns, f"Q{len(answers) + 2}"
+def question_columns(answers: dict[str, Answers]) -> tuple[str, dict[str, str], str]:
+    """The code column, instrument id → item column template (``Q<n>_{i}``), the comment
+    column."""
+    templates = {k: f"Q{n}_{{i}}" for n, k in enumerate(answers, start=2)}
+    return "Q1", templates, f"Q{len(answers) + 2}"
 
 
 def build(ctx: Context) -> Built:
     """Write the three SurveyMonkey exports and the roster (module docstring)."""
-    code, columns, comment = question_columns(ctx.answers)
+    code, templates, comment = question_columns(ctx.answers)
+    columns = {k: template_columns(templates[k], a.instrument.n_items)
+               for k, a in ctx.answers.items()}  # fmt: skip
     found: list[list[dict[str, Any]]] = [[], [], []]
     tables = [_wave(ctx, t, columns, code, comment) for t in range(3)]
     collectors = ctx.rng.integers(400_000_000, 500_000_000, 3)
     if ctx.params.inject_problems:
-        tables[0], found[0] = _duplicate(ctx, tables[0], columns, code, POSITION)
+        tables[0], found[0] = _duplicate(ctx, tables[0], columns, code, comment, POSITION)
         found[0].append(_bad_answer(ctx, tables[0], columns, POSITION))
         tables[1], found[1] = _bad_codes(ctx, tables[1], columns, code)
-        tables[2], found[2] = _duplicate(ctx, tables[2], columns, code, LABEL)
+        tables[2], found[2] = _duplicate(ctx, tables[2], columns, code, comment, LABEL)
         found[2].append(_bad_answer(ctx, tables[2], columns, LABEL))
-    templates = {k: f"Q{n}_{{i}}" for n, k in enumerate(ctx.answers, start=2)}
     files = []
     for t, name in enumerate(FILES):
         table = _stamp(ctx, tables[t], int(collectors[t]), t)
@@ -143,14 +147,12 @@ def _wave(ctx: Context, t: int, columns: dict[str, list[str]], code: str,
     rows = np.flatnonzero(ctx.responded[:, t])
     m = len(rows)
     end = window_times(ctx.params, rng, t, m).astype(np.int64)
-    duration = np.maximum(120, np.rint(rng.lognormal(np.log(600.0), 0.35, m))).astype(np.int64)
-    ip = np.char.add(np.char.add(np.asarray(IP_NETS)[rng.integers(0, 3, m)], "."),
-                     rng.integers(1, 255, m).astype(str))  # fmt: skip
+    duration = draw_durations(rng, m, 600.0)
     table: dict[str, Any] = {name: np.full(m, "") for name in META}
-    table["IP Address"] = ip
+    table["IP Address"] = draw_ips(rng, m)
     table[code] = ctx.people["participant_id"].to_numpy()[rows]
     coding = LABEL if t == TEXT_WAVE else POSITION
-    table |= coded_cells(ctx.answers, ctx.blanks, rows, t, columns, coding)
+    table |= answer_cells(ctx.answers, ctx.blanks, rows, t, columns, coding)
     table[comment] = draw_comments(rng, m, 0.15)
     out = pd.DataFrame(table, dtype=str)
     out["_end"], out["_start"] = end, end - duration
@@ -159,26 +161,21 @@ def _wave(ctx: Context, t: int, columns: dict[str, list[str]], code: str,
     return out
 
 
-def _duplicate(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]], code: str,
-               coding: Coding) -> tuple[pd.DataFrame, list[dict[str, Any]]]:  # fmt: skip
+def _duplicate(
+    ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]], code: str, comment: str,
+    coding: Coding,
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:  # fmt: skip
     """An earlier complete response (fresh answers, no comment) of one participant."""
     rng = ctx.rng
-    t = int(table.at[0, "_t"])
-    start = int(np.datetime64(ctx.params.survey_start[t], "s").astype(np.int64))
+    start = window_start(ctx.params, int(table.at[0, "_t"]))
     late = np.flatnonzero(table["_start"].to_numpy() >= start + 86400)
     row = int(late[rng.integers(len(late))])
-    earlier = new_rows(table.iloc[[row]], 1, len(table))
     end = int(rng.integers(start + 3600, int(table.at[row, "_start"]) - 600))
-    earlier.loc[0, ["_end", "_start"]] = [end, end - int(rng.integers(300, 900))]
-    for col, value in alternative_cells(ctx.answers, int(table.at[row, "_pid"]), columns,
-                                        coding).items():  # fmt: skip
-        earlier.loc[0, col] = value
-    earlier.loc[0, question_columns(ctx.answers)[2]] = ""
-    earlier.loc[0, "_accept"] = False
+    values = {"_end": end, "_start": end - int(rng.integers(300, 900)), comment: ""}
     note = "an earlier complete response; the later one (higher in the file) is kept"
-    found = [problem("duplicate_submission", len(table), code, str(table.at[row, code]),
-                     EXCLUDED, kept_uid=row, note=note)]  # fmt: skip
-    return pd.concat([table, earlier], ignore_index=True), found
+    earlier, found = earlier_duplicate(table, row, ctx.answers, columns, coding, id_column=code,
+                                       note=note, values=values)  # fmt: skip
+    return pd.concat([table, earlier], ignore_index=True), [found]
 
 
 def _bad_answer(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]],
@@ -192,9 +189,16 @@ def _bad_answer(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]]
     col = answered_cell(rng, table, row, columns[inst_id])
     note = "a 'Not applicable' column added to the matrix"
     if coding is POSITION:  # a position with no option behind it under answer_codes: position
-        found = problem("out_of_range", row, col, str(n_options + 1), ITEM_MISSING,
-                        true_value=str(table.at[row, col]), note=note,
-                        reason="answer code without a value under answer_codes")
+        found = problem(
+            "out_of_range",
+            row,
+            col,
+            str(n_options + 1),
+            ITEM_MISSING,
+            true_value=str(table.at[row, col]),
+            note=note,
+            reason="answer code without a value under answer_codes",
+        )
     else:
         found = problem("not_a_choice", row, col, NOT_APPLICABLE, ITEM_MISSING,
                         true_value=str(table.at[row, col]), note=note)  # fmt: skip
@@ -216,9 +220,8 @@ def _bad_codes(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]],
     stranger = f"P{n + int(rng.integers(1, 90)):0{width}d}"
     donor = int(rng.integers(n))
     extra = new_rows(table.iloc[[row]], 1, len(table))
-    extra.loc[0, code] = stranger
-    for col, value in alternative_cells(ctx.answers, donor, columns, POSITION).items():
-        extra.loc[0, col] = value
+    cells = {code: stranger} | alternative_cells(ctx.answers, donor, columns, POSITION)
+    extra.loc[0, list(cells)] = list(cells.values())
     t = int(table.at[row, "_t"])
     end = int(window_times(ctx.params, rng, t, 1).astype(np.int64)[0])
     extra.loc[0, ["_end", "_start", "_pid", "_accept"]] = [end, end - 540, -1, False]
@@ -249,11 +252,6 @@ def _bytes(table: pd.DataFrame, answers: dict[str, Answers], code: str, comment:
         second += [layout.statement.format(i=i) for i in range(1, a.instrument.n_items + 1)]
     first.append(COMMENT_TEXT)
     second.append(OPEN)
-    data = visible(table)
-    if len(first) != data.shape[1]:
+    if len(first) != visible(table).shape[1]:
         raise AssertionError("SurveyMonkey header does not match the columns")
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerows([first, second])
-    writer.writerows(data.itertuples(index=False, name=None))
-    return buf.getvalue().encode("utf-8")
+    return to_csv_bytes(table, [first, second])

@@ -31,7 +31,6 @@ person's only baseline form). ``followup.csv`` — a ``duplicate_submission``, a
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import re
@@ -42,7 +41,15 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.simulate.coding import CODES
-from balint_analysis.simulate.exports import fmt_times, visible, window_times
+from balint_analysis.simulate.exports import (
+    answer_cells,
+    fmt_times,
+    platform_columns,
+    to_csv_bytes,
+    visible,
+    window_start,
+    window_times,
+)
 from balint_analysis.simulate.params import TIMEPOINTS
 from balint_analysis.simulate.platforms.common import (
     EXCLUDED,
@@ -50,12 +57,9 @@ from balint_analysis.simulate.platforms.common import (
     Built,
     Context,
     ExportFile,
-    alternative_cells,
     answered_cell,
-    coded_cells,
     csv_facts,
-    new_rows,
-    platform_columns,
+    earlier_duplicate,
     problem,
     resolve,
     self_generated_codes,
@@ -135,7 +139,7 @@ def _wave(ctx: Context, people: pd.DataFrame, t: int, meta: tuple[str, str, str]
         meta[1]: people["group"].to_numpy()[rows],
         meta[2]: np.full(len(rows), ""),
     }
-    table |= coded_cells(ctx.answers, ctx.blanks, rows, t, columns, CODES)
+    table |= answer_cells(ctx.answers, ctx.blanks, rows, t, columns)
     out = pd.DataFrame(table, dtype=str)
     out["_when"] = window_times(ctx.params, ctx.rng, t, len(rows)).astype(np.int64)
     out["_pid"], out["_t"], out["_accept"] = rows, t, True
@@ -148,23 +152,18 @@ def _inject(ctx: Context, table: pd.DataFrame, columns: dict[str, list[str]], co
     """A duplicate form, a bad number, (baseline) an ``n/a``, and a form without a code."""
     rng, answers = ctx.rng, ctx.answers
     names = list(answers)
-    start = int(np.datetime64(ctx.params.survey_start[t], "s").astype(np.int64))
+    start = window_start(ctx.params, t)
     late = np.flatnonzero(table["_when"].to_numpy() >= start + 2 * 86400)
     dup = int(late[rng.integers(len(late))])
     others = np.setdiff1d(np.arange(len(table)), [dup])
     picks = [int(i) for i in rng.choice(others, 3, replace=False)]
     bad_range, bad_text, no_code = picks
-    found = []
-    earlier = new_rows(table.iloc[[dup]], 1, len(table))
-    gap = int(rng.integers(86400, max(86401, int(table.at[dup, "_when"]) - start)))
-    earlier.loc[0, "_when"] = int(table.at[dup, "_when"]) - gap
-    for col, value in alternative_cells(answers, int(table.at[dup, "_pid"]), columns,
-                                        CODES).items():  # fmt: skip
-        earlier.loc[0, col] = value
-    earlier.loc[0, "_accept"] = False
-    found.append(problem("duplicate_submission", len(table), code, str(table.at[dup, code]),
-                         EXCLUDED, kept_uid=dup, note="an earlier form of the same person; "
-                         "the later row is kept"))  # fmt: skip
+    when = int(table.at[dup, "_when"])
+    gap = int(rng.integers(86400, max(86401, when - start)))
+    earlier, found_dup = earlier_duplicate(
+        table, dup, answers, columns, CODES, id_column=code, values={"_when": when - gap},
+        note="an earlier form of the same person; the later row is kept")  # fmt: skip
+    found = [found_dup]
     first, last = answers[names[0]].instrument, answers[names[-1]].instrument
     value = str(first.response_max + 1) if t == 0 else str(last.response_min - 1)
     inst_id = names[0] if t == 0 else names[-1]
@@ -257,9 +256,4 @@ def _normalise_zip(data: bytes, when: dt.datetime) -> bytes:
 
 def _csv_bytes(table: pd.DataFrame) -> bytes:
     """Excel "CSV UTF-8": BOM, ``;``, CRLF, minimal quoting."""
-    data = visible(table)
-    buf = io.StringIO(newline="")
-    writer = csv.writer(buf, delimiter=";", lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(list(data.columns))
-    writer.writerows(data.itertuples(index=False, name=None))
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return to_csv_bytes(table, delimiter=";", lineterminator="\r\n", bom=True)
