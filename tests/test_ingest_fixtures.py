@@ -174,6 +174,28 @@ def test_qualtrics_items_by_import_id_as_well_as_export_tag(binaries, tmp_path):
         ingested = ingest(cfg)
         checked = validate(ingested.responses, ingested.roster, cfg, ingested.info)
         assert len(checked.valid) == len(expected["accepted"])
+        valid = checked.valid.set_index("row")
+        items = [f"pss10__{i}" for i in range(1, 11)]
+        for want in expected["accepted"]:
+            got = valid.loc[want["row"]]
+            assert got["participant_id"] == want["participant"]
+            values = [None if np.isnan(v) else v for v in got[items].astype(float)]
+            assert values == want["pss10"], (name, want["row"])
+
+
+def test_column_map_names_the_export_columns_config_aliases_resolve_to(binaries, tmp_path):
+    """A config may name the timepoint and group columns by Qualtrics ImportId; ingest.json
+    names the columns the file calls them by (as it does for the participant id)."""
+    name = "qualtrics/current.csv"
+    path = fixture_path(name, binaries, tmp_path)
+    raw = fixture_config(name, EXPORTS[name], path, tmp_path)
+    export = raw["exports"][0]
+    del export["timepoint"]
+    export.update(timepoint_column="userLanguage", timepoint_values={"EN": "pre"},
+                  group_column="QID3", id="QID1_TEXT")  # fmt: skip
+    column_map = ingest(load_config(raw)).info["files"][0]["column_map"]
+    assert (column_map["participant_id"], column_map["timepoint"], column_map["group"]) == (
+        "Q1", "UserLanguage", "Q3")  # fmt: skip
 
 
 def test_question_text_is_kept_as_a_label_not_the_identity(binaries, tmp_path):

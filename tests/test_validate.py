@@ -123,3 +123,24 @@ def test_flow_records_the_response_window_per_timepoint(validated):
     assert files["post_redcap.csv"]["submitted_by_timepoint"] == {
         "post": {"first": "2024-06-01", "last": "2024-06-01", "n": 2}
     }
+
+
+def test_incomplete_redcap_forms_blank_their_items_one_problem_per_form():
+    import numpy as np
+
+    from balint_analysis.validate.items import incomplete_forms
+
+    df = pd.DataFrame({"source": ["rc.csv"] * 4, "row": [2, 3, 4, 5],
+                       "incomplete_forms": ["pss10;mbi", np.nan, "", "mbi"],
+                       "pss10__1": [1.0, 2.0, 3.0, 4.0],
+                       "mbi__1": [5.0, 6.0, 0.0, 1.0]})  # fmt: skip
+    info = {"files": [{"source": "rc.csv", "redcap_forms": {"from": "dictionary",
+                                                            "pss10": "stress"}}]}  # fmt: skip
+    problems = incomplete_forms(df, info)
+    assert problems[["row", "column", "_index"]].values.tolist() == [
+        [2, "stress_complete", 0], [2, "mbi_complete", 0], [5, "mbi_complete", 3]]  # fmt: skip
+    assert problems["reason"].iloc[0] == ("REDCap form 'stress' not complete: its pss10 "
+                                          "answers are not used")
+    assert (problems["action"] == ITEM_MISSING).all() and not problems["_row_level"].any()
+    assert df["pss10__1"].isna().tolist() == [True, False, False, False]
+    assert df["mbi__1"].isna().tolist() == [True, False, False, True]

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 import pandas as pd
 
 from balint_analysis.config import StudyConfig
-from balint_analysis.ingest.accounting import REASON_RANK, ROW_EXCLUDED
+from balint_analysis.ingest.accounting import ROW_EXCLUDED, basic_reason
 from balint_analysis.privacy import safe_value
 
 __all__ = ["coverage_problems", "linkage", "near_misses", "row_reasons"]
@@ -61,8 +61,7 @@ def _slip(found: str, wanted: str) -> str:
 def row_reasons(rejected: pd.DataFrame) -> pd.DataFrame:
     """One most-basic exclusion reason per rejected (source, row)."""
     rows = rejected[rejected["action"] == ROW_EXCLUDED]
-    base = rows["reason"].str.replace(r" \((kept |[\w-]+: |Excel).*", "", regex=True)
-    rank = base.map(lambda r: REASON_RANK.get(r, len(REASON_RANK)))
+    base, rank = basic_reason(rows["reason"])
     out = rows.assign(reason=base, _rank=rank).sort_values(["source", "row", "_rank"])
     return out.drop_duplicates(["source", "row"])[["source", "row", "reason"]]
 

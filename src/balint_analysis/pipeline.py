@@ -92,15 +92,31 @@ def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
 
 
 def _key_history(history_path: str | None) -> list[str]:
-    """The fingerprints of the keys a cohort was pseudonymised with, oldest first."""
+    """The fingerprints of the keys a cohort was pseudonymised with, oldest first (none
+    before the first run).
+
+    Raises
+    ------
+    InputError
+        When the file exists but cannot be read as a key history: it is never overwritten
+        silently, or a changed key would go unnoticed.
+    """
     import json
 
     if not history_path:
         return []
     try:
         history = json.loads(Path(history_path).read_text(encoding="utf-8"))["fingerprints"]
-    except (OSError, ValueError, KeyError, TypeError):
+    except FileNotFoundError:
         return []
+    except (OSError, ValueError, KeyError, TypeError):
+        history = None
+    if not isinstance(history, list):
+        raise InputError(
+            f"{history_path}: the cohort's key history cannot be read (not a JSON file with a "
+            "'fingerprints' list). Delete it to start a new history (this run's key becomes "
+            "its first entry)."
+        )
     return [str(f) for f in history]
 
 
@@ -142,6 +158,7 @@ def prepare_stage(
             f"privacy: the key in {cfg.key_env} changed while the workflow was running; run "
             "it again."
         )
+    history = _key_history(key_history)  # before writing anything: a bad file stops the run
     responses, roster, info = read_inputs(cfg)
     checked = validate(responses, roster, cfg, info)
     empty = coverage_problems(checked.valid, responses, roster, checked.rejected, cfg)
@@ -163,7 +180,6 @@ def prepare_stage(
     )
     write_csv(pseudonymised, out["responses"])
     write_csv(participants, out["participants"])
-    history = _key_history(key_history)
     write_json(
         {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo,
          "key_fingerprint": fingerprint, **_key_change(history, fingerprint)},

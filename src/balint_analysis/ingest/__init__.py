@@ -126,8 +126,7 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
     if raw.forms is not None:
         status = instrument_status(raw, spec.path, items.by_instrument, spec.forms,
                                    items.answered)  # fmt: skip
-        complete = status.complete
-        submitted = status.submitted_at.where(status.submitted_at != "", submitted)
+        complete, submitted = status.complete, status.submitted_at
         kind = kind.where(status.response_type == "", status.response_type)
         incomplete_forms = status.incomplete
     if raw.answered_means_complete and items.values:
@@ -136,6 +135,7 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
         kind = kind.where(~ids.isin([str(t) for t in spec.test_ids]), "test")
     out = pd.DataFrame({"source": spec.path, "row": df["row"], "participant_id": ids})
     used = {id_col, "row"}
+    tp_col = group_col = ""
     if spec.timepoint:
         out["timepoint"] = spec.timepoint
     else:
@@ -154,8 +154,8 @@ def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, di
     if incomplete_forms is not None and incomplete_forms.ne("").any():
         out["incomplete_forms"] = incomplete_forms
     out["submitted_at"], serial_times = serial_times_to_iso(out["submitted_at"])
-    column_map = {"participant_id": id_col, "timepoint": spec.timepoint_column or "",
-                  "group": spec.group_column or "", **raw.meta_columns, **items.source}  # fmt: skip
+    column_map = {"participant_id": id_col, "timepoint": tp_col, "group": group_col,
+                  **raw.meta_columns, **items.source}  # fmt: skip
     if raw.forms is not None and status.forms:
         forms = list(dict.fromkeys(status.forms.values()))
         column_map["complete"] = ";".join(f"{f}_complete" for f in forms)

@@ -10,16 +10,18 @@ import pandas as pd
 
 from balint_analysis.config import StudyConfig
 
-__all__ = ["ITEM_MISSING", "ROW_EXCLUDED", "export_column_names", "flow_summary"]
+__all__ = ["ITEM_MISSING", "NOT_A_RESPONSE", "REASON_RANK", "ROW_EXCLUDED", "basic_reason",
+           "export_column_names", "flow_summary"]  # fmt: skip
 
 ROW_EXCLUDED = "row excluded"
 ITEM_MISSING = "item set missing"
+NOT_A_RESPONSE = "not a questionnaire response (REDCap row of another form or event)"
 
 REASON_RANK = {
     reason: rank
     for rank, reason in enumerate(
         [
-            "not a questionnaire response (REDCap row of another form or event)",
+            NOT_A_RESPONSE,
             "preview, test or spam response",
             "incomplete response (not finished / form not complete)",
             "timepoint not in design.timepoints",
@@ -32,6 +34,18 @@ REASON_RANK = {
         ]
     )
 }
+#: The detail after a basic reason: ``(kept the latest: …)``, ``(Excel: …)``, ``(pre: …)``.
+_DETAIL = r" \((kept |[\w-]+: ).*"
+
+
+def basic_reason(reasons: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Each reason without its detail, and its rank (0 = the most basic; unknown reasons last).
+
+    A row excluded for several reasons is counted and shown under its most basic one.
+    """
+    base = reasons.str.replace(_DETAIL, "", regex=True)
+    return base, base.map(lambda r: REASON_RANK.get(r, len(REASON_RANK)))
+
 
 def export_column_names(problems: pd.DataFrame, ingest_info: dict) -> pd.Series:
     """Name each problem's column as the export names it (``MBI_5``, not ``mbi_hss__5``)."""
@@ -55,8 +69,7 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
         rejected_idx = [i for i in excluded if df.at[i, "source"] == src]
         mine = problems[(problems["source"] == src) & problems["_row_level"].astype(bool)]
         # A row excluded for several reasons is counted once, under its most basic reason.
-        reasons = mine["reason"].str.replace(r" \((kept |[\w-]+: ).*", "", regex=True)
-        rank = reasons.map(lambda r: REASON_RANK.get(r, len(REASON_RANK)))
+        reasons, rank = basic_reason(mine["reason"])
         by_reason = (
             reasons.to_frame().assign(_rank=rank.to_numpy(), _index=mine["_index"].to_numpy())
             .sort_values(["_index", "_rank"]).drop_duplicates("_index")["reason"]
@@ -70,6 +83,7 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
             rows_accepted=int((valid["source"] == src).sum()),
             rejected_by_reason={k: int(v) for k, v in by_reason.items()},
             items_invalidated=int((item_problems["action"] == ITEM_MISSING).sum()),
+            choice_text_mapped=int(info.get("choice_text_mapped", 0)),
             timepoints=sorted(set(valid.loc[valid["source"] == src, "timepoint"])),
             submitted_by_timepoint=_date_spans(valid[valid["source"] == src]),
         )  # fmt: skip

@@ -13,15 +13,13 @@ is no declared code becomes an invalid answer (its item is set missing and repor
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Mapping
-
-import pandas as pd
 
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import Instrument
 
-__all__ = ["ANSWER_CODE", "UNDECLARED", "code_table", "decode_answer_codes",
-           "refuse_undeclared_codes"]
+__all__ = ["ANSWER_CODE", "UNDECLARED", "code_table", "refuse_undeclared_codes"]
 
 #: A LimeSurvey default answer code: ``AO01`` (LimeSurvey 3+) or ``A1`` (older surveys).
 ANSWER_CODE = re.compile(r"^AO?0*(\d+)$")
@@ -47,48 +45,28 @@ def code_table(setting: str | Mapping[str, float], instrument: Instrument) -> di
 UNDECLARED = "answer code {} has no value under answer_codes"
 
 
-def decode_answer_codes(values: pd.Series, table: Mapping[str, str]) -> tuple[pd.Series, int]:
-    """Replace the answer codes of one item column; returns the column and the cells decoded.
-
-    A non-blank cell that is no code of ``table`` (``AO08`` or ``8`` on a seven-point item,
-    ``0`` where answers are positions) becomes an invalid answer that validation reports.
-    """
-    stripped = values.str.strip()
-    decoded = stripped.map(table)
-    hit = decoded.notna()
-    stray = ~hit & stripped.ne("") & stripped.notna()
-    out = values.where(~hit, decoded)
-    if stray.any():
-        out = out.where(~stray, stripped.map(lambda v: UNDECLARED.format(v)))
-    return out, int(hit.sum())
-
-
-def refuse_undeclared_codes(path: str, items: Mapping[str, pd.Series]) -> None:
+def refuse_undeclared_codes(path: str, answers: Mapping[str, Counter]) -> None:
     """Stop when most answered item cells of a file are answer codes and none are declared.
 
-    ``items``: the file's item columns by their own names.
+    ``answers``: per item column of the file (by its own name), its answered cells counted by
+    their text (stripped; the platform's no-answer codes left out).
 
     Raises
     ------
     InputError
         Naming the file, an example code and column, and the ``answer_codes`` key.
     """
-    n_rows = max((len(s) for s in items.values()), default=0)
-    step = max(1, n_rows // 1000)
-    # Answer codes are a property of the whole survey: a spread sample of rows finds them, so a
-    # large numeric file costs ~1,000 rows of checking rather than every cell.
-    sample = pd.concat([s.iloc[::step].str.strip() for s in items.values()])
-    if not sample[sample.notna()].str.match(ANSWER_CODE).any():
+    answered = sum(sum(counts.values()) for counts in answers.values())
+    codes = {col: [(text, n) for text, n in counts.items() if ANSWER_CODE.match(text)]
+             for col, counts in answers.items()}  # fmt: skip
+    n_codes = sum(n for found in codes.values() for _, n in found)
+    if not n_codes or n_codes * 2 < answered:
         return
-    cells = pd.concat([s.str.strip() for s in items.values()], keys=list(items))
-    answered = cells[cells.notna() & (cells != "")]
-    codes = answered[answered.str.match(ANSWER_CODE)]
-    if len(codes) and len(codes) * 2 >= len(answered):
-        column = codes.index[0][0]
-        raise InputError(
-            f"{path}: {len(codes)} of {len(answered)} answers are LimeSurvey answer codes "
-            f"(e.g. '{codes.iloc[0]}' in column {column}), not the instrument's values. Declare "
-            "them on this export: `answer_codes: position` when the answer options were created "
-            "in the instrument's order (AO01 = its lowest answer), or `answer_codes: {AO01: 0, "
-            "AO02: 1, ...}`; or re-export with numeric answer codes."
-        )
+    column, found = next((col, found) for col, found in codes.items() if found)
+    raise InputError(
+        f"{path}: {n_codes} of {answered} answers are LimeSurvey answer codes "
+        f"(e.g. '{found[0][0]}' in column {column}), not the instrument's values. Declare "
+        "them on this export: `answer_codes: position` when the answer options were created "
+        "in the instrument's order (AO01 = its lowest answer), or `answer_codes: {AO01: 0, "
+        "AO02: 1, ...}`; or re-export with numeric answer codes."
+    )

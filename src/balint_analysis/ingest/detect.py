@@ -7,6 +7,7 @@ flow report can show it. Every guess can be overridden per export in the config.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
@@ -81,8 +82,11 @@ def decode(data: bytes, path: str, encoding: str | None = None) -> tuple[str, st
         When the bytes are not text in the configured (or any detectable) encoding.
     """
     if encoding:
-        if data.startswith(b"\xef\xbb\xbf") and encoding.lower().replace("-", "") not in (
-                "utf8", "utf8sig"):  # fmt: skip
+        try:
+            codec = codecs.lookup(encoding).name  # utf_8, UTF8, u8 … → utf-8
+        except LookupError:
+            codec = None  # an unknown name: refused below, as a file not readable in it
+        if data.startswith(b"\xef\xbb\xbf") and codec not in (None, "utf-8", "utf-8-sig"):
             raise InputError(
                 f"{path}: starts with a UTF-8 byte-order mark, so it is UTF-8, but the config "
                 f"says `encoding: {encoding}`. Remove the `encoding:` key for this file."
@@ -231,7 +235,8 @@ def _lower(header: list[str]) -> list[str]:
 
 _LIMESURVEY_FULL = {"response id", "date submitted", "last page", "start language"}
 _LIMESURVEY_OLD = {"completed", "last page seen", "start language"}
-_SOSCI = {"case", "serial", "ref", "questnnr", "mode", "started"}
+#: SoSci Survey system columns that identify a download (``SERIAL`` and ``REF`` not required).
+_SOSCI = {"case", "questnnr", "mode", "started"}
 
 
 def detect_format(table: TextTable) -> str:
@@ -239,7 +244,7 @@ def detect_format(table: TextTable) -> str:
 
     Checked in this order: Qualtrics (row-3 ImportId cells, JSON or the 2016–17 Python-dict
     style; legacy ``V1,V2,V3``), SurveyMonkey (``Respondent ID, Collector ID``), SoSci Survey
-    (``CASE, SERIAL, REF, QUESTNNR, MODE, STARTED``), REDCap (``*_complete``,
+    (``CASE, QUESTNNR, MODE, STARTED``), REDCap (``*_complete``,
     ``redcap_event_name``, ``redcap_repeat_instrument``, ``redcap_data_access_group``),
     LimeSurvey (system columns under their codes, full labels or older labels), Microsoft
     Forms (``ID, Start time, Completion time``), Google Forms (``Timestamp`` first), a
@@ -256,7 +261,7 @@ def detect_format(table: TextTable) -> str:
     found = set(names)
     if names[:2] == ["respondent id", "collector id"]:
         return "surveymonkey"
-    if found >= _SOSCI or {"case", "questnnr", "mode", "started"} <= found:
+    if found >= _SOSCI:
         return "sosci"
     if any(n.endswith("_complete") for n in names) or found & {
         "redcap_event_name",

@@ -80,6 +80,11 @@ def find_column(raw: RawExport, name: str) -> str | None:
     return raw.aliases.get(name)
 
 
+def _label_key(text: object) -> str:
+    """An answer label as looked up: any run of spaces (non-breaking, tabs) as one, lower case."""
+    return " ".join(str(text).split()).lower()
+
+
 def _suggest_template(missing: str, columns: list[str]) -> str:
     close = difflib.get_close_matches(missing, columns, n=1, cutoff=0.3)
     if not close:
@@ -124,15 +129,17 @@ def _label_recode(labels: Mapping[str, str] | None, missing: set[str],
     for code, text in labels.items():
         if code in missing or MISSING_LABEL.search(str(text)):
             continue
-        recode[code] = by_label.get(" ".join(str(text).split()).lower())
+        recode[code] = by_label.get(_label_key(text))
     if None in recode.values() or set(recode.values()) != set(by_label.values()):
         return None
     return recode  # type: ignore[return-value]
 
 
-def _value_label_recode(path: str, inst: Instrument, columns: list[str],
-                        table: TextTable) -> dict[str, str]:  # fmt: skip
+def _value_label_recode(path: str, inst: Instrument, columns: list[str], table: TextTable,
+                        by_label: Mapping[str, str]) -> dict[str, str]:  # fmt: skip
     """One recode (code → instrument code) for all of an instrument's items, or ``{}``.
+
+    ``by_label``: the instrument's answer labels (by :func:`_label_key`) → its codes.
 
     Raises
     ------
@@ -144,7 +151,6 @@ def _value_label_recode(path: str, inst: Instrument, columns: list[str],
     if not any(value_labels.get(c) for c in columns):
         return {}
     declared = table.notes.get("missing_declared") or {}
-    by_label = {" ".join(str(t).split()).lower(): str(c) for c, t in inst.response_labels.items()}
     recodes = {c: _label_recode(value_labels.get(c), set(declared.get(c, [])), by_label)
                for c in columns}  # fmt: skip
     shifting = [c for c, r in recodes.items() if r and any(k != v for k, v in r.items())]
@@ -162,21 +168,19 @@ def _value_label_recode(path: str, inst: Instrument, columns: list[str],
     return recodes[first]  # type: ignore[return-value]
 
 
-def _refuse_positions(spec: ExportSpec, raw: RawExport, cells: Mapping[str, pd.Series]) -> None:
+def _refuse_positions(spec: ExportSpec, raw: RawExport, answers: Mapping[str, Counter]) -> None:
     """A platform storing answer positions needs ``answer_codes`` when its items are numbers.
 
-    An "answer text" export (SurveyMonkey) is mapped through the instrument's labels instead;
-    a few numeric cells in it are options labelled with their number (a 1–7 scale labelled
-    only at its ends), so only a file whose answers are mostly numbers is refused.
+    ``answers``: per item column, its answered cells counted by text (no-answer codes left
+    out). An "answer text" export (SurveyMonkey) is mapped through the instrument's labels
+    instead; a few numeric cells in it are options labelled with their number (a 1–7 scale
+    labelled only at its ends), so only a file whose answers are mostly numbers is refused.
     """
-    if raw.coding != "positions" or spec.answer_codes or not cells:
+    if raw.coding != "positions" or spec.answer_codes or not answers:
         return
-    step = max(1, len(raw.data) // 2000)  # a spread sample decides; the file is one export
-    counts = pd.concat([s.iloc[::step] for s in cells.values()]).value_counts()
     answered = numeric = 0
-    for text, n in counts.items():
-        value = str(text).strip()
-        if value and value not in raw.missing_codes:
+    for counts in answers.values():
+        for value, n in counts.items():
             answered += n
             numeric += n if re.fullmatch(r"-?\d+", value) else 0
     if not numeric or numeric * 2 < answered:
@@ -185,7 +189,7 @@ def _refuse_positions(spec: ExportSpec, raw: RawExport, cells: Mapping[str, pd.S
                                                                            raw.format)
     raise InputError(
         f"{spec.path}: {platform} stores each answer as its position (1 = the first answer "
-        f"option), not as the instrument's value (e.g. column {next(iter(cells))}). Declare "
+        f"option), not as the instrument's value (e.g. column {next(iter(answers))}). Declare "
         "it on this export: `answer_codes: position` when the options were offered in the "
         "instrument's order (lowest value first), or `answer_codes: {1: 0, 2: 1, ...}`."
     )
@@ -223,7 +227,7 @@ def _cell_rule(missing: frozenset[str], comma: bool, recode: Mapping[str, str],
             if stripped:
                 return UNDECLARED.format(stripped), False, False, False
         if labels and text.strip() and not _is_number(text):
-            code = labels.get(text.strip().lower())
+            code = labels.get(_label_key(text))
             if code is not None:
                 return code, False, False, True
         return text, False, False, False
@@ -234,10 +238,9 @@ def _cell_rule(missing: frozenset[str], comma: bool, recode: Mapping[str, str],
 def _transform(values: pd.Series, rule,
                seen: Counter) -> tuple[pd.Series, int, int, int, np.ndarray]:  # fmt: skip
     """Apply ``rule`` to each distinct text of a column once (a column holds a handful of
-    distinct answers); returns the column, the cells blanked and decoded, and which cells
-    hold an answer. ``seen`` counts the answered cells by their text before any decoding.
-    Returns the column, the cells blanked, decoded and mapped from labels, and which cells
-    hold an answer."""
+    distinct answers); returns the column, the cells blanked, decoded and mapped from labels,
+    and which cells hold an answer. ``seen`` counts the answered cells (stripped text, blanked
+    no-answer codes left out) by their text before any decoding."""
     index, uniques = pd.factorize(values, use_na_sentinel=True)
     done = [rule(str(u)) for u in uniques]
     counts = np.bincount(index[index >= 0], minlength=len(uniques))
@@ -311,11 +314,13 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
     out = ItemColumns()
     df = raw.data
     answered = np.zeros(len(df), dtype=bool)
+    answers: dict[str, Counter] = {}  # export item column → its answers counted by text
     for inst_id, inst in config.instruments.items():
         resolved = _resolve(spec, raw, inst, config.columns_for(spec, inst_id))
         columns = list(resolved.values())
         out.by_instrument[inst_id] = columns
-        recode = _value_label_recode(spec.path, inst, columns, table)
+        labels = {_label_key(t): str(c) for c, t in inst.response_labels.items()}
+        recode = _value_label_recode(spec.path, inst, columns, table, labels)
         if recode and spec.answer_codes:
             raise InputError(
                 f"{spec.path}: the value labels of {inst.id}'s items already give the "
@@ -323,12 +328,13 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
                 "this export, or it would decode the answers a second time."
             )
         codes = code_table(spec.answer_codes, inst) if spec.answer_codes else None
-        labels = {" ".join(str(t).split()).lower(): str(c)
-                  for c, t in inst.response_labels.items()}  # fmt: skip
         rule = _cell_rule(raw.missing_codes, table.decimal == ",", recode, codes, labels)
         seen: Counter = Counter()
         for item, col in resolved.items():
-            values, blanked, decoded, mapped, filled = _transform(df[col], rule, seen)
+            counts: Counter = Counter()
+            values, blanked, decoded, mapped, filled = _transform(df[col], rule, counts)
+            seen.update(counts)
+            answers[col] = counts
             out.mapped += mapped
             if blanked:
                 out.no_answer[col] = blanked
@@ -342,9 +348,7 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
         if not recode:
             _check_coding(spec, inst, seen)
     out.answered = pd.Series(answered, index=df.index)
-    if not spec.answer_codes and out.values:
-        by_name = {out.source[k]: v for k, v in out.values.items()}
-        refuse_undeclared_codes(spec.path, by_name)
-        _refuse_positions(spec, raw, {out.source[k]: df[out.source[k]]
-                                      for k in out.values})  # fmt: skip
+    if not spec.answer_codes and answers:
+        refuse_undeclared_codes(spec.path, answers)
+        _refuse_positions(spec, raw, answers)
     return out

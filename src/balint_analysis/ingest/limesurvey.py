@@ -87,7 +87,7 @@ def read_limesurvey(table: TextTable) -> RawExport:
         variant = table.container
     elif aliases:
         variant = "code and text headings"
-    elif "submitdate" in {c.lower() for c in columns} or "lastpage" in {c.lower() for c in columns}:
+    elif {"submitdate", "lastpage"} & {c.lower() for c in columns}:
         variant = "code headings"
     else:
         variant = "full headings"

@@ -55,9 +55,9 @@ def _form_layout(df: pd.DataFrame, columns: list[str]) -> FormLayout:
 def read_redcap(table: TextTable) -> RawExport:
     """REDCap raw export: one header row of variable names, one row per record × event.
 
-    ``complete`` and ``submitted_at`` are provisional here (any filled form status ``2``);
-    :func:`instrument_status` decides them per instrument once the items are known. The data
-    access group becomes ``site``.
+    ``complete`` and ``submitted_at`` are left at their defaults here (every row complete, no
+    time): :func:`instrument_status` decides them per instrument once the items are known. The
+    data access group becomes ``site``.
     """
     header = [h.strip().lstrip("\ufeff") for h in table.records[0]]
     if header and header[0] == DICTIONARY_HEADER:
@@ -101,8 +101,13 @@ def apply_dictionary(raw: RawExport, dictionary: TextTable) -> RawExport:
             f"{dictionary.path}: not a REDCap data dictionary (its first column must be "
             f"'{DICTIONARY_HEADER}'). Download it from Project Setup > Data Dictionary."
         )
-    form_col, label_col = header.index("Form Name"), header.index("Field Label")
-    fields = {r[0].strip(): (r[form_col].strip(), r[label_col].strip())
+    form_col = header.index("Form Name")
+    label_col = header.index("Field Label") if "Field Label" in header else None  # optional
+
+    def cell(record: list[str], col: int | None) -> str:
+        return record[col].strip() if col is not None and col < len(record) else ""
+
+    fields = {r[0].strip(): (cell(r, form_col), cell(r, label_col))
               for r in dictionary.records[1:] if r and r[0].strip()}  # fmt: skip
     assert raw.forms is not None
     form_of = dict(raw.forms.form_of)
@@ -144,14 +149,24 @@ def _instrument_form(raw: RawExport, path: str, inst_id: str, columns: list[str]
     if not layout.status:
         return None  # no form status exported: completeness cannot be judged, every row counts
     forms = {layout.form_of.get(c) for c in columns}
+    judged = f"judging by the {layout.source}"
     if len(forms) == 1 and None not in forms:
-        return forms.pop()
+        form = forms.pop()
+        if form not in layout.status:  # the dictionary names a form the export left out
+            raise InputError(
+                f"{path}: the items of {inst_id} lie in REDCap form '{form}' ({judged}), but the "
+                f"file has no '{form}_complete' column; forms in it: {sorted(layout.status)}. "
+                f"Export the records with that form's status, or name the form that holds them "
+                f"with `exports[].forms: {{{inst_id}: <form>}}`."
+            )
+        return form
     named = sorted(f for f in forms if f)
     where = f"REDCap forms {', '.join(named)}" if len(named) > 1 else "no REDCap form"
+    dictionary = ("" if layout.source == "dictionary"
+                  else ", or give the data dictionary with `exports[].dictionary`")  # fmt: skip
     raise InputError(
-        f"{path}: the items of {inst_id} lie in {where} (judging by the column order); name the "
-        f"form that holds them with `exports[].forms: {{{inst_id}: <form>}}`, or give the data "
-        "dictionary with `exports[].dictionary`."
+        f"{path}: the items of {inst_id} lie in {where} ({judged}); name the form that holds "
+        f"them with `exports[].forms: {{{inst_id}: <form>}}`{dictionary}."
     )
 
 

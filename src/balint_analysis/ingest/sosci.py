@@ -40,13 +40,12 @@ def read_sosci(table: TextTable) -> RawExport:
     df = raw.data
     upper = {c.upper(): c for c in df.columns}
 
-    def col(name: str) -> pd.Series | None:
-        return stripped(df[upper[name]]) if name in upper else None
+    def col(name: str, default: str | None = None) -> pd.Series | str | None:
+        return stripped(df[upper[name]]) if name in upper else default
 
-    finished = col("FINISHED")
-    if finished is not None:
-        complete = truthy(finished)
-    elif col("LASTPAGE") is not None and col("MAXPAGE") is not None:
+    if "FINISHED" in upper:
+        complete = truthy(df[upper["FINISHED"]])  # truthy strips the cells itself
+    elif "LASTPAGE" in upper and "MAXPAGE" in upper:
         last = pd.to_numeric(col("LASTPAGE"), errors="coerce")
         complete = last.ge(pd.to_numeric(col("MAXPAGE"), errors="coerce"))
     else:
@@ -60,10 +59,10 @@ def read_sosci(table: TextTable) -> RawExport:
         fast = pd.to_numeric(per_value(rsi, lambda v: v.replace(",", ".")), errors="coerce") > 2
         quality = quality.where(~fast, "SoSci relative speed index > 2")
     df = df.assign(
-        submitted_at=col("LASTDATA") if col("LASTDATA") is not None else "",
+        submitted_at=col("LASTDATA", ""),
         complete=complete,
         response_type=kind.astype("str"),
-        duration_s=col("TIME_SUM") if col("TIME_SUM") is not None else "",
+        duration_s=col("TIME_SUM", ""),
         quality=quality,
     )
     variant = table.container if table.container != "text" else (

@@ -53,6 +53,8 @@ def _plural(n: int, one: str, many: str | None = None) -> str:
 #: What a platform's answer codes are, for the data-quality table.
 _CODED = {"sosci": "SoSci Survey option positions", "surveymonkey": "SurveyMonkey option positions",
           "limesurvey": "LimeSurvey answer codes"}  # fmt: skip
+#: The platform's "no answer" codes that ingest sets blank (``RawExport.missing_codes``).
+_NO_ANSWER = {"sosci": "SoSci −9, −1", "limesurvey": "LimeSurvey “N/A”"}
 
 
 def file_details(f: Mapping[str, Any]) -> list[str]:
@@ -102,8 +104,10 @@ def file_details(f: Mapping[str, Any]) -> list[str]:
     blanked = f.get("no_answer_codes_set_blank") or {}
     if isinstance(blanked, Mapping) and blanked:
         n = sum(int(v) for v in blanked.values() if not is_missing(v))
-        out.append(f"{_plural(n, 'answer')} coded as “no answer” by the platform (e.g. SoSci "
-                   f"−9, −1) set missing, in {_plural(len(blanked), 'item column')}")  # fmt: skip
+        example = _NO_ANSWER.get(str(fmt))
+        out.append(f"{_plural(n, 'answer')} coded as “no answer” by the platform"
+                   + (f" (e.g. {example})" if example else "")
+                   + f" set missing, in {_plural(len(blanked), 'item column')}")  # fmt: skip
     forms = f.get("redcap_forms")
     if isinstance(forms, Mapping) and len(forms) > 1:
         names = sorted({str(v) for k, v in forms.items() if k != "from"})

@@ -39,6 +39,7 @@ from balint_analysis.config import StudyConfig
 from balint_analysis.errors import InputError
 from balint_analysis.ingest.accounting import (
     ITEM_MISSING,
+    NOT_A_RESPONSE,
     ROW_EXCLUDED,
     export_column_names,
     flow_summary,
@@ -50,7 +51,7 @@ from balint_analysis.ingest.redcap import OTHER_FORM
 from balint_analysis.privacy import safe_value
 from balint_analysis.validate.items import convert_items, incomplete_forms, item_columns
 
-__all__ = ["ValidationResult", "response_schema", "roster_schema", "validate"]
+__all__ = ["NOT_A_RESPONSE", "ValidationResult", "response_schema", "roster_schema", "validate"]
 
 REJECTED_COLUMNS = ["source", "row", "column", "reason", "action", "value"]
 
@@ -99,7 +100,6 @@ def roster_schema(config: StudyConfig) -> pa.DataFrameSchema:
     )
 
 
-NOT_A_RESPONSE = "not a questionnaire response (REDCap row of another form or event)"
 _REASONS = {
     ("participant_id", "not_nullable"): "no participant id",
     ("participant_id", "str_length"): "no participant id",
@@ -115,6 +115,8 @@ _REASONS = {
     ("group", "isin"): "group is neither the intervention nor the control label",
     ("group", "not_nullable"): "no group",
 }
+# Reasons decided by the failing value rather than the check.
+_VALUE_REASONS = {("response_type", OTHER_FORM): NOT_A_RESPONSE}
 # Values safe to echo in rejected.csv (never the participant id: it is an identifier).
 _ECHO_VALUE = {"timepoint", "response_type", "group"}
 
@@ -144,8 +146,7 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None) 
     item = column.str.contains("__", regex=False)
     reason = [
         f"value outside the allowed answers of this item ({v:g})" if is_item
-        else NOT_A_RESPONSE if c == "response_type" and case == OTHER_FORM
-        else _REASONS.get((c, k), f"invalid {c} for this design")
+        else _VALUE_REASONS.get((c, case)) or _REASONS.get((c, k), f"invalid {c} for this design")
         for c, k, is_item, v, case in zip(column, check, item, _as_float(fc["failure_case"]),
                                           fc["failure_case"], strict=True)
     ]  # fmt: skip
@@ -293,8 +294,8 @@ def validate(
     if valid_roster is not None:
         groups = valid_roster.set_index("participant_id")["group"]
         df["group"] = df["participant_id"].map(groups)
-    df, text_problems = convert_items(df, config)
-    form_problems = incomplete_forms(df, config, ingest_info)
+    df, text_problems = convert_items(df)
+    form_problems = incomplete_forms(df, ingest_info)
     roster_ids = list(valid_roster["participant_id"]) if valid_roster is not None else None
     fc = _failures(response_schema(config, roster_ids), df)
     schema_problems = _name_excel_damage(_problems(fc, df, source_col="source"), df, roster_ids)
@@ -333,9 +334,6 @@ def validate(
     )
     flow = flow_summary(df, valid, problems, excluded, valid_roster, roster, config, ingest_info)
     flow["code_matching"] = matching
-    for f in flow["files"]:
-        f["choice_text_mapped"] = (int(f.get("choice_text_mapped", 0))
-                                   + df.attrs.get("choice_text_mapped", {}).get(f["source"], 0))
     flow["flags"] = {
         "rows": int(flags[["source", "row"]].drop_duplicates().shape[0]),
         "by_flag": {str(k): int(v) for k, v in flags["flag"].value_counts().sort_index().items()},
