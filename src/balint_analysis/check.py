@@ -36,19 +36,19 @@ class CheckResult:
 
 
 def _key_line(cfg) -> tuple[str, str | None]:
-    import os
+    from balint_analysis.identifiers import key_fingerprint, resolve_key
 
-    from balint_analysis.privacy import DEMO_KEY, env_key_fingerprint
-
-    fingerprint = env_key_fingerprint(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
-    if fingerprint is None:
+    try:
+        key, demo = resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
+    except InputError:
         return "", (f"privacy: environment variable {cfg.key_env} is not set; the run will stop. "
                     f"Set it to a long secret you keep (e.g. `export {cfg.key_env}=$(openssl "
                     "rand -hex 32)`).")  # fmt: skip
-    if os.environ.get(cfg.key_env, DEMO_KEY) == DEMO_KEY:
+    if demo:
         return ("Pseudonymisation key: the public demo key (synthetic data only; pseudonyms "
                 "protect nothing)."), None  # fmt: skip
-    return f"Pseudonymisation key: {cfg.key_env} is set (fingerprint {fingerprint}).", None
+    return (f"Pseudonymisation key: {cfg.key_env} is set (fingerprint "
+            f"{key_fingerprint(key)})."), None  # fmt: skip
 
 
 def _file_lines(flow: dict, rejected: pd.DataFrame) -> list[str]:
@@ -133,24 +133,30 @@ def check_cohort(config_path: str | Path) -> CheckResult:
     Never raises :class:`InputError`: a problem that stops everything becomes the result's
     only problem.
     """
-    from balint_analysis.config import read_config
-    from balint_analysis.config_schema import read_yaml, todo_keys
+    from balint_analysis.config import load_config
+    from balint_analysis.config_schema import check_schema, read_yaml, todo_keys
     from balint_analysis.coverage import coverage_problems, near_misses
     from balint_analysis.pipeline import read_inputs
     from balint_analysis.validate import validate
 
     result = CheckResult(str(config_path))
     try:
-        todos = todo_keys(read_yaml(config_path))
+        raw = read_yaml(config_path)
     except InputError as exc:
         result.problems.append(str(exc))
         return result
+    todos = todo_keys(raw)
     if todos:  # every decision init left open, each on its own line
         result.problems += [f"{config_path}: config key '{k}' is still TODO: {w}"
                             for k, w in todos]  # fmt: skip
         return result
     try:
-        cfg = read_config(config_path)
+        check_schema(raw)
+    except InputError as exc:
+        result.problems.append(f"{config_path}: {exc}")
+        return result
+    try:
+        cfg = load_config(raw)
     except InputError as exc:
         result.problems.append(str(exc))
         return result

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -20,20 +21,9 @@ PROJECT_HELP = (
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from balint_analysis.simulate import (
-        LAYOUTS,
-        PRESETS,
-        simulate_cohort,
-        write_cohort,
-        write_config,
-    )
+    from balint_analysis.simulate import simulate_cohort, write_cohort, write_config
 
-    if args.layout not in LAYOUTS:
-        raise InputError(f"unknown layout '{args.layout}'; choose one of {list(LAYOUTS)}.")
-    preset = args.preset or LAYOUTS[args.layout].preset
-    if preset not in PRESETS:
-        raise InputError(f"unknown preset '{preset}'; choose one of {sorted(PRESETS)}.")
-    cohort = simulate_cohort(preset=preset, seed=args.seed, layout=args.layout)
+    cohort = simulate_cohort(preset=args.preset, seed=args.seed, layout=args.layout)
     clash = [n for n, data in cohort.files.items()
              if (Path(args.out) / n).is_file() and (Path(args.out) / n).read_bytes() != data]
     if clash and not args.force:
@@ -109,7 +99,9 @@ def _run(args: argparse.Namespace) -> int:
     print(f"balint-analysis: project directory {project}", file=sys.stderr, flush=True)
     status = subprocess.call(cmd, env={**os.environ, "BALINT_ANNOUNCED_BY_CLI": "1"})
     report = CohortPaths(cohort, project).report
-    if status == 0 and "-n" not in extra and "--dry-run" not in extra and report.exists():
+    dry_run = any(a in ("--dry-run", "--dryrun") or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", a)
+                  for a in extra)  # fmt: skip
+    if status == 0 and not dry_run and report.exists():
         print(f"Report: {report}", file=sys.stderr, flush=True)
     return status
 

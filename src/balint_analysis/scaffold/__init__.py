@@ -22,6 +22,7 @@ from balint_analysis.config_schema import todo_keys
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import load_instrument
 from balint_analysis.scaffold.design import (
+    STANDARD_LABELS,
     Decision,
     choose_ids,
     group_column,
@@ -124,7 +125,8 @@ def _timepoints(scans: dict[str, FileScan], found: dict[str, list[Match]],
             per_file[path] = {"timepoint": Commented(label, decision.evidence)}
         else:
             _, column, levels = decision.value
-            values = _wave_values(scan, column, levels, found[path], instruments)
+            values = decision.extra.get("labels") or _wave_values(scan, column, levels,
+                                                                  found[path], instruments)
             for k, label in enumerate(dict.fromkeys(values.values())):
                 cls = wave_class(label)
                 classes.append((cls if cls is not None else k, k, label))
@@ -140,9 +142,11 @@ def _collector_waves(scan: FileScan) -> Decision:
     col = "Collector ID"
     if col not in scan.columns or not 1 < scan.stats[col].distinct <= 6:
         return Decision(None, "", todo=f"which timepoint are the responses of {scan.path}?")
-    dates = submission_dates(scan)
     collectors = scan.raw.data[col].str.strip()
-    order = dates.groupby(collectors).median().sort_values()
+    order = submission_dates(scan).groupby(collectors).median().sort_values()
+    if order.isna().any():
+        return Decision(None, "", todo=f"which timepoint are the responses of {scan.path}? (it "
+                        "has several collectors, and some of them have no response dates)")
     waves = _STANDARD_WAVES.get(len(order)) or [f"t{k}" for k in range(1, len(order) + 1)]
     shown = "; ".join(f"collector {c}: from {d:%Y-%m-%d}" for c, d in order.items())
     return Decision(("column", col, list(order.index)),
@@ -160,18 +164,13 @@ def _wave_values(scan: FileScan, column: str, levels: list[str], matches: list[M
     answered = (pd.Series((np.asarray(data[items], dtype=object) != "").any(axis=1),
                           index=data.index) if items else None)  # fmt: skip
     values = data[column].str.strip()
-    if column == "Collector ID":
-        dates = submission_dates(scan)
-        order = dates.groupby(values).median().sort_values()
-        waves = _STANDARD_WAVES.get(len(order)) or [f"t{k}" for k in range(1, len(order) + 1)]
-        return {str(c): w for c, w in zip(order.index, waves, strict=True)}
     kept = [v for v in levels if answered is None or answered[values == v].any()]
     out: dict[str, Any] = {}
     for k, level in enumerate(kept, start=1):
         label = re.sub(r"_arm_\d+$", "", level) if column == "redcap_event_name" else level
         if " " in label.strip() or len(label) > 20:
             cls = wave_class(label)
-            label = {0: "pre", 1: "post", 2: "followup"}.get(cls, f"t{k}")
+            label = STANDARD_LABELS.get(cls, f"t{k}")
         out[str(level)] = _label(label)
     return out
 
@@ -188,8 +187,13 @@ def _groups(scans: dict[str, FileScan], questionnaire: list[str], roster: FileSc
             continue
         columns[scan.path] = col
         labels.update(scan.stats[col].levels)
+    # A label in fewer than 3 rows may be a participant's typed answer: counted, never shown.
+    rare = sum(1 for n in labels.values() if n < 3)
+    labels = Counter({v: n for v, n in labels.items() if n >= 3})
     design: dict[str, Any] = {}
     shown = ", ".join(f"'{v}' ({n} rows)" for v, n in labels.most_common())
+    if rare:
+        shown += f"; {rare} other value{'s' if rare > 1 else ''} in fewer than 3 rows each"
     balint = [v for v in labels if "balint" in v.lower()]
     if not labels:
         design["intervention"] = Commented(_todo(

@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from balint_analysis.identifiers import classify_dropped_columns
 from balint_analysis.scaffold.scan import FileScan
 
-__all__ = ["Decision", "choose_ids", "group_column", "roster_columns", "timepoint_of"]
+__all__ = ["STANDARD_LABELS", "Decision", "choose_ids", "group_column", "roster_columns",
+           "timepoint_of"]
 
 _ID_NAME = re.compile(
     r"(^|[^a-z])(id|code|kod|pid|sgic|pcode|token|participant|record_id|study_id|"
@@ -44,7 +46,8 @@ _WAVE_WORDS = [
 ]
 #: Wave values that are not waves: the staff's own test runs.
 _NOT_A_WAVE = re.compile(r"^(pilot|test|pretest|debug|demo|admin|trial)\b", re.IGNORECASE)
-_STANDARD = {0: "pre", 1: "post", 2: "followup"}
+#: The usual timepoint label of each wave class.
+STANDARD_LABELS = {0: "pre", 1: "post", 2: "followup"}
 
 
 def wave_class(text: str) -> int | None:
@@ -78,10 +81,6 @@ class Decision:
     evidence: str
     todo: str = ""
     extra: dict = field(default_factory=dict)
-
-
-def _distinct(scan: FileScan, col: str) -> set[str]:
-    return scan.distinct(col)
 
 
 def _looks_like_times(scan: FileScan, col: str) -> bool:
@@ -118,7 +117,7 @@ def choose_ids(scans: list[FileScan], items: dict[str, set[str]]) -> dict[str, D
     """The participant-code column of every export (and roster): the columns whose codes
     recur across the files; by name where there is only one file."""
     candidates = {s.path: _id_candidates(s, items.get(s.path, set())) for s in scans}
-    values = {(s.path, c): _distinct(s, c) for s in scans for c in candidates[s.path]}
+    values = {(s.path, c): s.distinct(c) for s in scans for c in candidates[s.path]}
     out: dict[str, Decision] = {}
     for scan in scans:
         scored = []
@@ -204,17 +203,26 @@ def timepoint_of(scan: FileScan) -> Decision:
 
 
 def group_column(scan: FileScan) -> str | None:
-    """A column holding the arm: named like one, or a few labels one of which says Balint
-    (not the wave column, whose answers may say "Balint session" too)."""
+    """A column holding the arm: named like one, else a column every row answers with one of
+    a few labels, each in 3 or more rows, one of which says Balint. Never the wave column
+    (whose answers may say "Balint session" too) and never an identifier or free-text column,
+    whose typed answers must not become labels in the config."""
     waves = wave_column(scan)
+    rows = len(scan.raw.data) if scan.raw is not None else 0
+    candidates = []
     for col in scan.columns:
         st = scan.stats[col]
         if col == waves or not 1 <= st.distinct <= 4 or not st.levels:
             continue
-        says_balint = any("balint" in v.lower() for v in st.levels)
-        if _GROUP_NAME.match(col.strip()) or says_balint:
+        dropped = classify_dropped_columns([col])
+        if dropped["identifier"] or dropped["free_text"]:
+            continue
+        if _GROUP_NAME.match(col.strip()):
             return col
-    return None
+        if (any("balint" in v.lower() for v in st.levels) and min(st.levels.values()) >= 3
+                and st.filled >= 0.5 * rows):  # fmt: skip
+            candidates.append(col)
+    return candidates[0] if candidates else None
 
 
 def roster_columns(scan: FileScan, id_col: str) -> dict[str, str | None]:
