@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from balint_analysis.config_schema import apply_defaults, check_schema, read_yaml
+from balint_analysis.config_schema import apply_defaults, check_schema, dotted_value, read_yaml
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import Instrument, load_file, load_instrument
 
@@ -213,7 +213,9 @@ class NotInStageParams:
     """Stands for a config key a workflow stage did not declare in its params.
 
     Any use (comparison, truth value, iteration, attribute, formatting) raises ``KeyError``:
-    a stage that reads an undeclared key would not be re-run when that key changes.
+    a stage that reads an undeclared key would not be re-run when that key changes. (An
+    identity test, ``value is None``, cannot be intercepted; it is simply False.) Copying and
+    pickling keep the placeholder.
     """
 
     __slots__ = ("key", "stage")
@@ -231,7 +233,12 @@ class NotInStageParams:
     def __repr__(self) -> str:
         return f"<config key {self.key} not in the params of stage {self.stage}>"
 
-    __getattr__ = __bool__ = __eq__ = __ne__ = __iter__ = __len__ = __str__ = __format__ = _fail
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") and name.endswith("__"):
+            raise AttributeError(name)  # protocol lookups (copy, pickle) behave normally
+        return self._fail()
+
+    __bool__ = __eq__ = __ne__ = __iter__ = __len__ = __str__ = __format__ = _fail
     __hash__ = __lt__ = __gt__ = __le__ = __ge__ = __getitem__ = __contains__ = _fail
     __float__ = __int__ = __index__ = __round__ = __neg__ = __abs__ = _fail
     __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _fail
@@ -242,12 +249,7 @@ def _get(raw: Mapping[str, Any], dotted: str, stage: str | None) -> Any:
     """The value at ``dotted``; absent: ``None`` in a whole config (optional keys; required
     ones were checked by the schema), a :class:`NotInStageParams` in a stage's params (a key
     the stage declared but the config leaves out is present there as ``None``)."""
-    node: Any = raw
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return None if stage is None else NotInStageParams(dotted, stage)
-        node = node[part]
-    return node
+    return dotted_value(raw, dotted, None if stage is None else NotInStageParams(dotted, stage))
 
 
 def _declared(value: Any) -> bool:

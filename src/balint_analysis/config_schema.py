@@ -24,6 +24,7 @@ __all__ = [
     "apply_defaults",
     "check_schema",
     "deep_update",
+    "dotted_value",
     "load_schema",
     "read_yaml",
     "run_config",
@@ -45,7 +46,8 @@ def load_schema(path: str | Path | None = None) -> dict:
         from balint_analysis.project import schema_path
 
         path = schema_path()
-    return copy.deepcopy(_schema_cached(str(path)))
+    # Resolved, so the workflow's relative source path and the package's path share one parse.
+    return copy.deepcopy(_schema_cached(str(Path(path).resolve())))
 
 
 def _loader() -> type:
@@ -133,6 +135,16 @@ def _walk(value: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, .
 
 def _dotted(path: tuple[str, ...]) -> str:
     return ".".join(path).replace(".[", "[")
+
+
+def dotted_value(config: Mapping[str, Any], dotted: str, missing: Any = None) -> Any:
+    """The value at a dotted key (``analysis.alpha``), ``missing`` where the path ends early."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return missing
+        node = node[part]
+    return node
 
 
 def todo_keys(raw: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -17,7 +17,7 @@ from typing import Any
 from balint_analysis.config import StudyConfig, load_stage_config
 from balint_analysis.errors import InputError
 
-__all__ = ["STAGES", "finish_job", "read_inputs", "run_stage"]
+__all__ = ["STAGES", "finish_job", "read_inputs", "run_job", "run_stage"]
 
 
 def _csv_round_trip(frame, **read_options):
@@ -334,6 +334,17 @@ def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Ma
     finally:
         if log_file:
             log_file.close()
+
+
+def run_job(job: Any, name: str, **extra: Any) -> None:
+    """Run stage ``name`` as a workflow job, then end the job's process (:func:`finish_job`).
+
+    ``job`` is the ``snakemake`` object of a ``workflow/scripts/*.py`` wrapper: its ``config``
+    param, inputs, outputs and log go to :func:`run_stage`, with ``extra`` keyword arguments.
+    """
+    run_stage(name, job.params.config, dict(job.input.items()), dict(job.output.items()),
+              job.log[0], **extra)  # fmt: skip
+    finish_job()
 
 
 def finish_job() -> None:

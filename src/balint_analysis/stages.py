@@ -15,6 +15,8 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from balint_analysis.config_schema import dotted_value
+
 __all__ = ["DOWNSTREAM", "STAGE_KEYS", "first_stages", "jobs_for_key", "stage_config"]
 
 #: Config keys (dotted paths; a section means all of its keys) each stage reads.
@@ -47,15 +49,6 @@ DOWNSTREAM: dict[str, tuple[str, ...]] = {
 }
 
 
-def _lookup(config: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
-    node: Any = config
-    for part in dotted.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return False, None
-        node = node[part]
-    return True, node
-
-
 def stage_config(config: Mapping[str, Any], stage: str) -> dict[str, Any]:
     """The part of a (defaults-filled) config that ``stage`` reads, as a nested mapping.
 
@@ -65,7 +58,7 @@ def stage_config(config: Mapping[str, Any], stage: str) -> dict[str, Any]:
     """
     out: dict[str, Any] = {}
     for dotted in STAGE_KEYS[stage]:
-        _, value = _lookup(config, dotted)
+        value = dotted_value(config, dotted)
         *parents, leaf = dotted.split(".")
         node = out
         for part in parents:

@@ -6,7 +6,12 @@ import threading
 from snakemake.exceptions import WorkflowError
 
 from balint_analysis.config import load_config
-from balint_analysis.config_schema import apply_defaults, check_schema, run_config
+from balint_analysis.config_schema import (
+    apply_defaults,
+    check_schema,
+    load_schema,
+    run_config,
+)
 from balint_analysis.errors import InputError
 from balint_analysis.power import power_settings
 from balint_analysis.identifiers import env_key_fingerprint
@@ -18,8 +23,9 @@ try:
     # --configfile is given) plus the schema's defaults: never another cohort's keys.
     _given = run_config(config, workflow.overwrite_configfiles, DEFAULT_CONFIG)
     # One line naming the key, then what a JSON schema cannot express.
-    check_schema(_given, workflow.source_path("../schemas/config.schema.yaml"))
-    _full = apply_defaults(_given)
+    _schema = workflow.source_path("../schemas/config.schema.yaml")
+    check_schema(_given, _schema)
+    _full = apply_defaults(_given, load_schema(_schema))
     STUDY = load_config(_full)
 except InputError as exc:
     raise WorkflowError(str(exc)) from None
@@ -33,12 +39,22 @@ KEY_FINGERPRINT = env_key_fingerprint(
 )
 
 
+# Output locations, from the one definition the CLI also uses.
+PATHS = CohortPaths(COHORT)
+REPORT = str(PATHS.report)
+POWER_PAGE = str(PATHS.power_page)
+
+
 def processed(name):
-    return f"data/processed/{COHORT}/{name}"
+    return str(PATHS.processed / name)
 
 
 def interim(name):
-    return f"data/interim/{COHORT}/{name}"
+    return str(PATHS.interim / name)
+
+
+def log_file(name):
+    return str(PATHS.logs / name)
 
 
 def raw_inputs():
@@ -56,8 +72,7 @@ def announce_results():
     run` prints it itself, also after a run with nothing to do)."""
     if os.environ.get("BALINT_ANNOUNCED_BY_CLI"):
         return
-    paths = CohortPaths(COHORT)
-    for label, path in (("Report", paths.report), ("Power analysis", paths.power_page)):
+    for label, path in (("Report", PATHS.report), ("Power analysis", PATHS.power_page)):
         if path.exists():
             print(f"{label}: {path.resolve()}", file=sys.stderr, flush=True)
 

@@ -16,7 +16,7 @@ rule model:
         dose=processed("dose.csv"),
         model_dir=directory(processed("models")),
     log:
-        f"logs/{COHORT}/model.log",
+        log_file("model.log"),
     benchmark:
         f"benchmarks/jobs/{COHORT}/model.tsv"
     conda:

@@ -6,14 +6,14 @@ POWER = power_settings(config)
 rule power:
     input:
         processed("power/power.csv"),
-        f"reports/{COHORT}/power.html",
+        POWER_PAGE,
 
 
 rule power_chunk:
     output:
         results=interim("power/chunk_{chunk}.csv"),
     log:
-        f"logs/{COHORT}/power_chunk_{{chunk}}.log",
+        log_file("power_chunk_{chunk}.log"),
     benchmark:
         f"benchmarks/jobs/{COHORT}/power_chunk_{{chunk}}.tsv"
     conda:
@@ -35,9 +35,9 @@ rule power_gather:
         ),
     output:
         csv=processed("power/power.csv"),
-        html=f"reports/{COHORT}/power.html",
+        html=POWER_PAGE,
     log:
-        f"logs/{COHORT}/power_gather.log",
+        log_file("power_gather.log"),
     benchmark:
         f"benchmarks/jobs/{COHORT}/power_gather.tsv"
     conda:

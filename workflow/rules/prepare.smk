@@ -15,7 +15,7 @@ rule prepare:
         item_stats=processed("items.csv"),
         flags=processed("flags.csv"),
     log:
-        f"logs/{COHORT}/prepare.log",
+        log_file("prepare.log"),
     benchmark:
         f"benchmarks/jobs/{COHORT}/prepare.tsv"
     conda:

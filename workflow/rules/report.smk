@@ -23,12 +23,12 @@ rule report:
         raw=raw_inputs(),
     output:
         html=report(
-            f"reports/{COHORT}/report.html",
+            REPORT,
             caption="../report/report.rst",
             category="Evaluation report",
         ),
     log:
-        f"logs/{COHORT}/report.log",
+        log_file("report.log"),
     benchmark:
         f"benchmarks/jobs/{COHORT}/report.tsv"
     conda:

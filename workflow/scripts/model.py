@@ -1,10 +1,5 @@
 """Snakemake wrapper of the model stage (logic: balint_analysis.pipeline)."""
 
-from balint_analysis.pipeline import finish_job, run_stage
+from balint_analysis.pipeline import run_job
 
-run_stage(
-    "model", snakemake.params.config, dict(snakemake.input.items()),
-    dict(snakemake.output.items()),
-    snakemake.log[0], threads=snakemake.threads,
-)
-finish_job()
+run_job(snakemake, "model", threads=snakemake.threads)

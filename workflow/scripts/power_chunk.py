@@ -1,10 +1,5 @@
 """Snakemake wrapper of one power-simulation chunk (logic: balint_analysis.power)."""
 
-from balint_analysis.pipeline import finish_job, run_stage
+from balint_analysis.pipeline import run_job
 
-run_stage(
-    "power_chunk", snakemake.params.config, dict(snakemake.input.items()),
-    dict(snakemake.output.items()),
-    snakemake.log[0], chunk=int(snakemake.wildcards.chunk),
-)
-finish_job()
+run_job(snakemake, "power_chunk", chunk=int(snakemake.wildcards.chunk))

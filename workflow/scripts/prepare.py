@@ -1,11 +1,8 @@
 """Snakemake wrapper of prepare: ingest, validate, pseudonymise, score (see pipeline)."""
 
-from balint_analysis.pipeline import finish_job, run_stage
+from balint_analysis.pipeline import run_job
 
-run_stage(
-    "prepare", snakemake.params.config, dict(snakemake.input.items()),
-    dict(snakemake.output.items()),
-    snakemake.log[0], key_fingerprint=snakemake.params.key_fingerprint,
+run_job(
+    snakemake, "prepare", key_fingerprint=snakemake.params.key_fingerprint,
     key_history=snakemake.params.key_history,
 )
-finish_job()
