@@ -14,32 +14,18 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from project_helpers import REPO, answer_todos, copy_repository
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
 
 
 def bash_blocks(markdown: Path) -> list[str]:
     """The ``bash`` code blocks of a Markdown file, in order."""
     return re.findall(r"```bash\n(.*?)```", markdown.read_text(encoding="utf-8"), re.S)
-
-
-def copy_repository(dest: Path) -> Path:
-    """Every file git knows of (tracked, or new and not ignored), plus the installed venv."""
-    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                            cwd=REPO, capture_output=True, text=True, check=True).stdout
-    for name in listed.splitlines():
-        source = REPO / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    (dest / ".venv").symlink_to(REPO / ".venv")
-    return dest
 
 
 def sh(workdir: Path, script: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -56,22 +42,9 @@ def digests(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}  # fmt: skip
 
 
-def answer_todos(config: Path, answers: dict[str, str]) -> None:
-    """What the reader does in an editor: replace each TODO left by init."""
-    lines = config.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        key = line.split(":", 1)[0].strip()
-        if "TODO" in line and key in answers:
-            lines[i] = line[: len(line) - len(line.lstrip())] + f"{key}: {answers[key]}"
-    config.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    from balint_analysis.config_schema import read_yaml, todo_keys
-
-    assert todo_keys(read_yaml(config)) == []
-
-
 @pytest.fixture(scope="module")
 def copy(tmp_path_factory) -> Path:
-    work = copy_repository(tmp_path_factory.mktemp("repo"))
+    work = copy_repository(tmp_path_factory.mktemp("repo"), link_venv=True)
     sh(work, "make run")  # the README's first command: the demo
     return work
 

@@ -20,42 +20,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from project_helpers import REPO, copy_repository, documented_keys
 
 from balint_analysis.stages import jobs_for_key
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.e2e
-
-SECTION_PREFIX = {"Top level": "", "design": "design.", "participants": "participants.",
-                  "exports": "exports[].", "analysis": "analysis.", "validation": "validation.",
-                  "privacy": "privacy.", "power": "power."}  # fmt: skip
-
-
-def documented_keys() -> list[str]:
-    """Every key of the tables in config/README.md, as a dotted path (``exports[].id``)."""
-    keys, prefix = [], None
-    for line in (REPO / "config" / "README.md").read_text(encoding="utf-8").splitlines():
-        heading = re.match(r"^## `?([\w ]+?)`?( \(.*\))?$", line)
-        if heading:
-            prefix = SECTION_PREFIX.get(heading.group(1))
-            continue
-        if prefix is None or not line.startswith("| `"):
-            continue
-        first_cell = line.split("|")[1]
-        keys += [prefix + k for k in re.findall(r"`([\w.]+)`", first_cell)]
-    return keys
-
-
-def copy_repo(dest: Path) -> Path:
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.split()  # fmt: skip
-    for name in files:
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if (REPO / name).is_file():
-            shutil.copy2(REPO / name, target)
-    return dest
-
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}
@@ -171,7 +140,7 @@ TINY_POWER = {"replicates": 2, "chunk_size": 2, "seed": 1,
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory) -> tuple[Path, dict]:
-    work = copy_repo(tmp_path_factory.mktemp("reruns"))
+    work = copy_repository(tmp_path_factory.mktemp("reruns"))
     config = yaml.safe_load((work / "config" / "config.yaml").read_text(encoding="utf-8"))
     config["power"] = TINY_POWER
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -238,7 +207,7 @@ def test_the_report_says_when_the_pseudonyms_changed(tmp_path):
     """Two real runs with different keys: the second re-pseudonymises and says so."""
     import json
 
-    work = copy_repo(tmp_path)
+    work = copy_repository(tmp_path)
     first = {"BALINT_ID_KEY": "the-first-long-secret-key-0123456789"}
     second = {"BALINT_ID_KEY": "the-second-long-secret-key-9876543210"}
     assert snakemake(work, "--cores", "2", env=first).returncode == 0

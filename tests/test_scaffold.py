@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from project_helpers import answer_todos, run_init
 
 from balint_analysis.cli import main
 from balint_analysis.config_schema import check_schema
@@ -32,23 +32,6 @@ def simulate(tmp_path: Path, layout: str, cohort: str) -> Path:
         args += ["--preset", "small"]
     assert main(args) == 0
     return tmp_path / "data" / "raw" / cohort
-
-
-def init(cohort: str, *extra: str) -> dict:
-    assert main(["init", f"data/raw/{cohort}", *extra]) == 0
-    return yaml.safe_load(Path(f"config/{cohort}.yaml").read_text(encoding="utf-8"))
-
-
-def answer_todos(cohort: str, answers: dict[str, str]) -> None:
-    """Replace each TODO line of the written config, as a researcher edits the file."""
-    path = Path(f"config/{cohort}.yaml")
-    lines = path.read_text(encoding="utf-8").splitlines()
-    for i, line in enumerate(lines):
-        key = line.split(":", 1)[0].strip()
-        if "TODO" in line and key in answers:
-            indent = line[: len(line) - len(line.lstrip())]
-            lines[i] = f"{indent}{key}: {answers[key]}"
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def check(cohort: str, capsys) -> str:
@@ -79,7 +62,7 @@ def assert_flow_matches_truth(folder: Path, output: str) -> None:
 
 def test_tutorial_layout(project, capsys):
     folder = simulate(project, "tutorial", "ward7")
-    config = init("ward7")
+    config = run_init("ward7")
     assert config["design"] == {"timepoints": ["baseline", "followup"],
                                 "intervention": "Balint group", "control": "Comparison group",
                                 "randomised": False}  # fmt: skip
@@ -104,13 +87,13 @@ def test_tutorial_layout(project, capsys):
     assert re.search(r"id: Code  # \d+ distinct codes, \d+ of them also in "
                      r"data/raw/ward7/followup.csv column 'code'", text)
     assert "22 columns MBI1 … MBI22" in text
-    answer_todos("ward7", {"title": "Balint groups on ward 7"})
+    answer_todos(Path("config/ward7.yaml"), {"title": "Balint groups on ward 7"})
     assert_flow_matches_truth(folder, check("ward7", capsys))
 
 
 def test_surveymonkey_layout(project, capsys):
     folder = simulate(project, "surveymonkey", "sm")
-    config = init("sm")
+    config = run_init("sm")
     assert config["design"]["timepoints"] == ["pre", "post", "followup"]
     assert (config["design"]["intervention"], config["design"]["control"]) == ("balint",
                                                                                 "control")
@@ -127,13 +110,13 @@ def test_surveymonkey_layout(project, capsys):
         assert export.get("answer_codes") == (None if "followup" in name else "position")
     assert config["instruments"] == {"mbi_hss": "Q2_{i}", "pss10": "Q3_{i}", "cbi": "Q4_{i}",
                                      "who5": "Q5_{i}"}  # fmt: skip
-    answer_todos("sm", {"title": "SurveyMonkey cohort"})
+    answer_todos(Path("config/sm.yaml"), {"title": "SurveyMonkey cohort"})
     assert_flow_matches_truth(folder, check("sm", capsys))
 
 
 def test_sosci_layout(project, capsys):
     folder = simulate(project, "sosci", "sosci")
-    config = init("sosci")
+    config = run_init("sosci")
     exports = {Path(e["path"]).name: e for e in config["exports"]}
     assert list(exports) == ["pre_sosci.csv", "post_sosci.sav", "followup_sosci.csv"]
     for export in exports.values():
@@ -142,7 +125,7 @@ def test_sosci_layout(project, capsys):
     assert [exports[n]["timepoint"] for n in exports] == ["pre", "post", "followup"]
     assert config["instruments"] == {"mbi_hss": "MB01_{i:02d}", "pss10": "PS01_{i:02d}",
                                      "cbi": "CB01_{i:02d}", "who5": "WH01_{i:02d}"}  # fmt: skip
-    answer_todos("sosci", {"title": "SoSci cohort"})
+    answer_todos(Path("config/sosci.yaml"), {"title": "SoSci cohort"})
     assert_flow_matches_truth(folder, check("sosci", capsys))
 
 
@@ -155,7 +138,7 @@ def test_undecidable_groups_are_todos_that_name_the_choices(project, capsys):
                                                                   for i in range(10)))  # fmt: skip
     (folder / "pre.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     (folder / "post.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
-    config = init("ab")
+    config = run_init("ab")
     assert config["design"]["intervention"].startswith("TODO: which label is the Balint group: "
                                                        "'B' (12 rows), 'A' (12 rows)")
     assert config["instruments"] == {"pss10": "PSS_{i}"}
@@ -167,7 +150,7 @@ def test_undecidable_groups_are_todos_that_name_the_choices(project, capsys):
 
 def test_init_never_overwrites_and_refuses_an_empty_folder(project, capsys):
     simulate(project, "tutorial", "ward7")
-    init("ward7")
+    run_init("ward7")
     assert main(["init", "data/raw/ward7"]) == 1
     assert "exists; move it away or pass --force" in capsys.readouterr().err
     (project / "data" / "raw" / "empty").mkdir()
@@ -214,7 +197,7 @@ def test_redcap_export_with_its_data_dictionary(project, capsys):
     folder.mkdir(parents=True)
     for name in ("multiform.csv", "multiform_dictionary.csv"):
         shutil.copy(fixtures / name, folder / name)
-    config = init("rc")
+    config = run_init("rc")
     (export,) = config["exports"]
     assert export["format"] == "redcap"
     assert export["dictionary"] == "data/raw/rc/multiform_dictionary.csv"

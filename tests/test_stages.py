@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import copy
+import pickle
 
 import pytest
 import yaml
+from project_helpers import DEMO_CONFIG, documented_keys
 
 from balint_analysis.config import NotInStageParams, load_stage_config
 from balint_analysis.config_schema import apply_defaults
 from balint_analysis.stages import STAGE_KEYS, jobs_for_key, stage_config
 
-DEMO = Path(__file__).resolve().parents[1] / "config" / "config.yaml"
-
 
 @pytest.fixture(scope="module")
 def full() -> dict:
-    return apply_defaults(yaml.safe_load(DEMO.read_text(encoding="utf-8")))
+    return apply_defaults(yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8")))
 
 
 def test_stage_config_holds_exactly_the_declared_keys(full):
@@ -37,6 +37,11 @@ def test_a_stage_reading_an_undeclared_key_fails(full):
         str(cfg.title)
     with pytest.raises(KeyError, match="'analysis.min_cell_size'"):
         _ = cfg.analysis.min_cell_size + 1
+    with pytest.raises(KeyError, match="'title'"):
+        cfg.title.upper()  # an attribute of the missing value
+    # Copies (a stage's worker processes get a pickled config) keep the placeholder.
+    copied = pickle.loads(pickle.dumps(copy.deepcopy(cfg.title)))
+    assert isinstance(copied, NotInStageParams) and copied.key == "title"
     prepare = load_stage_config(stage_config(full, "prepare"), "prepare")
     with pytest.raises(KeyError, match="'analysis.primary'"):
         prepare.analysis.primary_scale  # noqa: B018
@@ -48,3 +53,26 @@ def test_jobs_follow_from_the_first_stage_reading_a_key():
     assert jobs_for_key("exports[].id") == {"prepare", "model", "report"}
     assert jobs_for_key("power.seed") == {"power_chunk", "power_gather"}
     assert all(keys for keys in STAGE_KEYS.values())
+
+
+#: What a researcher is told a change re-runs (config/README.md), written out by hand rather than
+#: derived from STAGE_KEYS, which also builds the rules' params: the first matching prefix wins.
+RERUNS_BY_HAND = [
+    ("power.", {"power_chunk", "power_gather"}),
+    ("analysis.alpha", {"model", "report", "power_chunk", "power_gather"}),
+    ("analysis.primary", {"model", "report"}),
+    ("analysis.min_cell_size", {"report"}),
+    ("analysis.", {"prepare", "model", "report"}),  # covariates, strict
+    ("analysis", {"prepare", "model", "report", "power_chunk", "power_gather"}),
+    ("synthetic", {"report"}),
+    ("title", {"report", "power_gather"}),
+    ("", {"prepare", "model", "report"}),  # the design, the data and how they are read
+]
+
+
+def test_every_documented_key_reruns_what_the_docs_promise():
+    keys = documented_keys()
+    assert len(keys) >= 60
+    for key in keys:
+        expected = next(jobs for prefix, jobs in RERUNS_BY_HAND if key.startswith(prefix))
+        assert jobs_for_key(key) == expected, key

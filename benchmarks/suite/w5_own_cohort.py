@@ -7,7 +7,8 @@ as SoSci Survey downloads (a UTF-16 CSV, a ``.sav``, an R data file). Timed, as 
 them (the CLI, Python start-up included):
 
 * ``balint-analysis init data/raw/<cohort>/`` on each folder (three exports and a roster);
-* ``balint-analysis check --config …`` on each cohort;
+* ``balint-analysis check --config …`` on each cohort's finished config (the one the simulator
+  writes: what ``init``'s config becomes once its TODOs are answered);
 
 and in process, ingest + validation (what ``prepare`` and ``check`` do before anything is
 written) of each layout, with its ratio to the demo layout's CSV.
@@ -15,6 +16,7 @@ written) of each layout, with its ratio to the demo layout's CSV.
 
 from __future__ import annotations
 
+import csv
 import subprocess
 from pathlib import Path
 
@@ -65,7 +67,8 @@ def run(opts) -> list[Figure]:
         for layout in LAYOUTS:
             code = GENERATE.format(bench=str(REPO / "benchmarks"), n=n, layout=layout)
             subprocess.run([PY, "-c", code], cwd=work, check=True, capture_output=True)
-        rows = sum(1 for _ in (work / "data/raw/demo/pre_qualtrics.csv").open("rb")) - 3
+        with (work / "data/raw/demo/pre_qualtrics.csv").open(encoding="utf-8-sig") as fh:
+            rows = sum(1 for _ in csv.reader(fh)) - 3  # records, not lines: comments span lines
         inits = {layout: [run_cmd([*cli, "init", f"data/raw/{layout}", "--cohort",
                                    f"init_{layout}", "--force"], work, env)
                           for _ in range(opts.repeat)] for layout in LAYOUTS}  # fmt: skip
@@ -89,7 +92,8 @@ def run(opts) -> list[Figure]:
             figs.append(Figure(w, f"ingest + validate, {layout} layout (in process)", "s",
                                times[layout]))  # fmt: skip
             if layout != "demo":
-                figs.append(Figure(w, f"{layout} / demo-layout CSV, ingest + validate", "x",
+                figs.append(Figure(w, f"{layout} / demo layout (Qualtrics, REDCap, LimeSurvey "
+                                   "CSVs), ingest + validate", "x",
                                    [median(times[layout]) / base], target="<= 1.2x",
                                    limit=1.2))  # fmt: skip
     finally:
