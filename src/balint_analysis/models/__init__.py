@@ -15,10 +15,8 @@ content). The procedures it combines are importable on their own: :func:`fit_lmm
 
 from __future__ import annotations
 
-import multiprocessing
 import platform
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -52,6 +50,7 @@ from balint_analysis.models.sensitivity import (
     ancova,
 )
 from balint_analysis.models.summary_tests import ttest_from_summary
+from balint_analysis.workers import map_in_processes
 
 __all__ = [
     "CLINICAL_COLUMNS",
@@ -290,14 +289,10 @@ def _map(func, tasks: list, n_jobs: int) -> list:
 
     Outcomes are independent, so they are spread over processes (fork: the workers start with
     the imports already done); results come back in task order, so the output does not depend
-    on ``n_jobs``.
+    on ``n_jobs``. The workers die with this process (:mod:`balint_analysis.workers`): a
+    killed model job leaves no process behind.
     """
-    n_jobs = min(n_jobs, len(tasks))
-    if n_jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        return [func(*t) for t in tasks]
-    with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_single_threaded_blas) as pool:  # fmt: skip
-        return list(pool.map(func, *zip(*tasks, strict=True)))
+    return map_in_processes(func, tasks, n_jobs, initializer=_single_threaded_blas)
 
 
 def _single_threaded_blas() -> None:
