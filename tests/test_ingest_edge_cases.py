@@ -14,8 +14,8 @@ import pytest
 
 from balint_analysis.config import load_config
 from balint_analysis.errors import InputError
+from balint_analysis.identifiers import read_key_history as _key_history
 from balint_analysis.ingest import ingest
-from balint_analysis.pipeline import _key_history
 from balint_analysis.report.quality import file_details
 from tests import exports_factory as xf
 

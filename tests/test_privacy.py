@@ -26,8 +26,9 @@ def test_pseudonym_is_keyed_hmac_sha256():
 
 
 def test_key_from_environment(monkeypatch):
-    monkeypatch.setenv("BA_KEY_T", "s3cret")
-    assert resolve_key("BA_KEY_T", allow_demo_key=False) == (b"s3cret", False)
+    monkeypatch.setenv("BA_KEY_T", "s3cret-and-long-enough-0123456789")
+    assert resolve_key("BA_KEY_T", allow_demo_key=False) == (
+        b"s3cret-and-long-enough-0123456789", False)
     monkeypatch.delenv("BA_KEY_T")
     assert resolve_key("BA_KEY_T", allow_demo_key=True) == (DEMO_KEY.encode(), True)
     with pytest.raises(InputError, match="BA_KEY_T is not set"):

@@ -116,6 +116,8 @@ MUTATIONS: dict[str, Callable[[dict], None]] = {
         validation={"careless": {"min_seconds_per_item": 1}}),
     "privacy.key_env": lambda c: c["privacy"].update(key_env="BALINT_OTHER_KEY"),
     "privacy.allow_demo_key": lambda c: c["privacy"].update(allow_demo_key=False),
+    "privacy.rotated_key_fingerprint": lambda c: c["privacy"].update(
+        rotated_key_fingerprint="0123456789abcdef"),
     "power.replicates": lambda c: c["power"].update(replicates=3),
     "power.chunk_size": lambda c: c["power"].update(chunk_size=1),
     "power.seed": lambda c: c["power"].update(seed=2),
@@ -204,8 +206,11 @@ def test_a_new_pseudonymisation_key_reruns_prepare(ran):
 
 
 def test_the_report_says_when_the_pseudonyms_changed(tmp_path):
-    """Two real runs with different keys: the second re-pseudonymises and says so."""
+    """Real runs with two keys: the second key stops the run until the config declares it,
+    then the cohort is pseudonymised again and the report says so."""
     import json
+
+    from balint_analysis.identifiers import key_fingerprint
 
     work = copy_repository(tmp_path)
     first = {"BALINT_ID_KEY": "the-first-long-secret-key-0123456789"}
@@ -213,10 +218,25 @@ def test_the_report_says_when_the_pseudonyms_changed(tmp_path):
     assert snakemake(work, "--cores", "2", env=first).returncode == 0
     pseudo = work / "data/processed/demo/pseudonymisation.json"
     before = json.loads(pseudo.read_text())
-    assert before["pseudonyms_changed"] is False and len(before["key_fingerprint"]) == 16
+    assert before["pseudonyms_changed"] is False
+    assert before["key_fingerprint"] == key_fingerprint(first["BALINT_ID_KEY"].encode())
     scores_before = (work / "data/processed/demo/scores.csv").read_text()
+    new_fingerprint = key_fingerprint(second["BALINT_ID_KEY"].encode())
+    proc = snakemake(work, "--cores", "2", env=second)
+    assert proc.returncode != 0
+    assert (f"privacy: the key in BALINT_ID_KEY (fingerprint {new_fingerprint}) is not the key "
+            "this cohort was pseudonymised with") in proc.stderr  # fmt: skip
+    assert "Traceback" not in proc.stderr
+    history = work / "data/interim/demo/key_history.json"
+    assert json.loads(history.read_text()) == {"fingerprints": [before["key_fingerprint"]]}
+    path = work / "config" / "config.yaml"
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["privacy"]["rotated_key_fingerprint"] = new_fingerprint
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     proc = snakemake(work, "--cores", "2", env=second)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(history.read_text()) == {
+        "fingerprints": [before["key_fingerprint"], new_fingerprint]}
     after = json.loads(pseudo.read_text())
     assert after["pseudonyms_changed"] is True
     assert after["previous_key_fingerprint"] == before["key_fingerprint"]

@@ -24,7 +24,7 @@ from suite.cohorts import remove, workdir
 from suite.measure import PY, REPO, Figure, median, run_cmd, timed
 
 LAYOUTS = ("demo", "surveymonkey", "sosci")
-KEY = {"BALINT_ID_KEY": "benchmark-key-0123456789abcdef"}
+KEY = {"BALINT_ID_KEY": "benchmark-key-0123456789abcdef-w5-not-secret"}
 GENERATE = """
 import sys
 sys.path.insert(0, {bench!r})

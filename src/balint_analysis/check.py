@@ -36,19 +36,21 @@ class CheckResult:
 
 
 def _key_line(cfg) -> tuple[str, str | None]:
-    from balint_analysis.identifiers import key_fingerprint, resolve_key
+    """The key's line, or the one-line reason the run will refuse it (unset, weak, a system
+    variable, or not the key the cohort's history records)."""
+    from balint_analysis.identifiers import checked_key_fingerprint
+    from balint_analysis.project import CohortPaths
 
     try:
-        key, demo = resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
-    except InputError:
-        return "", (f"privacy: environment variable {cfg.key_env} is not set; the run will stop. "
-                    f"Set it to a long secret you keep (e.g. `export {cfg.key_env}=$(openssl "
-                    "rand -hex 32)`).")  # fmt: skip
+        fingerprint, demo = checked_key_fingerprint(
+            cfg, CohortPaths(cfg.cohort).interim / "key_history.json")
+    except InputError as exc:
+        return "", str(exc)
     if demo:
         return ("Pseudonymisation key: the public demo key (synthetic data only; pseudonyms "
                 "protect nothing)."), None  # fmt: skip
     return (f"Pseudonymisation key: {cfg.key_env} is set (fingerprint "
-            f"{key_fingerprint(key)})."), None  # fmt: skip
+            f"{fingerprint})."), None  # fmt: skip
 
 
 def _file_lines(flow: dict, rejected: pd.DataFrame) -> list[str]:

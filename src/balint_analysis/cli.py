@@ -71,11 +71,13 @@ def _preflight(config: Path, extra: list[str]) -> str:
     good outputs of the step it re-runs): the config (YAML, schema, TODOs, semantic checks)
     and the pseudonymisation key. Returns the cohort name."""
     from balint_analysis.config import read_config
-    from balint_analysis.identifiers import resolve_key
+    from balint_analysis.identifiers import checked_key_fingerprint
+    from balint_analysis.project import CohortPaths
 
     cfg = read_config(config)
     if "power" not in extra:  # the power analysis reads no participant data
-        resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
+        history = CohortPaths(cfg.cohort).interim / "key_history.json"
+        checked_key_fingerprint(cfg, history)
     return cfg.cohort
 
 

@@ -140,6 +140,8 @@ class StudyConfig:
     synthetic_preset: str | None
     validation: ValidationSpec
     raw: Mapping[str, Any] = field(repr=False)
+    #: ``privacy.rotated_key_fingerprint``: the fingerprint of a new key adopted on purpose.
+    rotated_key_fingerprint: str | None = None
 
     def columns_for(self, export: ExportSpec, instrument_id: str) -> dict[int, str]:
         """Item number -> export column for one instrument in one export."""
@@ -256,6 +258,13 @@ def _declared(value: Any) -> bool:
     return not isinstance(value, NotInStageParams)
 
 
+def _rotated_key_fingerprint(privacy: Any) -> Any:
+    """``privacy.rotated_key_fingerprint``, ``None`` when the (declared) section leaves it out."""
+    if not _declared(privacy):
+        return privacy
+    return (privacy or {}).get("rotated_key_fingerprint")
+
+
 def _build(raw: dict, stage: str | None) -> StudyConfig:
     def get(key: str) -> Any:
         return _get(raw, key, stage)
@@ -325,6 +334,7 @@ def _build(raw: dict, stage: str | None) -> StudyConfig:
         roster=roster,
         key_env=_str(get("privacy.key_env")),
         allow_demo_key=_bool(get("privacy.allow_demo_key")),
+        rotated_key_fingerprint=_rotated_key_fingerprint(get("privacy")),
         synthetic_seed=(synthetic or {}).get("seed") if _declared(synthetic) else synthetic,
         synthetic_preset=(synthetic or {}).get("preset") if _declared(synthetic) else synthetic,
         validation=validation,

@@ -91,43 +91,6 @@ def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
     return responses, roster, json.loads(json.dumps(ingested.info))
 
 
-def _key_history(history_path: str | None) -> list[str]:
-    """The fingerprints of the keys a cohort was pseudonymised with, oldest first (none
-    before the first run).
-
-    Raises
-    ------
-    InputError
-        When the file exists but cannot be read as a key history: it is never overwritten
-        silently, or a changed key would go unnoticed.
-    """
-    import json
-
-    if not history_path:
-        return []
-    try:
-        history = json.loads(Path(history_path).read_text(encoding="utf-8"))["fingerprints"]
-    except FileNotFoundError:
-        return []
-    except (OSError, ValueError, KeyError, TypeError):
-        history = None
-    if not isinstance(history, list):
-        raise InputError(
-            f"{history_path}: the cohort's key history cannot be read (not a JSON file with a "
-            "'fingerprints' list). Delete it to start a new history (this run's key becomes "
-            "its first entry)."
-        )
-    return [str(f) for f in history]
-
-
-def _key_change(history: list[str], fingerprint: str) -> dict:
-    """Whether this run's key differs from the one of the previous run."""
-    previous = history[-1] if history else None
-    changed = previous is not None and previous != fingerprint
-    return {"previous_key_fingerprint": previous if changed else None,
-            "pseudonyms_changed": changed}  # fmt: skip
-
-
 def prepare_stage(
     cfg: StudyConfig,
     inp: Mapping,
@@ -142,10 +105,12 @@ def prepare_stage(
 
     ``key_fingerprint`` is the fingerprint of the key the workflow planned with (a param, so a
     new key re-runs this stage); ``key_history`` the file recording the cohort's previous
-    fingerprints, from which ``pseudonymisation.json`` says whether the pseudonyms changed
-    (recorded only once every output is written).
+    fingerprints: a key other than the last one stops the run unless
+    ``privacy.rotated_key_fingerprint`` declares it, and ``pseudonymisation.json`` then says
+    that the pseudonyms changed (the history is extended only once every output is written).
     """
     from balint_analysis.coverage import coverage_problems
+    from balint_analysis.identifiers import key_change, read_key_history
     from balint_analysis.io import write_csv, write_json
     from balint_analysis.privacy import key_fingerprint as fingerprint_of
     from balint_analysis.privacy import pseudonymise, resolve_key
@@ -158,7 +123,10 @@ def prepare_stage(
             f"privacy: the key in {cfg.key_env} changed while the workflow was running; run "
             "it again."
         )
-    history = _key_history(key_history)  # before writing anything: a bad file stops the run
+    # Before writing anything: a damaged history or an undeclared new key stops the run.
+    history = read_key_history(key_history)
+    change = key_change(history, fingerprint, rotated_to=cfg.rotated_key_fingerprint,
+                        key_env=cfg.key_env, history_path=key_history)  # fmt: skip
     responses, roster, info = read_inputs(cfg)
     checked = validate(responses, roster, cfg, info)
     empty = coverage_problems(checked.valid, responses, roster, checked.rejected, cfg)
@@ -182,7 +150,7 @@ def prepare_stage(
     write_csv(participants, out["participants"])
     write_json(
         {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo,
-         "key_fingerprint": fingerprint, **_key_change(history, fingerprint)},
+         "key_fingerprint": fingerprint, **change},
         out["pseudonymisation"],
     )  # fmt: skip
     if "scores" in out:

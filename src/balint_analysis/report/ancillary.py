@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from balint_analysis.report.tables import suppressed
+from balint_analysis.report.disclosure import STATISTIC_LABEL, n_label, too_small
 from balint_analysis.report.text import (
     DesignInfo,
     ScaleInfo,
@@ -33,6 +33,7 @@ __all__ = [
     "ancillary_paragraphs",
     "dose_section",
     "response_dates",
+    "safe_note",
     "sensitivity_caveat",
     "sensitivity_section",
 ]
@@ -66,6 +67,17 @@ ANALYSES: dict[str, tuple[str, str]] = {
 }
 
 
+def safe_note(note: str, small: bool, min_cell: int) -> str:
+    """A model note, without its numbers when the row describes an arm of fewer than k people.
+
+    Notes can carry per-arm statistics (the residual SD of each arm) or counts; a row with a
+    suppressed cell shows no number from its note, only that details were withheld.
+    """
+    if not small or not any(ch.isdigit() for ch in note):
+        return note
+    return f"details withheld: an arm has fewer than {min_cell} people"
+
+
 def _label(analysis: str) -> str:
     return ANALYSES.get(analysis, (analysis.replace("_", " ").capitalize(), ""))[0]
 
@@ -76,7 +88,7 @@ def _order(tps: Sequence[str]) -> dict[str, int]:
 
 def _ns(r: Mapping[str, Any], single_arm: bool, min_cell: int) -> str:
     def one(n: Any) -> str:
-        return f"<{min_cell}" if suppressed(n, min_cell) else fmt_int(n)
+        return n_label(n, min_cell)
 
     return one(r.get("n_intervention")) + ("" if single_arm else f" / {one(r.get('n_control'))}")
 
@@ -84,12 +96,12 @@ def _ns(r: Mapping[str, Any], single_arm: bool, min_cell: int) -> str:
 def _cell(r: Mapping[str, Any], single_arm: bool, min_cell: int) -> dict[str, str]:
     """One analysis at one timepoint: estimate, CI, p, n, and a status."""
     small = any(
-        suppressed(r.get(c), min_cell)
+        too_small(r.get(c), min_cell)
         for c in (("n_intervention",) if single_arm else ("n_intervention", "n_control"))
     )
     base = {"n": _ns(r, single_arm, min_cell), "est": "", "ci": "", "p": ""}
     if small:
-        return {**base, "status": "suppressed", "est": "suppressed"}
+        return {**base, "status": "suppressed", "est": STATISTIC_LABEL}
     if truth(r.get("converged")) is False:
         return {**base, "status": "failed", "est": "did not converge"}
     if is_missing(r.get("estimate")):
@@ -168,13 +180,14 @@ def sensitivity_section(
                 note = rec.get("note")
                 if not is_missing(note) and str(note) not in notes:
                     notes.append(str(note))
+            small = any(c["status"] == "suppressed" for c in cells)
             rows.append(
                 {
                     "label": _label(a),
                     "explain": ANALYSES.get(a, ("", ""))[1],
                     "primary": a == "primary_lmm",
                     "cells": cells,
-                    "notes": "; ".join(notes),
+                    "notes": safe_note("; ".join(notes), small, min_cell),
                 }
             )
         per_t = [_agreement([x for x in records if x["timepoint"] == t], t, level) for t in tps]
@@ -231,20 +244,20 @@ def dose_section(
         sel = sel.assign(_o=sel["timepoint"].map(lambda t: tpo.get(str(t), 99))).sort_values("_o")
         info = infos[(inst, scale)]
         for r in sel.to_dict("records"):
-            hidden = suppressed(r.get("n"), min_cell)
+            hidden = too_small(r.get("n"), min_cell)
             ok = not hidden and not is_missing(r.get("slope"))
             rows.append(
                 {
                     "outcome": info.label,
                     "timepoint": tp_label(str(r["timepoint"])),
-                    "n": f"<{min_cell}" if hidden else fmt_int(r.get("n")),
-                    "slope": "suppressed" if hidden else fmt(r.get("slope"), 2),
+                    "n": n_label(r.get("n"), min_cell),
+                    "slope": STATISTIC_LABEL if hidden else fmt(r.get("slope"), 2),
                     "ci": fmt_ci(r.get("ci_low"), r.get("ci_high"), 2) if ok else "",
                     "p": fmt_p(r.get("p_value")) if ok else "",
                     "note": "" if is_missing(r.get("note")) else str(r["note"]),
                 }
             )
-        last = [r for r in sel.to_dict("records") if not suppressed(r.get("n"), min_cell)]
+        last = [r for r in sel.to_dict("records") if not too_small(r.get("n"), min_cell)]
         if not sentence and (inst, scale) == tuple(order[0]) and last:
             r = last[-1]
             if not is_missing(r.get("slope")):

@@ -3,9 +3,9 @@
 Inputs are optional aggregate files of the score and model stages: ``clinical.csv`` (Jacobson–
 Truax reliable change per outcome × timepoint × group), ``cutoffs.csv`` (movement between the
 published score categories), ``items.csv`` (item descriptives) and ``flags.csv`` (counts of
-safety-item answers). Every count shown describes at least ``min_cell_size`` people or is shown
-as ``"<5"``; when exactly one count of a set is hidden, the next smallest is hidden too, so the
-hidden count cannot be recovered from the total.
+safety-item answers). Every set of counts that adds up to a shown total goes through
+:func:`balint_analysis.report.disclosure.protect_line`: a count of 1..k − 1 reads ``"<k"``, and
+further counts read ``"hidden"`` until no hidden count can be worked out from the total.
 """
 
 from __future__ import annotations
@@ -16,6 +16,12 @@ from typing import Any
 import pandas as pd
 
 from balint_analysis.config import StudyConfig
+from balint_analysis.report.disclosure import (
+    SECONDARY_LABEL,
+    STATISTIC_LABEL,
+    n_label,
+    protect_line,
+)
 from balint_analysis.report.tables import numeric, suppressed
 from balint_analysis.report.text import ScaleInfo, fmt, fmt_int, is_missing, tp_label
 
@@ -35,23 +41,20 @@ _PERSON_COLS = {"participant", "participant_id", "pseudonym", "id", "record_id",
 
 
 def hidden_counts(counts: Mapping[str, Any], min_cell: int) -> set[str]:
-    """Keys of the counts to hide: 1..min_cell-1, plus the next smallest if only one is hidden."""
-    vals = {k: (None if is_missing(v) else float(v)) for k, v in counts.items()}
-    hide = {k for k, v in vals.items() if v is not None and 0 < v < min_cell}
-    if len(hide) == 1:
-        rest = sorted((v, k) for k, v in vals.items() if k not in hide and v is not None)
-        if rest:
-            hide.add(rest[0][1])
-    return hide
+    """Keys of the counts to hide when they add up to a shown total (primary or secondary)."""
+    keys = list(counts)
+    prot = protect_line([counts[k] for k in keys], min_cell)
+    return {k for k, hide in zip(keys, prot.hides, strict=True) if hide}
 
 
-def _count(n: Any, total: Any, hidden: bool, min_cell: int) -> str:
-    if hidden:
-        return f"<{min_cell}"
-    if is_missing(n):
-        return "—"
-    pct = f" ({100 * float(n) / float(total):.0f}%)" if not is_missing(total) and total else ""
-    return f"{fmt_int(n)}{pct}"
+def _labels(counts: Mapping[str, Any], total: Any, min_cell: int) -> tuple[dict[str, str], set]:
+    """Display text per count of a line adding up to ``total``, and the keys hidden."""
+    keys = list(counts)
+    vals = [counts[k] for k in keys]
+    prot = protect_line(vals, min_cell)
+    texts = prot.labels(vals, min_cell, total)
+    hidden = {k for k, h in zip(keys, prot.hides, strict=True) if h}
+    return dict(zip(keys, texts, strict=True)), hidden
 
 
 def _arm_names(arms: Sequence[tuple[str, str, str]]) -> dict[str, str]:
@@ -93,19 +96,23 @@ def reliable_change_section(
             threshold = "—" if is_missing(s_diff) else fmt(1.96 * float(s_diff))
             if suppressed(r.get("n"), min_cell) or is_missing(r.get("n")):
                 rows.append(
-                    {"timepoint": tp_label(t), "group": name, "n": f"<{min_cell}",
-                     "improved": "suppressed", "unchanged": "", "deteriorated": "",
+                    {"timepoint": tp_label(t), "group": name, "n": n_label(r.get("n"), min_cell),
+                     "improved": STATISTIC_LABEL, "unchanged": "", "deteriorated": "",
                      "threshold": threshold}
                 )  # fmt: skip
                 continue
             counts = {k: r.get(k) for k in ("improved", "unchanged", "deteriorated")}
-            hide = hidden_counts(counts, min_cell)
+            if is_missing(counts["unchanged"]):  # follows from n: protected with the others
+                known = [counts[k] for k in ("improved", "deteriorated")]
+                if not any(is_missing(v) for v in known):
+                    counts["unchanged"] = float(r["n"]) - sum(float(v) for v in known)
+            texts, hide = _labels(counts, r["n"], min_cell)
             rows.append(
                 {
                     "timepoint": tp_label(t),
                     "group": name,
                     "n": fmt_int(r["n"]),
-                    **{k: _count(counts[k], r["n"], k in hide, min_cell) for k in counts},
+                    **texts,
                     "threshold": threshold,
                 }
             )
@@ -193,7 +200,7 @@ def cutoff_section(
                     "worse": float(n[up if worse else (to < fr)].sum()),
                 }
             total = float(n.sum())
-            hide = hidden_counts(moved, min_cell)
+            texts, _ = _labels({k: v for k, v in moved.items() if v is not None}, total, min_cell)
             small = total < min_cell
             worst_cells = {}
             if worst is not None:
@@ -201,28 +208,27 @@ def cutoff_section(
                     "base": float(n[part["from_category"].astype(str) == worst].sum()),
                     "then": float(n[part["to_category"].astype(str) == worst].sum()),
                 }
-            w_hide = {k for k, v in worst_cells.items() if 0 < v < min_cell}
+            # "in the worst category" and "not in it" add up to the shown total
+            w_text = {
+                k: _labels({"in": v, "out": total - v}, total, min_cell)[0]["in"]
+                for k, v in worst_cells.items()
+            }
             rows.append(
                 {
                     "timepoint": tp_label(t),
                     "group": names.get(str(g), str(g)),
-                    "n": f"<{min_cell}" if small else fmt_int(total),
+                    "n": n_label(total, min_cell),
                     **{
-                        k: ("suppressed" if small else _count(v, total, k in hide, min_cell))
-                        if v is not None
-                        else "—"
+                        k: (STATISTIC_LABEL if small else texts[k]) if v is not None else "—"
                         for k, v in moved.items()
                         if k != "changed"
                     },
                     "worst": ""
                     if not worst_cells
                     else (
-                        "suppressed"
+                        STATISTIC_LABEL
                         if small
-                        else " → ".join(
-                            _count(worst_cells[k], total, k in w_hide, min_cell)
-                            for k in ("base", "then")
-                        )
+                        else " → ".join(w_text[k] for k in ("base", "then"))
                     ),
                 }
             )
@@ -262,7 +268,7 @@ def items_section(
             name = full[full.rfind("(") + 1 : -1] if full.endswith(")") and "(" in full else full
         if not len(part):
             rows.append({"instrument": name, "timepoint": tp_label(str(t)), "n": f"<{min_cell}",
-                         "missing": "suppressed", "floor": "", "ceiling": ""})  # fmt: skip
+                         "missing": STATISTIC_LABEL, "floor": "", "ceiling": ""})  # fmt: skip
             continue
         miss = numeric(part["missing_share"])
         worst = part.loc[miss.idxmax(), "item"] if miss.notna().any() else None
@@ -345,12 +351,13 @@ def flags_section(
         small_n = total is not None and suppressed(total, min_cell)
         cells = []
         for c, v in vals.items():
-            hide = small_n or (suppressed(v, min_cell) and v > 0)
-            if c != denom and total is not None and not is_missing(v) and v > 0:
-                hide = hide or float(total) - float(v) < min_cell
-            cells.append(f"<{min_cell}" if hide and c == denom else
-                         ("suppressed" if hide and v >= min_cell else
-                          (f"<{min_cell}" if hide else fmt_int(v))))  # fmt: skip
+            if c == denom or total is None or is_missing(total) or is_missing(v):
+                cells.append(n_label(v, min_cell) if not small_n else f"<{min_cell}")
+            elif small_n:
+                cells.append(SECONDARY_LABEL)
+            else:  # flagged and not flagged add up to the answers shown
+                cells.append(_labels({"in": v, "out": float(total) - float(v)}, None,
+                                     min_cell)[0]["in"])  # fmt: skip
         rows.append(
             {
                 "what": _flag_label(config, r),

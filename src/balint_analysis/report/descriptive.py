@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from balint_analysis.config import StudyConfig
+from balint_analysis.report.disclosure import STATISTIC_LABEL, n_label
 from balint_analysis.report.tables import numeric, suppressed
 from balint_analysis.report.text import fmt, scale_info, tp_label
 
@@ -76,7 +77,7 @@ def _table(
             if not len(v):
                 cells.append({"mean": "—", "ci": "", "n": "—"})
             elif suppressed(len(v), min_cell):
-                cells.append({"mean": "suppressed", "ci": "", "n": f"<{min_cell}"})
+                cells.append({"mean": STATISTIC_LABEL, "ci": "", "n": n_label(len(v), min_cell)})
             else:
                 sd = fmt(v.std(ddof=1)) if len(v) > 1 else "—"
                 cells.append({"mean": fmt(v.mean()), "ci": f"SD {sd}", "n": str(len(v))})

@@ -2,8 +2,8 @@
 
 * :func:`file_details`: per file, what ingest detected and how (only the keys present).
 * :func:`careless_section`: careless-responding / platform / code-matching flags counted per
-  flag × group × timepoint; counts 1..min_cell-1 are shown as ``"<5"``. No row, person or value
-  from ``careless.csv`` reaches the report.
+  flag × group × timepoint, protected by :mod:`balint_analysis.report.disclosure`. No row,
+  person or value from ``careless.csv`` reaches the report.
 * :func:`code_matching`: the matching method, per-timepoint counts and the distribution of edit
   distances of tolerant links (never a code, file row or participant).
 * :func:`withheld_sentence`: why some ``rejected.csv`` values read ``(text withheld)``.
@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from balint_analysis.report.tables import suppressed
+from balint_analysis.report.disclosure import n_label, protect_line
 from balint_analysis.report.text import fmt_int, is_missing, tp_label
 
 __all__ = [
@@ -162,8 +162,13 @@ def careless_section(
     arms: Sequence[tuple[str, str, str]],
     timepoints: Sequence[str],
     min_cell: int,
+    accepted: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Flags from ``careless.csv`` counted per flag × group × timepoint (small counts hidden).
+
+    ``accepted`` is ``flow.json``'s ``rows_by_group_timepoint`` (shown in the same report): a
+    flagged count and the accepted rows it leaves unflagged are protected together, so neither
+    a small flagged count nor a small unflagged one can be worked out.
 
     An absent file is "not available"; a file with the header only means nothing was flagged.
 
@@ -192,7 +197,13 @@ def careless_section(
             cells = []
             for g in groups:
                 n = int(counts.get((flag, g, t), 0))
-                cells.append(f"<{min_cell}" if n and suppressed(n, min_cell) else str(n))
+                total = ((accepted or {}).get(g) or {}).get(t) or {}
+                total = total.get("rows_accepted") if isinstance(total, Mapping) else None
+                if is_missing(total) or float(total) < n:
+                    cells.append(n_label(n, min_cell))
+                else:
+                    line = protect_line([n, float(total) - n], min_cell)
+                    cells.append(line.labels([n, float(total) - n], min_cell)[0])
             if any(c != "0" for c in cells):
                 rows.append(
                     {"flag": _FLAG_NAMES.get(flag, flag), "timepoint": tp_label(t), "cells": cells}

@@ -266,7 +266,10 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         "flow": flow,
         "quality": {
             **quality,
-            "careless": careless_section(inputs.careless, arms, d.timepoints, min_cell),
+            "careless": careless_section(
+                inputs.careless, arms, d.timepoints, min_cell,
+                inputs.flow.get("rows_by_group_timepoint"),
+            ),  # fmt: skip
             "matching": code_matching(inputs.flow, d.timepoints),
             "withheld": withheld_sentence(inputs.rejected) if len(inputs.rejected) else "",
         },

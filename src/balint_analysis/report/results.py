@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from balint_analysis.config import StudyConfig
+from balint_analysis.report.disclosure import STATISTIC_LABEL, n_label
 from balint_analysis.report.figures import emmeans_svg
 from balint_analysis.report.tables import suppressed
 from balint_analysis.report.text import (
@@ -113,7 +114,7 @@ def _effect_row(r: Mapping[str, Any], min_cell: int, role: str) -> dict[str, Any
         # No numbers: either a group is too small to show, or there is no valid estimate.
         return {
             "timepoint": tp_label(str(r["timepoint"])),
-            "estimate": "suppressed" if hidden else "not reported",
+            "estimate": STATISTIC_LABEL if hidden else "not reported",
             "ci": "" if hidden else (
                 "model did not converge" if truth(conv) is False else "no estimate"),
             "df": "", "p": "", "p_adj": "", "d": "",
@@ -148,8 +149,8 @@ def _at(row: Mapping[str, Any], sentence: str) -> str:
 
 
 def fmt_n(n: Any, min_cell: int) -> str:
-    """A count, or ``"<5"`` when below the minimum cell size."""
-    return f"<{min_cell}" if suppressed(n, min_cell) else fmt_int(n)
+    """The number of people behind a statistic (:func:`disclosure.n_label`)."""
+    return n_label(n, min_cell)
 
 
 def _emmeans_table(
@@ -168,7 +169,7 @@ def _emmeans_table(
                 continue
             r = r.iloc[0]
             if suppressed(r["n"], min_cell):
-                cells.append({"mean": "suppressed", "ci": "", "n": f"<{min_cell}"})
+                cells.append({"mean": STATISTIC_LABEL, "ci": "", "n": n_label(r["n"], min_cell)})
             else:
                 cells.append(
                     {

@@ -1,9 +1,9 @@
 """Aggregate the processed files into the report's tables (plain dicts of display strings).
 
-Only aggregates leave this module: counts, means, SDs, CIs. A cell describing fewer than
-``min_cell_size`` people is suppressed: its count shows as ``"<5"`` and its statistic is hidden.
-Where exactly one level of a categorical variable is suppressed within an arm, the next smallest
-level is suppressed too, so the hidden count cannot be recovered by subtraction.
+Only aggregates leave this module: counts, means, SDs, CIs. Every count and statistic goes
+through :mod:`balint_analysis.report.disclosure`: a statistic of fewer than ``min_cell_size``
+people reads ``"suppressed"``; a count of 1..k − 1 reads ``"<k"``; the counts of a categorical
+variable within an arm are protected together so no hidden count follows from the arm size.
 """
 
 from __future__ import annotations
@@ -14,6 +14,13 @@ from typing import Any
 
 import pandas as pd
 
+from balint_analysis.report.disclosure import (
+    SECONDARY_LABEL,
+    STATISTIC_LABEL,
+    n_label,
+    protect_line,
+    too_small,
+)
 from balint_analysis.report.text import fmt, fmt_ci, fmt_int, is_missing, tp_label
 
 __all__ = [
@@ -32,8 +39,11 @@ _MAX_LEVELS = 12
 
 
 def suppressed(n: Any, min_cell: int) -> bool:
-    """True when a cell describes fewer than ``min_cell`` (but a known number of) people."""
-    return not is_missing(n) and float(n) < min_cell
+    """True when a cell describes fewer than ``min_cell`` (but a known number of) people.
+
+    The rule lives in :func:`balint_analysis.report.disclosure.too_small`.
+    """
+    return too_small(n, min_cell)
 
 
 def numeric(s: pd.Series) -> pd.Series:
@@ -200,7 +210,7 @@ def _cont_row(
     for a in arms:
         v = values[a].dropna()
         if suppressed(len(v), min_cell):
-            cells.append({"n": f"<{min_cell}", "value": "suppressed"})
+            cells.append({"n": n_label(len(v), min_cell), "value": STATISTIC_LABEL})
             hide = True
         else:
             sd = fmt(v.std(ddof=1), digits) if len(v) > 1 else "—"
@@ -219,31 +229,27 @@ def _flag(smd: str) -> bool:
 
 
 def _cat_rows(
-    name: str, col: pd.DataFrame, arms: Sequence[str], min_cell: int
-) -> list[dict[str, Any]]:
+    name: str, col: pd.DataFrame, arms: Sequence[str], min_cell: int,
+    sizes: Mapping[str, int] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """n (%) per level and arm, protected per arm with :func:`protect_line`.
+
+    An arm's levels and its participants without a value add up to the arm size shown in the
+    table's header, so the count without a value is protected with them (never displayed).
+    """
     levels = sorted(col["value"].dropna().astype(str).unique())
     counts = {a: col[col["group"] == a]["value"].dropna().astype(str) for a in arms}
-    hidden: dict[tuple[str, str], bool] = {}
+    labels: dict[str, dict[str, str]] = {}
     for a in arms:
-        vc = counts[a].value_counts()
-        small = [lv for lv in levels if 0 < vc.get(lv, 0) < min_cell]
-        for lv in small:
-            hidden[(a, lv)] = True
-        if len(small) == 1:  # secondary suppression: hide the next smallest level as well
-            rest = sorted((vc.get(lv, 0), lv) for lv in levels if lv not in small)
-            if rest:
-                hidden[(a, rest[0][1])] = True
+        n_lv = [int((counts[a] == lv).sum()) for lv in levels]
+        unknown = max((sizes or {}).get(a, len(counts[a])) - len(counts[a]), 0)
+        prot = protect_line([*n_lv, unknown], min_cell)
+        shown = prot.labels([*n_lv, unknown], min_cell, len(counts[a]))[: len(levels)]
+        labels[a] = dict(zip(levels, shown, strict=True))
     rows = []
     for lv in levels:
-        cells, hide = [], False
-        for a in arms:
-            n_tot, n_lv = len(counts[a]), int((counts[a] == lv).sum())
-            if hidden.get((a, lv)):
-                cells.append({"n": "", "value": f"<{min_cell} (suppressed)"})
-                hide = True
-            else:
-                pct = f" ({100 * n_lv / n_tot:.0f}%)" if n_tot else ""
-                cells.append({"n": "", "value": f"{n_lv}{pct}"})
+        cells = [{"n": "", "value": labels[a][lv]} for a in arms]
+        hide = any(c["value"] in (SECONDARY_LABEL, f"<{min_cell}") for c in cells)
         smd = "—"
         if len(arms) == 2 and not hide and all(len(counts[a]) for a in arms):
             p, q = ((counts[a] == lv).mean() for a in arms)
@@ -279,7 +285,8 @@ def baseline_table(
             rows.append(_cont_row(cov.replace("_", " ").capitalize(), vals, labels, min_cell, 1))
         elif 0 < p.loc[present, cov].astype(str).nunique() <= _MAX_LEVELS:
             col = pd.DataFrame({"group": p["group"], "value": p.loc[present, cov].astype(str)})
-            rows.extend(_cat_rows(cov.replace("_", " ").capitalize(), col, labels, min_cell))
+            name = cov.replace("_", " ").capitalize()
+            rows.extend(_cat_rows(name, col, labels, min_cell, n_arm))
     score_rows: list[dict[str, Any]] = []
     if len(scores):
         base = scores[scores["timepoint"].astype(str) == baseline]
@@ -336,7 +343,8 @@ def reliability_table(
                 continue
             r = r.iloc[0]
             if suppressed(r["n"], min_cell):
-                cells.append({"value": "suppressed", "n": f"<{min_cell}", "low": False})
+                n = n_label(r["n"], min_cell)
+                cells.append({"value": STATISTIC_LABEL, "n": n, "low": False})
                 continue
             a = r["alpha"]
             is_low = not is_missing(a) and float(a) < 0.7
