@@ -14,8 +14,10 @@ import uuid
 from pathlib import Path
 
 import pytest
-from project_helpers import REPO
+from project_helpers import REPO, copy_repository
 
+from balint_analysis.errors import InputError
+from balint_analysis.runlock import cohort_is_free, executes_jobs, hold_cohort
 from balint_analysis.workers import die_with_parent, map_in_processes
 
 REFERENCE = REPO / "tests" / "reference"
@@ -147,3 +149,123 @@ def test_map_in_processes_keeps_task_order_for_any_number_of_workers():
     expected = [x * x + 10 * x for x in range(7)]
     for n_jobs in (1, 2, 3, 20):
         assert map_in_processes(_square_plus, tasks, n_jobs) == expected
+
+
+# --- one run per cohort ------------------------------------------------------------------------
+
+HOLD_LOCK = textwrap.dedent("""
+    import sys, time
+    from balint_analysis.runlock import hold_cohort
+
+    lock = hold_cohort(sys.argv[1], sys.argv[2])
+    print("held", flush=True)
+    time.sleep(300)
+""")
+
+
+def _hold_in_other_process(cohort: str, root: Path) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, cohort, str(root)],
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_a_second_holder_gets_one_line_naming_the_first(tmp_path):
+    first = hold_cohort("c1", tmp_path)
+    with pytest.raises(InputError) as caught:
+        hold_cohort("c1", tmp_path)
+    message = str(caught.value)
+    assert message.startswith("another run is analysing cohort 'c1' in this project directory "
+                              f"(pid {os.getpid()}, started ")  # fmt: skip
+    assert "\n" not in message and "snakemake --unlock" in message
+    assert hold_cohort("c2", tmp_path) is not None  # another cohort of the project is free
+    first.release()
+    hold_cohort("c1", tmp_path).release()
+    cohort_is_free("c1", tmp_path)
+
+
+def test_a_killed_run_leaves_its_cohort_free(tmp_path):
+    holder = _hold_in_other_process("c1", tmp_path)
+    with pytest.raises(InputError, match=f"pid {holder.pid}"):
+        cohort_is_free("c1", tmp_path)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    cohort_is_free("c1", tmp_path)  # no --unlock, no waiting: the kernel dropped the lock
+
+
+@pytest.mark.parametrize(("main_process", "dry_run", "argv", "expected"), [
+    (True, False, ["--cores", "1"], True),
+    (True, False, ["power", "--workflow-profile", "workflow/profiles/slurm"], True),
+    (True, False, ["--delete-all-output"], True),
+    (True, True, ["--cores", "1"], False),
+    (True, False, ["--unlock"], False),
+    (True, False, ["--list"], False),
+    (True, False, ["--summary"], False),
+    (True, False, ["--lint"], False),
+    (False, False, ["--target-jobs", "model:", "--mode", "remote"], False),
+])  # fmt: skip
+def test_only_a_run_that_executes_jobs_takes_the_lock(main_process, dry_run, argv, expected):
+    assert executes_jobs(main_process, dry_run, argv) is expected
+
+
+def _snakemake(project: Path, *args: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}
+    return subprocess.Popen([sys.executable, "-m", "snakemake", "--directory", str(project),
+                             "--snakefile", str(project / "workflow" / "Snakefile"), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)  # fmt: skip
+
+
+def _finished(proc: subprocess.Popen, timeout: float = 240) -> tuple[int, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out + err
+
+
+@pytest.fixture(scope="module")
+def demo_project(tmp_path_factory):
+    return copy_repository(tmp_path_factory.mktemp("concurrent"))
+
+
+@pytest.mark.e2e
+def test_a_second_run_of_a_cohort_gets_one_line_and_the_first_finishes(demo_project):
+    first = _snakemake(demo_project, "--cores", "1")
+    try:
+        lock = demo_project / ".snakemake" / "balint" / "demo.lock"
+        incomplete = demo_project / ".snakemake" / "incomplete"
+        # Holding the cohort, and with a job under way (Snakemake's own check would then stop
+        # the second run with IncompleteFilesException).
+        assert _wait_for(lambda: lock.is_file() and f"pid {first.pid}," in lock.read_text()
+                         and incomplete.is_dir() and any(incomplete.iterdir()), 120)  # fmt: skip
+        status, output = _finished(_snakemake(demo_project, "--cores", "1"))
+        assert status == 1
+        lines = [line for line in output.splitlines() if "another run" in line]
+        assert lines == [f"another run is analysing cohort 'demo' in this project directory "
+                         f"(pid {first.pid}, {lines[0].split(', ', 1)[1]}"]  # fmt: skip
+        assert "Incomplete" not in output and "Traceback" not in output
+        assert "Building DAG" not in output  # stopped before Snakemake looked at any file
+
+        env = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}
+        cli = subprocess.run([sys.executable, "-m", "balint_analysis.cli", "run", "--config",
+                              str(demo_project / "config" / "config.yaml"), "--cores", "1"],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+        assert cli.returncode == 1
+        assert cli.stderr.splitlines() == [f"balint-analysis: {lines[0]}"]
+        assert first.poll() is None, "the first run ended before the second was refused"
+    finally:
+        status, output = _finished(first)
+    assert status == 0, output[-2000:]
+
+
+@pytest.mark.e2e
+def test_dry_runs_and_read_only_commands_work_while_a_run_holds_the_cohort(demo_project):
+    holder = _hold_in_other_process("demo", demo_project)
+    try:
+        for args in (["-n", "--cores", "1"], ["--list"], ["--summary"]):
+            status, output = _finished(_snakemake(demo_project, *args))
+            assert status == 0, (args, output[-2000:])
+            assert "another run" not in output
+        status, output = _finished(_snakemake(demo_project, "--cores", "1"))
+        assert status == 1 and f"(pid {holder.pid}, started " in output
+    finally:
+        holder.kill()
+        holder.wait()

@@ -85,6 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     import os
 
     from balint_analysis.project import CohortPaths, project_dir_for, workflow_dir
+    from balint_analysis.runlock import cohort_is_free, executes_jobs
 
     config = Path(args.config).resolve()
     if not config.is_file():
@@ -95,14 +96,16 @@ def _run(args: argparse.Namespace) -> int:
     os.chdir(project)  # paths in the config are relative to the project directory
     extra = [a for a in args.snakemake_args if a != "--"]
     cohort = _preflight(Path(os.path.relpath(config, project)), extra)
+    dry_run = any(a in ("--dry-run", "--dryrun") or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", a)
+                  for a in extra)  # fmt: skip
+    if executes_jobs(main_process=True, dry_run=dry_run, argv=extra):
+        cohort_is_free(cohort)  # the workflow takes the lock; a second run stops before it starts
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(workflow_dir() / "Snakefile"),
            "--directory", str(project), "--configfile", str(config), "--cores", str(args.cores),
            *extra]  # fmt: skip
     print(f"balint-analysis: project directory {project}", file=sys.stderr, flush=True)
     status = subprocess.call(cmd, env={**os.environ, "BALINT_ANNOUNCED_BY_CLI": "1"})
     report = CohortPaths(cohort, project).report
-    dry_run = any(a in ("--dry-run", "--dryrun") or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", a)
-                  for a in extra)  # fmt: skip
     if status == 0 and not dry_run and report.exists():
         print(f"Report: {report}", file=sys.stderr, flush=True)
     return status

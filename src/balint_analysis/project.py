@@ -84,3 +84,8 @@ class CohortPaths:
     @property
     def logs(self) -> Path:
         return self.root / "logs" / self.cohort
+
+    @property
+    def run_lock(self) -> Path:
+        """Held by the run that analyses the cohort (:mod:`balint_analysis.runlock`)."""
+        return self.root / ".snakemake" / "balint" / f"{self.cohort}.lock"

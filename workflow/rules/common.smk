@@ -4,6 +4,7 @@ import sys
 import threading
 
 from snakemake.exceptions import WorkflowError
+from snakemake_interface_executor_plugins.settings import ExecMode
 
 from balint_analysis.config import load_config
 from balint_analysis.config_schema import (
@@ -16,6 +17,7 @@ from balint_analysis.errors import InputError
 from balint_analysis.power import power_settings
 from balint_analysis.identifiers import env_key_fingerprint
 from balint_analysis.project import DEFAULT_CONFIG, CohortPaths
+from balint_analysis.runlock import executes_jobs, hold_cohort
 from balint_analysis.stages import stage_config
 
 try:
@@ -33,6 +35,18 @@ config.clear()
 config.update(_full)
 
 COHORT = STUDY.cohort
+# One run per cohort: a second one stops here with one line, before Snakemake would take the
+# first run's unfinished outputs for a crash's (balint_analysis.runlock). Jobs parse this file
+# again and must not take the lock (their run holds it); dry runs and --unlock/--list need none.
+if executes_jobs(
+    workflow.exec_mode == ExecMode.DEFAULT,
+    workflow.output_settings.dryrun,
+    sys.argv[1:],
+):
+    try:
+        COHORT_LOCK = hold_cohort(COHORT)  # held until this Snakemake process ends
+    except InputError as exc:
+        raise WorkflowError(str(exc)) from None
 # Pseudonymisation re-runs when the key changes: its fingerprint (never the key) is a param.
 KEY_FINGERPRINT = env_key_fingerprint(
     STUDY.key_env, allow_demo_key=STUDY.allow_demo_key
