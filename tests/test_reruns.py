@@ -221,6 +221,13 @@ def test_the_report_says_when_the_pseudonyms_changed(tmp_path):
     assert before["pseudonyms_changed"] is False
     assert before["key_fingerprint"] == key_fingerprint(first["BALINT_ID_KEY"].encode())
     scores_before = (work / "data/processed/demo/scores.csv").read_text()
+    report = work / "reports/demo/report.html"
+    assert "pseudonyms changed" not in report.read_text(encoding="utf-8")
+    # A weak key stops the workflow itself (not only `balint-analysis run`) with one line.
+    proc = snakemake(work, "--cores", "2", env={"BALINT_ID_KEY": "x"})
+    assert proc.returncode != 0
+    assert ("privacy: the key in environment variable BALINT_ID_KEY is shorter than 32 bytes"
+            in proc.stderr and "Traceback" not in proc.stderr)  # fmt: skip
     new_fingerprint = key_fingerprint(second["BALINT_ID_KEY"].encode())
     proc = snakemake(work, "--cores", "2", env=second)
     assert proc.returncode != 0
