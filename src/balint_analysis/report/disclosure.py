@@ -42,6 +42,7 @@ __all__ = [
     "LineProtection",
     "TableProtection",
     "count_label",
+    "disclosure_paragraphs",
     "is_primary",
     "legend",
     "n_label",
@@ -137,6 +138,23 @@ def legend(min_cell: int) -> str:
         f"“{STATISTIC_LABEL}”: a mean, SD, estimate or other statistic withheld because it "
         f"describes fewer than {min_cell} people."
     )
+
+
+def disclosure_paragraphs(min_cell: int) -> list[str]:
+    """The rule and the legend, as the report's "Disclosure control" paragraphs."""
+    k = min_cell
+    return [
+        f"Every count and statistic in this report went through one rule (minimum cell size "
+        f"{k}, set by analysis.min_cell_size). Primary suppression: a count of 1 to {k - 1} "
+        f"people is shown as “<{k}”, and no statistic (mean, SD, residual SD, range, estimate, "
+        f"reliability, per-arm variance) describing fewer than {k} people is shown. Secondary "
+        "suppression: where a hidden count could be worked out from a total shown in the report "
+        "(a group's size, the answers at a timepoint) or from the other counts beside it, further "
+        "counts are hidden, smallest first, until no hidden count can be worked out; where no "
+        "choice protects a row, none of its counts is shown. The number of participants per "
+        "group and timepoint (participant flow) is reported in full.",
+        legend(k),
+    ]
 
 
 # --- exact audit ---------------------------------------------------------------------------

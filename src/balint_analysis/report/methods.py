@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from balint_analysis.config import StudyConfig
+from balint_analysis.report.disclosure import STATISTIC_LABEL, too_small
 from balint_analysis.report.text import DesignInfo, fmt, is_missing, tp_label
 
 __all__ = [
@@ -240,11 +241,28 @@ def methods_paragraphs(
     return paras
 
 
-def model_rows(models: Mapping[str, Any]) -> list[dict[str, str]]:
-    """One row per fitted model for the methods table."""
+def _component(name: str, value: Any, arm_sizes: Mapping[str, Any], min_cell: int) -> str:
+    """A variance component; a per-arm one (``residual_<arm>``) of a small arm is withheld."""
+    arm = name.removeprefix("residual_") if name.startswith("residual_") else None
+    if arm is not None and too_small(arm_sizes.get(arm), min_cell):
+        return f"{name} {STATISTIC_LABEL}"
+    return f"{name} {fmt(value, 2)}"
+
+
+def model_rows(
+    models: Mapping[str, Any], arm_sizes: Mapping[str, Any] | None = None, min_cell: int = 1
+) -> list[dict[str, str]]:
+    """One row per fitted model for the methods table.
+
+    ``arm_sizes`` (participants per arm label) withholds the variance components of arms with
+    fewer than ``min_cell`` people (disclosure control).
+    """
     rows = []
     for m in models.get("outcomes", []) or []:
-        vc = m.get("variance_components") or {}
+        vc = {
+            k: _component(k, v, arm_sizes or {}, min_cell)
+            for k, v in (m.get("variance_components") or {}).items()
+        }
         rows.append(
             {
                 "outcome": f"{m.get('instrument')}.{m.get('scale')}",
@@ -253,7 +271,7 @@ def model_rows(models: Mapping[str, Any]) -> list[dict[str, str]]:
                     "—" if is_missing(m.get(k)) else str(m.get(k))
                     for k in ("n_obs", "n_participants", "n_clusters")
                 ),
-                "vc": "; ".join(f"{k} {fmt(v, 2)}" for k, v in vc.items()) or "—",
+                "vc": "; ".join(vc.values()) or "—",
                 "icc": fmt(m.get("icc_cluster"), 3),
                 "converged": "yes"
                 if _is_true(m.get("converged"))

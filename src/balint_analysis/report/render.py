@@ -36,6 +36,7 @@ from balint_analysis.report.clinical import (
     reliable_change_section,
 )
 from balint_analysis.report.descriptive import derived_from, descriptive_section, split_outcomes
+from balint_analysis.report.disclosure import disclosure_paragraphs
 from balint_analysis.report.figures import ci_strip
 from balint_analysis.report.inputs import ReportInputs, load_inputs, package_versions
 from balint_analysis.report.quality import (
@@ -289,7 +290,9 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         "methods": methods.methods_paragraphs(config, design, inputs.models, versions)[:-1]
         + ancillary_paragraphs(extra, design, min_cell)
         + methods.methods_paragraphs(config, design, inputs.models, versions)[-1:],
-        "model_rows": methods.model_rows(inputs.models),
+        "model_rows": methods.model_rows(
+            inputs.models, {a["label"]: a["n"] for a in baseline["arms"]}, min_cell
+        ),
         "formulas": methods.formulas(inputs.models),
         "limitations": methods.limitations(
             config,
@@ -304,6 +307,7 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         )
         + ancillary_limitations(extra),
         "min_cell": min_cell,
+        "disclosure": disclosure_paragraphs(min_cell),
         "provenance": inputs.provenance,
         "versions": versions,
         "config_yaml": config_yaml,

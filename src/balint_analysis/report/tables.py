@@ -305,12 +305,9 @@ def baseline_table(
         c = c[c.str.strip() != ""]
         if len(c):
             sizes = c.value_counts()
-            clusters = {
-                "n": str(len(sizes)),
-                "sizes": f"{int(sizes.min())}–{int(sizes.max())}"
-                if len(sizes) > 1
-                else str(int(sizes.iloc[0])),
-            }
+            # a Balint group of fewer than min_cell people is a small cell: its size reads "<k"
+            lo, hi = (n_label(int(x), min_cell) for x in (sizes.min(), sizes.max()))
+            clusters = {"n": str(len(sizes)), "sizes": f"{lo}–{hi}" if len(sizes) > 1 else hi}
     return {
         "arms": [
             {"name": n[:1].upper() + n[1:], "label": lab, "n": str(n_arm[lab])}
