@@ -88,8 +88,11 @@ def test_qualtrics_seen_unanswered_and_out_of_range_invalidate_items_only(tmp_pa
     rows = [{"ExternalReference": "P1", **xf.items([-99, 5, 2, 2, 2, 2, 2, 2, 2, "7,5"])}]
     r = xf.run(xf.cohort(tmp_path, [("q.csv", xf.qualtrics(rows), PRE_Q)]))
     rej = r.rejected.set_index("column")
-    assert rej.loc["PSS_1", "reason"] == "value outside the allowed answers of this item (-99)"
-    assert rej.loc["PSS_2", "reason"] == "value outside the allowed answers of this item (5)"
+    # 5 lies just outside PSS's 0-4 and is shown; -99 is too far out to be a slip (withheld).
+    assert rej.loc["PSS_1", ["reason", "value"]].tolist() == [
+        "value outside the allowed answers of this item", "(withheld: negative number, 2 digits)"]
+    assert rej.loc["PSS_2", ["reason", "value"]].tolist() == [
+        "value outside the allowed answers of this item", "5"]
     assert rej.loc["PSS_10", ["reason", "value"]].tolist() == ["not a number", "7,5"]
     assert set(r.rejected["action"]) == {"item set missing"}
     assert xf.counts(r, "q.csv") == (1, 1, 0)

@@ -135,7 +135,7 @@ def test_custom_definition_loads(tmp_path):
         (lambda d: d["scales"]["total"].update(method="median"), "scales/total/method"),
         (lambda d: d["scales"]["total"].update(items=[1, 99]), "item\\(s\\) \\[99"),
         (lambda d: d["scales"]["total"].update(reverse=[11]), "item\\(s\\) \\[11\\]"),
-        (lambda d: d.update(colour="red"), "Additional properties"),
+        (lambda d: d.update(colour="red"), "1 unknown key\\(s\\); the keys allowed here are id, "),
         (lambda d: d["scales"]["total"].update(range=[0, 50]), "scales/total/range"),
         (lambda d: d["scales"]["total"].update(missing_rule={"min_answered": 11}),
          "scales/total/missing_rule"),

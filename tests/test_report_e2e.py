@@ -151,7 +151,7 @@ def test_data_quality_details_follow_flow_json(run: dict) -> None:
     assert "Participant codes across timepoints" in quality
     assert "Careless-responding flags" in quality
     assert "not available in this run (careless.csv" not in quality
-    assert "(text withheld)" in quality
+    assert "(withheld: text, 4 characters)" in quality
 
 
 def test_headline_equals_effects_csv(run: dict) -> None:

@@ -233,14 +233,15 @@ def test_code_matching_tolerant_counts_and_distances_only() -> None:
 
 
 def test_withheld_sentence() -> None:
-    rej = pd.DataFrame({"value": ["9", "(text withheld)", "(text withheld)", ""]})
+    rej = pd.DataFrame({"value": ["9", "(withheld: text, 4 characters)",
+                                  "(withheld: number, 11 digits)", ""]})  # fmt: skip
     s = withheld_sentence(rej)
-    assert "replaced by “(text withheld)” on purpose" in s
+    assert "replaced on purpose by a description such as “(withheld: text, 4 characters)”" in s
     assert s.endswith("2 values are withheld in this run.")
     assert withheld_sentence(rej.iloc[:1]).endswith("No value needed withholding in this run.")
     cfg = make_config()
     inputs = make_inputs(cfg)
-    inputs.rejected.loc[2, "value"] = "(text withheld)"
+    inputs.rejected.loc[2, "value"] = "(withheld: e-mail-like text, 17 characters)"
     t = section(render_report(inputs, cfg), "quality")
     assert "1 value is withheld in this run." in t
 

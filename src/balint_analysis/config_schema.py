@@ -206,6 +206,9 @@ def _message(err: Any) -> str:
     if err.validator == "pattern" and path and path[-1] == "cohort":
         return (f"'{err.instance}' names folders: use letters, digits, '-' and '_' only "
                 "(e.g. ward7_2026)")  # fmt: skip
+    if err.validator == "pattern" and path and path[-1] in ("intervention", "control"):
+        return ("a group label may not start with =, +, - or @ (a spreadsheet would run it as a "
+                "formula); rename the group in the config and the data")  # fmt: skip
     if err.validator == "oneOf" and len(path) >= 2 and path[-2] == "instruments":
         return (f"{err.instance!r} is neither a column template with {{i}} for the item number "
                 "(e.g. 'MBI_{i}', 'mbi_{i:02d}') nor a map {item number: column}")  # fmt: skip

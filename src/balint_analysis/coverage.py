@@ -17,7 +17,7 @@ import pandas as pd
 
 from balint_analysis.config import StudyConfig
 from balint_analysis.ingest.accounting import ROW_EXCLUDED, basic_reason
-from balint_analysis.privacy import safe_value
+from balint_analysis.privacy import WITHHELD, shown_value
 
 __all__ = ["coverage_problems", "linkage", "near_misses", "row_reasons"]
 
@@ -30,9 +30,12 @@ def _norm(text: object) -> str:
 
 
 def _label(value: object) -> str:
-    """A label found in the data, unless it could carry personal data (near misses of a
-    configured label are shown as they are: they differ from it only in case or spacing)."""
-    return f"'{safe_value(str(value), label=True)}'"
+    """A label found in the data as :func:`~balint_analysis.privacy.shown_value` allows: a
+    platform code (``screening_arm_1``) quoted, anything that could name a person described
+    (near misses of a configured label are shown as they are: they differ from it only in
+    case or spacing)."""
+    shown = shown_value(value)
+    return shown if shown.startswith(WITHHELD) else f"'{shown}'"
 
 
 def _shown(counts: Iterable[tuple[str, int]], unit: str = " rows") -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
@@ -31,35 +32,96 @@ __all__ = [
     "pseudonym",
     "pseudonymise_ids",
     "resolve_key",
-    "safe_value",
+    "shown_value",
     "WITHHELD",
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
-
-_NUMBER_OR_TOKEN = re.compile(r"^\s*([-+]?\d+([.,]\d+)?|.{0,4}|[-–—?.]+)\s*$")
-_LABEL = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+#: Tokens that say "no answer" in the languages of the exports; they cannot identify anyone.
 _NOT_ANSWERS = {"n/a", "na", "brak", "nie dotyczy", "none", "missing", "unknown"}
-WITHHELD = "(text withheld)"
+#: Codes a platform generates, never a person: LimeSurvey answer codes (``AO07``, ``A3``) and
+#: REDCap unique event names (``screening_arm_1``).
+_PLATFORM_CODE = re.compile(r"AO?\d{1,3}|[a-z0-9_]{1,40}_arm_\d{1,2}")
+_PUNCTUATION = re.compile(r"[-–—?.]{1,3}")
+_NUMBER = re.compile(r"[-+]?(\d+)(?:[.,](\d+))?")
+_DATE_LIKE = re.compile(r"\d{1,4}[./-]\d{1,2}[./-]\d{1,4}([ T]\d{1,2}:\d{2}(:\d{2})?)?")
+#: How every description of a withheld value starts (``rejected.csv`` and messages).
+WITHHELD = "(withheld: "
+#: At most this many digits in a number that is shown (a phone number or a year is not).
+MAX_SHOWN_DIGITS = 3
 
 
-def safe_value(value: object, *, label: bool = False) -> str:
-    """The raw value when it cannot carry personal data, else ``(text withheld)``.
+def shown_value(
+    value: object,
+    *,
+    answer_range: tuple[float, float] | None = None,
+    codes: Iterable[object] = (),
+) -> str:
+    """What a reason or message may show of a raw value: the value, or only a description.
 
-    Item values are echoed when they are numbers, at most four characters or a common
-    not-an-answer token (``N/A``, ``brak``); with ``label`` (timepoint, group, response type)
-    also a single word of letters, digits, ``_`` and ``-`` (``screening_arm_1``). Anything with
-    ``@`` or ``<`` is withheld.
+    The one rule for every ``rejected.csv`` value and every message that mentions data. A raw
+    value is shown only when it cannot identify a person:
+
+    * a number of at most three digits within the item's answer range or *just outside* it:
+      at most the range's width beyond either end (a 0-4 item shows -4 to 8, so a mistyped
+      ``5`` or ``44`` is visible; a phone number, a year of birth or ``-99`` is not);
+    * a declared code: one of ``codes`` (the config's timepoint, group and arm labels, the
+      export's declared answer codes, the item's answer labels from its instrument definition),
+      also when it differs from one only in upper/lower case and spacing;
+    * a single character (arm ``A``; one letter identifies nobody, two may be initials), a
+      code a platform generates (LimeSurvey ``AO07``, REDCap ``screening_arm_1``), a common
+      not-an-answer token (``N/A``, ``brak``) or one to three dashes, dots or question marks.
+
+    Anything else (names, initials, e-mails, dates, free text, other numbers, undeclared
+    labels) is *described*: ``(withheld: <kind>, <length>)`` with the kind ``e-mail-like
+    text``, ``date-like text``, ``number``/``negative number`` or ``text``. Where the value
+    sits (file, row, column) and which rule failed are said by the reason, not here.
+
+    Parameters
+    ----------
+    value
+        The raw cell (text or number); blank or missing gives ``""``.
+    answer_range
+        ``(lowest, highest)`` answer of the item the value was typed into, if any.
+    codes
+        Labels the configuration or the instrument definition declares for this column.
+
+    Returns
+    -------
+    str
+        The value as typed (stripped), or its description starting with :data:`WITHHELD`.
     """
-    text = str(value)
-    if "@" in text or "<" in text:
-        return WITHHELD
-    if _NUMBER_OR_TOKEN.match(text) or text.strip().lower() in _NOT_ANSWERS:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        value = int(value)
+    text = str(value).strip()
+    if not text:
+        return ""
+    folded = " ".join(text.split()).casefold()
+    if folded in {" ".join(str(c).split()).casefold() for c in codes if c is not None}:
         return text
-    if label and _LABEL.match(text):
+    if (len(text) == 1 or folded in _NOT_ANSWERS or _PLATFORM_CODE.fullmatch(text)
+            or _PUNCTUATION.fullmatch(text)):  # fmt: skip
         return text
-    return WITHHELD
+    number = _NUMBER.fullmatch(text)
+    if number:
+        digits = len(number.group(1)) + len(number.group(2) or "")
+        if answer_range is not None and digits <= MAX_SHOWN_DIGITS:
+            lo, hi = answer_range
+            width = max(hi - lo, 1)
+            if lo - width <= float(text.replace(",", ".")) <= hi + width:
+                return text
+        sign = "negative number" if text.startswith("-") else "number"
+        return f"{WITHHELD}{sign}, {digits} digit{'s' * (digits != 1)})"
+    if "@" in text:
+        kind = "e-mail-like text"
+    elif _DATE_LIKE.fullmatch(text):
+        kind = "date-like text"
+    else:
+        kind = "text"
+    return f"{WITHHELD}{kind}, {len(text)} character{'s' * (len(text) != 1)})"
 
 
 def pseudonym(raw_id: str, key: bytes, *, length: int = 16) -> str:

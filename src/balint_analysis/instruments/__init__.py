@@ -194,11 +194,52 @@ def load_file(path: str | Path) -> Instrument:
     try:
         raw = _load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(f"{path}: cannot read instrument definition ({exc.strerror}).") from exc
+        raise InputError(f"{path}: cannot read instrument definition ({exc.strerror}).") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text file, so not an instrument definition "
+                         f"(YAML); check `instrument_definitions` in the config.") from None
     except yaml.YAMLError as exc:
-        reason = " ".join(str(exc).split())
-        raise InputError(f"{path}: not valid YAML ({reason}).") from exc
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "unreadable"
+        raise InputError(f"{path}: not valid YAML{where} ({problem}); check that "
+                         "`instrument_definitions` lists instrument definition files.") from None
     return _parse(raw, str(path))
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in words (never the value: it may be a roster's content)."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool) or value is None:
+        return "true/false or empty"
+    if isinstance(value, int | float):
+        return "a number"
+    return f"text of {len(str(value))} characters"
+
+
+def _schema_problem(exc: jsonschema.ValidationError) -> str:
+    """A schema error in words taken from the schema, never from the file's values."""
+    rule, expected = exc.validator, exc.validator_value
+    if rule == "required":
+        return exc.message  # names the schema's property: "'items' is a required property"
+    if rule == "type":
+        wanted = " or ".join(expected) if isinstance(expected, list) else expected
+        fix = ("" if exc.absolute_path else "; is it an instrument definition? Check "
+               "`instrument_definitions` in the config")
+        return f"must be of type {wanted}, but is {_kind(exc.instance)}{fix}"
+    if rule == "enum":
+        return f"must be one of {', '.join(map(repr, expected))}"
+    if rule == "additionalProperties" and isinstance(exc.instance, dict):
+        known = list(exc.schema.get("properties", {}))
+        unknown = [k for k in exc.instance if k not in known]
+        return (f"{len(unknown)} unknown key(s); the keys allowed here are "
+                f"{', '.join(known) or 'none'}")  # fmt: skip
+    if rule == "pattern":
+        return f"must match the pattern {expected!r}"
+    return f"breaks the definition schema's rule {rule} {expected!r}"[:200]
 
 
 def _notes(value: Any) -> tuple[str, ...]:
@@ -243,8 +284,8 @@ def _parse(raw: object, origin: str) -> Instrument:
             raise error
     except jsonschema.ValidationError as exc:
         where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
-        message = " ".join(exc.message.split())
-        raise InputError(f"{origin}: instrument definition key '{where}': {message}.") from exc
+        raise InputError(f"{origin}: instrument definition key '{where}': "
+                         f"{_schema_problem(exc)}.") from None
     assert isinstance(raw, dict)
     resp = raw["response_scale"]
     lo, hi = resp["min"], resp["max"]

@@ -6,7 +6,7 @@
   person or value from ``careless.csv`` reaches the report.
 * :func:`code_matching`: the matching method, per-timepoint counts and the distribution of edit
   distances of tolerant links (never a code, file row or participant).
-* :func:`withheld_sentence`: why some ``rejected.csv`` values read ``(text withheld)``.
+* :func:`withheld_sentence`: why some ``rejected.csv`` values read ``(withheld: …)``.
 * :func:`rows_by_group_timepoint`: rows in / accepted / rejected per group × timepoint.
 """
 
@@ -17,11 +17,11 @@ from typing import Any
 
 import pandas as pd
 
+from balint_analysis.privacy import WITHHELD
 from balint_analysis.report.disclosure import n_label, protect_line
 from balint_analysis.report.text import fmt_int, is_missing, tp_label
 
 __all__ = [
-    "WITHHELD",
     "careless_section",
     "code_matching",
     "file_details",
@@ -29,7 +29,6 @@ __all__ = [
     "withheld_sentence",
 ]
 
-WITHHELD = "(text withheld)"
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 _CONTAINERS = {"xlsx": "Excel workbook", "sav": "SPSS file", "text": "text file"}
 _FLAG_NAMES = {
@@ -272,11 +271,14 @@ def code_matching(flow: Mapping[str, Any], timepoints: Sequence[str]) -> dict[st
 
 
 def withheld_sentence(rejected: pd.DataFrame) -> str:
-    """Why some raw values in ``rejected.csv`` read ``(text withheld)`` (with the count)."""
-    n = int((rejected["value"].astype(str) == WITHHELD).sum()) if "value" in rejected else 0
+    """Why some raw values in ``rejected.csv`` read ``(withheld: …)`` (with the count)."""
+    values = rejected["value"].astype(str) if "value" in rejected else pd.Series([], dtype=str)
+    n = int(values.str.startswith(WITHHELD).sum())
     base = (
-        f"In rejected.csv, a raw value that could identify someone (free text, names, long "
-        f"labels) is replaced by “{WITHHELD}” on purpose; numbers and short answer codes are kept."
+        "In rejected.csv, a raw value that could identify someone (names, initials, e-mails, "
+        "dates, phone numbers, free text, undeclared labels) is replaced on purpose by a "
+        "description such as “(withheld: text, 4 characters)”; only answers within or just "
+        "outside an item's range and declared codes are shown."
     )
     if n:
         return base + f" {_plural(n, 'value is', 'values are')} withheld in this run."

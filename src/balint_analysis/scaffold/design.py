@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from balint_analysis.identifiers import classify_dropped_columns
+from balint_analysis.privacy import shown_value
 from balint_analysis.scaffold.scan import FileScan
 
 __all__ = ["STANDARD_LABELS", "Decision", "choose_ids", "group_column", "roster_columns",
@@ -177,9 +178,14 @@ def timepoint_of(scan: FileScan) -> Decision:
     """A fixed timepoint from the file name, or a wave/event column with its values in time
     order (REDCap events in the order the project lists them, which the export follows)."""
     if "redcap_event_name" in scan.columns:
-        events = list(dict.fromkeys(scan.values("redcap_event_name")))
+        # Only names REDCap generates (``post_arm_1``) become timepoints and evidence: a name
+        # or a date typed into the event cell must not reach the config.
+        found = list(dict.fromkeys(scan.values("redcap_event_name")))
+        events = [e for e in found if shown_value(e) == e]
+        other = (f"; {len(found) - len(events)} other value(s) left out (not REDCap event "
+                 "names; the run rejects their rows)" if len(events) < len(found) else "")
         return Decision(("column", "redcap_event_name", events),
-                        f"REDCap events, in the project's order: {', '.join(events)}")  # fmt: skip
+                        f"REDCap events, in the project's order: {', '.join(events)}{other}")
     if "redcap_repeat_instance" in scan.columns and scan.raw.forms and scan.raw.forms.repeating:
         instances = sorted(scan.distinct("redcap_repeat_instance"), key=lambda v: (len(v), v))
         return Decision(("column", "redcap_repeat_instance", instances),

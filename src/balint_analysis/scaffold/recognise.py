@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field
 
 from balint_analysis.instruments import Instrument, builtin_ids, load_instrument
+from balint_analysis.privacy import shown_value
 from balint_analysis.scaffold.scan import FileScan
 
 __all__ = ["Block", "Match", "find_blocks", "match_blocks"]
@@ -146,10 +147,14 @@ def _fit(scan: FileScan, cols: list[str], inst: Instrument) -> tuple[str, str]:
     if len(numeric) >= 0.9 * len(stats):
         low = min(s.low for s in numeric)
         high = max(s.high for s in numeric)
-        if not all(s.integer for s in numeric):
-            return "unknown", f"answers {low:g}–{high:g}, not all whole numbers"
-        span = f"answers {low:g}–{high:g}"
         codes = set(inst.allowed_values)
+        # An answer far outside the scale (a phone number typed in) is described, not shown.
+        low_shown, high_shown = (shown_value(int(v) if float(v).is_integer() else v,
+                                             answer_range=(min(codes), max(codes)))
+                                 for v in (low, high))  # fmt: skip
+        if not all(s.integer for s in numeric):
+            return "unknown", f"answers {low_shown}–{high_shown}, not all whole numbers"
+        span = f"answers {low_shown}–{high_shown}"
         # A real scale's answers use most of its options; a block that does not is more likely
         # something else of the same length.
         used = len({v for c in cols for v in scan.distinct(c)})

@@ -48,7 +48,7 @@ from balint_analysis.ingest.careless import FLAG_COLUMNS, careless_flags
 from balint_analysis.ingest.codes import match_codes
 from balint_analysis.ingest.excel_damage import excel_id_cause
 from balint_analysis.ingest.redcap import OTHER_FORM
-from balint_analysis.privacy import safe_value
+from balint_analysis.privacy import shown_value
 from balint_analysis.validate.items import convert_items, incomplete_forms, item_columns
 
 __all__ = ["NOT_A_RESPONSE", "ValidationResult", "response_schema", "roster_schema", "validate"]
@@ -117,8 +117,39 @@ _REASONS = {
 }
 # Reasons decided by the failing value rather than the check.
 _VALUE_REASONS = {("response_type", OTHER_FORM): NOT_A_RESPONSE}
-# Values safe to echo in rejected.csv (never the participant id: it is an identifier).
+_OUT_OF_RANGE = "value outside the allowed answers of this item"
+# Columns whose value rejected.csv describes (never the participant id: it is an identifier).
 _ECHO_VALUE = {"timepoint", "response_type", "group"}
+#: The response types ingest itself writes (platform words, never typed by a participant).
+_RESPONSE_TYPES = ("normal", "preview", "test", "spam", "imported", "unknown status", OTHER_FORM)
+
+
+def declared_codes(config: StudyConfig) -> dict[str, tuple[tuple[float, float] | None, tuple]]:
+    """Per column, what :func:`~balint_analysis.privacy.shown_value` may show of its values.
+
+    Items (``<instrument>__<n>``, looked up by instrument id): the answer range and answer
+    labels of the instrument definition, plus the exports' declared answer codes; the design
+    columns: the configured timepoints (and the exports' ``timepoint_values`` keys), groups
+    and response types.
+    """
+    answer_codes = tuple(str(k) for e in config.exports if isinstance(e.answer_codes, dict)
+                         for k in e.answer_codes)  # fmt: skip
+    out: dict[str, tuple[tuple[float, float] | None, tuple]] = {
+        inst_id: ((inst.response_min, inst.response_max),
+                  (*inst.response_labels.values(), *answer_codes))
+        for inst_id, inst in config.instruments.items()
+    }  # fmt: skip
+    out["timepoint"] = (None, (*config.design.timepoints,
+                               *(k for e in config.exports for k in e.timepoint_values)))
+    out["group"] = (None, tuple(config.design.groups))
+    out["response_type"] = (None, _RESPONSE_TYPES)
+    return out
+
+
+def _shown(value: object, column: str, declared: dict) -> str:
+    """``shown_value`` of a cell of ``column`` (an item column by its instrument id)."""
+    answer_range, codes = declared.get(column.split("__", 1)[0], (None, ()))
+    return shown_value(value, answer_range=answer_range, codes=codes)
 
 
 def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
@@ -136,8 +167,9 @@ def _check_name(check: str) -> str:
     return "field_uniqueness" if name.startswith("field_uniqueness") else name
 
 
-def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None) -> pd.DataFrame:
-    """Turn pandera failure cases into rejected.csv rows."""
+def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None,
+              declared: dict) -> pd.DataFrame:  # fmt: skip
+    """Turn pandera failure cases into rejected.csv rows (values as ``shown_value`` allows)."""
     if fc.empty:
         return pd.DataFrame(columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
     idx = fc["index"].astype(int).to_numpy()
@@ -145,14 +177,13 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None) 
     check = fc["check"].map(_check_name)
     item = column.str.contains("__", regex=False)
     reason = [
-        f"value outside the allowed answers of this item ({v:g})" if is_item
+        _OUT_OF_RANGE if is_item
         else _VALUE_REASONS.get((c, case)) or _REASONS.get((c, k), f"invalid {c} for this design")
-        for c, k, is_item, v, case in zip(column, check, item, _as_float(fc["failure_case"]),
-                                          fc["failure_case"], strict=True)
+        for c, k, is_item, case in zip(column, check, item, fc["failure_case"], strict=True)
     ]  # fmt: skip
     echo = column.isin(_ECHO_VALUE) | item
-    value = pd.Series([safe_value(_show(v), label=not is_item) for v, is_item in
-                       zip(fc["failure_case"], item, strict=True)], dtype="str")  # fmt: skip
+    value = pd.Series([_shown(v, c, declared) for v, c in
+                       zip(fc["failure_case"], column, strict=True)], dtype="str")  # fmt: skip
     value = value.where(echo.to_numpy(), "")
     return pd.DataFrame(
         {
@@ -166,16 +197,6 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None) 
             "_row_level": ~item.to_numpy(),
         }
     )
-
-
-def _show(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _as_float(values: pd.Series) -> list[float]:
-    return [float(v) if isinstance(v, int | float) else np.nan for v in values]
 
 
 def _numeric_covariates(roster: pd.DataFrame,
@@ -208,7 +229,7 @@ def _numeric_covariates(roster: pd.DataFrame,
             rows.append({"source": config.roster.path, "row": roster.at[idx, "row"],
                          "column": cov, "reason": "covariate is not a number",
                          "action": ITEM_MISSING,
-                         "value": safe_value(str(roster.at[idx, cov]).strip()),
+                         "value": shown_value(roster.at[idx, cov]),
                          "_index": idx, "_row_level": False})  # fmt: skip
         roster.loc[stray, cov] = pd.NA
     return roster, pd.DataFrame(rows, columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
@@ -264,11 +285,13 @@ def validate(
     """Validate ingested responses (and roster); return accepted rows, problems and the flow."""
     roster_problems = pd.DataFrame(columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
     valid_roster = None
+    declared = declared_codes(config)
     if roster is not None:
         r = roster.copy()
         r["participant_id"] = r["participant_id"].replace("", pd.NA)
         fc = _failures(roster_schema(config), r)
-        roster_problems = _problems(fc, r.assign(source=config.roster.path), source_col="source")
+        roster_problems = _problems(fc, r.assign(source=config.roster.path), source_col="source",
+                                    declared=declared)  # fmt: skip
         r, stray = _numeric_covariates(r, config)
         roster_problems = pd.concat([p for p in (roster_problems, stray) if not p.empty],
                                     ignore_index=True) if not stray.empty else roster_problems
@@ -294,16 +317,18 @@ def validate(
     if valid_roster is not None:
         groups = valid_roster.set_index("participant_id")["group"]
         df["group"] = df["participant_id"].map(groups)
-    df, text_problems = convert_items(df)
+    df, text_problems = convert_items(df, declared)
     form_problems = incomplete_forms(df, ingest_info)
     roster_ids = list(valid_roster["participant_id"]) if valid_roster is not None else None
     fc = _failures(response_schema(config, roster_ids), df)
-    schema_problems = _name_excel_damage(_problems(fc, df, source_col="source"), df, roster_ids)
+    schema_problems = _name_excel_damage(_problems(fc, df, source_col="source", declared=declared),
+                                         df, roster_ids)  # fmt: skip
     excluded = set(schema_problems.loc[schema_problems["_row_level"].astype(bool), "_index"])
     survivors = df.drop(index=list(excluded))
     group_problems = None
     if valid_roster is None:
-        group_problems = _inconsistent_groups(survivors, list(config.design.timepoints))
+        group_problems = _inconsistent_groups(survivors, list(config.design.timepoints),
+                                              tuple(config.design.groups))  # fmt: skip
         excluded |= set(group_problems["_index"])
         survivors = df.drop(index=list(excluded))
     dup_problems = _duplicates(survivors)
@@ -367,7 +392,8 @@ def _flags(valid: pd.DataFrame, config: StudyConfig, matching: dict) -> pd.DataF
     return flags.sort_values(["source", "row", "flag"], kind="stable").reset_index(drop=True)
 
 
-def _inconsistent_groups(df: pd.DataFrame, timepoints: list[str]) -> pd.DataFrame:
+def _inconsistent_groups(df: pd.DataFrame, timepoints: list[str],
+                         groups: tuple[str, ...]) -> pd.DataFrame:  # fmt: skip
     """Rows whose group differs from the participant's group at their earliest timepoint."""
     order = df.assign(_tp=df["timepoint"].map({t: i for i, t in enumerate(timepoints)}),
                       _pos=np.arange(len(df))).sort_values(["_tp", "_pos"])  # fmt: skip
@@ -384,7 +410,7 @@ def _inconsistent_groups(df: pd.DataFrame, timepoints: list[str]) -> pd.DataFram
             "reason": [f"group differs from this participant's group at an earlier timepoint "
                        f"({t}: {g})" for t, g in zip(first_tp[bad], expected[bad], strict=True)],
             "action": ROW_EXCLUDED,
-            "value": losers["group"].map(lambda v: safe_value(v, label=True)).to_numpy(),
+            "value": losers["group"].map(lambda v: shown_value(v, codes=groups)).to_numpy(),
             "_index": losers.index.to_numpy(),
             "_row_level": True,
         }

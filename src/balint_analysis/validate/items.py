@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,7 +18,7 @@ import pandas as pd
 from balint_analysis.errors import InputError
 from balint_analysis.ingest.accounting import ITEM_MISSING
 from balint_analysis.ingest.answer_codes import UNDECLARED
-from balint_analysis.privacy import safe_value
+from balint_analysis.privacy import shown_value
 
 __all__ = ["convert_items", "incomplete_forms", "item_columns"]
 
@@ -49,8 +50,15 @@ def _parse_cells(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return number[index], blank[index]
 
 
-def convert_items(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Items to numbers; non-numeric text becomes missing and one problem each."""
+def convert_items(
+    df: pd.DataFrame, declared: Mapping[str, tuple] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Items to numbers; non-numeric text becomes missing and one problem each.
+
+    ``declared``: instrument id -> (answer range, declared codes), what a problem's ``value``
+    may show (:func:`balint_analysis.privacy.shown_value`); anything else is described.
+    """
+    declared = declared or {}
     converted = {}
     problems = []
     for col in item_columns(df):
@@ -60,6 +68,7 @@ def convert_items(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
         if bad.any():
             texts = [str(v).strip() for v in raw[bad]]
             codes = [_UNDECLARED.fullmatch(t) for t in texts]
+            answer_range, known = declared.get(col.split("__", 1)[0], (None, ()))
             problems.append(
                 pd.DataFrame(
                     {
@@ -69,8 +78,9 @@ def convert_items(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
                         "reason": ["answer code without a value under answer_codes" if m
                                    else "not a number" for m in codes],
                         "action": ITEM_MISSING,
-                        "value": [safe_value(m.group(1) if m else t)
-                                  for m, t in zip(codes, texts, strict=True)],
+                        "value": [shown_value(m.group(1) if m else t, answer_range=answer_range,
+                                              codes=known)
+                                  for m, t in zip(codes, texts, strict=True)],  # fmt: skip
                         "_index": df.index[bad],
                         "_row_level": False,
                     }
