@@ -371,3 +371,14 @@ def test_load_inputs_reads_careless_optionally(tmp_path: Path) -> None:
     loaded = load_inputs(proc)
     assert len(loaded.careless) == 19 and loaded.careless["flag"].iloc[0] == "longstring"
     assert "careless.csv" in {f["path"] for f in loaded.provenance["processed"]}
+
+
+def test_careless_count_leaving_few_unflagged_is_hidden() -> None:
+    """7 of 9 accepted rows flagged: 2 unflagged would follow from the shown rows, so the 7 is
+    hidden (secondary suppression, never "<5"); the "<5" of the control arm is protected by
+    hiding its unflagged complement, which is not displayed."""
+    accepted = {"balint": {"pre": {"rows_accepted": 9}}, "control": {"pre": {"rows_accepted": 40}}}
+    out = careless_section(careless(), ARMS, TPS, 5, accepted)
+    assert out["rows"][0]["cells"] == ["hidden", "<5"]
+    # without the accepted rows nothing is derivable: the plain primary rule
+    assert careless_section(careless(), ARMS, TPS, 5)["rows"][0]["cells"] == ["7", "<5"]

@@ -467,3 +467,48 @@ def test_methods_name_the_estimation_engine():
     both = _engine_words([fast, reference])
     assert both.startswith(" (Newton's method") and "where it could not certify" in both
     assert _engine_words([{}]) == ""
+
+
+def test_residual_sd_note_withheld_when_an_arm_is_small() -> None:
+    cfg = make_config()
+    inputs = make_inputs(cfg)
+    sens = sensitivity(("balint", "control"))
+    het = sens["analysis"] == "lmm_residual_by_arm"
+    sens.loc[het, "note"] = "residual SD control 1.58, balint 1.97"
+    inputs.sensitivity = sens
+    assert "residual SD control 1.58, balint 1.97" in text_of(render_report(inputs, cfg))
+    sens.loc[sens["timepoint"] == "post", "n_control"] = 3
+    out = text_of(render_report(inputs, cfg))
+    assert "1.58" not in out and "1.97" not in out
+    assert "details withheld: an arm has fewer than 5 people" in out
+
+
+def test_per_arm_variance_components_of_a_small_arm_are_withheld() -> None:
+    from balint_analysis.report.methods import model_rows
+
+    models = {"outcomes": [{"instrument": "mbi_hss", "scale": "emotional_exhaustion",
+                            "variance_components": {"participant": 4.2, "residual_control": 2.5,
+                                                    "residual_balint": 3.9}}]}  # fmt: skip
+    assert model_rows(models, {"balint": 30, "control": 31}, 5)[0]["vc"] == (
+        "participant 4.20; residual_control 2.50; residual_balint 3.90"
+    )
+    assert model_rows(models, {"balint": 30, "control": 3}, 5)[0]["vc"] == (
+        "participant 4.20; residual_control suppressed; residual_balint 3.90"
+    )
+
+
+def test_small_balint_group_size_reads_below_five() -> None:
+    cfg = make_config()
+    inputs = make_inputs(cfg)
+    part = inputs.participants
+    idx = part.index[part["group"] == "balint"]
+    part.loc[idx, "cluster"] = "grp0"
+    part.loc[idx[:3], "cluster"] = "grp1"  # a Balint group of 3
+    out = text_of(render_report(inputs, cfg))
+    assert "2 Balint group(s) with &lt;5–27 participants each." in out
+
+
+def test_report_has_the_disclosure_legend(html: str) -> None:
+    t = text_of(html)
+    assert "Disclosure control" in t
+    assert "“hidden”: a count of any size, withheld only so that a “&lt;5” count" in t
