@@ -109,17 +109,27 @@ def test_a_roster_listed_as_an_instrument_definition_is_not_printed(tmp_path):
         assert SEEDS["name"] not in message and SEEDS["surname"] not in message
 
 
-@pytest.mark.parametrize("key", ["intervention", "control"])
-def test_a_group_label_a_spreadsheet_would_run_is_refused_in_one_line(key):
+@pytest.mark.parametrize(
+    ("change", "key", "what"),
+    [
+        (lambda raw: raw["design"].update(intervention='=HYPERLINK("x","y")'),
+         "design.intervention", "a group label"),
+        (lambda raw: raw["design"].update(control="-control"), "design.control", "a group label"),
+        (lambda raw: raw["analysis"].update(covariates=["gender"],
+                                            covariate_levels={"gender": ["female", "+other"]}),
+         "analysis.covariate_levels.gender[1]", "a label"),
+    ],
+)  # fmt: skip
+def test_a_label_a_spreadsheet_would_run_is_refused_in_one_line(change, key, what):
     """Neutralised in processed files (``'=…``), such a label would no longer match the
-    config in the model stage; the config refuses it instead."""
+    config in the model stage (it stopped with a traceback); the config refuses it instead."""
     raw = read_yaml(DEMO_CONFIG)
-    raw["design"][key] = '=HYPERLINK("x","y")'
+    change(raw)
     with pytest.raises(InputError) as err:
         check_schema(raw)
     assert str(err.value) == (
-        f"config key 'design.{key}': a group label may not start with =, +, - or @ (a "
-        "spreadsheet would run it as a formula); rename the group in the config and the data.")
+        f"config key '{key}': {what} may not start with =, +, - or @ (a spreadsheet would run "
+        "it as a formula); rename it in the config and the data.")
 
 
 # ----------------------------------------------------------------------------- the corpus

@@ -184,6 +184,10 @@ def check_schema(raw: Mapping[str, Any], schema_path: str | Path | None = None) 
         raise InputError(f"config key '{key or '(top level)'}': {_message(err)}.")
 
 
+#: The schema's pattern for labels a later stage matches on (design groups, covariate levels).
+_NO_FORMULA_START = "\\A[^=+\\-@\\t\\r]"
+
+
 def _message(err: Any) -> str:
     """The schema error in words a researcher can act on."""
     import difflib
@@ -206,9 +210,12 @@ def _message(err: Any) -> str:
     if err.validator == "pattern" and path and path[-1] == "cohort":
         return (f"'{err.instance}' names folders: use letters, digits, '-' and '_' only "
                 "(e.g. ward7_2026)")  # fmt: skip
-    if err.validator == "pattern" and path and path[-1] in ("intervention", "control"):
-        return ("a group label may not start with =, +, - or @ (a spreadsheet would run it as a "
-                "formula); rename the group in the config and the data")  # fmt: skip
+    if err.validator == "pattern" and err.validator_value == _NO_FORMULA_START:
+        # Processed CSVs neutralise such a cell ('=…), so a later stage would no longer find
+        # the label the config names: refused here, in one line.
+        what = "a group label" if path[-1] in ("intervention", "control") else "a label"
+        return (f"{what} may not start with =, +, - or @ (a spreadsheet would run it as a "
+                "formula); rename it in the config and the data")  # fmt: skip
     if err.validator == "oneOf" and len(path) >= 2 and path[-2] == "instruments":
         return (f"{err.instance!r} is neither a column template with {{i}} for the item number "
                 "(e.g. 'MBI_{i}', 'mbi_{i:02d}') nor a map {item number: column}")  # fmt: skip
