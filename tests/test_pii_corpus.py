@@ -39,6 +39,7 @@ SEEDS = {
     "e-mail": "zofia.kwiatkowska@example.pl",
     "date of birth": "1987-03-14",
     "dotted date of birth": "14.03.1987",
+    "numeric date of birth": "19870314",
     "surname": "Kwiatkowska",
     "full name": "Zofia Kwiatkowska",
     "leader": "Zawadzka",
@@ -141,7 +142,7 @@ def _answers(rng: random.Random, arm: str, wave: int) -> list[int]:
 
 
 def _write_corpus(raw: Path) -> None:
-    """Qualtrics (pre), REDCap with events (post), Excel (follow-up) and a roster."""
+    """Qualtrics (pre), REDCap with events (post), Excel and SPSS (follow-up) and a roster."""
     rng = random.Random(14)
     people = [*CODES[:4], CODE_SEEDS[0], *CODES[5:]]  # one code is initials + birth date
     arms = {code: ("balint" if i < 12 else "control") for i, code in enumerate(people)}
@@ -194,7 +195,14 @@ def _write_corpus(raw: Path) -> None:
     follow[5][2:5] = [SEEDS["initials"], SEEDS["name"], SEEDS["date of birth"]]
     follow[5][-1] = f"{SEEDS['full name']} {SEEDS['dotted date of birth']}"
     follow.append([SEEDS["full name"], "2026-09-01", *[2] * 10, SEEDS["phone"]])
-    xf.xlsx(raw / "followup.xlsx", header, follow)
+    xf.xlsx(raw / "followup.xlsx", header, follow[:18] + follow[24:])
+    # SPSS numeric items cannot hold text, but a phone number or a birth date as a number.
+    spss = [row for row in follow[18:24]] + [[SEEDS["e-mail"], "", *[2] * 10, ""]]
+    spss[0][2:4] = [int(SEEDS["phone"]), int(SEEDS["numeric date of birth"])]
+    spss[1][-1] = f"{SEEDS['full name']}, {SEEDS['e-mail']}"
+    columns = {"code": [r[0] for r in spss], "comment": [r[-1] for r in spss]}
+    columns |= {item: [float(r[2 + i]) for r in spss] for i, item in enumerate(xf.PSS)}
+    xf.sav(raw / "followup_spss.sav", columns)
 
 
 CONFIG = {
@@ -210,6 +218,7 @@ CONFIG = {
          "timepoint_column": "redcap_event_name", "timepoint_values": {"post_arm_1": "post"},
          "instruments": {"pss10": "pss_{i:02d}"}},
         {"path": "data/raw/pii/followup.xlsx", "id": "code", "timepoint": "followup"},
+        {"path": "data/raw/pii/followup_spss.sav", "id": "code", "timepoint": "followup"},
     ],
     "instruments": {"pss10": "PSS_{i}"},
     "analysis": {"primary": "pss10.total", "covariates": ["age"]},
