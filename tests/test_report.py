@@ -610,6 +610,23 @@ def test_categorical_secondary_suppression() -> None:
     assert row.split()[0] == "0"
 
 
+def test_categorical_count_without_value_cannot_be_worked_out() -> None:
+    """2 of 30 Balint participants have no profession: the 2 is not shown, and neither can it
+    be worked out as 30 − (20 + 8) or from a percentage of the 28 with a value."""
+    cfg = make_config()
+    inputs = make_inputs(cfg)
+    part = inputs.participants
+    idx = part.index[part["group"] == "balint"]
+    part.loc[idx[:20], "profession"] = "psychologist"
+    part.loc[idx[20:28], "profession"] = "doctor"
+    part.loc[idx[28:], "profession"] = None
+    out = text_of(render_report(inputs, cfg))
+    doctor = out.split("Profession: doctor")[1].split()[0]
+    psych = out.split("Profession: psychologist")[1].split()[:2]
+    assert doctor == "hidden"
+    assert psych == ["20", "(67%)"]  # of the 30 in the header, not of the 28 with a value
+
+
 def test_small_arm_suppresses_effect() -> None:
     cfg = make_config()
     inputs = make_inputs(cfg)

@@ -331,9 +331,10 @@ def test_dose(html: str) -> None:
 
 def test_items_compact(html: str) -> None:
     t = section(html, "instruments").split("Item-level quality")[1]
-    assert "median 1.0%, highest 5.0% (item 7)" in t
+    # the median item has 1 of 100 answers missing: a share standing for a count below 5
+    assert "median <5 answers, highest 5.0% (item 7)" in t
     assert (
-        "MBI-HSS pre 100 median 1.0%, highest 5.0% (item 7) 1 of 22 (most: item 5, 29%) "
+        "MBI-HSS pre 100 median <5 answers, highest 5.0% (item 7) 1 of 22 (most: item 5, 29%) "
         "1 of 22 (most: item 17, 30%)" in t
     )
     assert t.index("MBI-HSS") < t.index("PSS-10")
@@ -512,3 +513,13 @@ def test_report_has_the_disclosure_legend(html: str) -> None:
     t = text_of(html)
     assert "Disclosure control" in t
     assert "“hidden”: a count of any size, withheld only so that a “&lt;5” count" in t
+
+
+def test_item_share_standing_for_a_small_count_is_not_shown() -> None:
+    from balint_analysis.report.disclosure import share_label
+
+    assert share_label(0.29, 14, 5) == "<5 answers"  # 4 people
+    assert share_label(0.79, 14, 5) == "all but <5 answers"  # 11 of 14: 3 did not
+    assert share_label(0.29, 100, 5) == "29%"
+    assert share_label(0.0, 14, 5) == "0%"
+    assert share_label(0.05, 100, 5, 1) == "5.0%"

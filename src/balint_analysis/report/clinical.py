@@ -21,6 +21,7 @@ from balint_analysis.report.disclosure import (
     STATISTIC_LABEL,
     n_label,
     protect_line,
+    share_label,
 )
 from balint_analysis.report.tables import numeric, suppressed
 from balint_analysis.report.text import ScaleInfo, fmt, fmt_int, is_missing, tp_label
@@ -283,7 +284,8 @@ def items_section(
                 return "none"
             top = part.loc[share.idxmax()]
             item = top["item"] if isinstance(top["item"], str) else fmt_int(top["item"])
-            return f"{int(hit.sum())} of {len(part)} (most: item {item}, {100 * share.max():.0f}%)"
+            most = share_label(share.max(), top["n"], min_cell)
+            return f"{int(hit.sum())} of {len(part)} (most: item {item}, {most})"
 
         n = numeric(part["n"])
         rows.append(
@@ -293,8 +295,8 @@ def items_section(
                 "n": fmt_int(n.min())
                 if n.min() == n.max()
                 else f"{fmt_int(n.min())}–{fmt_int(n.max())}",
-                "missing": f"median {100 * miss.median():.1f}%, highest {100 * miss.max():.1f}% "
-                f"(item {worst})"
+                "missing": f"median {share_label(miss.median(), n.median(), min_cell, 1)}, "
+                f"highest {share_label(miss.max(), n[miss.idxmax()], min_cell, 1)} (item {worst})"
                 if worst is not None
                 else "—",
                 "floor": flagged("floor_share"),

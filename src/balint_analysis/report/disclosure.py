@@ -49,6 +49,7 @@ __all__ = [
     "protect_line",
     "protect_table",
     "recoverable_cells",
+    "share_label",
     "too_small",
 ]
 
@@ -127,6 +128,24 @@ def count_label(n: Any, status: str, min_cell: int, total: Any = None) -> str:
     text = fmt_int(v)
     t = _value(total)
     return f"{text} ({100 * v / t:.0f}%)" if t else text
+
+
+def share_label(share: Any, n: Any, min_cell: int, digits: int = 0) -> str:
+    """A share of ``n`` people as a percentage, unless it stands for a small count.
+
+    A share is a count in disguise (29% of 14 is 4 people): when the count or its complement
+    is 1..k − 1 it reads ``"<k answers"`` / ``"all but <k answers"`` instead.
+    """
+    s, total = _value(share), _value(n)
+    if s is None:
+        return "—"
+    if total is not None:
+        count = int(round(s * total))
+        if is_primary(count, min_cell):
+            return f"<{min_cell} answers"
+        if is_primary(total - count, min_cell):
+            return f"all but <{min_cell} answers"
+    return f"{100 * s:.{digits}f}%"
 
 
 def legend(min_cell: int) -> str:

@@ -244,7 +244,9 @@ def _cat_rows(
         n_lv = [int((counts[a] == lv).sum()) for lv in levels]
         unknown = max((sizes or {}).get(a, len(counts[a])) - len(counts[a]), 0)
         prot = protect_line([*n_lv, unknown], min_cell)
-        shown = prot.labels([*n_lv, unknown], min_cell, len(counts[a]))[: len(levels)]
+        # percentages of the group size shown in the header: a percentage of those with a
+        # value would give away how many have none, and with it a hidden count
+        shown = prot.labels([*n_lv, unknown], min_cell, len(counts[a]) + unknown)[: len(levels)]
         labels[a] = dict(zip(levels, shown, strict=True))
     rows = []
     for lv in levels:
