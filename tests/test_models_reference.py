@@ -20,6 +20,7 @@ from balint_analysis.models import analyse_outcomes
 REF = Path(__file__).parent / "reference"
 TIMEPOINTS = ["pre", "post", "followup"]
 COVARIATES = ["age", "years_in_practice"]
+LEVELS = {"gender": ["female", "male", "diverse"]}
 
 # R case -> (dataset, analyse_outcomes keyword arguments)
 CASES = {
@@ -34,7 +35,21 @@ CASES = {
     "twotime_plain": ("twotime", {"use_clusters": False, "covariates": COVARIATES,
                                   "timepoints": ["pre", "post"]}),
     "twotime_pn": ("twotime", {"covariates": COVARIATES, "timepoints": ["pre", "post"]}),
+    "categorical_binary_plain": ("categorical", {"use_clusters": False,
+                                                 "covariates": ["age", "night_shifts"]}),
+    "categorical_factor_plain": ("categorical", {"use_clusters": False,
+                                                 "covariates": ["age", "gender"],
+                                                 "covariate_levels": LEVELS}),
+    "categorical_pn": ("categorical", {"covariates": ["age", "gender", "night_shifts"],
+                                       "covariate_levels": LEVELS}),
+    "categorical_aliased_plain": ("categorical", {"use_clusters": False,
+                                                  "covariates": ["arm_code"]}),
 }
+
+# lme4 reports the coefficients of the model without the aliased column (arm_code, dropped
+# by both); alone, group[balint] is not an estimable function of the full design, which is how
+# the workflow reports its fixed effects (NaN). Estimable functions agree (issue 15, item 1).
+NOT_ESTIMABLE_HERE = {"categorical_aliased_plain": {"group[balint]"}}
 
 # Tolerances (relative) demanded by docs/contract.md, "Statistics".
 RTOL_FIXED = 1e-4  # fixed effects, SEs, EMMs and their SEs
@@ -62,7 +77,8 @@ def r_term(term: str) -> str:
     """lme4's coefficient name -> ours (``groupbalint:timepointpost`` -> ``group[balint]:...``)."""
     if term == "(Intercept)":
         return "Intercept"
-    return re.sub(r"(group|timepoint)(balint|pre|post|followup)", r"\1[\2]", term)
+    return re.sub(r"(group|timepoint|gender)(balint|pre|post|followup|male|diverse)", r"\1[\2]",
+                  term)
 
 
 def outcome_diag(result, instrument: str, scale: str) -> dict:
@@ -84,6 +100,9 @@ def test_fixed_effects_se_and_df_match_lmertest(case):
     for (instrument, scale), r in ref.groupby(["instrument", "scale"]):
         fe = pd.DataFrame(outcome_diag(result, instrument, scale)["fixed_effects"])
         fe = fe.set_index("term").loc[[r_term(t) for t in r["term"]]]
+        skip = fe.index.isin(NOT_ESTIMABLE_HERE.get(case, set()))
+        assert fe.loc[skip, "estimate"].isna().all()
+        fe, r = fe[~skip], r[~skip]
         assert rel(fe["estimate"], r["estimate"]).max() < RTOL_FIXED
         assert rel(fe["se"], r["se"]).max() < RTOL_FIXED
         assert rel(fe["df"], r["df"]).max() < RTOL_DF
@@ -116,6 +135,12 @@ def test_emmeans_match_r_emmeans(case):
     emm = run(case).emmeans
     merged = ref.merge(emm, on=["instrument", "scale", "group", "timepoint"], validate="1:1")
     assert len(merged) == len(ref) > 0
+    # Not estimable under this reference grid (a covariate aliased with group at its mean):
+    # NaN in both.
+    assert (merged["mean"].isna() == merged["emmean"].isna()).all()
+    merged = merged.dropna(subset=["emmean"])
+    if merged.empty:
+        return
     assert rel(merged["mean"], merged["emmean"]).max() < RTOL_FIXED
     assert rel(merged["se_y"], merged["se_x"]).max() < RTOL_FIXED
     assert rel(merged["df_y"], merged["df_x"]).max() < RTOL_DF

@@ -101,6 +101,8 @@ MUTATIONS: dict[str, Callable[[dict], None]] = {
         who5={str(i): f"who5_{i}" for i in range(1, 6)}),
     "analysis.primary": lambda c: c["analysis"].update(primary="mbi_hss.depersonalization"),
     "analysis.covariates": lambda c: c["analysis"].update(covariates=["age"]),
+    "analysis.covariate_levels": lambda c: c["analysis"].update(
+        covariates=["age", "gender"], covariate_levels={"gender": ["female", "male", "diverse"]}),
     "analysis.alpha": lambda c: c["analysis"].update(alpha=0.1),
     "analysis.min_cell_size": lambda c: c["analysis"].update(min_cell_size=10),
     "analysis.strict": lambda c: c["analysis"].update(strict=True),

@@ -24,7 +24,8 @@ def test_stage_config_holds_exactly_the_declared_keys(full):
     assert set(model) == {"design", "participants", "instruments", "instrument_definitions",
                           "analysis"}  # fmt: skip
     assert model["analysis"] == {"primary": "mbi_hss.emotional_exhaustion",
-                                 "covariates": ["age", "years_in_practice"], "alpha": 0.05}
+                                 "covariates": ["age", "years_in_practice"],
+                                 "covariate_levels": {}, "alpha": 0.05}
     # A declared key the config leaves out is present as None ("not configured").
     assert stage_config({**full, "synthetic": None}, "report")["synthetic"] is None
 

@@ -111,6 +111,9 @@ class ValidationSpec:
 class AnalysisSpec:
     primary: str
     covariates: tuple[str, ...]
+    #: Categorical covariates: roster column -> its declared levels (the first is the
+    #: reference); every other covariate is numeric.
+    covariate_levels: Mapping[str, tuple[str, ...]]
     alpha: float
     min_cell_size: int
     strict: bool
@@ -294,6 +297,7 @@ def _build(raw: dict, stage: str | None) -> StudyConfig:
     analysis = AnalysisSpec(
         primary=get("analysis.primary"),
         covariates=_tuple(get("analysis.covariates")),
+        covariate_levels=_levels(get("analysis.covariate_levels")),
         alpha=_float(get("analysis.alpha")),
         min_cell_size=_int(get("analysis.min_cell_size")),
         strict=_bool(get("analysis.strict")),
@@ -305,6 +309,7 @@ def _build(raw: dict, stage: str | None) -> StudyConfig:
         roster = RosterSpec(**roster) if roster else None
     if stage is None:
         _check_covariates(analysis.covariates, roster)
+        _check_covariate_levels(analysis)
     if stage is None and (roster is None or roster.group is None):
         missing = [e.path for e in exports if not e.group_column]
         if missing:
@@ -372,6 +377,23 @@ def _check_covariates(covariates: tuple[str, ...], roster: RosterSpec | None) ->
             )
 
 
+def _check_covariate_levels(analysis: AnalysisSpec) -> None:
+    """Declared levels belong to a listed covariate and differ beyond upper/lower case (a
+    roster value is matched to its level ignoring case and surrounding spaces)."""
+    for cov, levels in analysis.covariate_levels.items():
+        if cov not in analysis.covariates:
+            raise InputError(
+                f"config: analysis.covariate_levels declares levels of '{cov}', which is not "
+                "listed in analysis.covariates; add it there or remove its levels."
+            )
+        folded = [level.strip().casefold() for level in levels]
+        if len(set(folded)) != len(folded) or "" in folded:
+            raise InputError(
+                f"config: analysis.covariate_levels: the levels of '{cov}' must be distinct "
+                "and non-empty (upper/lower case and spaces are ignored when matching)."
+            )
+
+
 def _check_primary(analysis: AnalysisSpec, instruments: Mapping[str, Instrument]) -> None:
     inst = instruments.get(analysis.primary_instrument)
     if inst is None or analysis.primary_scale not in inst.scales:
@@ -396,6 +418,8 @@ def _typed(convert: Any) -> Any:
 
 _str, _int, _float, _bool = _typed(str), _typed(int), _typed(float), _typed(bool)
 _tuple = _typed(lambda v: tuple(str(x) for x in (v or ())))
+_levels = _typed(lambda v: {str(k): tuple(str(x) for x in levels)
+                            for k, levels in (v or {}).items()})
 
 
 def _all_outcomes(instruments: Mapping[str, Instrument]) -> list[str]:

@@ -144,7 +144,8 @@ def prepare_stage(
         kept = checked.roster if checked.roster is not None else _empty_roster(cfg)
         valid_roster = _text_round_trip(kept)
     pseudonymised, participants = pseudonymise(
-        valid, valid_roster, key=key, covariates=cfg.analysis.covariates
+        valid, valid_roster, key=key, covariates=cfg.analysis.covariates,
+        covariate_levels=cfg.analysis.covariate_levels,
     )
     write_csv(pseudonymised, out["responses"])
     write_csv(participants, out["participants"])
@@ -216,6 +217,7 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
         control=design.control,
         primary=cfg.analysis.primary,
         covariates=list(cfg.analysis.covariates),
+        covariate_levels=cfg.analysis.covariate_levels,
         alpha=cfg.analysis.alpha,
         use_clusters=cfg.roster is not None and cfg.roster.cluster is not None,
         reliability=reliability,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -168,6 +168,7 @@ def pseudonymise(
     *,
     key: bytes,
     covariates: tuple[str, ...] | list[str] = (),
+    covariate_levels: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Replace raw participant ids by keyed pseudonyms; split responses and participants.
 
@@ -178,7 +179,9 @@ def pseudonymise(
     participants : DataFrame
         ``participant, group, cluster, sessions`` then the covariates. Balint-group labels
         (which may carry a leader's name) become ``G1``, ``G2``… in the order of their keyed
-        hash, so the report can name groups without revealing them.
+        hash, so the report can name groups without revealing them. A numeric covariate is
+        a number; a categorical one (``covariate_levels``: column -> declared levels) is one
+        of its declared labels, anything else missing.
     """
     items = [c for c in valid.columns if "__" in c]
     responses = pd.DataFrame(
@@ -212,10 +215,15 @@ def pseudonymise(
             "sessions": pd.to_numeric(people["sessions"], errors="coerce"),
         }
     )
+    levels = covariate_levels or {}
     for cov in covariates:
-        # Covariates are numbers (validation set stray text missing and refused text columns):
-        # no text a participant typed is ever carried into the processed data.
-        participants[cov] = pd.to_numeric(people[cov], errors="coerce")
+        # Covariates are numbers or declared level labels (validation set anything else
+        # missing): no text a participant typed is ever carried into the processed data.
+        if cov in levels:
+            declared = people[cov].astype("string").isin(list(levels[cov])).fillna(False)
+            participants[cov] = people[cov].astype("string").where(declared.astype(bool), pd.NA)
+        else:
+            participants[cov] = pd.to_numeric(people[cov], errors="coerce")
     responses = responses.sort_values(["participant", "timepoint"], kind="stable")
     participants = participants.sort_values("participant", kind="stable")
     return responses.reset_index(drop=True), participants.reset_index(drop=True)

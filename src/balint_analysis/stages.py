@@ -24,11 +24,12 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     # ingest, validate, pseudonymise, score
     "prepare": (
         "cohort", "design", "participants", "exports", "instruments", "instrument_definitions",
-        "analysis.covariates", "analysis.strict", "validation", "privacy",
+        "analysis.covariates", "analysis.covariate_levels", "analysis.strict", "validation",
+        "privacy",
     ),
     "model": (
         "design", "participants", "instruments", "instrument_definitions", "analysis.primary",
-        "analysis.covariates", "analysis.alpha",
+        "analysis.covariates", "analysis.covariate_levels", "analysis.alpha",
     ),
     # The report documents the whole configuration it analysed (its provenance section).
     "report": (

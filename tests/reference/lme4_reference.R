@@ -7,7 +7,10 @@
 # Reads tests/reference/<dataset>_scores.csv and <dataset>_participants.csv and writes
 #   lme4_fixef.csv    case, instrument, scale, term, estimate, se, df, t, p   (summary(), Satterthwaite)
 #   lme4_emmeans.csv  case, instrument, scale, group, timepoint, emmean, se, df, lower, upper
-#                     (emmeans(m, ~ group * timepoint, lmer.df = "satterthwaite"))
+#                     (emmeans(m, ~ group * timepoint, lmer.df = "satterthwaite",
+#                     weights = "proportional", cov.reduce = mean, cov.keep = character(0)):
+#                     the workflow's reference grid, numeric covariates (a 0/1 one too) at
+#                     their mean, factors averaged in their observed proportions)
 #   lme4_varcomp.csv  case, instrument, scale, component, variance, reml_crit, singular
 #   lme4_ml.csv       case, instrument, scale, loglik, aic, bic, npar   (ML refit: update(m, REML = FALSE))
 #   sensitivity_reference.csv
@@ -48,8 +51,11 @@ read_case <- function(dataset) {
   p <- read.csv(file.path(here, paste0(dataset, "_participants.csv")),
                 na.strings = c("", "NA"), stringsAsFactors = FALSE)
   s <- s[!is.na(s$score), ]
-  d <- merge(s, p[, c("participant", "cluster", "sessions", "age", "years_in_practice")],
-             by = "participant", sort = FALSE)
+  roster <- intersect(c("participant", "cluster", "sessions", "age", "years_in_practice",
+                        "gender", "night_shifts", "arm_code"), names(p))
+  d <- merge(s, p[, roster], by = "participant", sort = FALSE)
+  # Treatment coding with the first declared level as reference (analysis.covariate_levels).
+  if ("gender" %in% names(d)) d$gender <- factor(d$gender, levels = c("female", "male", "diverse"))
   d$timepoint <- droplevels(factor(d$timepoint, levels = timepoints))
   # Partially nested coding: the Balint-group effect applies to the intervention arm's
   # post-baseline observations; everyone without a group is a singleton cluster.
@@ -75,7 +81,19 @@ cases <- list(
   list("twotime_plain", "twotime", "group * timepoint + age + years_in_practice",
        "(1 | participant)", FALSE, c("age", "years_in_practice")),
   list("twotime_pn", "twotime", "group * timepoint + age + years_in_practice",
-       "(1 | participant) + (0 + treated_post | cluster)", FALSE, c("age", "years_in_practice"))
+       "(1 | participant) + (0 + treated_post | cluster)", FALSE, c("age", "years_in_practice")),
+  # A binary 0/1 covariate (kept numeric: at its mean in the EMMs), a 3-level factor
+  # (averaged in its observed proportions), both with the Balint-group term, and a
+  # covariate aliased with group (lme4 drops it).
+  list("categorical_binary_plain", "categorical", "group * timepoint + age + night_shifts",
+       "(1 | participant)", FALSE, c("age", "night_shifts")),
+  list("categorical_factor_plain", "categorical", "group * timepoint + age + gender",
+       "(1 | participant)", FALSE, c("age", "gender")),
+  list("categorical_pn", "categorical", "group * timepoint + age + gender + night_shifts",
+       "(1 | participant) + (0 + treated_post | cluster)", FALSE,
+       c("age", "gender", "night_shifts")),
+  list("categorical_aliased_plain", "categorical", "group * timepoint + arm_code",
+       "(1 | participant)", FALSE, c("arm_code"))
 )
 # Cases whose heteroscedastic (residual variance by arm) nlme fit is a reference; the boundary
 # case and singular fits are left out (nlme's approximate variance-covariance of a ~0
@@ -144,12 +162,15 @@ for (cs in cases) {
       term = rownames(co), estimate = co[, "Estimate"], se = co[, "Std. Error"],
       df = co[, "df"], t = co[, "t value"], p = co[, "Pr(>|t|)"]))
     spec <- if (cs$single) ~ timepoint else ~ group * timepoint
-    emm <- as.data.frame(summary(emmeans(m, spec, lmer.df = "satterthwaite")))
+    emm <- as.data.frame(summary(emmeans(m, spec, lmer.df = "satterthwaite",
+                                         weights = "proportional", cov.reduce = mean,
+                                         cov.keep = character(0))))
     if (cs$single) emm$group <- "balint"
     emm_rows[[length(emm_rows) + 1]] <- cbind(key, data.frame(
       group = as.character(emm$group), timepoint = as.character(emm$timepoint),
-      emmean = emm$emmean, se = emm$SE, df = emm$df, lower = emm$lower.CL,
-      upper = emm$upper.CL))
+      emmean = emm$emmean, se = emm$SE, df = emm$df,
+      # Named asymp.LCL/UCL when no mean is estimable (the aliased case: all NA).
+      lower = emm[[attr(emm, "clNames")[1]]], upper = emm[[attr(emm, "clNames")[2]]]))
     vc <- as.data.frame(VarCorr(m))
     vc_rows[[length(vc_rows) + 1]] <- cbind(key, data.frame(
       component = ifelse(vc$grp == "Residual", "residual", vc$grp), variance = vc$vcov,

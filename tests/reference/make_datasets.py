@@ -7,7 +7,8 @@ Usage (from the repository root)::
 
 Each dataset is written as ``<name>_scores.csv`` (the ``scores.csv`` columns; scores that are
 "not computable" appear as empty cells, drop-outs are missing rows) and ``<name>_participants.csv``
-(``participant, group, cluster, sessions, age, years_in_practice``). The data-generating model is
+(``participant, group, cluster, sessions, age, years_in_practice``; ``categorical`` adds
+``gender, night_shifts, arm_code``). The data-generating model is
 the partially nested LMM of docs/contract.md: person intercept, a Balint-group effect on the
 intervention arm's post-baseline observations, residual noise, and a group × time effect.
 """
@@ -38,6 +39,7 @@ def simulate(
     n_clusters: int = 0,
     cluster_sd: float = 0.0,
     covariates: bool = False,
+    categorical: bool = False,
     outcomes: tuple[tuple[str, str], ...] = (("mbi_hss", "emotional_exhaustion"),),
     dropout: tuple[float, float, float] = (0.05, 0.15, 0.25),
     intervention: str = "balint",
@@ -68,6 +70,17 @@ def simulate(
     )
     if covariates:
         participants.loc[n - 1, "age"] = np.nan  # one unknown covariate: rows dropped
+    if categorical:
+        # Drawn from their own generator, so the other datasets' draws stay as they were.
+        extra = np.random.default_rng(seed + 1)
+        gender = extra.choice(["female", "male", "diverse"], size=n, p=[0.55, 0.35, 0.10])
+        night = (extra.uniform(size=n) < 0.4).astype(int)
+        participants["gender"] = gender
+        participants["night_shifts"] = night
+        # Aliased with the group: the arm coded 0/1 once more.
+        participants["arm_code"] = treated.astype(int)
+        participants.loc[n - 2, "gender"] = np.nan  # one unknown category: rows dropped
+        shift = {"female": 0.0, "male": -2.5, "diverse": 1.5}
     observed = rng.uniform(size=(n, len(timepoints))) >= np.asarray(dropout)
     not_computable = rng.uniform(size=(n, len(timepoints))) < 0.03
     rows = []
@@ -86,6 +99,8 @@ def simulate(
                         value += u[int(cluster[i][1:]) - 1]
                 if covariates:
                     value += 0.12 * (age[i] - 45) - 0.2 * (years[i] - 15)
+                if categorical:
+                    value += shift[gender[i]] + 1.8 * night[i] + 0.1 * (age[i] - 45)
                 value += rng.normal(0.0, sd_resid)
                 score = np.nan if not_computable[i, t] else round(float(value), 2)
                 rows.append(
@@ -146,6 +161,17 @@ DATASETS = {
         outcomes=(("mbi_hss", "emotional_exhaustion"), ("pss10", "total")),
         dropout=(0.05, 0.2),
         timepoints=("pre", "post"),
+    ),
+    # 22 vs 20, three Balint groups, a 3-level categorical covariate (gender; one unknown), a
+    # binary 0/1 covariate (night shifts), age, and arm_code, a covariate aliased with group.
+    "categorical": dict(
+        seed=707,
+        n_intervention=22,
+        n_control=20,
+        n_clusters=3,
+        cluster_sd=2.0,
+        categorical=True,
+        outcomes=(("mbi_hss", "emotional_exhaustion"), ("pss10", "total")),
     ),
 }
 

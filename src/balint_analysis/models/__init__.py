@@ -16,7 +16,7 @@ content). The procedures it combines are importable on their own: :func:`fit_lmm
 from __future__ import annotations
 
 import platform
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -150,6 +150,7 @@ def analyse_outcomes(
     control: str | None,
     primary: str,
     covariates: Sequence[str] = (),
+    covariate_levels: Mapping[str, Sequence[str]] | None = None,
     alpha: float = 0.05,
     use_clusters: bool = True,
     reliability: pd.DataFrame | None = None,
@@ -173,8 +174,14 @@ def analyse_outcomes(
     primary : str
         ``"instrument.scale"`` of the primary outcome.
     covariates : sequence of str
-        Numeric participant-level covariates (rows with a missing value are left out of the
-        model, and counted in the diagnostics).
+        Participant-level covariates (rows with a missing value are left out of the
+        model, and counted in the diagnostics); numeric unless listed in ``covariate_levels``.
+    covariate_levels : mapping, optional
+        Categorical covariate -> declared levels: dummy-coded (treatment coding, the first
+        declared level observed among an outcome's analysed rows is the reference). EMMs
+        average over it in its observed proportions (the dummies at their means), as R
+        ``emmeans(..., weights = "proportional")``; numeric covariates are at their means
+        (``cov.reduce = mean, cov.keep = character(0)``: a 0/1 covariate too).
     alpha : float
         1 - confidence level of all intervals.
     use_clusters : bool
@@ -217,7 +224,7 @@ def analyse_outcomes(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must be in (0, 1), got {alpha}")
     frame, notes = prepare_inputs(scores, participants, timepoints, intervention, control,
-                            list(covariates))
+                                  list(covariates), covariate_levels)
     outcomes = sorted(set(zip(frame["instrument"], frame["scale"], strict=True)))
     keys = [f"{i}.{s}" for i, s in outcomes]
     if primary not in keys:
@@ -235,7 +242,8 @@ def analyse_outcomes(
     analyse = partial(outcome_results, participants=participants, reliability=reliability,
                       timepoints=timepoints, intervention=intervention, control=control,
                       covariates=list(covariates), alpha=alpha, use_clusters=use_clusters,
-                      design=design, groups=groups, fuzzy_links=fuzzy_links)  # fmt: skip
+                      design=design, groups=groups, fuzzy_links=fuzzy_links,
+                      covariate_levels=dict(covariate_levels or {}))  # fmt: skip
     for rows, emm, sens, outcome_tables, diag, record in _map(analyse, tasks, n_jobs):
         effect_rows += rows
         emm_frames.append(emm)
@@ -266,7 +274,9 @@ def analyse_outcomes(
         "outcomes": outcome_diags,
         "settings": {
             "timepoints": timepoints, "baseline": timepoints[0], "intervention": intervention,
-            "control": control, "covariates": list(covariates), "alpha": alpha,
+            "control": control, "covariates": list(covariates),
+            "covariate_levels": {c: list(v) for c, v in (covariate_levels or {}).items()},
+            "alpha": alpha,
             "use_clusters": use_clusters, "primary": primary, "multiplicity": MULTIPLICITY,
             "effect_size": EFFECT_SIZES[design], "df_method": "Satterthwaite (as lmerTest)",
             "sensitivity_analyses": ANALYSES, "reliability_supplied": reliability is not None,

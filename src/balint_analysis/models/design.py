@@ -10,13 +10,13 @@ partially nested group effect on the intervention arm's post-baseline observatio
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["ModelData", "model_data"]
+__all__ = ["ModelData", "dummy_code", "model_data"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,50 @@ class ModelData:
         return np.array([values.get(term, 0.0) for term in self.terms])
 
 
+def dummy_code(
+    frame: pd.DataFrame,
+    covariates: Sequence[str],
+    covariate_levels: Mapping[str, Sequence[str]],
+) -> tuple[pd.DataFrame, tuple[str, ...], tuple[str, ...]]:
+    """Treatment (dummy) coding of the categorical covariates, as R's default contrasts.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The analysed rows (no missing covariate values).
+    covariates : sequence of str
+        Covariate columns in model order.
+    covariate_levels : mapping
+        Categorical covariate -> declared levels; the first declared level observed in
+        ``frame`` is the reference (R drops unused factor levels the same way).
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        A copy with one 0/1 column ``<covariate>[<level>]`` per other observed level.
+    terms : tuple of str
+        The model's covariate columns: numeric covariates and dummy columns in model order.
+    formula_terms : tuple of str
+        The covariates as written in the model formula (``C(gender, Treatment('female'))``).
+    """
+    out = frame.copy()
+    terms: list[str] = []
+    formula_terms: list[str] = []
+    for cov in covariates:
+        if cov not in covariate_levels:
+            terms.append(cov)
+            formula_terms.append(cov)
+            continue
+        values = out[cov].astype("string")
+        observed = [level for level in covariate_levels[cov] if (values == level).any()]
+        for level in observed[1:]:
+            out[f"{cov}[{level}]"] = (values == level).fillna(False).to_numpy(dtype=float)
+            terms.append(f"{cov}[{level}]")
+        if observed:
+            formula_terms.append(f"C({cov}, Treatment({observed[0]!r}))")
+    return out, tuple(terms), tuple(formula_terms)
+
+
 def model_data(
     frame: pd.DataFrame,
     *,
@@ -64,6 +108,7 @@ def model_data(
     control: str | None,
     covariates: Sequence[str] = (),
     use_clusters: bool = True,
+    formula_covariates: Sequence[str] | None = None,
 ) -> ModelData:
     """Build the design of the primary model for one outcome.
 
@@ -77,9 +122,12 @@ def model_data(
     intervention, control : str
         Group labels; ``control=None`` gives the single-arm model ``score ~ timepoint``.
     covariates : sequence of str
-        Numeric covariate columns (entered linearly, not centred: coefficients match lme4's).
+        Numeric covariate columns (entered linearly, not centred: coefficients match lme4's);
+        a categorical covariate enters as its dummy columns (:func:`dummy_code`).
     use_clusters : bool
         Model the Balint groups when at least two are known (partially nested design).
+    formula_covariates : sequence of str, optional
+        How the covariates are written in ``formula`` (default: their column names).
 
     Returns
     -------
@@ -126,7 +174,8 @@ def model_data(
     fixed = f"C(timepoint, Treatment({baseline!r}))"
     if two_arm:
         fixed = f"C(group, Treatment({control!r})) * " + fixed
-    fixed = " + ".join([fixed, *covariates])
+    fixed = " + ".join([fixed, *(covariates if formula_covariates is None
+                                  else formula_covariates)])
     random = "(1 | participant)"
     if clustered:
         random += " + (0 + treated_post | cluster)"

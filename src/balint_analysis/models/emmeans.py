@@ -59,16 +59,19 @@ def estimated_marginal_means(
     -------
     pandas.DataFrame
         ``group, timepoint, mean, se, ci_low, ci_high, n, df``: the model's prediction for each
-        cell with the covariates at their means over the analysed observations (emmeans'
-        reference grid; there are no other factors to average over), ``n`` = participants
+        cell with the covariates at their means over the analysed observations: numeric
+        covariates (a 0/1 one too) at their mean, and the dummy columns of a categorical
+        covariate at their means, i.e. its levels averaged in their observed proportions,
+        ``n`` = participants
         observed in that cell and analysed, ``df`` = Satterthwaite df of the mean. A cell the
         data cannot estimate (e.g. no observations in it) is NaN.
 
     Notes
     -----
-    Checked against emmeans 1.8.4 ``emmeans(m, ~ group * timepoint, lmer.df = "satterthwaite")``
-    on lmerTest fits (``tests/reference``): means, SEs and df agree to better than 1e-3 relative
-    (means and SEs to ~1e-6).
+    Checked against emmeans 1.8.4 ``emmeans(m, ~ group * timepoint, lmer.df = "satterthwaite",
+    weights = "proportional", cov.reduce = mean, cov.keep = character(0))`` on lmerTest fits
+    (``tests/reference``): means, SEs and df agree to better than 1e-3 relative (means and SEs
+    to ~1e-6).
     """
     data = fit.data
     frame = data.frame

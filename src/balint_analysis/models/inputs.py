@@ -10,8 +10,12 @@ SCORE_COLUMNS = ("participant", "group", "timepoint", "instrument", "scale", "sc
 _SCORE_COLUMNS = SCORE_COLUMNS
 
 
-def prepare_inputs(scores, participants, timepoints, intervention, control, covariates):
-    """Validate and merge the inputs; returns the analysable rows and notes on what was left."""
+def prepare_inputs(scores, participants, timepoints, intervention, control, covariates,
+                   covariate_levels=None):
+    """Validate and merge the inputs; returns the analysable rows and notes on what was left.
+    Covariates are numbers, or for a categorical one (``covariate_levels``) its declared
+    labels (text, so that they are dummy-coded per outcome)."""
+    covariate_levels = covariate_levels or {}
     missing = [c for c in _SCORE_COLUMNS if c not in scores.columns]
     if missing:
         raise ValueError(f"scores lacks column(s) {missing}")
@@ -47,6 +51,14 @@ def prepare_inputs(scores, participants, timepoints, intervention, control, cova
     if "cluster" not in roster.columns:
         roster["cluster"] = pd.NA
     for c in covariates:
+        if c in covariate_levels:
+            labels = roster[c].astype("string").replace("", pd.NA)
+            undeclared = labels.notna() & ~labels.isin(list(covariate_levels[c])).fillna(False)
+            if undeclared.any():
+                raise ValueError(f"covariate {c!r} has {int(undeclared.sum())} values that are "
+                                 "not among its declared levels")
+            roster[c] = labels
+            continue
         values = pd.to_numeric(roster[c], errors="coerce")
         bad = values.isna() & roster[c].notna() & (roster[c].astype(str).str.strip() != "")
         if bad.any():

@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from balint_analysis.models.design import model_data
+from balint_analysis.models.design import dummy_code, model_data
 from balint_analysis.models.effects import change_d_from_scores, dppc2_from_scores
 from balint_analysis.models.emmeans import estimated_marginal_means, t_interval
 from balint_analysis.models.fast import fit_lmm_preferring_fast
@@ -30,20 +30,22 @@ EFFECT_TYPES = {
 
 def outcome_results(sub, instrument, scale, role, *, participants, reliability, timepoints,
                      intervention, control, covariates, alpha, use_clusters, design, groups,
-                     fuzzy_links=None):
+                     fuzzy_links=None, covariate_levels=None):
     """Everything one outcome contributes: effect rows, EMMs, sensitivity rows, clinical
-    tables, diagnostics and its ``models/<outcome>.json`` record (plain, picklable data)."""
-    rows, emm, diag, fit, model_rows = _analyse_one(
+    tables, diagnostics and its ``models/<outcome>.json`` record (plain, picklable data).
+    Categorical covariates (``covariate_levels``) enter every model as dummy columns."""
+    rows, emm, diag, fit, model_rows, covariate_terms = _analyse_one(
         sub, timepoints=timepoints, intervention=intervention, control=control,
         covariates=covariates, alpha=alpha, use_clusters=use_clusters,
+        covariate_levels=covariate_levels or {},
     )
     for row in rows:
         row.update(instrument=instrument, scale=scale, role=role, design=design,
                    effect_type=EFFECT_TYPES[design], df_method="Satterthwaite")
     sens, fits = sensitivity_rows(
         model_rows, fit, rows, timepoints=timepoints, intervention=intervention,
-        control=control, covariates=covariates, alpha=alpha, use_clusters=use_clusters,
-        fuzzy_links=fuzzy_links)
+        control=control, covariates=list(covariate_terms), alpha=alpha,
+        use_clusters=use_clusters, fuzzy_links=fuzzy_links)
     clin, cut, dose, clin_notes = clinical_tables(
         sub, participants, reliability, instrument=instrument, scale=scale,
         timepoints=timepoints, groups=groups, intervention=intervention, alpha=alpha)
@@ -68,10 +70,14 @@ def outcome_results(sub, instrument, scale, role, *, participants, reliability, 
             record)  # fmt: skip
 
 
-def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, use_clusters):
-    """Model one outcome; returns (effect rows, EMM frame, diagnostics)."""
+def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, use_clusters,
+                 covariate_levels):
+    """Model one outcome; returns (effect rows, EMM frame, diagnostics, fit, analysed rows with
+    the dummy columns, the model's covariate columns)."""
     baseline = timepoints[0]
     model_rows = sub.dropna(subset=covariates) if covariates else sub
+    model_rows, covariate_terms, formula_terms = dummy_code(model_rows, covariates,
+                                                            covariate_levels)
     levels = [t for t in timepoints if (model_rows["timepoint"] == t).any()]
     groups = [intervention] if control is None else [intervention, control]
     diag: dict = {
@@ -86,7 +92,8 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         if baseline not in levels or len(levels) < 2:
             raise ValueError("needs observations at the baseline and a later timepoint")
         data = model_data(model_rows, levels=levels, intervention=intervention, control=control,
-                          covariates=covariates, use_clusters=use_clusters)
+                          covariates=covariate_terms, use_clusters=use_clusters,
+                          formula_covariates=formula_terms)
         fit = fit_lmm_preferring_fast(data)
         diag.update(fit.diagnostics)
     except Exception as exc:  # noqa: BLE001 - reported per outcome, the others still run
@@ -124,7 +131,7 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         counts = model_rows.groupby(["group", "timepoint"])["participant"].nunique()
         emm = pd.DataFrame({"group": [g for g, _ in cells], "timepoint": [t for _, t in cells],
                             "n": [int(counts.get(c, 0)) for c in cells]})
-    return rows, emm, diag, fit, model_rows
+    return rows, emm, diag, fit, model_rows, covariate_terms
 
 
 def jsonable(obj):

@@ -186,7 +186,10 @@ def methods_paragraphs(
         f"{_engine_words(outs)}: {_formula_words(pm, config, design)}. The baseline timepoint "
         f"({tp_label(config.design.baseline)})"
         + ("" if design.single_arm else " and the comparison group")
-        + " are the reference levels.",
+        + " are the reference levels."
+        + (" Estimated means per group and timepoint are the model's predictions with every "
+           "numeric covariate (a yes/no one coded 0/1 too) at its average and every categorical "
+           "covariate in its observed proportions." if config.analysis.covariates else ""),
         (
             "The effect at each later timepoint is the Balint group's change from baseline."
             if design.single_arm

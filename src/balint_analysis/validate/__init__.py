@@ -49,6 +49,7 @@ from balint_analysis.ingest.codes import match_codes
 from balint_analysis.ingest.excel_damage import excel_id_cause
 from balint_analysis.ingest.redcap import OTHER_FORM
 from balint_analysis.privacy import shown_value
+from balint_analysis.validate.covariates import UNDECLARED_LEVEL, match_levels
 from balint_analysis.validate.items import convert_items, incomplete_forms, item_columns
 
 __all__ = ["NOT_A_RESPONSE", "ValidationResult", "response_schema", "roster_schema", "validate"]
@@ -201,8 +202,9 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None,
 
 def _numeric_covariates(roster: pd.DataFrame,
                         config: StudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """Covariates are numbers: a stray text value is set missing and reported; a covariate
-    that is mostly text (categorical) stops the run — the model takes numeric covariates.
+    """Numeric covariates are numbers: a stray text value is set missing and reported; a
+    covariate that is mostly text stops the run unless its levels are declared
+    (``analysis.covariate_levels``): a categorical covariate keeps only declared labels.
 
     Raises
     ------
@@ -212,6 +214,14 @@ def _numeric_covariates(roster: pd.DataFrame,
     rows = []
     roster = roster.copy()
     for cov in config.analysis.covariates:
+        if cov in config.analysis.covariate_levels:
+            labels, undeclared = match_levels(roster[cov], config.analysis.covariate_levels[cov])
+            rows += [{"source": config.roster.path, "row": roster.at[idx, "row"],
+                      "column": cov, "reason": UNDECLARED_LEVEL, "action": ITEM_MISSING,
+                      "value": "", "_index": idx, "_row_level": False}
+                     for idx in roster.index[undeclared]]  # fmt: skip
+            roster[cov] = labels
+            continue
         text = roster[cov].astype("string").str.strip()
         filled = text.notna() & (text != "")
         numbers = pd.to_numeric(text.where(filled), errors="coerce")
@@ -221,8 +231,9 @@ def _numeric_covariates(roster: pd.DataFrame,
         if stray.sum() * 2 > filled.sum():
             raise InputError(
                 f"{config.roster.path}: covariate '{cov}' holds text ({int(stray.sum())} of "
-                f"{int(filled.sum())} values are not numbers); covariates must be numeric. "
-                "Recode it as numbers (e.g. 0/1 for two categories) or remove it from "
+                f"{int(filled.sum())} values are not numbers) but has no declared levels. "
+                f"Declare them under analysis.covariate_levels (e.g. {cov}: [level1, level2], "
+                "the first is the reference), recode it as numbers, or remove it from "
                 "analysis.covariates."
             )
         for idx in roster.index[stray]:
