@@ -15,8 +15,8 @@ The rule, with ``k = analysis.min_cell_size``:
   be any size. When no choice of cells protects a line (e.g. 1 + k = k + 1 with its total
   shown), the whole line is withheld.
 
-Totals treated as public margins: the number of participants per arm (and the cohort total).
-Everything else is a cell.
+Totals treated as public margins: the number of participants per arm and per arm × timepoint
+(participant flow) and the data-quality row accounting. Everything else is a cell.
 
 All functions are pure: values in, statuses or labels out.
 """
@@ -163,15 +163,19 @@ def disclosure_paragraphs(min_cell: int) -> list[str]:
     """The rule and the legend, as the report's "Disclosure control" paragraphs."""
     k = min_cell
     return [
-        f"Every count and statistic in this report went through one rule (minimum cell size "
+        f"Every count of people and statistic of their answers in this report went through one "
+        f"rule (minimum cell size "
         f"{k}, set by analysis.min_cell_size). Primary suppression: a count of 1 to {k - 1} "
-        f"people is shown as “<{k}”, and no statistic (mean, SD, residual SD, range, estimate, "
+        f"people is shown as “<{k}” (a percentage standing for such a count too), and no "
+        "statistic (mean, SD, residual SD, range, estimate, "
         f"reliability, per-arm variance) describing fewer than {k} people is shown. Secondary "
         "suppression: where a hidden count could be worked out from a total shown in the report "
         "(a group's size, the answers at a timepoint) or from the other counts beside it, further "
         "counts are hidden, smallest first, until no hidden count can be worked out; where no "
         "choice protects a row, none of its counts is shown. The number of participants per "
-        "group and timepoint (participant flow) is reported in full.",
+        "group and timepoint (participant flow) and the row accounting of the data-quality "
+        "section (rows read, accepted, rejected per reason) are reported in full: they are the "
+        "totals the rule protects against, not answers.",
         legend(k),
     ]
 
