@@ -183,8 +183,12 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None,
         for c, k, is_item, case in zip(column, check, item, fc["failure_case"], strict=True)
     ]  # fmt: skip
     echo = column.isin(_ECHO_VALUE) | item
-    value = pd.Series([_shown(v, c, declared) for v, c in
-                       zip(fc["failure_case"], column, strict=True)], dtype="str")  # fmt: skip
+    shown: dict[tuple[str, str], str] = {}  # each distinct value of a column described once
+    for v, c in zip(fc["failure_case"], column, strict=True):
+        if (str(v), c) not in shown:
+            shown[(str(v), c)] = _shown(v, c, declared)
+    value = pd.Series([shown[(str(v), c)] for v, c in zip(fc["failure_case"], column,
+                                                           strict=True)], dtype="str")  # fmt: skip
     value = value.where(echo.to_numpy(), "")
     return pd.DataFrame(
         {

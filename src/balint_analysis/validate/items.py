@@ -69,6 +69,10 @@ def convert_items(
             texts = [str(v).strip() for v in raw[bad]]
             codes = [_UNDECLARED.fullmatch(t) for t in texts]
             answer_range, known = declared.get(col.split("__", 1)[0], (None, ()))
+            raw_texts = [m.group(1) if m else t for m, t in zip(codes, texts, strict=True)]
+            # Each distinct text is described once (a column repeats a handful of them).
+            shown = {t: shown_value(t, answer_range=answer_range, codes=known)
+                     for t in dict.fromkeys(raw_texts)}  # fmt: skip
             problems.append(
                 pd.DataFrame(
                     {
@@ -78,9 +82,7 @@ def convert_items(
                         "reason": ["answer code without a value under answer_codes" if m
                                    else "not a number" for m in codes],
                         "action": ITEM_MISSING,
-                        "value": [shown_value(m.group(1) if m else t, answer_range=answer_range,
-                                              codes=known)
-                                  for m, t in zip(codes, texts, strict=True)],  # fmt: skip
+                        "value": [shown[t] for t in raw_texts],
                         "_index": df.index[bad],
                         "_row_level": False,
                     }
