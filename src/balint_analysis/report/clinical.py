@@ -353,7 +353,8 @@ def flags_section(
         small_n = total is not None and suppressed(total, min_cell)
         cells = []
         for c, v in vals.items():
-            if c == denom or total is None or is_missing(total) or is_missing(v):
+            if (c == denom or total is None or is_missing(total) or is_missing(v)
+                    or float(v) > float(total)):  # fmt: skip
                 cells.append(n_label(v, min_cell) if not small_n else f"<{min_cell}")
             elif small_n:
                 cells.append(SECONDARY_LABEL)

@@ -377,7 +377,8 @@ def protect_line(counts: Sequence[Any], min_cell: int) -> LineProtection:
     Parameters
     ----------
     counts : sequence
-        Counts of people; missing values are shown as "—" and take no part in the audit.
+        Counts of people; missing (or negative) values are shown as "—" and take no part in
+        the audit.
     min_cell : int
         The minimum cell size k.
 
@@ -385,7 +386,8 @@ def protect_line(counts: Sequence[Any], min_cell: int) -> LineProtection:
     -------
     LineProtection
     """
-    known = [(i, _value(n)) for i, n in enumerate(counts)]
+    known = [(i, v if v is not None and v >= 0 else None)  # a negative is no count
+             for i, v in ((i, _value(n)) for i, n in enumerate(counts))]  # fmt: skip
     status = [PRIMARY if v is not None and 0 < v < min_cell else SHOWN for _, v in known]
     idx = [i for i, v in known if v is not None]
     vals = [int(round(known[i][1])) for i in idx]  # type: ignore[arg-type]
