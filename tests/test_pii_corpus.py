@@ -21,6 +21,7 @@ import subprocess
 from pathlib import Path
 
 import exports_factory as xf
+import pandas as pd
 import pytest
 import yaml
 from project_helpers import DEMO_CONFIG, copy_repository
@@ -267,4 +268,10 @@ def test_no_seeded_personal_value_reaches_any_output_or_the_terminal(tmp_path):
     rejected = (work / "data/processed/pii/rejected.csv").read_text(encoding="utf-8")
     assert f"{WITHHELD}e-mail-like text, 28 characters)" in rejected
     assert f"{WITHHELD}number, 11 digits)" in rejected
+    # A group cell a spreadsheet would run is one quarantined roster row, not a model failure.
+    table = pd.read_csv(work / "data/processed/pii/rejected.csv", dtype=str).set_index("row")
+    hyperlink = table[table["source"] == "data/raw/pii/participants.csv"].loc["27"]
+    assert hyperlink.tolist() == ["data/raw/pii/participants.csv", "group", "group is neither "
+                                  "the intervention nor the control label", "row excluded",
+                                  f"{WITHHELD}text, 19 characters)"]  # fmt: skip
     assert (work / "reports/pii/report.html").exists()
