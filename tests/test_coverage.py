@@ -87,6 +87,24 @@ def test_group_column_holding_other_labels(tmp_path):
     assert len(problems) == 4  # and the control arm, and both waves, emptied with them
 
 
+def test_group_labels_that_may_name_someone_are_described_not_shown(tmp_path):
+    """A leader's surname as the arm label is in many rows, yet it is personal data: the
+    message gives its kind and length only (a single letter identifies nobody and is shown)."""
+    arms = ["Kwiatkowska", "Kwiatkowska", "Kwiatkowska", "B", "B", "B"]
+    rows = [{"code": c, "arm": a, **xf.items(2)} for c, a in zip(ALL, arms, strict=True)]
+    content = xf.table(["code", "arm", *xf.PSS], rows)
+    spec = {"id": "code", "group_column": "arm"}
+    config = xf.cohort(tmp_path, [("pre.csv", content, {**spec, "timepoint": "pre"}),
+                                  ("post.csv", content, {**spec, "timepoint": "post"})],
+                       roster=None)  # fmt: skip
+    problems = _problems(config)
+    assert problems[0] == (
+        "no participant of group 'balint' remains after validation: the exports' group column "
+        "never says 'balint'; it holds (withheld: text, 11 characters) (6 rows), 'B' (6 rows). "
+        "Set design.intervention to the label the data use.")
+    assert not any("Kwiatkowska" in p for p in problems)
+
+
 def test_event_mapped_with_the_wrong_case(tmp_path):
     rows = [{"record_id": c, "redcap_event_name": "post_arm_1", "pss_complete": "2",
              **xf.items(2, "pss_{i:02d}")} for c in ALL]  # fmt: skip
