@@ -50,6 +50,7 @@ from balint_analysis.ingest.excel_damage import excel_id_cause
 from balint_analysis.ingest.redcap import OTHER_FORM
 from balint_analysis.privacy import shown_value
 from balint_analysis.validate.covariates import UNDECLARED_LEVEL, match_levels
+from balint_analysis.validate.declared import Declared, declared_codes, shown_in_column
 from balint_analysis.validate.items import convert_items, incomplete_forms, item_columns
 
 __all__ = ["NOT_A_RESPONSE", "ValidationResult", "response_schema", "roster_schema", "validate"]
@@ -121,36 +122,6 @@ _VALUE_REASONS = {("response_type", OTHER_FORM): NOT_A_RESPONSE}
 _OUT_OF_RANGE = "value outside the allowed answers of this item"
 # Columns whose value rejected.csv describes (never the participant id: it is an identifier).
 _ECHO_VALUE = {"timepoint", "response_type", "group"}
-#: The response types ingest itself writes (platform words, never typed by a participant).
-_RESPONSE_TYPES = ("normal", "preview", "test", "spam", "imported", "unknown status", OTHER_FORM)
-
-
-def declared_codes(config: StudyConfig) -> dict[str, tuple[tuple[float, float] | None, tuple]]:
-    """Per column, what :func:`~balint_analysis.privacy.shown_value` may show of its values.
-
-    Items (``<instrument>__<n>``, looked up by instrument id): the answer range and answer
-    labels of the instrument definition, plus the exports' declared answer codes; the design
-    columns: the configured timepoints (and the exports' ``timepoint_values`` keys), groups
-    and response types.
-    """
-    answer_codes = tuple(str(k) for e in config.exports if isinstance(e.answer_codes, dict)
-                         for k in e.answer_codes)  # fmt: skip
-    out: dict[str, tuple[tuple[float, float] | None, tuple]] = {
-        inst_id: ((inst.response_min, inst.response_max),
-                  (*inst.response_labels.values(), *answer_codes))
-        for inst_id, inst in config.instruments.items()
-    }  # fmt: skip
-    out["timepoint"] = (None, (*config.design.timepoints,
-                               *(k for e in config.exports for k in e.timepoint_values)))
-    out["group"] = (None, tuple(config.design.groups))
-    out["response_type"] = (None, _RESPONSE_TYPES)
-    return out
-
-
-def _shown(value: object, column: str, declared: dict) -> str:
-    """``shown_value`` of a cell of ``column`` (an item column by its instrument id)."""
-    answer_range, codes = declared.get(column.split("__", 1)[0], (None, ()))
-    return shown_value(value, answer_range=answer_range, codes=codes)
 
 
 def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
@@ -169,7 +140,7 @@ def _check_name(check: str) -> str:
 
 
 def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None,
-              declared: dict) -> pd.DataFrame:  # fmt: skip
+              declared: Declared) -> pd.DataFrame:  # fmt: skip
     """Turn pandera failure cases into rejected.csv rows (values as ``shown_value`` allows)."""
     if fc.empty:
         return pd.DataFrame(columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
@@ -186,7 +157,7 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None,
     shown: dict[tuple[str, str], str] = {}  # each distinct value of a column described once
     for v, c in zip(fc["failure_case"], column, strict=True):
         if (str(v), c) not in shown:
-            shown[(str(v), c)] = _shown(v, c, declared)
+            shown[(str(v), c)] = shown_in_column(v, c, declared)
     value = pd.Series([shown[(str(v), c)] for v, c in zip(fc["failure_case"], column,
                                                            strict=True)], dtype="str")  # fmt: skip
     value = value.where(echo.to_numpy(), "")
