@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -68,3 +70,16 @@ def documented_keys() -> list[str]:
         first_cell = line.split("|")[1]
         keys += [prefix + k for k in re.findall(r"`([\w.]+)`", first_cell)]
     return keys
+
+
+def slurm_unavailable() -> str | None:
+    """Why the local SLURM cluster (tests/slurm/setup-local-slurm.sh) cannot run here, or None."""
+    if os.environ.get("BALINT_SKIP_SLURM"):
+        return "BALINT_SKIP_SLURM is set"
+    if os.geteuid() != 0:
+        return "the local SLURM cluster needs root"
+    if not shutil.which("apt-get") and not shutil.which("slurmctld"):
+        return "no apt-get to install SLURM (Debian packages slurmctld slurmd munge)"
+    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
+        return "snakemake-executor-plugin-slurm is not installed (test extra)"
+    return None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from project_helpers import slurm_unavailable
 from statsmodels.stats.proportion import proportion_confint
 
 from balint_analysis.power import (
@@ -168,24 +167,10 @@ def test_default_grid_power_is_one_for_large_effects_and_alpha_for_none(tmp_path
         assert panel.sort_values("effect_d")["power"].iloc[1:].is_monotonic_increasing
 
 
-def _slurm_unavailable() -> str | None:
-    if os.environ.get("BALINT_SKIP_SLURM"):
-        return "BALINT_SKIP_SLURM is set"
-    if os.geteuid() != 0:
-        return "the local SLURM cluster needs root"
-    if not shutil.which("apt-get") and not shutil.which("slurmctld"):
-        return "no apt-get to install SLURM (Debian packages slurmctld slurmd munge)"
-    import importlib.util
-
-    if importlib.util.find_spec("snakemake_executor_plugin_slurm") is None:
-        return "snakemake-executor-plugin-slurm is not installed (test extra)"
-    return None
-
-
 @pytest.mark.slurm
 @pytest.mark.e2e
 def test_slurm_run_equals_local_run(local_power, tmp_path):
-    reason = _slurm_unavailable()
+    reason = slurm_unavailable()
     if reason:
         pytest.skip(reason)
     setup = subprocess.run(["bash", str(REPO / "tests/slurm/setup-local-slurm.sh")],
@@ -205,12 +190,3 @@ def test_slurm_run_equals_local_run(local_power, tmp_path):
     remote = (work / "data/processed/plan/power/power.csv").read_bytes()
     assert remote == local
 
-
-@pytest.mark.slurm
-def test_teardown_leaves_snakemake_start_fast():
-    """After teardown no slurm.conf names a stopped controller (scontrol would wait ~9 s)."""
-    if _slurm_unavailable():
-        pytest.skip(_slurm_unavailable())
-    subprocess.run(["bash", str(REPO / "tests/slurm/teardown-local-slurm.sh")],
-                   capture_output=True, check=False)  # fmt: skip
-    assert not Path("/etc/slurm/slurm.conf").exists()

@@ -3,16 +3,39 @@
 # localhost, no systemd, no cgroups), for testing the workflow's SLURM profile.
 # Idempotent: re-running with everything up does nothing. Needs root and apt (Debian).
 # Facts and pitfalls: the comments below and README.md, "Running on a cluster (SLURM)".
+#
+#   setup-local-slurm.sh [--user ID] [--pid PID]
+#
+# Several test runs may share one machine, so the cluster has users: each setup registers ID
+# (default: ppid-<caller's pid>; the caller's process PID, default the caller, tells whether the
+# user is still alive), and teardown-local-slurm.sh --user ID stops the cluster only when this
+# script started it and no other live user remains. A cluster this script did not start (a
+# site's, or one started by hand) is used as it is: never reconfigured, never stopped.
+# Prints "started", "reused" or "foreign" on stdout.
 set -euo pipefail
-
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/slurm/cluster-state.sh
+. "$here/cluster-state.sh"
 log() { printf 'setup-local-slurm: %s\n' "$*" >&2; }
-alive() { # alive PIDFILE: the process exists and is not a zombie
-  [ -s "$1" ] || return 1
-  local pid stat; pid=$(cat "$1"); stat=$(ps -o stat= -p "$pid" 2>/dev/null || true)
-  [ -n "$stat" ] && [ "${stat#Z}" = "$stat" ]
-}
 
+parse_user_args "$@"
 if [ "$(id -u)" -ne 0 ]; then log "needs root"; exit 2; fi
+take_state_lock
+if [ ! -e "$STATE/started" ] && cluster_running; then
+  register_user
+  log "a SLURM cluster this script did not start is running: using it as it is (never stopped here)"
+  echo foreign
+  exit 0
+fi
+if [ -e "$STATE/started" ] && alive /run/slurmctld.pid; then
+  outcome=reused  # another run's: checked (and mended) below, never reconfigured by hand
+  log "reusing the cluster started by $(cat "$STATE/started")"
+else
+  outcome=started
+  # Ours from here on, also if a step below fails: teardown can then stop what did start.
+  echo "$USER_ID" > "$STATE/started"
+fi
+register_user
 if ! command -v slurmctld >/dev/null || ! command -v slurmd >/dev/null \
    || ! command -v munged >/dev/null || ! command -v sinfo >/dev/null; then
   log "installing slurmctld slurmd slurm-client munge"
@@ -30,7 +53,7 @@ if ! getent hosts "$host" >/dev/null; then echo "127.0.0.1 $host" >> /etc/hosts;
 chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
 install -d -o munge -g munge -m 0755 /run/munge
 if ! alive /run/munge/munged.pid; then
-  runuser -u munge -- /usr/sbin/munged
+  runuser -u munge -- /usr/sbin/munged 9>&-  # 9>&-: daemons must not hold the state lock
 fi
 
 install -d /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /etc/slurm
@@ -69,7 +92,7 @@ if ! cmp -s "$conf.new" "$conf" 2>/dev/null; then mv "$conf.new" "$conf"; else r
 
 if ! alive /run/slurmctld.pid; then
   # -c: clean job state, so a controller killed earlier does not resurrect finished jobs.
-  slurmctld -c
+  slurmctld -c 9>&-
 fi
 if ! alive /run/slurmd.pid; then
   # Orphaned job steps from a killed run make the next job's credential "revoked".
@@ -78,7 +101,7 @@ if ! alive /run/slurmd.pid; then
     sleep 0.5
   done
   rm -f /var/spool/slurmd/cred_state*
-  slurmd
+  slurmd 9>&-
 fi
 
 for _ in $(seq 1 40); do
@@ -89,5 +112,6 @@ done
 if [ "${state:-}" = "drain" ] || [ "${state:-}" = "down" ]; then
   scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
 fi
-out=$(timeout 30 srun -N1 -n1 hostname)
-log "cluster up: node $out, $(sinfo -h -o '%P %t %c CPUs')"
+out=$(timeout 30 srun -N1 -n1 hostname 9>&-)
+log "cluster $outcome: node $out, $(sinfo -h -o '%P %t %c CPUs'); $(live_users) live user(s)"
+echo "$outcome"

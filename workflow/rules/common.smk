@@ -6,6 +6,7 @@ import threading
 from snakemake.exceptions import WorkflowError
 from snakemake_interface_executor_plugins.settings import ExecMode
 
+from balint_analysis.cluster import watch_controller
 from balint_analysis.config import load_config
 from balint_analysis.config_schema import (
     apply_defaults,
@@ -47,6 +48,11 @@ if executes_jobs(
         COHORT_LOCK = hold_cohort(COHORT)  # held until this Snakemake process ends
     except InputError as exc:
         raise WorkflowError(str(exc)) from None
+    # With the SLURM executor a controller that is gone would leave the run waiting forever.
+    watch_controller(
+        lambda: getattr(workflow.executor_plugin, "name", None),
+        lambda line: stop_unanswered_run(line),  # defined below
+    )
 # Pseudonymisation re-runs when the key changes: its fingerprint (never the key) is a param.
 KEY_FINGERPRINT = env_key_fingerprint(
     STUDY.key_env, allow_demo_key=STUDY.allow_demo_key
@@ -89,6 +95,16 @@ def announce_results():
     for label, path in (("Report", PATHS.report), ("Power analysis", PATHS.power_page)):
         if path.exists():
             print(f"{label}: {path.resolve()}", file=sys.stderr, flush=True)
+
+
+def stop_unanswered_run(line):
+    """End this Snakemake process now: with its SLURM jobs' states unknowable it would wait
+    forever (SIGINT and SIGTERM make it wait for them). Its own file locks go first, so the
+    next run needs no --unlock."""
+    print(f"balint-analysis: {line}", file=sys.stderr, flush=True)
+    if workflow.persistence is not None:
+        workflow.persistence.unlock()
+    os._exit(1)
 
 
 def release_scheduler_timers():
