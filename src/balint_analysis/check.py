@@ -138,7 +138,9 @@ def check_cohort(config_path: str | Path) -> CheckResult:
     from balint_analysis.config import load_config
     from balint_analysis.config_schema import check_schema, read_yaml, todo_keys
     from balint_analysis.coverage import coverage_problems, near_misses
+    from balint_analysis.faults import fault_line
     from balint_analysis.pipeline import read_inputs
+    from balint_analysis.power import power_settings
     from balint_analysis.validate import validate
 
     result = CheckResult(str(config_path))
@@ -159,6 +161,7 @@ def check_cohort(config_path: str | Path) -> CheckResult:
         return result
     try:
         cfg = load_config(raw)
+        power_settings(raw)  # its bounds stop a run before any job is planned
     except InputError as exc:
         result.problems.append(str(exc))
         return result
@@ -178,6 +181,12 @@ def check_cohort(config_path: str | Path) -> CheckResult:
         checked = validate(responses, roster, cfg, info)
     except InputError as exc:
         result.problems.append(str(exc))
+        return result
+    except (OSError, MemoryError) as exc:  # an export unreadable or too big for the memory
+        line = fault_line(exc, "the exports")
+        if line is None:
+            raise
+        result.problems.append(line)
         return result
     result.lines += _file_lines(checked.flow, checked.rejected)
     result.lines += _participant_lines(checked.flow, list(design.timepoints))

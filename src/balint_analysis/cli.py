@@ -72,9 +72,11 @@ def _preflight(config: Path, extra: list[str]) -> str:
     and the pseudonymisation key. Returns the cohort name."""
     from balint_analysis.config import read_config
     from balint_analysis.identifiers import checked_key_fingerprint
+    from balint_analysis.power import power_settings
     from balint_analysis.project import CohortPaths
 
     cfg = read_config(config)
+    power_settings(cfg.raw)  # bounded before Snakemake plans one job per power chunk
     if "power" not in extra:  # the power analysis reads no participant data
         history = CohortPaths(cfg.cohort).interim / "key_history.json"
         checked_key_fingerprint(cfg, history)
@@ -218,11 +220,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a problem with the input or a fault of the machine (read-only folder,
+    full disk, file-size limit, memory: :func:`balint_analysis.faults.fault_line`) is one line
+    on stderr and status 1, never a traceback."""
+    from balint_analysis.faults import fault_line, ignore_file_size_signal
+
     args = build_parser().parse_args(argv)
+    ignore_file_size_signal()
     try:
         return args.func(args)
     except InputError as exc:
         print(f"balint-analysis: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, MemoryError, ValueError) as exc:  # ValueError: pandas' ParserError
+        line = fault_line(exc, f"the {args.command} command's files")
+        if line is None:
+            raise
+        print(f"balint-analysis: {line}", file=sys.stderr)
         return 1
 
 

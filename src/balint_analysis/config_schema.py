@@ -10,6 +10,8 @@ violation or a ``TODO`` left by ``balint-analysis init`` into one line naming th
 from __future__ import annotations
 
 import copy
+import math
+import reprlib
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from pathlib import Path
@@ -21,11 +23,15 @@ from balint_analysis.errors import InputError
 
 __all__ = [
     "TODO",
+    "MAX_YAML_BYTES",
+    "MAX_YAML_VALUES",
     "apply_defaults",
+    "check_expansion",
     "check_schema",
     "deep_update",
     "dotted_value",
     "load_schema",
+    "load_yaml_file",
     "read_yaml",
     "run_config",
     "todo_keys",
@@ -54,26 +60,96 @@ def _loader() -> type:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def read_yaml(path: str | Path) -> dict:
-    """A config file's mapping; a missing file or broken YAML is one line naming the file.
+#: Largest YAML file read (bytes), checked before parsing: a cohort config or an instrument
+#: definition is a few kB, so a bigger file is a mistake (an export listed as a config).
+MAX_YAML_BYTES = 1_000_000
+
+#: Most values (mappings, lists and scalars) a YAML file may hold once its aliases (``*name``)
+#: are followed. Parsing shares aliased blocks, but every later walk (schema check, defaults,
+#: copies) expands them: nine nested aliases of nine items ("billion laughs") are 10**9
+#: values, which ran ~80 s to a MemoryError. Counting stops at the limit, in milliseconds.
+MAX_YAML_VALUES = 100_000
+
+#: Deepest nesting accepted; deeper YAML would exhaust Python's recursion in the walks.
+MAX_YAML_DEPTH = 50
+
+
+def check_expansion(value: Any, source: str | Path) -> None:
+    """Refuse a parsed YAML value that expands to too many values or nests too deeply.
+
+    Visits at most :data:`MAX_YAML_VALUES` values, so an alias bomb is refused at once.
 
     Raises
     ------
     InputError
-        The file cannot be read, is not YAML, or is not a mapping.
+        One line naming ``source`` and the fix.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    seen = 0
+    while stack:
+        node, depth = stack.pop()
+        seen += 1
+        if seen > MAX_YAML_VALUES:
+            raise InputError(
+                f"{source}: the YAML expands to more than {MAX_YAML_VALUES:,} values once its "
+                "aliases (*name) are followed; write the values out instead of repeating "
+                "aliased blocks."
+            )
+        if depth > MAX_YAML_DEPTH:
+            raise InputError(f"{source}: the YAML nests deeper than {MAX_YAML_DEPTH} levels; "
+                             "a configuration needs a few.")  # fmt: skip
+        if isinstance(node, Mapping):
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            stack.extend((v, depth + 1) for v in node)
+
+
+def load_yaml_file(path: str | Path, what: str = "configuration") -> Any:
+    """The parsed content of a YAML file a user supplied, read in bounded time and memory.
+
+    The size (:data:`MAX_YAML_BYTES`) is checked before parsing and the alias expansion
+    (:func:`check_expansion`) right after; messages name the file and never quote it.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, is too big, is not YAML or expands too far.
     """
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or "not UTF-8 text"
-        raise InputError(f"{path}: cannot read the configuration ({reason}).") from None
+        with open(path, "rb") as handle:  # read at most one byte past the limit
+            data = handle.read(MAX_YAML_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the {what} ({exc.strerror}).") from None
+    if len(data) > MAX_YAML_BYTES:
+        raise InputError(f"{path}: larger than {MAX_YAML_BYTES // 1_000_000} MB, too big for a "
+                         f"{what} (a YAML file of a few kB); is it the right file?")  # fmt: skip
     try:
-        raw = yaml.load(text, Loader=_loader())
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: cannot read the {what} (not UTF-8 text).") from None
+    try:
+        raw = yaml.load(text, Loader=_loader())  # noqa: S506 - a safe loader
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         problem = getattr(exc, "problem", None) or "not valid YAML"
-        raise InputError(f"{path}: not a valid YAML configuration{where}: {problem}.") from None
+        raise InputError(f"{path}: not a valid YAML {what}{where}: {problem}.") from None
+    except RecursionError:
+        raise InputError(f"{path}: the YAML nests too deeply for a {what}.") from None
+    check_expansion(raw, path)
+    return raw
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A config file's mapping; a missing, oversized or broken file is one line naming it.
+
+    Raises
+    ------
+    InputError
+        The file cannot be read, is not YAML, expands too far (:func:`load_yaml_file`), or is
+        not a mapping.
+    """
+    raw = load_yaml_file(path)
     if not isinstance(raw, dict):
         raise InputError(f"{path}: the configuration must be a YAML mapping of keys to values.")
     return raw
@@ -170,6 +246,7 @@ def check_schema(raw: Mapping[str, Any], schema_path: str | Path | None = None) 
     """
     import jsonschema
 
+    check_expansion(raw, "the configuration")  # before any walk that would expand aliases
     todo = todo_keys(raw)
     if todo:
         key, what = todo[0]
@@ -182,6 +259,10 @@ def check_schema(raw: Mapping[str, Any], schema_path: str | Path | None = None) 
         err = errors[0]
         key = _dotted(tuple(str(p) if isinstance(p, str) else f"[{p}]" for p in err.absolute_path))
         raise InputError(f"config key '{key or '(top level)'}': {_message(err)}.")
+    for path, value in _walk(raw):  # NaN passes every bound of a JSON schema (no comparison holds)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"config key '{_dotted(path)}': {value} is not a finite "
+                             "number; give one within the key's range (config/README.md).")
 
 
 #: The schema's pattern for labels a later stage matches on (design groups, covariate levels).
@@ -208,7 +289,7 @@ def _message(err: Any) -> str:
         return (f"unknown key {', '.join(hints)}; the keys here are "
                 f"{', '.join(known) or 'instrument ids'}")  # fmt: skip
     if err.validator == "pattern" and path and path[-1] == "cohort":
-        return (f"'{err.instance}' names folders: use letters, digits, '-' and '_' only "
+        return (f"{_short(err.instance)} names folders: use letters, digits, '-' and '_' only "
                 "(e.g. ward7_2026)")  # fmt: skip
     if err.validator == "pattern" and err.validator_value == _NO_FORMULA_START:
         # Processed CSVs neutralise such a cell ('=…), so a later stage would no longer find
@@ -222,8 +303,40 @@ def _message(err: Any) -> str:
     if err.validator == "minItems" and path and path[-1] == "timepoints":
         return "list at least two timepoints in time order (the first is the baseline)"
     if err.validator == "enum":
-        return f"{err.instance!r} is not one of {', '.join(map(str, err.validator_value))}"
-    return err.message
+        return f"{_short(err.instance)} is not one of {', '.join(map(str, err.validator_value))}"
+    if err.validator in _BOUNDS:
+        return _bound_message(err)
+    if err.validator == "maxItems":
+        return f"{len(err.instance)} values; at most {err.validator_value} are allowed"
+    if err.validator == "maxLength":
+        return f"{len(err.instance)} characters; at most {err.validator_value} are allowed"
+    if err.validator == "maxProperties":
+        return f"{len(err.instance)} entries; at most {err.validator_value} are allowed"
+    if err.validator == "pattern":
+        return f"{_short(err.instance)} does not have the form {err.validator_value}"
+    if err.validator == "type":
+        return f"{_short(err.instance)} is not of type {err.validator_value!r}"
+    return err.message if len(err.message) <= 300 else f"{err.message[:300]}…"
+
+
+#: Bound keywords of a JSON schema and how each reads in a message.
+_BOUNDS = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a config value cut to a readable length (a value may be a long list)."""
+    shortened = reprlib.Repr()
+    shortened.maxstring, shortened.maxother, shortened.maxlist, shortened.maxdict = 60, 60, 6, 4
+    return shortened.repr(value)
+
+
+def _bound_message(err: Any) -> str:
+    """``1e-320 is outside the allowed range: give a number > 0 and <= 0.5``, the range
+    taken from every bound the key's schema declares."""
+    sides = [f"{_BOUNDS[k]} {err.schema[k]}" for k in _BOUNDS if k in err.schema]
+    why = err.schema.get("x-bounds")  # the schema's reason for the range, when it gives one
+    return (f"{_short(err.instance)} is outside the allowed range: give a number "
+            f"{' and '.join(sides)}" + (f" ({why})" if why else ""))
 
 
 def deep_update(base: dict, overrides: Mapping[str, Any]) -> dict:
@@ -246,9 +359,15 @@ def run_config(given: Mapping[str, Any], configfiles: list[str], default: str | 
     Raises
     ------
     InputError
-        No ``--configfile`` and no default config file.
+        No ``--configfile`` and no default config file; a config file too big or expanding
+        too far (:func:`check_expansion`).
     """
     if configfiles:
+        for path in configfiles:  # Snakemake parsed them: only the bounds are left to check
+            if Path(path).is_file() and Path(path).stat().st_size > MAX_YAML_BYTES:
+                raise InputError(f"{path}: larger than {MAX_YAML_BYTES // 1_000_000} MB, too "
+                                 "big for a configuration; is it the right file?")  # fmt: skip
+        check_expansion(given, configfiles[-1])
         return dict(given)
     if not Path(default).is_file():
         raise InputError(

@@ -288,22 +288,41 @@ def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Ma
     """Run one stage on the config keys it declared (its rule's ``config`` param, see
     :mod:`balint_analysis.stages`), its warnings going to ``log``.
 
-    An :class:`InputError` becomes one line on the terminal (and in the log) and exit status 1,
-    never a traceback.
+    An :class:`InputError`, and a fault of the machine (read-only folder, full disk, file-size
+    limit, too many open files, memory exhausted: :func:`balint_analysis.faults.fault_line`),
+    becomes one line on the terminal (and in the log) and exit status 1, never a traceback.
     """
-    log_file = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
+    from balint_analysis.faults import fault_line, ignore_file_size_signal
+
+    ignore_file_size_signal()  # a write past `ulimit -f` fails with EFBIG, reported below
+    folders = sorted({str(Path(p).parent) for p in outputs.values() if isinstance(p, str)})
+    where = folders[0] if len(folders) == 1 else f"the outputs of step {name}"
+    log_file = None
     try:
+        log_file = open(log, "w", encoding="utf-8") if log else None  # noqa: SIM115
         with contextlib.redirect_stderr(log_file or sys.stderr):
             STAGES[name](load_stage_config(config, name), inputs, outputs, **extra)
     except InputError as exc:
-        message = f"balint-analysis {name}: {exc}"
-        if log_file:
-            print(message, file=log_file, flush=True)
-        print(message, file=sys.__stderr__, flush=True)
-        raise SystemExit(1) from None
+        _stop(f"balint-analysis {name}: {exc}", log_file)
+    except (OSError, MemoryError, ValueError) as exc:  # ValueError: pandas' ParserError
+        line = fault_line(exc, where)
+        if line is None:
+            raise
+        _stop(f"balint-analysis {name}: {line}", log_file)
     finally:
         if log_file:
-            log_file.close()
+            with contextlib.suppress(OSError):  # closing flushes: the disk may be full
+                log_file.close()
+
+
+def _stop(message: str, log_file: Any) -> None:
+    """Print the one line to the job's log (if it can still be written) and the terminal, and
+    end the job with status 1."""
+    if log_file:
+        with contextlib.suppress(OSError):
+            print(message, file=log_file, flush=True)
+    print(message, file=sys.__stderr__, flush=True)
+    raise SystemExit(1) from None
 
 
 def run_job(job: Any, name: str, **extra: Any) -> None:

@@ -30,6 +30,9 @@ try:
     check_schema(_given, _schema)
     _full = apply_defaults(_given, load_schema(_schema))
     STUDY = load_config(_full)
+    # Bounded (chunk jobs, replicates x cells) here, before rules/power.smk plans one job per
+    # chunk: every Snakemake start plans them, even a dry run of the main analysis.
+    POWER = power_settings(_full)
 except InputError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()

@@ -1,6 +1,6 @@
 # Simulation-based power analysis for planning the next cohort: `snakemake power --cores all`.
-# Replicates are split into chunk jobs (run in parallel locally or as SLURM jobs).
-POWER = power_settings(config)
+# Replicates are split into chunk jobs (run in parallel locally or as SLURM jobs); POWER, the
+# settings, is read and bounded with the rest of the config in rules/common.smk.
 
 
 rule power:

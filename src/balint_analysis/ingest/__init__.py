@@ -15,6 +15,7 @@ import pandas as pd
 
 from balint_analysis.config import ExportSpec, StudyConfig
 from balint_analysis.errors import InputError
+from balint_analysis.faults import names_file
 from balint_analysis.ingest.base import ADAPTER_META, RawExport
 from balint_analysis.ingest.binary import read_sav, read_xlsx
 from balint_analysis.ingest.detect import TextTable, detect_container, detect_format, read_table
@@ -51,6 +52,7 @@ def _load_bytes(path: str, what: str) -> bytes:
     return data
 
 
+@names_file  # out of memory while reading: the one line names this file
 def load_table(path: str, what: str, *, format: str = "auto", encoding: str | None = None,
                delimiter: str | None = None, decimal: str | None = None,
                sheet: str | int | None = None) -> TextTable:  # fmt: skip

@@ -190,7 +190,12 @@ def load_file(path: str | Path) -> Instrument:
     InputError
         One line naming the file and the offending key when the definition is malformed.
     """
+    from balint_analysis.config_schema import MAX_YAML_BYTES, check_expansion
+
     path = Path(path)
+    if path.is_file() and path.stat().st_size > MAX_YAML_BYTES:  # checked before parsing
+        raise InputError(f"{path}: larger than {MAX_YAML_BYTES // 1_000_000} MB, too big for an "
+                         "instrument definition; check `instrument_definitions` in the config.")
     try:
         raw = _load_yaml(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -204,6 +209,7 @@ def load_file(path: str | Path) -> Instrument:
         problem = getattr(exc, "problem", None) or "unreadable"
         raise InputError(f"{path}: not valid YAML{where} ({problem}); check that "
                          "`instrument_definitions` lists instrument definition files.") from None
+    check_expansion(raw, path)  # an alias bomb is refused before the schema check walks it
     return _parse(raw, str(path))
 
 

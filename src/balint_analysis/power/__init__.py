@@ -13,7 +13,10 @@ from typing import Any
 
 __all__ = [
     "GRID_SOURCES",
+    "MAX_POWER_CHUNKS",
+    "MAX_POWER_FITS",
     "analyse_replicate",
+    "check_power_budget",
     "chunk_replicates",
     "default_grid",
     "expand_grid",
@@ -69,7 +72,46 @@ def power_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "alpha": float(section.get("alpha", analysis_alpha)),
     }
     settings["n_chunks"] = math.ceil(settings["replicates"] / settings["chunk_size"])
+    check_power_budget(settings)
     return settings
+
+
+#: Most chunk jobs a power analysis may plan: Snakemake holds every job of the DAG in memory
+#: (even for a dry run of the main analysis), and 10**12 chunks took 24 GB before the kernel
+#: killed it. 2,000 jobs plan in seconds.
+MAX_POWER_CHUNKS = 2_000
+
+#: Most simulated trials (replicates x grid cells) a power analysis may fit: the default
+#: grid (48 cells x 200 replicates) is 9,600; a million is days of computing on a laptop.
+MAX_POWER_FITS = 1_000_000
+
+
+def check_power_budget(settings: Mapping[str, Any]) -> None:
+    """Refuse power settings whose jobs or fits exceed the limits, before any job is planned.
+
+    Raises
+    ------
+    InputError
+        One line with the limit and the fix.
+    """
+    from balint_analysis.errors import InputError
+
+    if settings["n_chunks"] > MAX_POWER_CHUNKS:
+        raise InputError(
+            f"config key 'power.chunk_size': {settings['replicates']:,} replicates in chunks of "
+            f"{settings['chunk_size']:,} are {settings['n_chunks']:,} jobs, more than the "
+            f"{MAX_POWER_CHUNKS:,} the workflow plans; raise power.chunk_size to at least "
+            f"{math.ceil(settings['replicates'] / MAX_POWER_CHUNKS):,}."
+        )
+    cells = math.prod(len(values) for values in settings["grid"].values())
+    fits = cells * settings["replicates"]
+    if fits > MAX_POWER_FITS:
+        raise InputError(
+            f"config key 'power.replicates': {settings['replicates']:,} replicates x {cells:,} "
+            f"grid cells are {fits:,} simulated trials, more than the limit of "
+            f"{MAX_POWER_FITS:,}; lower power.replicates to at most "
+            f"{MAX_POWER_FITS // cells:,} or use fewer values in power.grid."
+        )
 
 
 def chunk_replicates(settings: Mapping[str, Any], chunk: int) -> range:
