@@ -3,6 +3,7 @@ gone stops within a minute with one line (tests/slurm/, balint_analysis.cluster)
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import subprocess
@@ -50,17 +51,33 @@ def test_local_runs_are_not_watched():
 
 # --- the harness, for real ---------------------------------------------------------------------
 
-def _unless_slurm_is_ours_to_test() -> None:
+@pytest.fixture
+def own_cluster():
+    """The harness's state lock, held for the whole test: these tests stop the controller, so
+    another test run's setup waits meanwhile (the scripts are told the caller holds the lock)."""
     reason = slurm_unavailable()
     if reason:
         pytest.skip(reason)
-    if (STATE / "started").exists() or Path("/run/slurmctld.pid").exists():
-        pytest.skip("a local SLURM cluster is running already (another test run's)")
+    STATE.mkdir(parents=True, exist_ok=True)
+    with open(STATE / "lock", "a") as lock:
+        deadline = time.monotonic() + 300
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the SLURM harness stayed locked"
+                time.sleep(1)
+        if (STATE / "started").exists() or Path("/run/slurmctld.pid").exists():
+            pytest.skip("a local SLURM cluster is running already (another test run's)")
+        yield
 
 
 def _harness(script: Path, user: str, pid: int, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "BALINT_SLURM_STATE_LOCK_HELD": "1"}  # by own_cluster
     return subprocess.run(["bash", str(script), "--user", user, "--pid", str(pid), *extra],
-                          capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=300, check=False,
+                          env=env)  # fmt: skip
 
 
 def _controller_up() -> bool:
@@ -79,8 +96,7 @@ def users():
 
 
 @pytest.mark.slurm
-def test_teardown_stops_only_a_cluster_it_started_once_no_live_user_remains(users):
-    _unless_slurm_is_ours_to_test()
+def test_teardown_stops_only_a_cluster_it_started_once_no_live_user_remains(own_cluster, users):
     run_a, run_b, run_c = users
     try:
         first = _harness(SETUP, "run-a", run_a.pid)
@@ -111,8 +127,7 @@ def test_teardown_stops_only_a_cluster_it_started_once_no_live_user_remains(user
 
 
 @pytest.mark.slurm
-def test_a_cluster_the_harness_did_not_start_is_never_stopped(users):
-    _unless_slurm_is_ours_to_test()
+def test_a_cluster_the_harness_did_not_start_is_never_stopped(own_cluster, users):
     run_a = users[0]
     try:
         assert _harness(SETUP, "run-a", run_a.pid).stdout == "started\n"
@@ -161,8 +176,7 @@ def _stop_controller(remove_conf: bool) -> None:
 
 @pytest.mark.slurm
 @pytest.mark.e2e
-def test_a_slurm_run_whose_controller_goes_away_stops_within_a_minute(tmp_path):
-    _unless_slurm_is_ours_to_test()
+def test_a_slurm_run_whose_controller_goes_away_stops_within_a_minute(own_cluster, tmp_path):
     project = _power_project(tmp_path)
     me, run = f"test-{os.getpid()}", None
     try:
@@ -192,8 +206,7 @@ def test_a_slurm_run_whose_controller_goes_away_stops_within_a_minute(tmp_path):
 
 @pytest.mark.slurm
 @pytest.mark.e2e
-def test_a_slurm_run_against_a_stopped_controller_stops_at_once(tmp_path):
-    _unless_slurm_is_ours_to_test()
+def test_a_slurm_run_against_a_stopped_controller_stops_at_once(own_cluster, tmp_path):
     project = _power_project(tmp_path)
     me, run = f"test-{os.getpid()}", None
     try:
