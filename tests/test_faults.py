@@ -178,6 +178,9 @@ def _dry_run(tmp_path: Path, config: dict) -> tuple[subprocess.CompletedProcess,
 
 
 @pytest.mark.parametrize(("power", "message"), [
+    # Planned one job per chunk: 24 GB until the kernel killed the dry run.
+    ({"replicates": 10**12, "chunk_size": 1}, "'power.replicates': 1000000000000 is outside the "
+     "allowed range: give a number >= 1 and <= 100000."),
     ({"replicates": 100_000, "chunk_size": 1}, "'power.chunk_size': 100,000 replicates in chunks "
      "of 1 are 100,000 jobs, more than the 2,000 the workflow plans; raise power.chunk_size to "
      "at least 50."),
@@ -320,3 +323,35 @@ def test_the_cli_reports_an_os_error_in_one_line(tmp_path, monkeypatch, capsys):
     assert main(["simulate", "--seed", "1", "--out", str(tmp_path / "w")]) == 1
     assert capsys.readouterr().err == (f"balint-analysis: {tmp_path}/w/x.csv: no space left on "
                                        "the device; free disk space and run again.\n")  # fmt: skip
+
+
+def _can_mount_read_only(tmp_path: Path) -> bool:
+    """Whether this process may bind-mount a folder read-only in a private mount namespace
+    (root with CAP_SYS_ADMIN): the one way to get a real read-only folder as root, for whom
+    permission bits do not count."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        return False
+    probe = tmp_path / "probe"
+    probe.mkdir()
+    script = f"mount --bind {probe} {probe} && mount -o remount,bind,ro {probe}"
+    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
+                          check=False).returncode == 0  # fmt: skip
+
+
+@pytest.mark.e2e
+def test_a_read_only_output_folder_stops_the_run_with_one_line(tmp_path):
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("needs root and mount namespaces for a real read-only folder")
+    project = _demo_project(tmp_path)
+    (project / "data" / "processed").mkdir()
+    run = (f"mount --bind data/processed data/processed && mount -o remount,bind,ro "
+           f"data/processed && exec {sys.executable} -m snakemake --snakefile "
+           f"{REPO / 'workflow' / 'Snakefile'} --cores 1")  # fmt: skip
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", run], cwd=project, capture_output=True,
+                          text=True, env={**os.environ, "BALINT_ID_KEY": STRONG_KEY},
+                          timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "OSError" not in proc.stderr
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("balint-analysis")]
+    assert ours == ["balint-analysis: data/processed/demo: the folder is on a read-only file "
+                    "system; run from a writable copy of the project (or mount it read-write)."]

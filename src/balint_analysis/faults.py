@@ -13,10 +13,18 @@ import contextlib
 import errno
 import functools
 import signal
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
-__all__ = ["ReadingOutOfMemoryError", "fault_line", "ignore_file_size_signal", "names_file"]
+__all__ = [
+    "ReadingOutOfMemoryError",
+    "fault_line",
+    "ignore_file_size_signal",
+    "names_file",
+    "unwritable_folder",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -109,3 +117,22 @@ def ignore_file_size_signal() -> None:
         return
     with contextlib.suppress(ValueError):  # not the main thread: the default stays
         signal.signal(sigxfsz, signal.SIG_IGN)
+
+
+def unwritable_folder(folders: list[str | Path]) -> str | None:
+    """The one-line fault of the first output folder that cannot be written, else ``None``.
+
+    Each folder (or, before it exists, its nearest existing parent) gets a temporary file
+    created and removed: as root, permission bits say nothing, and only a write shows a
+    read-only file system, a full disk or a missing permission.
+    """
+    for folder in folders:
+        existing = Path(folder)
+        while not existing.is_dir() and existing != existing.parent:
+            existing = existing.parent
+        try:
+            with tempfile.TemporaryFile(dir=existing):
+                pass
+        except OSError as exc:
+            return fault_line(OSError(exc.errno, exc.strerror, str(folder)))
+    return None

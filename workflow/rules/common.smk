@@ -15,6 +15,7 @@ from balint_analysis.config_schema import (
     run_config,
 )
 from balint_analysis.errors import InputError
+from balint_analysis.faults import unwritable_folder
 from balint_analysis.power import power_settings
 from balint_analysis.identifiers import env_key_fingerprint
 from balint_analysis.project import DEFAULT_CONFIG, CohortPaths
@@ -108,6 +109,18 @@ def stop_unanswered_run(line):
     if workflow.persistence is not None:
         workflow.persistence.unlock()
     os._exit(1)
+
+
+def stop_on_unwritable_outputs():
+    """Before the first job: one line when an output folder cannot be written (read-only file
+    system, no permission, full disk). Snakemake would otherwise stop with a traceback of its
+    own while clearing the first job's outputs. Not run by a dry run, which writes nothing.
+    """
+    folders = [PATHS.processed, PATHS.interim, PATHS.report.parent, PATHS.logs]
+    problem = unwritable_folder(folders)
+    if problem:
+        print(f"balint-analysis: {problem}", file=sys.stderr, flush=True)
+        raise SystemExit(1)
 
 
 def release_scheduler_timers():
