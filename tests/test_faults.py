@@ -355,3 +355,21 @@ def test_a_read_only_output_folder_stops_the_run_with_one_line(tmp_path):
     ours = [line for line in proc.stderr.splitlines() if line.startswith("balint-analysis")]
     assert ours == ["balint-analysis: data/processed/demo: the folder is on a read-only file "
                     "system; run from a writable copy of the project (or mount it read-write)."]
+
+
+@pytest.mark.e2e
+def test_a_full_disk_stops_the_run_with_one_line(tmp_path):
+    if not _can_mount_read_only(tmp_path):
+        pytest.skip("needs root and mount namespaces for a small file system")
+    project = _demo_project(tmp_path)
+    (project / "data" / "processed").mkdir()
+    run = (f"mount -t tmpfs -o size=60k tmpfs data/processed && exec {sys.executable} -m "
+           f"snakemake --snakefile {REPO / 'workflow' / 'Snakefile'} --cores 1")  # fmt: skip
+    proc = subprocess.run(["unshare", "-m", "sh", "-c", run], cwd=project, capture_output=True,
+                          text=True, env={**os.environ, "BALINT_ID_KEY": STRONG_KEY},
+                          timeout=300, check=False)  # fmt: skip
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr and "OSError" not in proc.stderr
+    ours = [line for line in proc.stderr.splitlines() if line.startswith("balint-analysis")]
+    assert ours == ["balint-analysis prepare: data/processed/demo/responses.csv: no space left "
+                    "on the device; free disk space and run again."]
