@@ -146,6 +146,23 @@ def test_an_alias_bomb_is_refused_in_milliseconds(tmp_path, capsys):
     assert "expands to more than 100,000 values once its aliases (*name) are followed" in out
 
 
+def test_an_alias_bomb_given_to_snakemake_is_refused_in_seconds(tmp_path):
+    """Snakemake parses --configfile itself (aliases stay shared, so that is quick); the
+    workflow's first walk of the config would expand them."""
+    (tmp_path / "config").mkdir()
+    bomb = tmp_path / "config" / "bomb.yaml"
+    bomb.write_text(yaml.safe_dump(_demo()) + "title_bomb:\n" + "".join(
+        "  " + line + "\n" for line in _alias_bomb().splitlines()), encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(REPO / "workflow" /
+         "Snakefile"), "--directory", str(tmp_path), "--configfile", str(bomb), "--cores", "1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert (f"{bomb}: the YAML expands to more than 100,000 values once its aliases (*name) "
+            "are followed") in proc.stdout + proc.stderr
+
+
 def test_an_alias_bomb_in_an_instrument_definition_is_refused(tmp_path):
     from balint_analysis.errors import InputError
     from balint_analysis.instruments import load_file
