@@ -204,7 +204,8 @@ def test_invalid_config_names_the_key(tmp_path):
     proc = snakemake(tmp_path, "--cores", "1", "-n")
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
-    assert "config key 'analysis.alpha': 2 is greater than or equal to the maximum of 1" in out
+    assert ("config key 'analysis.alpha': 2 is outside the allowed range: give a number >= "
+            "1e-06 and <= 0.5") in out
     assert "Traceback" not in out
 
 

@@ -241,8 +241,8 @@ def check_schema(raw: Mapping[str, Any], schema_path: str | Path | None = None) 
     Raises
     ------
     InputError
-        Naming the offending key, e.g. ``config key 'analysis.alpha': 2 is greater than or
-        equal to the maximum of 1``.
+        Naming the offending key, e.g. ``config key 'analysis.alpha': 2 is outside the
+        allowed range: give a number >= 1e-06 and <= 0.5 (…)``.
     """
     import jsonschema
 
