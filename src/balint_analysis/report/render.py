@@ -38,6 +38,7 @@ from balint_analysis.report.clinical import (
 from balint_analysis.report.descriptive import derived_from, descriptive_section, split_outcomes
 from balint_analysis.report.disclosure import disclosure_paragraphs
 from balint_analysis.report.figures import ci_strip
+from balint_analysis.report.glossary import gloss, glossary_entries
 from balint_analysis.report.inputs import ReportInputs, load_inputs, package_versions
 from balint_analysis.report.quality import (
     careless_section,
@@ -94,7 +95,7 @@ def _plain(x: Any) -> Any:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("balint_analysis.report", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
@@ -102,6 +103,8 @@ def _env() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["gloss"] = gloss  # technical terms in prose get their glossary definition
+    return env
 
 
 def _flow_files(flow: Mapping[str, Any]) -> list[Mapping[str, Any]]:
@@ -328,6 +331,7 @@ def render_report(inputs: ReportInputs, config: StudyConfig) -> str:
     css = resources.files("balint_analysis.report").joinpath("templates/report.css")
     ctx = build_context(inputs, config)
     ctx["css"] = Markup(css.read_text(encoding="utf-8"))
+    ctx["glossary"] = glossary_entries()
     for s in ctx["sections"]:
         s["figure"] = Markup(s["figure"]) if s["figure"] else None
     return _env().get_template("report.html.j2").render(**ctx)
