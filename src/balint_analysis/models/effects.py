@@ -5,6 +5,9 @@
   statistics; :func:`dppc2_from_scores` computes those statistics from paired scores.
 * :func:`standardized_change` / :func:`change_d_from_scores`: the one-group analogue (single-arm
   designs; not a comparison with a control group).
+* :func:`model_standardized_effect`: the primary model's estimate and CI divided by the pooled
+  baseline SD (Feingold 2009): the standardised effect shown beside the primary result;
+  :func:`pooled_baseline_sd` is its denominator.
 * :func:`benjamini_hochberg`: false-discovery-rate adjusted p-values.
 
 Formulas and their sources: ``docs/references.md``, "Standardised effects" and "Multiplicity".
@@ -23,7 +26,9 @@ __all__ = [
     "change_d_from_scores",
     "dppc2_from_scores",
     "hedges_g",
+    "model_standardized_effect",
     "morris_dppc2",
+    "pooled_baseline_sd",
     "pooled_prepost_correlation",
     "standardized_change",
 ]
@@ -209,6 +214,83 @@ def standardized_change(
     z = _z(confidence)
     return _frame({"d": d, "variance": var, "se": se, "ci_low": d - z * se,
                    "ci_high": d + z * se, "c": c, "n": k, "rho": r})
+
+
+def pooled_baseline_sd(baseline_scores_by_arm: list) -> float:
+    """Standard deviation of the baseline scores pooled within arms.
+
+    ``SD_pre = sqrt(Σ (n_g - 1) s_g² / Σ (n_g - 1))`` over the arms, e.g.
+    ``((n_1 - 1) s_1² + (n_2 - 1) s_2²) / (n_1 + n_2 - 2)`` for two; with one arm, the ordinary
+    SD. The same pooling as the ``SD_pre`` of :func:`morris_dppc2`, over every participant
+    observed at baseline.
+
+    Parameters
+    ----------
+    baseline_scores_by_arm : list of array_like
+        Each arm's baseline scores (NaN entries are ignored).
+
+    Returns
+    -------
+    float
+        NaN when no arm has two scores, or when the pooled SD is 0.
+
+    Examples
+    --------
+    >>> round(pooled_baseline_sd([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0, 8.0]]), 4)
+    2.0976
+    """
+    squares = dof = 0.0
+    for scores in baseline_scores_by_arm:
+        x = np.asarray(scores, dtype=float)
+        x = x[~np.isnan(x)]
+        if x.size >= 2:
+            squares += float(((x - x.mean()) ** 2).sum())
+            dof += x.size - 1
+    sd = float(np.sqrt(squares / dof)) if dof > 0 else float("nan")
+    return sd if sd > 0 else float("nan")
+
+
+def model_standardized_effect(estimate, ci_low, ci_high, sd_baseline) -> pd.DataFrame:
+    """The model's estimate and confidence interval in baseline-SD units (Feingold 2009).
+
+    ``d_model = estimate / SD_pre`` and ``[ci_low / SD_pre, ci_high / SD_pre]``: the growth-model
+    effect size of Feingold (2009), the model-estimated difference in change divided by the
+    pooled baseline SD (:func:`pooled_baseline_sd`), which is treated as known. Dividing by one
+    positive number keeps the interval's sign, so the standardised interval excludes zero
+    exactly when the model's interval does: the two never disagree.
+
+    Parameters
+    ----------
+    estimate, ci_low, ci_high : float or array_like
+        The primary model's effect (difference in change, or the single-arm change) and its
+        confidence limits, in points.
+    sd_baseline : float or array_like
+        Pooled baseline SD in points; not positive or NaN gives NaN.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per input: ``d_model, d_model_ci_low, d_model_ci_high``.
+
+    Notes
+    -----
+    No small-sample correction: the point estimate is the model's, so that ``d_model`` and the
+    effect in points tell the same story. With complete data and no covariates the model's
+    estimate is the observed difference in mean change, so ``d_model = d_ppc2 / c_p``
+    (:func:`morris_dppc2`).
+
+    Examples
+    --------
+    >>> model_standardized_effect(-4.4, -9.2, 0.4, 8.0).round(3)
+       d_model  d_model_ci_low  d_model_ci_high
+    0    -0.55           -1.15             0.05
+    """
+    est, lo, hi, sd = (np.asarray(v, dtype=float) for v in (estimate, ci_low, ci_high,
+                                                              sd_baseline))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(sd > 0, 1.0 / sd, np.nan)
+    return _frame({"d_model": est * scale, "d_model_ci_low": lo * scale,
+                   "d_model_ci_high": hi * scale})
 
 
 def pooled_prepost_correlation(pairs: list[tuple[np.ndarray, np.ndarray]]) -> float:
