@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _per_fit(n_fits: int) -> dict[str, float]:
-    from balint_analysis.models import fit_lmm, model_data
-    from balint_analysis.models.fast import fit_lmm_fast
+    from balint_analysis.models import fit_lmm_statsmodels, model_data
+    from balint_analysis.models.fit import fit_lmm_reml
     from balint_analysis.power import expand_grid, simulate_replicate
 
     cell = expand_grid({"n_per_arm": [50], "effect_d": [0.3], "icc": [0.05],
@@ -36,7 +36,7 @@ def _per_fit(n_fits: int) -> dict[str, float]:
         for s in range(n_fits)
     ]  # fmt: skip
     out = {}
-    for name, fit in (("fast", fit_lmm_fast), ("statsmodels", fit_lmm)):
+    for name, fit in (("fast", fit_lmm_reml), ("statsmodels", fit_lmm_statsmodels)):
         times = []
         for d in data:
             start = time.perf_counter()

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from balint_analysis.models import fit_lmm, model_data
-from balint_analysis.models.fast import fit_lmm_fast, fit_lmm_preferring_fast
+from balint_analysis.models import fit_lmm_statsmodels, model_data
+from balint_analysis.models.fit import fit_lmm, fit_lmm_reml
 from balint_analysis.power import expand_grid, simulate_replicate
 
 REF = Path(__file__).parent / "reference"
@@ -47,7 +47,7 @@ def test_fast_path_matches_reference_path_on_r_datasets(dataset, clusters, covar
     scales = pd.read_csv(REF / f"{dataset}_scores.csv")["scale"].unique()
     for scale in scales:
         data = _reference_data(dataset, scale, clusters=clusters, covariates=covariates)
-        fast, ref = fit_lmm_fast(data), fit_lmm(data)
+        fast, ref = fit_lmm_reml(data), fit_lmm_statsmodels(data)
         assert fast is not None, (dataset, scale)
         # Both sit at the same REML optimum; statsmodels' own tolerance limits the agreement.
         _agree(fast, ref, rtol=1e-5)
@@ -61,7 +61,7 @@ def test_fast_path_on_simulated_replicates_including_boundary_fits():
         frame = simulate_replicate(cell, np.random.default_rng(seed))
         data = model_data(frame, levels=["t0", "t1", "t2"], intervention="balint",
                           control="control")  # fmt: skip
-        fast, ref = fit_lmm_fast(data), fit_lmm(data)
+        fast, ref = fit_lmm_reml(data), fit_lmm_statsmodels(data)
         assert fast is not None
         _agree(fast, ref, rtol=1e-5)
         boundaries += bool(fast.boundary)
@@ -75,11 +75,11 @@ def test_no_participant_variance_falls_back_to_reference():
             for i in range(40) for t in LEVELS]  # fmt: skip
     data = model_data(pd.DataFrame(rows), levels=LEVELS, intervention="balint",
                       control="control")  # fmt: skip
-    if fit_lmm_fast(data) is None:
-        fit = fit_lmm_preferring_fast(data)
+    if fit_lmm_reml(data) is None:
+        fit = fit_lmm(data)
         assert "fast path" not in fit.diagnostics["optimizer"]
     else:  # a small positive participant variance was a genuine interior optimum
-        _agree(fit_lmm_fast(data), fit_lmm(data), rtol=1e-5)
+        _agree(fit_lmm_reml(data), fit_lmm_statsmodels(data), rtol=1e-5)
 
 
 def _force_lbfgsb(monkeypatch):
@@ -97,7 +97,7 @@ def test_newton_refits_equal_the_lbfgsb_fallback(dataset, clusters, monkeypatch)
 
     scale = pd.read_csv(REF / f"{dataset}_scores.csv")["scale"].unique()[0]
     data = _reference_data(dataset, scale, clusters=clusters)
-    primary = fit_lmm_preferring_fast(data)
+    primary = fit_lmm(data)
     newton_ml, newton_arm = ml_refit(primary), fit_residual_by_arm(data, primary)
     assert newton_arm.diagnostics["optimizer"].startswith("Newton")
     with monkeypatch.context() as m:

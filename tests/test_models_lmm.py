@@ -14,7 +14,7 @@ from balint_analysis.models import (
     EMMEANS_COLUMNS,
     analyse_outcomes,
     benjamini_hochberg,
-    fit_lmm,
+    fit_lmm_statsmodels,
     model_data,
 )
 from balint_analysis.models.reml import reml_state, variance_structure
@@ -74,7 +74,7 @@ def test_reml_derivatives_match_finite_differences():
 def test_satterthwaite_equals_lmertest_numerical_recipe():
     """lmerTest: numerical Hessian of the deviance and Jacobian of C in (theta, sigma)."""
     data, struct = nested_structure()
-    fit = fit_lmm(data)
+    fit = fit_lmm_statsmodels(data)
     psi0 = np.append(np.sqrt(fit.state.phi[:2] / fit.state.phi[2]), np.sqrt(fit.state.phi[2]))
 
     def at(psi):
@@ -112,7 +112,7 @@ def test_zero_between_person_variance_gives_ols_and_residual_df():
                          "cluster": pd.NA})
     frame = pd.DataFrame(rows)
     data = model_data(frame, levels=TP, intervention="balint", control="control")
-    fit = fit_lmm(data)
+    fit = fit_lmm_statsmodels(data)
     X, y = data.X, data.y
     beta, *_ = np.linalg.lstsq(X, y, rcond=None)
     sigma2 = np.sum((y - X @ beta) ** 2) / (len(y) - X.shape[1])

@@ -21,7 +21,7 @@ import pytest
 
 from balint_analysis.models import model_data
 from balint_analysis.models.emmeans import t_interval
-from balint_analysis.models.fast import fit_lmm_preferring_fast
+from balint_analysis.models.fit import fit_lmm
 
 TIMEPOINTS = ("pre", "post", "followup")
 EFFECT = {"post": -3.0, "followup": -2.0}  # true intervention - control difference in change
@@ -58,7 +58,7 @@ def replicate(seed: int) -> list[float]:
     """(estimate, ci_low, ci_high, converged) for post and follow-up."""
     data = model_data(generate(seed), levels=TIMEPOINTS, intervention="balint",
                       control="control")
-    fit = fit_lmm_preferring_fast(data)  # the production engine (fast path, reference fallback)
+    fit = fit_lmm(data)  # the production engine (fast path, reference fallback)
     out = []
     for tp in ("post", "followup"):
         L = (np.array(data.terms) == f"group[balint]:timepoint[{tp}]").astype(float)

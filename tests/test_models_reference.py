@@ -172,14 +172,14 @@ def test_partially_nested_model_reports_cluster_icc_on_variance_scale():
     assert "(0 + treated_post | cluster)" in diag["formula"]
     # The statsmodels reference path reports statsmodels' own numbers on their own scale
     # (cov_re, vcomp, scale; not the relative params), and they equal the fast path's.
-    from balint_analysis.models import fit_lmm, model_data
+    from balint_analysis.models import fit_lmm_statsmodels, model_data
 
     scores = pd.read_csv(REF / "nested_scores.csv")
     people = pd.read_csv(REF / "nested_participants.csv", dtype={"cluster": str})
     frame = scores[(scores["scale"] == "emotional_exhaustion") & scores["score"].notna()]
     frame = frame.merge(people[["participant", "cluster"]], on="participant")
     data = model_data(frame, levels=TIMEPOINTS, intervention="balint", control="control")
-    sm = fit_lmm(data).diagnostics["statsmodels_variances"]
+    sm = fit_lmm_statsmodels(data).diagnostics["statsmodels_variances"]
     assert sm["cov_re_of"] == "cluster"
     assert sm["cov_re"] == pytest.approx(vc["cluster"], rel=1e-5)
     assert sm["vcomp"][0] == pytest.approx(vc["participant"], rel=1e-5)

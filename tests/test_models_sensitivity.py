@@ -146,7 +146,7 @@ def test_ancova_function_recovers_known_coefficient():
 def test_without_fuzzy_links_refits_on_the_remaining_answers():
     """With tolerant code matching, the fuzzily linked answers are left out of one refit."""
     from balint_analysis.models import analyse_outcomes, model_data
-    from balint_analysis.models.fast import fit_lmm_preferring_fast
+    from balint_analysis.models.fit import fit_lmm
 
     scores = pd.read_csv("tests/reference/nested_scores.csv")
     people = pd.read_csv("tests/reference/nested_participants.csv", dtype={"cluster": str})
@@ -164,7 +164,7 @@ def test_without_fuzzy_links_refits_on_the_remaining_answers():
     rows = ee[ee["score"].notna()].merge(people[["participant", "cluster"]], on="participant")
     key = rows["participant"] + "/" + rows["timepoint"]
     kept = rows[~key.isin(linked["participant"] + "/" + linked["timepoint"])]
-    fit = fit_lmm_preferring_fast(model_data(kept, levels=args["timepoints"],
+    fit = fit_lmm(model_data(kept, levels=args["timepoints"],
                                              intervention="balint", control="control"))
     term = np.array(fit.data.terms) == "group[balint]:timepoint[post]"
     (est,), (se,), _ = fit.contrast(term.astype(float))

@@ -4,9 +4,9 @@ The model is the random-intercept group x time model with 3 timepoints,
 ``score ~ group * timepoint + (1 | participant)`` (no Balint-group term), REML. The data are the
 simulator's observed MBI-HSS emotional-exhaustion scores (``truth_scores``: every participant x
 timepoint that responded) at each size; the same rows go to R as a CSV. Only the fit is timed:
-``fit_lmm`` / ``fit_lmm_fast`` on a prepared :class:`ModelData` (one unmeasured warm-up fit
-first, so imports are not counted) and ``system.time(lmer(...))`` in R. Each size runs in its own
-subprocess (``python w3_models.py worker``) so its peak RSS can be reported.
+``fit_lmm_statsmodels`` / ``fit_lmm_reml`` on a prepared :class:`ModelData` (one unmeasured
+warm-up fit first, so imports are not counted) and ``system.time(lmer(...))`` in R. Each size
+runs in its own subprocess (``python w3_models.py worker``) so its peak RSS can be reported.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def worker(argv: list[str]) -> None:
 
     import numpy as np
 
-    from balint_analysis.models import fit_lmm
-    from balint_analysis.models.fast import fit_lmm_fast
+    from balint_analysis.models import fit_lmm_statsmodels
+    from balint_analysis.models.fit import fit_lmm_reml
     from suite.measure import timed
 
     ap = argparse.ArgumentParser()
@@ -77,19 +77,20 @@ def worker(argv: list[str]) -> None:
     args = ap.parse_args(argv)
     data = _data(args.participants, args.csv)
     warm = _data(60, args.csv.with_suffix(".warm.csv"))
-    fit_lmm(warm), fit_lmm_fast(warm)  # warm-up: imports, caches
+    fit_lmm_statsmodels(warm), fit_lmm_reml(warm)  # warm-up: imports, caches
     out: dict = {"n_obs": len(data.y), "participants": args.participants}
-    fast = fit_lmm_fast(data)
+    fast = fit_lmm_reml(data)
     out["fast_certified"] = fast is not None
-    out["fast"] = timed(lambda: fit_lmm_fast(data), args.repeat)
+    out["fast"] = timed(lambda: fit_lmm_reml(data), args.repeat)
     out["fast_fixef"] = _fixef(fast) if fast is not None else None
     if args.skip_statsmodels:
         out["statsmodels"] = None
     else:
-        first = timed(lambda: fit_lmm(data), 1)
+        first = timed(lambda: fit_lmm_statsmodels(data), 1)
         more = args.repeat - 1 if first[0] < SM_LIMIT_S else 0
-        out["statsmodels"] = first + (timed(lambda: fit_lmm(data), more) if more else [])
-        ref = _fixef(fit_lmm(data)) if more else None
+        rest = timed(lambda: fit_lmm_statsmodels(data), more) if more else []
+        out["statsmodels"] = first + rest
+        ref = _fixef(fit_lmm_statsmodels(data)) if more else None
         if ref is not None and fast is not None:
             out["fast_vs_statsmodels_max_abs_diff"] = float(np.max(np.abs(
                 np.subtract(ref, out["fast_fixef"]))))  # fmt: skip

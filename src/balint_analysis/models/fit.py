@@ -1,4 +1,7 @@
-"""A fast REML path: Newton's method on the exact REML derivatives, no statsmodels.
+"""The model engines: :func:`fit_lmm` (what callers use) and :func:`fit_lmm_reml`.
+
+:func:`fit_lmm_reml` is the main engine: Newton's method on the exact REML derivatives, no
+statsmodels.
 
 :func:`balint_analysis.models.reml.reml_state` gives the REML deviance of the
 variance-component models used here (random intercept per participant, plus the partially
@@ -7,8 +10,8 @@ vectorised over blocks of equal size. Newton's method on the log-variances there
 in a handful of evaluations. The path only accepts an interior optimum it can certify (every
 variance away from zero, Cholesky-scaled gradient below ``1e-8``, positive-definite Hessian);
 anything else (a variance heading for the boundary, a failed step) returns ``None`` and the
-caller falls back to :func:`balint_analysis.models.fit_lmm`, the statsmodels reference path with
-its convergence and boundary handling.
+caller (:func:`fit_lmm`) falls back to :func:`.lmm.fit_lmm_statsmodels`, the statsmodels
+reference path with its convergence and boundary handling.
 """
 
 from __future__ import annotations
@@ -20,14 +23,14 @@ from balint_analysis.models.lmm import (
     FittedLMM,
     _components,
     _n_clusters,
-    fit_lmm,
+    fit_lmm_statsmodels,
     model_structure,
 )
 from balint_analysis.models.newton import minimise_with_boundary
 from balint_analysis.models.reml import reml_state
 from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
 
-__all__ = ["fit_lmm_fast", "fit_lmm_preferring_fast"]
+__all__ = ["fit_lmm_reml", "fit_lmm"]
 
 
 def _start(data: ModelData, n_components: int) -> np.ndarray:
@@ -41,7 +44,7 @@ def _start(data: ModelData, n_components: int) -> np.ndarray:
     return phi
 
 
-def fit_lmm_fast(data: ModelData) -> FittedLMM | None:
+def fit_lmm_reml(data: ModelData) -> FittedLMM | None:
     """Fit the primary model by Newton-REML; ``None`` when the optimum cannot be certified.
 
     Parameters
@@ -52,8 +55,9 @@ def fit_lmm_fast(data: ModelData) -> FittedLMM | None:
     Returns
     -------
     FittedLMM or None
-        Same estimates, SEs, variances and Satterthwaite df as :func:`fit_lmm` at the same
-        optimum (tests/test_models_fast.py checks the agreement).
+        Same estimates, SEs, variances and Satterthwaite df as
+        :func:`.lmm.fit_lmm_statsmodels` at the same optimum (tests/test_models_fast.py checks
+        the agreement).
 
     Notes
     -----
@@ -122,6 +126,7 @@ def fit_lmm_fast(data: ModelData) -> FittedLMM | None:
                      converged=True, boundary=boundary, diagnostics=diagnostics)  # fmt: skip
 
 
-def fit_lmm_preferring_fast(data: ModelData) -> FittedLMM:
-    """The fast path when it certifies its optimum, else the statsmodels reference path."""
-    return fit_lmm_fast(data) or fit_lmm(data)
+def fit_lmm(data: ModelData) -> FittedLMM:
+    """Fit the primary model: the Newton-REML engine when it certifies its optimum, else the
+    statsmodels fallback (:func:`.lmm.fit_lmm_statsmodels`)."""
+    return fit_lmm_reml(data) or fit_lmm_statsmodels(data)

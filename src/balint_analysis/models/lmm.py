@@ -1,6 +1,6 @@
 """The primary linear mixed model of one outcome: statsmodels REML fit, checks, diagnostics.
 
-:func:`fit_lmm` fits the design built by :func:`.design.model_data` with statsmodels
+:func:`fit_lmm_statsmodels` fits the design built by :func:`.design.model_data` with statsmodels
 ``MixedLM`` (REML), checks the fit with the exact REML algebra of :mod:`.satterthwaite`, refits
 when needed and returns a :class:`FittedLMM` whose :meth:`FittedLMM.contrast` gives estimate, SE
 and Satterthwaite df of any contrast.
@@ -24,7 +24,7 @@ from balint_analysis.models.reml import (
 )
 from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
 
-__all__ = ["FittedLMM", "fit_lmm", "model_structure"]
+__all__ = ["FittedLMM", "fit_lmm_statsmodels", "model_structure"]
 
 #: sd_k / sigma below which a variance component counts as on the boundary (lme4's isSingular).
 BOUNDARY_THETA = 1e-4
@@ -220,7 +220,7 @@ class FittedLMM:
         return est, se, df
 
 
-def fit_lmm(data: ModelData) -> FittedLMM:
+def fit_lmm_statsmodels(data: ModelData) -> FittedLMM:
     """Fit the primary model by REML with statsmodels and check the fit.
 
     Parameters

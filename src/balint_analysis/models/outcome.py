@@ -13,12 +13,17 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.models.design import dummy_code, model_data
-from balint_analysis.models.effects import change_d_from_scores, dppc2_from_scores
+from balint_analysis.models.effects import (
+    change_d_from_scores,
+    dppc2_from_scores,
+    model_standardized_effect,
+    pooled_baseline_sd,
+)
 from balint_analysis.models.emmeans import estimated_marginal_means, t_interval
-from balint_analysis.models.fast import fit_lmm_preferring_fast
+from balint_analysis.models.fit import fit_lmm
 from balint_analysis.models.lmm import FittedLMM
+from balint_analysis.models.result_tables import clinical_tables, fit_record
 from balint_analysis.models.sensitivity import sensitivity_rows
-from balint_analysis.models.tables import clinical_tables, fit_record
 
 __all__ = ["EFFECT_TYPES", "jsonable", "outcome_results"]
 
@@ -94,12 +99,17 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         data = model_data(model_rows, levels=levels, intervention=intervention, control=control,
                           covariates=covariate_terms, use_clusters=use_clusters,
                           formula_covariates=formula_terms)
-        fit = fit_lmm_preferring_fast(data)
+        fit = fit_lmm(data)
         diag.update(fit.diagnostics)
     except Exception as exc:  # noqa: BLE001 - reported per outcome, the others still run
         diag["error"] = f"{type(exc).__name__}: {exc}"
     wide = sub.pivot(index="participant", columns="timepoint", values="score")
     arm = sub.groupby("participant")["group"].first().reindex(wide.index)
+    # The denominator of d_model: one SD per outcome (not per timepoint), of the baseline
+    # scores of the participants the model analysed, pooled within arms.
+    at_baseline = model_rows[model_rows["timepoint"] == baseline]
+    sd_baseline = pooled_baseline_sd(
+        [at_baseline.loc[at_baseline["group"] == g, "score"] for g in groups])
     rows = []
     for t in timepoints[1:]:
         row = {"timepoint": t, "converged": bool(fit is not None and fit.converged),
@@ -112,6 +122,7 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         lo, hi, p = t_interval(est, se, df, alpha)
         row.update(estimate=est, se=se, df=df, ci_low=float(lo), ci_high=float(hi),
                    p_value=float(p))
+        row.update(model_standardized_effect(est, lo, hi, sd_baseline).iloc[0].to_dict())
         both = wide.reindex(columns=[baseline, t]).dropna()
         if control is None:
             d = change_d_from_scores(both[baseline], both[t], confidence=1 - alpha)

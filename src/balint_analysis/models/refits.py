@@ -76,8 +76,8 @@ def ml_refit(fit: FittedLMM) -> dict:
     Parameters
     ----------
     fit : FittedLMM
-        A REML fit (:func:`.lmm.fit_lmm` or :func:`fit_residual_by_arm`); the same fixed and
-        random effects (all variance components, also those estimated 0 by REML) are refitted.
+        A REML fit (:func:`.fit.fit_lmm` or :func:`fit_residual_by_arm`); the same fixed
+        and random effects (all variance components, also those estimated 0 by REML) are refitted.
 
     Returns
     -------

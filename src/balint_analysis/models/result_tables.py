@@ -13,7 +13,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from balint_analysis.models.clinical import (
+from balint_analysis.models.clinical_change import (
     category_transitions,
     dose_response,
     reliable_change_summary,

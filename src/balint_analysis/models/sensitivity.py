@@ -17,7 +17,7 @@ import pandas as pd
 
 from balint_analysis.models.design import model_data
 from balint_analysis.models.emmeans import t_interval
-from balint_analysis.models.fast import fit_lmm_preferring_fast
+from balint_analysis.models.fit import fit_lmm
 from balint_analysis.models.lmm import FittedLMM
 from balint_analysis.models.ols import linear_regression
 from balint_analysis.models.refits import fit_residual_by_arm
@@ -290,7 +290,7 @@ def _safe_fit(name: str, data, fits: dict) -> FittedLMM | None:
     if data is None:
         return None
     try:
-        return fit_lmm_preferring_fast(data)
+        return fit_lmm(data)
     except Exception as exc:  # noqa: BLE001 - reported in the note
         fits["_errors"][name] = f"{type(exc).__name__}: {exc}"
         return None

@@ -3,7 +3,7 @@ r"""Simulation-based power analysis for planning the next Balint cohort.
 For each cell of a grid (participants per arm, Balint-group size, effect, ICC, attrition,
 number of timepoints) replicates are generated and analysed with exactly the primary model of
 the statistics stage (REML, partially nested Balint-group term, Satterthwaite df), fitted by
-the fast Newton-REML path (:mod:`balint_analysis.models.fast`) with the statsmodels reference
+the fast Newton-REML path (:mod:`balint_analysis.models.fit`) with the statsmodels reference
 path as fallback. Power is the share of replicates with ``p < alpha`` for
 the group × time effect at the last timepoint, with a Wilson Monte-Carlo CI; bias and 95% CI
 coverage of the estimate are reported too.
@@ -99,7 +99,7 @@ def analyse_replicate(frame: pd.DataFrame, n_timepoints: int, alpha: float = 0.0
     """Fit the primary model; the effect at the last timepoint with Satterthwaite inference."""
     from balint_analysis.models import model_data
     from balint_analysis.models.emmeans import t_interval
-    from balint_analysis.models.fast import fit_lmm_preferring_fast
+    from balint_analysis.models.fit import fit_lmm
 
     levels = [f"t{t}" for t in range(n_timepoints)]
     out = dict.fromkeys(["estimate", "se", "df", "ci_low", "ci_high", "p_value"], np.nan)
@@ -107,7 +107,7 @@ def analyse_replicate(frame: pd.DataFrame, n_timepoints: int, alpha: float = 0.0
     try:
         data = model_data(frame, levels=levels, intervention="balint", control="control",
                           use_clusters=True)  # fmt: skip
-        fit = fit_lmm_preferring_fast(data)
+        fit = fit_lmm(data)
     except (ValueError, RuntimeError, np.linalg.LinAlgError):
         return out
     L = (np.array(data.terms) == f"group[balint]:timepoint[{levels[-1]}]").astype(float)
