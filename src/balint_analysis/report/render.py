@@ -29,15 +29,16 @@ from balint_analysis.report.ancillary import (
     sensitivity_caveat,
     sensitivity_section,
 )
+from balint_analysis.report.answer import PrimaryFacts, answer_section, primary_facts
 from balint_analysis.report.clinical import (
     cutoff_section,
     flags_section,
     items_section,
     reliable_change_section,
 )
-from balint_analysis.report.descriptive import derived_from, descriptive_section, split_outcomes
+from balint_analysis.report.context import ReportFrame, report_frame
+from balint_analysis.report.descriptive import derived_from, descriptive_section
 from balint_analysis.report.disclosure import disclosure_paragraphs
-from balint_analysis.report.figures import ci_strip
 from balint_analysis.report.glossary import gloss, glossary_entries
 from balint_analysis.report.inputs import ReportInputs, load_inputs, package_versions
 from balint_analysis.report.quality import (
@@ -47,33 +48,14 @@ from balint_analysis.report.quality import (
     rows_by_group_timepoint,
     withheld_sentence,
 )
-from balint_analysis.report.results import (
-    balint_change,
-    failed,
-    failure_reason,
-    failure_sentence,
-    main_effects,
-    means_line,
-    outcome_order,
-    outcome_section,
-)
+from balint_analysis.report.results import outcome_section
 from balint_analysis.report.tables import (
     baseline_table,
     data_quality,
     flow_diagram,
     reliability_table,
-    suppressed,
 )
-from balint_analysis.report.text import (
-    certainty_sentence,
-    design_info,
-    effect_sentence,
-    fmt,
-    fmt_ci,
-    is_missing,
-    scale_info,
-    tp_label,
-)
+from balint_analysis.report.text import is_missing
 
 __all__ = [
     "ReportInputs",
@@ -132,108 +114,123 @@ def _scale_line(config: StudyConfig, instrument: str, s: Any) -> str:
     )
 
 
-def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
-    """Assemble every value the template shows (plain strings, lists and dicts)."""
-    design = design_info(config)
-    d = config.design
-    arms = [(d.intervention, design.intervention, "intervention")]
-    if d.control is not None:
-        arms.append((d.control, design.control or "comparison group", "control"))
-    min_cell = config.analysis.min_cell_size
-    level = f"{100 * (1 - config.analysis.alpha):g}%"
-    modelled = outcome_order(config, inputs.effects, inputs.emmeans)
-    order, tested = split_outcomes(config, modelled, inputs.scores)
-    models_list = list(inputs.models.get("outcomes", []) or [])
-    sections = [
-        outcome_section(config, i, s, inputs.effects, inputs.emmeans, models_list, design, arms, k)
-        if (i, s) in tested
-        else descriptive_section(config, i, s, inputs.scores, arms, k)
-        for k, (i, s) in enumerate(order)
-    ]
-    labels = [(i, s, scale_info(config, i, s).label) for i, s in order]
-    p_inst, p_scale = order[0]
-    info = scale_info(config, p_inst, p_scale)
-    prim = main_effects(inputs.effects, p_inst, p_scale)
-    prim_rows = sorted(
-        prim.to_dict("records"),
-        key=lambda r: d.timepoints.index(r["timepoint"]) if r["timepoint"] in d.timepoints else 99,
-    )
-    last = prim_rows[-1] if prim_rows else None
-    last_small = last is not None and any(
-        suppressed(last.get(c), min_cell) for c in ("n_intervention", "n_control")
-    )
-    last_failed = failed(last) and not last_small
-    last_ok = last is not None and not last_small and not last_failed
-    emm_p = (
-        inputs.emmeans[
-            (inputs.emmeans["instrument"] == p_inst) & (inputs.emmeans["scale"] == p_scale)
-        ]
-        if len(inputs.emmeans)
-        else (inputs.emmeans)
-    )
+def _outcome_sections(frame: ReportFrame) -> list[dict[str, Any]]:
+    """One section per outcome: model results for tested ones, descriptive tables otherwise."""
+    inputs, config = frame.inputs, frame.config
+    return [
+        outcome_section(
+            config, i, s, inputs.effects, inputs.emmeans, list(frame.models), frame.design,
+            list(frame.arms), k,
+        )
+        if (i, s) in frame.tested
+        else descriptive_section(config, i, s, inputs.scores, list(frame.arms), k)
+        for k, (i, s) in enumerate(frame.order)
+    ]  # fmt: skip
+
+
+def _ancillary_sections(frame: ReportFrame) -> dict[str, Any]:
+    """Sensitivity, clinical meaning, cut-offs, dose, items, safety flags and response dates."""
+    inputs, config, tps = frame.inputs, frame.config, list(frame.timepoints)
+    tested, infos, arms, k = list(frame.tested), frame.infos, list(frame.arms), frame.min_cell
+    return {
+        "sensitivity": sensitivity_section(
+            inputs.sensitivity, tested, infos, frame.post, frame.design, k, frame.level
+        ),
+        "clinical": reliable_change_section(inputs.clinical, tested, infos, tps, arms, k),
+        "cutoffs": cutoff_section(inputs.cutoffs, config, list(frame.order), infos, arms, k),
+        "dose": dose_section(inputs.dose, tested, infos, tps, frame.baseline, k, frame.level),
+        "items": items_section(inputs.items, config, tps, k),
+        "flags": flags_section(inputs.flags, config, arms, tps, k),
+        "dates": response_dates(inputs.flow, tps, k),
+    }
+
+
+def _quality_section(frame: ReportFrame) -> dict[str, Any]:
+    """Data quality: files, problems, careless answering, code matching, withheld rows."""
+    inputs = frame.inputs
     quality = data_quality(inputs.flow, inputs.rejected)
     for f, entry in zip(quality["files"], _flow_files(inputs.flow), strict=True):
         f["details"] = file_details(entry)
-    flow = flow_diagram(inputs.flow, inputs.scores, arms, d.timepoints, (p_inst, p_scale))
-    baseline = baseline_table(
-        inputs.participants, inputs.scores, arms, d.baseline, labels, min_cell
-    )
-    reliab = reliability_table(inputs.reliability, labels, d.timepoints, min_cell)
-    att = methods.attrition(inputs.flow, arms, d.timepoints)
+    return {
+        **quality,
+        "careless": careless_section(
+            inputs.careless, list(frame.arms), list(frame.timepoints), frame.min_cell,
+            inputs.flow.get("rows_by_group_timepoint"),
+        ),
+        "matching": code_matching(inputs.flow, list(frame.timepoints)),
+        "withheld": withheld_sentence(inputs.rejected) if len(inputs.rejected) else "",
+    }  # fmt: skip
+
+
+def _participants_section(frame: ReportFrame) -> dict[str, Any]:
+    """Flow diagram, baseline table and reliability (all counts through disclosure control)."""
+    inputs, arms, tps = frame.inputs, list(frame.arms), list(frame.timepoints)
+    labels = [(i, s, frame.infos[(i, s)].label) for i, s in frame.order]
+    return {
+        "flow": flow_diagram(inputs.flow, inputs.scores, arms, tps, frame.primary),
+        "flow_rows": rows_by_group_timepoint(inputs.flow, arms, tps),
+        "baseline": baseline_table(
+            inputs.participants, inputs.scores, arms, frame.baseline, labels, frame.min_cell
+        ),
+        "reliability": reliability_table(inputs.reliability, labels, tps, frame.min_cell),
+    }
+
+
+def _rejected_share(flow: Mapping[str, Any]) -> float | None:
+    totals = flow.get("totals") or {}
+    if totals.get("rows_in") and not is_missing(totals.get("rows_rejected")):
+        return int(totals["rows_rejected"]) / int(totals["rows_in"])
+    return None
+
+
+def _methods_section(
+    frame: ReportFrame,
+    facts: PrimaryFacts,
+    participants: Mapping[str, Any],
+    sections: Sequence[Mapping[str, Any]],
+    extra: Mapping[str, Any],
+    versions: Mapping[str, str],
+) -> dict[str, Any]:
+    """Caveats, methods paragraphs, model table, formulas and limitations."""
+    config, design, models = frame.config, frame.design, frame.inputs.models
+    baseline, reliab = participants["baseline"], participants["reliability"]
+    att = methods.attrition(frame.inputs.flow, list(frame.arms), list(frame.timepoints))
     clusters = methods.n_clusters(
-        inputs.models, config, baseline["clusters"]["n"] if baseline["clusters"] else None
+        models, config, baseline["clusters"]["n"] if baseline["clusters"] else None
     )
     imbalanced = [r["label"] for r in baseline["rows"] + baseline["scores"] if r["flag"]]
-    totals = inputs.flow.get("totals") or {}
-    rej_share = (
-        int(totals["rows_rejected"]) / int(totals["rows_in"])
-        if totals.get("rows_in") and not is_missing(totals.get("rows_rejected"))
-        else None
-    )
     n_secondary = sum(1 for s in sections if s["role"] == "secondary" and s["rows"])
+    paragraphs = methods.methods_paragraphs(config, design, models, versions)
+    p_inst, p_scale = frame.primary
+    return {
+        "caveats": methods.caveats(config, design, models, att, facts.headline_row, clusters)
+        + sensitivity_caveat(extra["sensitivity"], f"sens-{p_inst}-{p_scale}".replace("_", "-")),
+        "methods": paragraphs[:-1]
+        + ancillary_paragraphs(extra, design, frame.min_cell)
+        + paragraphs[-1:],
+        "model_rows": methods.model_rows(
+            models, {a["label"]: a["n"] for a in baseline["arms"]}, frame.min_cell
+        ),
+        "formulas": methods.formulas(models),
+        "limitations": methods.limitations(
+            config, design, models, att, clusters, imbalanced, reliab["low"], n_secondary,
+            _rejected_share(frame.inputs.flow),
+        )
+        + ancillary_limitations(extra),
+    }  # fmt: skip
+
+
+def _versions(inputs: ReportInputs) -> dict[str, str]:
     versions = dict(inputs.provenance.get("versions") or {})
     for k, v in (inputs.models.get("software") or {}).items():
         versions.setdefault(str(k), str(v))
+    return versions
+
+
+def _provenance_section(frame: ReportFrame, versions: Mapping[str, str]) -> dict[str, Any]:
+    """Provenance, pseudonymisation, the configuration as run, and the instruments list."""
+    config, inputs = frame.config, frame.inputs
     pseudo = inputs.pseudonymisation or {}
-    headline = certainty = means = ""
-    if last is not None and last_ok:
-        change = balint_change(emm_p, d.intervention, d.baseline, str(last["timepoint"]), min_cell)
-        headline = effect_sentence(last, info, design, d.baseline, level, change)
-        certainty = certainty_sentence(last, info, design, level)
-        means = (
-            means_line(emm_p, arms, d.baseline, str(last["timepoint"]), min_cell)
-            if len(emm_p)
-            else ""
-        )
-    elif last_failed:
-        headline = failure_sentence(
-            info.label, failure_reason(models_list, p_inst, p_scale), main=True
-        )
-    elif last is not None:
-        headline = (
-            f"Fewer than {min_cell} participants were observed in an arm at "
-            f"{tp_label(str(last['timepoint']))}, so the main result is not reported."
-        )
-    else:
-        headline = (
-            f"No effect estimate is available for the main outcome, {info.label.lower()}"
-            " (see Methods for the model notes)."
-        )
-    infos = {(i, s): scale_info(config, i, s) for i, s in order}
-    post = list(d.timepoints[1:])
-    extra = {
-        "sensitivity": sensitivity_section(
-            inputs.sensitivity, tested, infos, post, design, min_cell, level
-        ),
-        "clinical": reliable_change_section(
-            inputs.clinical, tested, infos, d.timepoints, arms, min_cell
-        ),
-        "cutoffs": cutoff_section(inputs.cutoffs, config, order, infos, arms, min_cell),
-        "dose": dose_section(inputs.dose, tested, infos, d.timepoints, d.baseline, min_cell, level),
-        "items": items_section(inputs.items, config, d.timepoints, min_cell),
-        "flags": flags_section(inputs.flags, config, arms, d.timepoints, min_cell),
-        "dates": response_dates(inputs.flow, d.timepoints, min_cell),
-    }
     config_yaml = (
         yaml.safe_dump(
             _plain(config.raw), sort_keys=False, allow_unicode=True, default_flow_style=False
@@ -242,77 +239,8 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
         else ""
     )
     return {
-        "title": config.title,
-        "cohort": config.cohort,
-        "synthetic": config.synthetic_seed is not None,
-        "synthetic_seed": config.synthetic_seed,
-        "synthetic_preset": config.synthetic_preset or "",
-        "design": design,
-        "level": level,
-        "info": info,
-        "headline": headline,
-        "certainty": certainty,
-        "means": means,
-        "key": {
-            "value": fmt(last["estimate"]),
-            "ci": fmt_ci(last["ci_low"], last["ci_high"]),
-            "when": f"{tp_label(d.baseline)} → {tp_label(str(last['timepoint']))}",
-        }
-        if last is not None and last_ok
-        else None,
-        "per_timepoint": sections[0]["sentences"]
-        if len(prim_rows) > 1 and not all(failed(r) for r in prim_rows)
-        else [],
-        "strip": ci_strip([r for r in prim_rows if not failed(r)], info, design, min_cell),
-        "caveats": methods.caveats(config, design, inputs.models, att, last, clusters)
-        + sensitivity_caveat(extra["sensitivity"], f"sens-{p_inst}-{p_scale}".replace("_", "-")),
-        **extra,
-        "flow": flow,
-        "quality": {
-            **quality,
-            "careless": careless_section(
-                inputs.careless, arms, d.timepoints, min_cell,
-                inputs.flow.get("rows_by_group_timepoint"),
-            ),  # fmt: skip
-            "matching": code_matching(inputs.flow, d.timepoints),
-            "withheld": withheld_sentence(inputs.rejected) if len(inputs.rejected) else "",
-        },
-        "flow_rows": rows_by_group_timepoint(inputs.flow, arms, d.timepoints),
-        "baseline": baseline,
-        "reliability": reliab,
-        "instruments": [
-            {
-                "name": inst.name,
-                "version": inst.version,
-                "citation": inst.citation,
-                "scales": [_scale_line(config, i, s) for s in inst.scales.values()],
-            }
-            for i, inst in config.instruments.items()
-        ],
-        "sections": sections,
-        "methods": methods.methods_paragraphs(config, design, inputs.models, versions)[:-1]
-        + ancillary_paragraphs(extra, design, min_cell)
-        + methods.methods_paragraphs(config, design, inputs.models, versions)[-1:],
-        "model_rows": methods.model_rows(
-            inputs.models, {a["label"]: a["n"] for a in baseline["arms"]}, min_cell
-        ),
-        "formulas": methods.formulas(inputs.models),
-        "limitations": methods.limitations(
-            config,
-            design,
-            inputs.models,
-            att,
-            clusters,
-            imbalanced,
-            reliab["low"],
-            n_secondary,
-            rej_share,
-        )
-        + ancillary_limitations(extra),
-        "min_cell": min_cell,
-        "disclosure": disclosure_paragraphs(min_cell),
         "provenance": inputs.provenance,
-        "versions": versions,
+        "versions": dict(versions),
         "config_yaml": config_yaml,
         "pseudo": {
             "method": str(pseudo.get("method") or "HMAC-SHA256"),
@@ -323,6 +251,44 @@ def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
             "previous": str(pseudo.get("previous_key_fingerprint") or ""),
         },
         "package_version": versions.get("balint-analysis", ""),
+        "instruments": [
+            {
+                "name": inst.name,
+                "version": inst.version,
+                "citation": inst.citation,
+                "scales": [_scale_line(config, i, s) for s in inst.scales.values()],
+            }
+            for i, inst in config.instruments.items()
+        ],
+    }
+
+
+def build_context(inputs: ReportInputs, config: StudyConfig) -> dict[str, Any]:
+    """Assemble every value the template shows, one section builder at a time."""
+    frame = report_frame(inputs, config)
+    facts = primary_facts(frame)
+    sections = _outcome_sections(frame)
+    extra = _ancillary_sections(frame)
+    participants = _participants_section(frame)
+    versions = _versions(inputs)
+    return {
+        "title": config.title,
+        "cohort": config.cohort,
+        "synthetic": config.synthetic_seed is not None,
+        "synthetic_seed": config.synthetic_seed,
+        "synthetic_preset": config.synthetic_preset or "",
+        "design": frame.design,
+        "level": frame.level,
+        "info": frame.infos[frame.primary],
+        **answer_section(frame, facts, sections[0]["sentences"]),
+        **extra,
+        **participants,
+        "quality": _quality_section(frame),
+        "sections": sections,
+        **_methods_section(frame, facts, participants, sections, extra, versions),
+        "min_cell": frame.min_cell,
+        "disclosure": disclosure_paragraphs(frame.min_cell),
+        **_provenance_section(frame, versions),
     }
 
 

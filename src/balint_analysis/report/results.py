@@ -39,6 +39,7 @@ __all__ = [
     "failure_sentence",
     "main_effects",
     "means_line",
+    "not_estimable_reason",
     "outcome_order",
     "outcome_section",
 ]
@@ -56,6 +57,20 @@ def failed(row: Mapping[str, Any] | None) -> bool:
     """Whether an effect row comes from a model that did not converge (or has no estimate)."""
     return row is not None and (
         truth(row.get("converged")) is False or is_missing(row.get("estimate"))
+    )
+
+
+def not_estimable_reason(row: Mapping[str, Any] | None) -> str:
+    """Why the design cannot estimate an effect row (``estimable`` False), else ``""``.
+
+    The model stage writes ``estimable`` and a plain-language ``reason`` clause per row; a row
+    that is not estimable is not a convergence failure and is never worded as one.
+    """
+    if row is None or truth(row.get("estimable")) is not False:
+        return ""
+    reason = row.get("reason")
+    return "the data cannot separate this effect from the others" if is_missing(reason) else (
+        str(reason).strip().rstrip(".")
     )
 
 

@@ -1,0 +1,138 @@
+"""The first screen: the answer box (key figure, headline, means, certainty) and its facts.
+
+:func:`primary_facts` decides *which* situation the main result is in (reported, withheld for a
+small arm, not estimable, model failed, absent); :func:`answer_section` words it. The key figure
+and the sentence beside it use the same signed numbers (Balint minus comparison), so the box
+and the text can never show the interval with opposite signs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from balint_analysis.report.context import ReportFrame
+from balint_analysis.report.figures import ci_strip
+from balint_analysis.report.results import (
+    balint_change,
+    failed,
+    failure_reason,
+    failure_sentence,
+    main_effects,
+    means_line,
+    not_estimable_reason,
+)
+from balint_analysis.report.tables import suppressed
+from balint_analysis.report.text import (
+    certainty_sentence,
+    effect_sentence,
+    fmt,
+    fmt_ci,
+    tp_label,
+)
+
+__all__ = ["PrimaryFacts", "answer_section", "primary_facts"]
+
+
+@dataclass(frozen=True)
+class PrimaryFacts:
+    """What happened to the main outcome's headline effect.
+
+    ``state`` is one of ``"reported"``, ``"small_cell"`` (an arm below the disclosure
+    threshold), ``"not_estimable"`` (the design cannot estimate it; ``reason`` says why),
+    ``"failed"`` (the model did not converge) and ``"absent"`` (no effect row at all).
+    """
+
+    rows: tuple[Mapping[str, Any], ...]
+    headline_row: Mapping[str, Any] | None
+    state: str
+    reason: str = ""
+
+    @property
+    def reported(self) -> bool:
+        return self.state == "reported"
+
+
+def primary_facts(frame: ReportFrame) -> PrimaryFacts:
+    """Classify the main outcome's headline effect (the last timepoint's row)."""
+    inst, scale = frame.primary
+    prim = main_effects(frame.inputs.effects, inst, scale)
+    tps = list(frame.timepoints)
+    rows = tuple(
+        sorted(
+            prim.to_dict("records"),
+            key=lambda r: tps.index(r["timepoint"]) if r["timepoint"] in tps else 99,
+        )
+    )
+    last = rows[-1] if rows else None
+    if last is None:
+        return PrimaryFacts(rows, None, "absent")
+    if any(suppressed(last.get(c), frame.min_cell) for c in ("n_intervention", "n_control")):
+        return PrimaryFacts(rows, last, "small_cell")
+    reason = not_estimable_reason(last)
+    if reason:
+        return PrimaryFacts(rows, last, "not_estimable", reason)
+    if failed(last):
+        return PrimaryFacts(rows, last, "failed", failure_reason(frame.models, inst, scale))
+    return PrimaryFacts(rows, last, "reported")
+
+
+def _primary_emmeans(frame: ReportFrame) -> pd.DataFrame:
+    emm = frame.inputs.emmeans
+    if not len(emm):
+        return emm
+    inst, scale = frame.primary
+    return emm[(emm["instrument"] == inst) & (emm["scale"] == scale)]
+
+
+def answer_section(
+    frame: ReportFrame, facts: PrimaryFacts, primary_sentences: Sequence[str]
+) -> dict[str, Any]:
+    """Headline, certainty, means line, key figure, per-timepoint list and CI strip."""
+    info = frame.infos[frame.primary]
+    last = facts.headline_row
+    headline = certainty = means = ""
+    key = None
+    if facts.reported and last is not None:
+        t = str(last["timepoint"])
+        emm = _primary_emmeans(frame)
+        change = balint_change(emm, frame.arms[0][0], frame.baseline, t, frame.min_cell)
+        headline = effect_sentence(last, info, frame.design, frame.baseline, frame.level, change)
+        certainty = certainty_sentence(last, info, frame.design, frame.level)
+        means = means_line(emm, frame.arms, frame.baseline, t, frame.min_cell) if len(emm) else ""
+        key = {
+            "value": fmt(last["estimate"]),
+            "ci": fmt_ci(last["ci_low"], last["ci_high"]),
+            "when": f"{tp_label(frame.baseline)} → {tp_label(t)}",
+        }
+    elif facts.state == "not_estimable" and last is not None:
+        headline = (
+            f"No effect on the main outcome, {info.label[:1].lower()}{info.label[1:]}, can be "
+            f"estimated at {tp_label(str(last['timepoint']))}: {facts.reason}."
+        )
+    elif facts.state == "failed":
+        headline = failure_sentence(info.label, facts.reason, main=True)
+    elif facts.state == "small_cell" and last is not None:
+        headline = (
+            f"Fewer than {frame.min_cell} participants were observed in an arm at "
+            f"{tp_label(str(last['timepoint']))}, so the main result is not reported."
+        )
+    else:
+        headline = (
+            f"No effect estimate is available for the main outcome, {info.label.lower()}"
+            " (see Methods for the model notes)."
+        )
+    rows = list(facts.rows)
+    return {
+        "headline": headline,
+        "certainty": certainty,
+        "means": means,
+        "key": key,
+        "per_timepoint": list(primary_sentences)
+        if len(rows) > 1 and not all(failed(r) for r in rows)
+        else [],
+        "strip": ci_strip([r for r in rows if not failed(r)], info, frame.design, frame.min_cell),
+    }
