@@ -123,7 +123,7 @@ def emmeans_svg(
     x_labels = [[tp_label(t), *(["(baseline)"] if i == 0 else [])]
                 for i, t in enumerate(timepoints)]  # fmt: skip
     y_label = [info.label, *([f"({info.range_text})"] if info.range_text else [])]
-    width, height = 520, 330
+    width, height = 400, 290  # small drawing, large text: readable when scaled to a phone
     body = line_chart_svg(series, x_labels=x_labels, y_label=y_label, width=width,
                           height=height)  # fmt: skip
     title = f"{info.label}: estimated mean by group over time, with {level} confidence intervals"

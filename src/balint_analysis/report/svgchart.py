@@ -5,6 +5,10 @@ rather than with matplotlib keeps the report stage light (matplotlib's import an
 took over 1 s of the demo's report job) and makes the markup fully determined by the data: no
 ids, no metadata, text as text. Widths of text are estimated (0.6 em per character); labels
 are short (timepoints, scale names).
+
+The drawing is small (400 user units wide) and its text large (14 units), because the page scales
+the whole SVG to its column: on a 390 px phone the column is ~358 px, so text is drawn at
+14 × 358 / 400 ≈ 12.5 px, above the report's 11 px floor (``MIN_TEXT_RATIO`` states the rule).
 """
 
 from __future__ import annotations
@@ -14,10 +18,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
 
-__all__ = ["Series", "line_chart_svg", "nice_ticks"]
+__all__ = ["MIN_TEXT_RATIO", "Series", "line_chart_svg", "nice_ticks"]
 
-_FONT = 13
+_FONT = 14
 _CHAR = 0.6 * _FONT
+#: Font size over drawing width: at least 11 px text in a 358 px column (a 390 px phone).
+MIN_TEXT_RATIO = 11 / 358
+_LEGEND_ROW = 22.0
 
 
 @dataclass(frozen=True)
@@ -71,8 +78,8 @@ def line_chart_svg(
     *,
     x_labels: Sequence[Sequence[str]],
     y_label: Sequence[str],
-    width: int = 520,
-    height: int = 330,
+    width: int = 400,
+    height: int = 290,
 ) -> str:
     """The chart as an ``<svg>`` element's inner markup and its viewBox.
 
@@ -93,12 +100,13 @@ def line_chart_svg(
         ``<g>`` markup for a ``viewBox="0 0 width height"`` SVG.
     """
     n_x = max(len(x_labels), 1)
+    legend_rows = _legend_rows(series, width)
     values = [v for s in series for p in s.points for v in p[1:] if math.isfinite(v)]
     ticks = nice_ticks(min(values), max(values)) if values else [0.0, 1.0]
     y_min, y_max = ticks[0], ticks[-1]
     tick_width = max(len(_tick_label(t)) for t in ticks) * _CHAR
     left = 16 + _FONT * 1.25 * len(y_label) + tick_width + 8
-    right, top = 12.0, 40.0
+    right, top = 12.0, 18.0 + _LEGEND_ROW * len(legend_rows)
     bottom = 14 + _FONT * 1.25 * max((len(lines) for lines in x_labels), default=1)
     plot_w, plot_h = width - left - right, height - top - bottom
 
@@ -143,15 +151,23 @@ def line_chart_svg(
                            f'{_num(lo)}H{_num(x + 4)}M{_num(x - 4)} {_num(hi)}H{_num(x + 4)}" '
                            f'stroke="{s.color}" stroke-width="1.5" fill="none"/>')  # fmt: skip
             out.append(_marker(s.marker, x, y, s.color))
-    # Legend: centred row above the plot.
-    items = [(s, 34 + len(s.name) * _CHAR) for s in series]
-    x = (width - sum(w for _, w in items) - 16 * max(len(items) - 1, 0)) / 2
-    for s, w in items:
-        dash = ' stroke-dasharray="7 4"' if s.dashed else ""
-        out.append(f'<line x1="{_num(x)}" x2="{_num(x + 26)}" y1="16" y2="16" '
-                   f'stroke="{s.color}" stroke-width="2"{dash}/>')  # fmt: skip
-        out.append(_marker(s.marker, x + 13, 16, s.color))
-        out.append(_text(x + 32, 16 + _FONT * 0.35, s.name, "start"))
-        x += w + 16
+    # Legend: centred rows above the plot (one row per series when one row would not fit).
+    for k, items in enumerate(legend_rows):
+        x = (width - sum(w for _, w in items) - 16 * max(len(items) - 1, 0)) / 2
+        y = 16 + _LEGEND_ROW * k
+        for s, w in items:
+            dash = ' stroke-dasharray="7 4"' if s.dashed else ""
+            out.append(f'<line x1="{_num(x)}" x2="{_num(x + 26)}" y1="{_num(y)}" y2="{_num(y)}" '
+                       f'stroke="{s.color}" stroke-width="2"{dash}/>')  # fmt: skip
+            out.append(_marker(s.marker, x + 13, y, s.color))
+            out.append(_text(x + 32, y + _FONT * 0.35, s.name, "start"))
+            x += w + 16
     out.append("</g>")
     return "".join(out)
+
+
+def _legend_rows(series: Sequence[Series], width: float) -> list[list[tuple[Series, float]]]:
+    """Legend entries with their widths, in one row if it fits the drawing, else one per row."""
+    items = [(s, 34 + len(s.name) * _CHAR) for s in series]
+    one_row = sum(w for _, w in items) + 16 * max(len(items) - 1, 0)
+    return [items] if one_row <= width - 8 else [[item] for item in items]
