@@ -53,3 +53,52 @@ def test_export_timepoint_must_be_in_design(tiny_cohort):
     raw["exports"][0]["timepoint"] = "baseline"
     with pytest.raises(InputError, match="timepoint 'baseline' is not one of"):
         load_config(raw)
+
+
+def _demo_raw() -> dict:
+    import yaml
+
+    with open("config/config.yaml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def test_primary_timepoint_defaults_to_the_first_after_baseline():
+    raw = _demo_raw()
+    assert "primary_timepoint" not in raw["analysis"]
+    assert load_config(raw).analysis.primary_timepoint == "post"  # pre, post, followup
+    raw["analysis"]["primary_timepoint"] = None
+    assert load_config(raw).analysis.primary_timepoint == "post"
+
+
+def test_primary_timepoint_explicit():
+    raw = _demo_raw()
+    raw["analysis"]["primary_timepoint"] = "followup"
+    assert load_config(raw).analysis.primary_timepoint == "followup"
+
+
+@pytest.mark.parametrize("value", ["pre", "week12"])
+def test_primary_timepoint_must_be_a_post_baseline_timepoint(value):
+    raw = _demo_raw()
+    raw["analysis"]["primary_timepoint"] = value
+    with pytest.raises(InputError) as caught:
+        load_config(raw)
+    message = str(caught.value)
+    assert message == (
+        f"config: analysis.primary_timepoint '{value}' is not a post-baseline timepoint of "
+        "design.timepoints; choose one of ['post', 'followup'] (default post, the first after "
+        "baseline)."
+    )
+    assert "\n" not in message
+
+
+def test_primary_timepoint_reaches_the_model_and_report_stages_only():
+    from balint_analysis.config import load_stage_config
+    from balint_analysis.config_schema import apply_defaults
+    from balint_analysis.stages import jobs_for_key, stage_config
+
+    raw = apply_defaults(_demo_raw() | {"analysis": _demo_raw()["analysis"]
+                                        | {"primary_timepoint": "followup"}})
+    for stage in ("model", "report"):
+        cfg = load_stage_config(stage_config(raw, stage), stage)
+        assert cfg.analysis.primary_timepoint == "followup"
+    assert jobs_for_key("analysis.primary_timepoint") == {"model", "report"}

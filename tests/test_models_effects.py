@@ -13,6 +13,8 @@ from balint_analysis.models import benjamini_hochberg, hedges_g, morris_dppc2, s
 from balint_analysis.models.effects import (
     change_d_from_scores,
     dppc2_from_scores,
+    model_standardized_effect,
+    pooled_baseline_sd,
     pooled_prepost_correlation,
 )
 
@@ -139,3 +141,56 @@ def test_benjamini_hochberg_properties(values):
     perm = np.random.default_rng(len(values)).permutation(len(values))
     np.testing.assert_allclose(benjamini_hochberg(p[perm]), adj[perm])  # order-free
     np.testing.assert_allclose(adj, multipletests(p, method="fdr_bh")[1], rtol=1e-12)
+
+
+# --- The primary standardised effect: model estimate and CI / pooled baseline SD (Feingold) ---
+
+
+def test_pooled_baseline_sd_by_hand():
+    # arm 1: 1, 2, 3 (sum of squares 2, df 2); arm 2: 2, 4, 6, 8 (20, df 3) -> sqrt(22 / 5)
+    assert pooled_baseline_sd([[1.0, 2.0, 3.0], [2.0, 4.0, 6.0, 8.0]]) == pytest.approx(
+        np.sqrt(4.4), abs=1e-12)
+    assert pooled_baseline_sd([[1.0, np.nan, 3.0]]) == pytest.approx(np.sqrt(2.0))
+    assert np.isnan(pooled_baseline_sd([[5.0], [3.0]]))  # no arm with two scores
+    assert np.isnan(pooled_baseline_sd([[4.0, 4.0], [4.0, 4.0]]))  # no spread: no d
+
+
+def test_model_standardized_effect_by_hand():
+    # The example: difference -4.4 (95% CI -9.2 to 0.4) with a baseline SD of 8.
+    d = model_standardized_effect(-4.4, -9.2, 0.4, 8.0).iloc[0]
+    assert d["d_model"] == pytest.approx(-0.55)
+    assert d["d_model_ci_low"] == pytest.approx(-1.15)
+    assert d["d_model_ci_high"] == pytest.approx(0.05)  # includes 0, as the primary CI does
+    missing = model_standardized_effect([1.0, np.nan], [0.5, np.nan], [1.5, np.nan],
+                                        [0.0, 2.0])
+    assert missing.isna().all().all()  # SD 0, or no estimate: no d
+
+
+def test_model_d_is_morris_dppc2_without_its_correction_on_the_published_example():
+    # With complete data and no covariates the model's estimate is the observed difference in
+    # mean change, so d_model = d_ppc2 / c_p (Feingold 2009 vs Morris 2008): Morris's five
+    # studies give back the published d_ppc2 = 0.7685, 0.8010, 1.2047, 1.0477, 0.4390.
+    m = MORRIS
+    diff = (m["post_t"] - m["pre_t"]) - (m["post_c"] - m["pre_c"])
+    sd_pre = np.sqrt(((m["n_t"] - 1) * m["sd_t"] ** 2 + (m["n_c"] - 1) * m["sd_c"] ** 2)
+                     / (m["n_t"] + m["n_c"] - 2))
+    d = model_standardized_effect(diff, diff - 1, diff + 1, sd_pre)["d_model"]
+    c_p = 1 - 3 / (4 * (m["n_t"] + m["n_c"] - 2) - 1)
+    np.testing.assert_allclose(d * c_p, EXPECTED_D, atol=5e-5)
+
+
+_finite = st.floats(-1e4, 1e4, allow_nan=False, allow_subnormal=False)
+
+
+@given(estimate=_finite, low=st.floats(0, 1e4, allow_subnormal=False),
+       high=st.floats(0, 1e4, allow_subnormal=False),
+       sd=st.floats(1e-3, 1e3, allow_subnormal=False))
+@settings(max_examples=500, deadline=None)
+def test_standardised_ci_excludes_zero_exactly_when_the_primary_ci_does(estimate, low, high, sd):
+    ci_low, ci_high = estimate - low, estimate + high
+    d = model_standardized_effect(estimate, ci_low, ci_high, sd).iloc[0]
+    primary_excludes = ci_low > 0 or ci_high < 0
+    d_excludes = d["d_model_ci_low"] > 0 or d["d_model_ci_high"] < 0
+    assert d_excludes == primary_excludes
+    assert d["d_model_ci_low"] <= d["d_model"] <= d["d_model_ci_high"]
+    assert np.sign(d["d_model"]) == np.sign(estimate)

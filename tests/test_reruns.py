@@ -100,6 +100,7 @@ MUTATIONS: dict[str, Callable[[dict], None]] = {
     "exports[].instruments": lambda c: _export(c, "redcap")["instruments"].update(
         who5={str(i): f"who5_{i}" for i in range(1, 6)}),
     "analysis.primary": lambda c: c["analysis"].update(primary="mbi_hss.depersonalization"),
+    "analysis.primary_timepoint": lambda c: c["analysis"].update(primary_timepoint="followup"),
     "analysis.covariates": lambda c: c["analysis"].update(covariates=["age"]),
     "analysis.covariate_levels": lambda c: c["analysis"].update(
         covariates=["age", "gender"], covariate_levels={"gender": ["female", "male", "diverse"]}),

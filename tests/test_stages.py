@@ -24,6 +24,7 @@ def test_stage_config_holds_exactly_the_declared_keys(full):
     assert set(model) == {"design", "participants", "instruments", "instrument_definitions",
                           "analysis"}  # fmt: skip
     assert model["analysis"] == {"primary": "mbi_hss.emotional_exhaustion",
+                                 "primary_timepoint": None,
                                  "covariates": ["age", "years_in_practice"],
                                  "covariate_levels": {}, "alpha": 0.05}
     # A declared key the config leaves out is present as None ("not configured").

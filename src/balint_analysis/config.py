@@ -117,6 +117,9 @@ class AnalysisSpec:
     alpha: float
     min_cell_size: int
     strict: bool
+    #: ``analysis.primary_timepoint``, resolved: the post-baseline timepoint of the primary
+    #: comparison (the config's default: the first after baseline, the end of the groups).
+    primary_timepoint: str
 
     @property
     def primary_instrument(self) -> str:
@@ -301,6 +304,7 @@ def _build(raw: dict, stage: str | None) -> StudyConfig:
         alpha=_float(get("analysis.alpha")),
         min_cell_size=_int(get("analysis.min_cell_size")),
         strict=_bool(get("analysis.strict")),
+        primary_timepoint=_primary_timepoint(get("analysis.primary_timepoint"), design),
     )
     if _declared(analysis.primary) and _declared(instruments):
         _check_primary(analysis, instruments)
@@ -392,6 +396,23 @@ def _check_covariate_levels(analysis: AnalysisSpec) -> None:
                 f"config: analysis.covariate_levels: the levels of '{cov}' must be distinct "
                 "and non-empty (upper/lower case and spaces are ignored when matching)."
             )
+
+
+def _primary_timepoint(value: Any, design: Any) -> Any:
+    """``analysis.primary_timepoint``, resolved against ``design.timepoints``: absent means the
+    first post-baseline timepoint; a baseline or unknown timepoint is refused in one line."""
+    if not _declared(value) or not _declared(design):
+        return value
+    later = list(design.timepoints[1:])
+    if value is None:
+        return later[0]
+    if str(value) not in later:
+        raise InputError(
+            f"config: analysis.primary_timepoint '{value}' is not a post-baseline timepoint of "
+            f"design.timepoints; choose one of {later} (default {later[0]}, the first after "
+            "baseline)."
+        )
+    return str(value)
 
 
 def _check_primary(analysis: AnalysisSpec, instruments: Mapping[str, Instrument]) -> None:

@@ -29,7 +29,8 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "model": (
         "design", "participants", "instruments", "instrument_definitions", "analysis.primary",
-        "analysis.covariates", "analysis.covariate_levels", "analysis.alpha",
+        "analysis.primary_timepoint", "analysis.covariates", "analysis.covariate_levels",
+        "analysis.alpha",
     ),
     # The report documents the whole configuration it analysed (its provenance section).
     "report": (
