@@ -147,7 +147,7 @@ DEFAULT_SCALES: tuple[ScaleParams, ...] = (
         item_sd=0.6,
         item_offset_sd=0.15,
     ),
-    # CBI (0–100): PUMA human-service means ≈ 36 / 33 / 31 (instruments.md §2, unverified);
+    # CBI (0–100): PUMA human-service means ≈ 36 / 33 / 31 (Kristensen et al. 2005, unverified);
     # clinicians score higher on personal and work burnout (≈ 45 / 42, SD ≈ 18). Balint work is
     # about the patient relationship, so the client-related effect is the largest.
     ScaleParams(
@@ -221,7 +221,7 @@ intercepts, the Balint-group effects and the residuals alike."""
 
 SURVEY_EXTRA_SCALES: tuple[ScaleParams, ...] = (
     # ProQOL 5 raw sums (10 items, 1–5 each: 10–50); Stamm (2010) reports CS ≈ 37 (SD 7),
-    # BO ≈ 22 (SD 6), STS ≈ 22 (SD 6) in helping professions (instruments.md §ProQOL).
+    # BO ≈ 22 (SD 6), STS ≈ 22 (SD 6) in helping professions.
     ScaleParams("proqol5", "compassion_satisfaction", baseline_mean=37.0, baseline_diff=-0.5,
                 trend=(0.0, 0.0), effect=(1.5, 1.0), sd=7.0, pre_post_corr=0.65,
                 item_sd=0.7, item_offset_sd=0.2),
@@ -262,7 +262,7 @@ SURVEY_SCALE_CORRELATION: tuple[tuple[float, ...], ...] = (
 
 TUTORIAL_OLBI_SCALES: tuple[ScaleParams, ...] = (
     # OLBI subscale means (1-4, original coding 1 = strongly agree; high = more burnout). No
-    # health-professional norms were verified (instruments.md §3); means are put near the
+    # health-professional norms were verified (docs/instruments.md, OLBI); means are near the
     # Peterson et al. (2008) cut-offs (DIS >= 2.10, EX >= 2.25), SD ≈ .5 per subscale, item noise
     # for alphas ≈ .8 (published .7-.87). Effects ≈ -0.3 SD, like the MBI-EE effect.
     ScaleParams("olbi", "disengagement", baseline_mean=2.20, baseline_diff=0.05,

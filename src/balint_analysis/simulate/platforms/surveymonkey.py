@@ -1,7 +1,8 @@
 """The ``surveymonkey`` layout: every wave a SurveyMonkey "All individual responses" CSV.
 
-Layout as in the real export ``ajturner/dc-elections`` ``src/assets/2022_anc.csv`` (commit
-``e8a238e``; ``tests/fixtures/exports/README.md``): **two header rows**, no BOM,
+Layout as in the real export ``2022_anc.csv`` of the public GitHub repository
+``ajturner/dc-elections`` (folder ``src/assets``, commit ``e8a238e``;
+``tests/fixtures/exports/README.md``): **two header rows**, no BOM,
 comma, ``\\n`` line ends (as stored in that file), minimal quoting. Row 1: ``Respondent ID,
 Collector ID, Start Date, End Date, IP Address, Email Address, First Name, Last Name, Custom
 Data 1``, then each question's text above its **first** column only (the row-1 cells over a
