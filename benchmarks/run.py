@@ -10,7 +10,8 @@ Usage::
 Workloads (see benchmarks/README.md): W1 the demo cohort cold / no-op vs the start-up floor;
 W2 a large cohort (20,000 participants x 3 timepoints) per stage and whole; W3 one LMM fit,
 statsmodels vs fast path vs lme4 at 200 / 2,000 / 20,000 participants; W4 scoring throughput;
-W5 init / check on the W2-sized cohort and its SurveyMonkey and SoSci layouts.
+W5 init / check on the W2-sized cohort and its SurveyMonkey and SoSci layouts, and the
+``prepare`` job on three 1,000,000-row exports (peak RSS).
 Every workload is generated with ``balint_analysis.simulate`` in fresh temporary directories.
 Figures are medians of ``--repeat`` (>= 3) runs; each carries the 1-minute load average seen
 while it ran. Results go to ``benchmarks/results/<full|quick>.json`` (git-ignored; copy it
@@ -54,6 +55,9 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
                     help="seconds before a W2 workflow run is stopped (default 900)")  # fmt: skip
     ap.add_argument("--w3-sizes", help="comma-separated participant counts")
     ap.add_argument("--w4-participants", type=int)
+    ap.add_argument("--w5-large-rows", type=int,
+                    help="rows per export of W5's large-exports run (default 1,000,000; "
+                    "--quick 20,000; 0 skips it)")  # fmt: skip
     opts = ap.parse_args(argv)
     opts.repeat = max(opts.repeat, 3)
     quick = opts.quick
@@ -61,6 +65,8 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     sizes = opts.w3_sizes or ("200,2000" if quick else "200,2000,20000")
     opts.w3_sizes = [int(s) for s in sizes.split(",")]
     opts.w4_participants = opts.w4_participants or (2_000 if quick else 20_000)
+    if opts.w5_large_rows is None:
+        opts.w5_large_rows = 20_000 if quick else 1_000_000
     opts.only = [w.strip().upper() for w in opts.only.split(",") if w.strip()]
     unknown = set(opts.only) - set(WORKLOADS)
     if unknown:

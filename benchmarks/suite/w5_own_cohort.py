@@ -11,7 +11,8 @@ them (the CLI, Python start-up included):
   writes: what ``init``'s config becomes once its TODOs are answered);
 
 and in process, ingest + validation (what ``prepare`` and ``check`` do before anything is
-written) of each layout, with its ratio to the demo layout's CSV.
+written) of each layout, with its ratio to the demo layout's CSV. Then the large-exports run
+(:mod:`suite.w5_large`): the ``prepare`` job on three exports of a million rows each.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import csv
 import subprocess
 from pathlib import Path
 
+from suite import w5_large
 from suite.cohorts import remove, workdir
 from suite.measure import PY, REPO, Figure, median, run_cmd, timed
 
@@ -98,4 +100,4 @@ def run(opts) -> list[Figure]:
                                    limit=1.2))  # fmt: skip
     finally:
         remove(work)
-    return figs
+    return figs + w5_large.run(opts)

@@ -169,6 +169,36 @@ def detect_decimal(records: list[list[str]], delimiter: str) -> str:
     return "," if comma and not dot else "."
 
 
+def _has_content(text: str) -> bool:
+    """Whether ``text`` holds anything but byte-order marks and white space (the whole text
+    is copied only when its first characters hold nothing)."""
+    return bool(text[:4096].replace("\ufeff", "").strip() or text.replace("\ufeff", "").strip())
+
+
+def _records(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
+    """The non-blank records of ``text`` (leading byte-order marks skipped) and the line
+    number each starts on.
+
+    Bounded memory on large exports: the text is read through a UTF-8 byte stream (a
+    ``StringIO`` held it at 4 bytes per character) and equal cells share one string object
+    (``sys.intern``: an item column repeats a handful of answers over a million rows, which
+    were a million separate strings).
+    """
+    import sys
+
+    marks = re.match("\ufeff*", text).end()  # type: ignore[union-attr]
+    stream = io.BytesIO(text.encode("utf-8", errors="surrogatepass"))
+    stream.seek(3 * marks)  # U+FEFF is three bytes in UTF-8
+    lines = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogatepass", newline="")
+    intern = sys.intern
+    records, positions = [], []
+    for number, record in enumerate(csv.reader(lines, delimiter=delimiter, strict=True), 1):
+        if "".join(record).strip():
+            records.append(list(map(intern, record)))
+            positions.append(number)
+    return records, positions
+
+
 def read_table(
     data: bytes,
     path: str,
@@ -186,25 +216,23 @@ def read_table(
         than the header (a broken or truncated file).
     """
     text, used = decode(data, path, encoding)
-    if not text.replace("\ufeff", "").strip():
+    if not _has_content(text):
         raise InputError(f"{path}: the file is empty. Export the data again.")
-    first_line = text.lstrip("\ufeff").split("\n", 1)[0]
+    first_line = text[:100_000].lstrip("\ufeff").split("\n", 1)[0]
+    if len(first_line) == 100_000:
+        first_line = text.lstrip("\ufeff").split("\n", 1)[0]
     delim = delimiter or sniff_delimiter(first_line)
     if delim == "tab":
         delim = "\t"
     try:
-        reader = csv.reader(io.StringIO(text.lstrip("\ufeff"), newline=""), delimiter=delim,
-                            strict=True)  # fmt: skip
-        numbered = [(n, r) for n, r in enumerate(reader, start=1) if "".join(r).strip()]
+        records, positions = _records(text, delim)
     except csv.Error as exc:
         raise InputError(
             f"{path}: not a well-formed delimited file ({exc}); it may be truncated inside a "
             "quoted field. Export it again."
         ) from None
-    records = [r for _, r in numbered]
     if not records:
         raise InputError(f"{path}: the file is empty. Export the data again.")
-    positions = [n for n, _ in numbered]
     width = len(records[0])
     if width and records[0][-1] == "" and all(len(r) == width for r in records):
         # Legacy Qualtrics and some Excel exports end every line with a delimiter.
