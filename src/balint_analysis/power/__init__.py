@@ -1,15 +1,23 @@
 """Simulation-based power analysis for planning the next Balint cohort.
 
-This package module holds only the settings (read by the workflow at every Snakemake start, so it
-imports nothing heavy); the simulation and analysis live in :mod:`.simulation` and the HTML page
-in :mod:`.page`. Names of :mod:`.simulation` are re-exported lazily.
+The package holds only the settings (:mod:`.settings`, read by the workflow at every Snakemake
+start, so it imports nothing heavy); the simulation and analysis live in :mod:`.simulation`
+and the HTML page in :mod:`.page`. Names of :mod:`.simulation` are re-exported lazily.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Any
+
+from balint_analysis.power.settings import (
+    GRID_SOURCES,
+    MAX_POWER_CHUNKS,
+    MAX_POWER_FITS,
+    check_power_budget,
+    chunk_replicates,
+    default_grid,
+    power_settings,
+)
 
 __all__ = [
     "GRID_SOURCES",
@@ -26,99 +34,6 @@ __all__ = [
     "summarise",
     "wilson_interval",
 ]
-
-
-def default_grid() -> dict[str, list[Any]]:
-    """The default planning grid (the config schema's ``power.grid`` defaults; effects are
-    standardised, d in baseline-SD units)."""
-    from balint_analysis.config_schema import load_schema
-
-    grid = load_schema()["properties"]["power"]["properties"]["grid"]["properties"]
-    return {key: list(node["default"]) for key, node in grid.items()}
-
-
-#: Where the defaults come from (shown on the power page).
-GRID_SOURCES = [
-    "Effect sizes: Cheng et al. 2019 (MBI emotional exhaustion, Balint n=70 vs 140, post-test "
-    "Hedges g = -0.29) and Lemogne et al. 2020 (empathy change scores, d about 0.27) put "
-    "realistic Balint effects around d = 0.3; 0.5 is an optimistic planning value and 0.8 "
-    "marks what a small study could detect at all.",
-    "Pre-post correlations: Shahini et al. 2022 imply r = 0.19-0.75 across arms and subscales; "
-    "0.6 is a typical value for burnout scales over a few months.",
-    "ICC of 0.02-0.12 for group-delivered psychological interventions (reanalysis of two RCTs, "
-    "PMC2797475); Balint groups have 8-12 members.",
-]
-
-
-def power_settings(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The ``power:`` section of a config, schema defaults filled in.
-
-    Keys: ``grid`` (every grid key, defaults from the schema), ``replicates`` per cell,
-    ``chunk_size`` replicates per job, ``seed``, ``alpha`` (default: ``analysis.alpha``) and
-    ``n_chunks``.
-    """
-    from balint_analysis.config_schema import apply_defaults, load_schema
-
-    schema = load_schema()
-    section = apply_defaults({"power": dict(config.get("power") or {})}, schema)["power"]
-    analysis_alpha = (config.get("analysis") or {}).get(
-        "alpha", schema["properties"]["analysis"]["properties"]["alpha"]["default"]
-    )
-    settings = {
-        "grid": {k: list(v) for k, v in section["grid"].items()},
-        "replicates": int(section["replicates"]),
-        "chunk_size": int(section["chunk_size"]),
-        "seed": int(section["seed"]),
-        "alpha": float(section.get("alpha", analysis_alpha)),
-    }
-    settings["n_chunks"] = math.ceil(settings["replicates"] / settings["chunk_size"])
-    check_power_budget(settings)
-    return settings
-
-
-#: Most chunk jobs a power analysis may plan: Snakemake holds every job of the DAG in memory
-#: (even for a dry run of the main analysis), and 10**12 chunks took 24 GB before the kernel
-#: killed it. 2,000 jobs plan in seconds.
-MAX_POWER_CHUNKS = 2_000
-
-#: Most simulated trials (replicates x grid cells) a power analysis may fit: the default
-#: grid (48 cells x 200 replicates) is 9,600; a million is days of computing on a laptop.
-MAX_POWER_FITS = 1_000_000
-
-
-def check_power_budget(settings: Mapping[str, Any]) -> None:
-    """Refuse power settings whose jobs or fits exceed the limits, before any job is planned.
-
-    Raises
-    ------
-    InputError
-        One line with the limit and the fix.
-    """
-    from balint_analysis.errors import InputError
-
-    if settings["n_chunks"] > MAX_POWER_CHUNKS:
-        raise InputError(
-            f"config key 'power.chunk_size': {settings['replicates']:,} replicates in chunks of "
-            f"{settings['chunk_size']:,} are {settings['n_chunks']:,} jobs, more than the "
-            f"{MAX_POWER_CHUNKS:,} the workflow plans; raise power.chunk_size to at least "
-            f"{math.ceil(settings['replicates'] / MAX_POWER_CHUNKS):,}."
-        )
-    cells = math.prod(len(values) for values in settings["grid"].values())
-    fits = cells * settings["replicates"]
-    if fits > MAX_POWER_FITS:
-        raise InputError(
-            f"config key 'power.replicates': {settings['replicates']:,} replicates x {cells:,} "
-            f"grid cells are {fits:,} simulated trials, more than the limit of "
-            f"{MAX_POWER_FITS:,}; lower power.replicates to at most "
-            f"{MAX_POWER_FITS // cells:,} or use fewer values in power.grid."
-        )
-
-
-def chunk_replicates(settings: Mapping[str, Any], chunk: int) -> range:
-    """The replicate numbers handled by one chunk job."""
-    start = chunk * settings["chunk_size"]
-    return range(start, min(start + settings["chunk_size"], settings["replicates"]))
-
 
 _LAZY = {"analyse_replicate", "expand_grid", "run_chunk", "simulate_replicate", "summarise",
          "wilson_interval", "RESULT_COLUMNS", "GRID_KEYS"}  # fmt: skip
