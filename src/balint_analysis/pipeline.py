@@ -242,6 +242,7 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
         intervention=design.intervention,
         control=design.control,
         primary=cfg.analysis.primary,
+        primary_timepoint=cfg.analysis.primary_timepoint,
         covariates=list(cfg.analysis.covariates),
         covariate_levels=cfg.analysis.covariate_levels,
         alpha=cfg.analysis.alpha,
