@@ -74,6 +74,9 @@ def make_config(**over: Any) -> StudyConfig:
         "instruments": {"mbi_hss": "MBI_{i}", "pss10": "PSS_{i}"},
         "analysis": {
             "primary": "mbi_hss.emotional_exhaustion",
+            # The wording tests below read the follow-up result; the default primary timepoint
+            # (the end of the groups) is tested in tests/test_report_primary_timepoint.py.
+            "primary_timepoint": "followup",
             "covariates": ["age", "years_in_practice"],
             "alpha": 0.05,
             "min_cell_size": 5,
@@ -87,8 +90,11 @@ def make_config(**over: Any) -> StudyConfig:
                 raw["design"].pop(key, None)
             else:
                 raw["design"][key] = value
-        elif key in ("primary", "min_cell_size", "alpha"):
-            raw["analysis"][key] = value
+        elif key in ("primary", "min_cell_size", "alpha", "primary_timepoint"):
+            if value is None:
+                raw["analysis"].pop(key, None)
+            else:
+                raw["analysis"][key] = value
         elif value is None:
             raw.pop(key, None)
         else:
@@ -130,6 +136,9 @@ def _effects(single_arm: bool = False) -> pd.DataFrame:
                     "d_ppc2": d,
                     "d_ci_low": d - 0.35,
                     "d_ci_high": d + 0.35,
+                    "d_model": est / 8.0,  # the model's estimate and CI over a baseline SD of 8
+                    "d_model_ci_low": (est - hw) / 8.0,
+                    "d_model_ci_high": (est + hw) / 8.0,
                     "n_intervention": 48 if t == "post" else 44,
                     "n_control": np.nan if single_arm else (50 if t == "post" else 46),
                     "converged": True,
@@ -407,7 +416,8 @@ def test_effect_sentence_matches_spec_example() -> None:
     s = effect_sentence(_row(-3.9, -6.6, -1.2), info, design_info(cfg), "pre")
     assert (
         "emotional exhaustion fell by 3.9 points more in the Balint group than in the "
-        "comparison group (95% CI 1.2 to 6.6 points; scale 0–54" in s
+        "comparison group (Balint group minus comparison group: −3.9 points, 95% CI −6.6 to "
+        "−1.2; scale 0–54" in s
     )
 
 
@@ -453,7 +463,7 @@ def test_certainty_randomised_and_single_arm() -> None:
     s = certainty_sentence(_row(-3.9, -6.6, -1.2), info, d)
     assert "no comparison group" in s.lower()
     e = effect_sentence(_row(-3.9, -6.6, -1.2), info, d, "pre")
-    assert "in the Balint group fell by 3.9 points (95% CI 1.2 to 6.6 points" in e
+    assert "in the Balint group fell by 3.9 points (change −3.9 points, 95% CI −6.6 to −1.2;" in e
 
 
 def test_effect_sentence_when_both_groups_rose() -> None:
@@ -462,7 +472,8 @@ def test_effect_sentence_when_both_groups_rose() -> None:
     s = effect_sentence(_row(-4.0, -6.0, -2.0), info, design_info(cfg), "pre", balint_change=2.0)
     assert (
         "emotional exhaustion rose by 4.0 points less in the Balint group than in the "
-        "comparison group (95% CI 2.0 to 6.0 points" in s
+        "comparison group (Balint group minus comparison group: −4.0 points, 95% CI −6.0 to "
+        "−2.0;" in s
     )
     assert "fell" not in s
 
@@ -503,7 +514,7 @@ def test_first_screen_content(html: str) -> None:
     assert "Synthetic demo data" in head
     assert "Non-randomised controlled comparison" in head
     assert "fell by 3.9 points more in the Balint group than in the comparison group" in head
-    assert "95% CI 1.2 to 6.6 points; scale 0–54" in head
+    assert "−3.9 points, 95% CI −6.6 to −1.2; scale 0–54" in head
     assert "From pre to post" in head  # each timepoint
     assert "consistent with a real reduction" in head
     assert "cannot rule out that differences between who chose to join explain it" in head
@@ -520,9 +531,6 @@ def test_sections_present(html: str) -> None:
         "Sample at baseline",
         "Instruments and reliability",
         "Results per outcome",
-        "Sensitivity analyses",
-        "Clinical meaning: reliable change",
-        "Dose: change vs sessions attended",
         "Methods",
         "Limitations",
         "Provenance",
@@ -532,10 +540,9 @@ def test_sections_present(html: str) -> None:
     assert "partially nested" in t
     assert "the documented DEMO key was used — not for real data" in t
     assert "HMAC-SHA256" in t
-    # before the model stage writes its side files, their sections say so (not an error)
-    assert "Sensitivity analyses are not available in this run" in t
-    assert "Reliable change is not available in this run" in t
-    assert "The dose analysis is not available in this run" in t
+    # before the model stage writes its side files, their sections are omitted (nothing to say)
+    for heading in ("Sensitivity analyses", "Clinical meaning: reliable change", "Dose: change"):
+        assert heading not in t, heading
     assert "Benjamini–Hochberg" in t
     assert "windows-1250" in t and "qualtrics / current" in t
     assert "Self-selection" in t
@@ -642,7 +649,7 @@ def test_single_arm_report() -> None:
     assert "Single-arm before/after study" in out
     assert "No comparison group" in out
     assert "in the Balint group fell by 3.9 points" in out
-    assert "within group" in out
+    assert "standardised change within the group" in out
 
 
 def test_missing_primary_effect_and_nonconvergence() -> None:

@@ -128,7 +128,7 @@ _PATTERN = re.compile(
 _UPPER_ONLY = {"ci", "icc"}  # abbreviations: "ci" in lower case is not the term
 
 
-def gloss(text: object) -> Markup:
+def gloss(text: object, used: set[str] | None = None) -> Markup:
     """Escape ``text`` and mark the first mention of each glossary term in it.
 
     Parameters
@@ -136,6 +136,8 @@ def gloss(text: object) -> Markup:
     text : object
         Plain prose (anything else is converted with ``str``); already-safe :class:`Markup` is
         kept as markup and only its text between tags is searched.
+    used : set of str, optional
+        Collects the keys of the terms marked, so the glossary can list only those.
 
     Returns
     -------
@@ -150,6 +152,8 @@ def gloss(text: object) -> Markup:
     """
     html = str(text) if isinstance(text, Markup) else str(escape("" if text is None else text))
     if 'class="term"' in html:  # glossed already: never nest a term inside a term
+        if used is not None:
+            used.update(re.findall(r'href="#gl-([\w-]+)"', html))
         return Markup(html)
     seen: set[str] = set()
 
@@ -159,6 +163,8 @@ def gloss(text: object) -> Markup:
         if (mention.lower() in _UPPER_ONLY and mention != mention.upper()) or term.key in seen:
             return mention
         seen.add(term.key)
+        if used is not None:
+            used.add(term.key)
         return (
             f'<a class="term" href="#gl-{term.key}">'
             f'<abbr title="{escape(term.definition)}">{mention}</abbr></a>'
