@@ -219,10 +219,8 @@ def standardized_change(
 def pooled_baseline_sd(baseline_scores_by_arm: list) -> float:
     """Standard deviation of the baseline scores pooled within arms.
 
-    ``SD_pre = sqrt(Σ (n_g - 1) s_g² / Σ (n_g - 1))`` over the arms, e.g.
-    ``((n_1 - 1) s_1² + (n_2 - 1) s_2²) / (n_1 + n_2 - 2)`` for two; with one arm, the ordinary
-    SD. The same pooling as the ``SD_pre`` of :func:`morris_dppc2`, over every participant
-    observed at baseline.
+    ``SD_pre = sqrt(((n_1 - 1) s_1² + (n_2 - 1) s_2²) / (n_1 + n_2 - 2))`` (any number of arms;
+    one arm: the ordinary SD): the pooling of :func:`morris_dppc2`'s ``SD_pre``.
 
     Parameters
     ----------
@@ -274,10 +272,8 @@ def model_standardized_effect(estimate, ci_low, ci_high, sd_baseline) -> pd.Data
 
     Notes
     -----
-    No small-sample correction: the point estimate is the model's, so that ``d_model`` and the
-    effect in points tell the same story. With complete data and no covariates the model's
-    estimate is the observed difference in mean change, so ``d_model = d_ppc2 / c_p``
-    (:func:`morris_dppc2`).
+    No small-sample correction, so ``d_model`` and the effect in points tell the same story.
+    With complete data and no covariates, ``d_model = d_ppc2 / c_p`` (:func:`morris_dppc2`).
 
     Examples
     --------
@@ -285,8 +281,7 @@ def model_standardized_effect(estimate, ci_low, ci_high, sd_baseline) -> pd.Data
        d_model  d_model_ci_low  d_model_ci_high
     0    -0.55           -1.15             0.05
     """
-    est, lo, hi, sd = (np.asarray(v, dtype=float) for v in (estimate, ci_low, ci_high,
-                                                              sd_baseline))
+    est, lo, hi, sd = (np.asarray(v, float) for v in (estimate, ci_low, ci_high, sd_baseline))
     with np.errstate(divide="ignore", invalid="ignore"):
         scale = np.where(sd > 0, 1.0 / sd, np.nan)
     return _frame({"d_model": est * scale, "d_model_ci_low": lo * scale,
