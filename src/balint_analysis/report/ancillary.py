@@ -9,6 +9,7 @@ the sections then say so instead of failing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -78,6 +79,17 @@ def safe_note(note: str, small: bool, min_cell: int) -> str:
     return f"details withheld: an arm has fewer than {min_cell} people"
 
 
+def plain_note(note: str) -> str:
+    """A model-stage note with analysis ids in words ("same as primary_lmm" → "same as the
+    primary analysis")."""
+    for analysis, (label, _) in ANALYSES.items():
+        name = (
+            "the primary analysis" if analysis == "primary_lmm" else label[:1].lower() + label[1:]
+        )
+        note = re.sub(rf"\b{analysis}\b", name, note)
+    return note
+
+
 def _label(analysis: str) -> str:
     return ANALYSES.get(analysis, (analysis.replace("_", " ").capitalize(), ""))[0]
 
@@ -115,15 +127,22 @@ def _cell(r: Mapping[str, Any], single_arm: bool, min_cell: int) -> dict[str, st
     }
 
 
+def _same_direction(rows: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether every shown analysis points the same way as the primary one (True if < 2)."""
+    ok = [r for r in rows if r["_status"] == "ok"]
+    ests = [float(r["estimate"]) for r in ok]
+    prim = next((float(r["estimate"]) for r in ok if r["analysis"] == "primary_lmm"), None)
+    ref = prim if prim is not None else (ests[0] if ests else 0.0)
+    return len(ok) < 2 or all((e < 0) == (ref < 0) for e in ests if e != 0)
+
+
 def _agreement(rows: Sequence[Mapping[str, Any]], t: str, level: str) -> str:
     """Plain words: do the analyses agree at timepoint ``t``?"""
     ok = [r for r in rows if r["_status"] == "ok"]
     if len(ok) < 2:
         return ""
     ests = [float(r["estimate"]) for r in ok]
-    prim = next((float(r["estimate"]) for r in ok if r["analysis"] == "primary_lmm"), None)
-    ref = prim if prim is not None else ests[0]
-    same = all((e < 0) == (ref < 0) for e in ests if e != 0)
+    same = _same_direction(rows)
     excl = sum(
         1
         for r in ok
@@ -178,8 +197,8 @@ def sensitivity_section(
                 cells.append(c)
                 records.append({**rec, "_status": c["status"], "timepoint": t})
                 note = rec.get("note")
-                if not is_missing(note) and str(note) not in notes:
-                    notes.append(str(note))
+                if not is_missing(note) and plain_note(str(note)) not in notes:
+                    notes.append(plain_note(str(note)))
             small = any(c["status"] == "suppressed" for c in cells)
             rows.append(
                 {
@@ -190,8 +209,16 @@ def sensitivity_section(
                     "notes": safe_note("; ".join(notes), small, min_cell),
                 }
             )
-        per_t = [_agreement([x for x in records if x["timepoint"] == t], t, level) for t in tps]
-        summary = [s for s in per_t if s]
+        at = {t: [x for x in records if x["timepoint"] == t] for t in tps}
+        summary = [s for s in (_agreement(at[t], t, level) for t in tps) if s]
+        split = [t for t in tps if not _same_direction(at[t])]
+        spread = ""
+        if split:
+            ests = [float(x["estimate"]) for x in at[split[-1]] if x["_status"] == "ok"]
+            spread = (
+                f"at {tp_label(split[-1])}, the {len(ests)} analyses give estimates from "
+                f"{fmt(min(ests))} to {fmt(max(ests))} points"
+            )
         info = infos[(inst, scale)]
         outcomes.append(
             {
@@ -200,6 +227,8 @@ def sensitivity_section(
                 "timepoints": [tp_label(t) for t in tps],
                 "rows": rows,
                 "summary": summary,
+                "directions_disagree": bool(split),
+                "disagreement": spread,
             }
         )
     known = list(ANALYSES)
@@ -213,15 +242,11 @@ def sensitivity_section(
 def sensitivity_caveat(sens: Mapping[str, Any], outcome_id: str) -> list[str]:
     """A first-screen caveat when the main outcome's direction depends on the analysis."""
     for o in sens.get("outcomes", []):
-        if o["id"] == outcome_id:
-            split = [s for s in o["summary"] if "do not all point in the same direction" in s]
-            if split:
-                return [
-                    "The answer depends on how it is analysed: "
-                    + split[-1].split(";")[0][:1].lower()
-                    + split[-1].split(";")[0][1:]
-                    + ", not all in the same direction (see Sensitivity analyses)."
-                ]
+        if o["id"] == outcome_id and o["directions_disagree"]:
+            return [
+                f"The answer depends on how it is analysed: {o['disagreement']}, not all in the "
+                "same direction (see Sensitivity analyses)."
+            ]
     return []
 
 
@@ -271,6 +296,9 @@ def dose_section(
                     + (f"; {info.range_text}" if info.range_text else "")
                     + ")."
                 )
+    if not any(r["ci"] for r in rows):
+        # Nothing to say: no attendance data, or every estimate withheld (small cells).
+        return {"available": False, "rows": [], "sentence": "", "note": ""}
     notes = {r["note"] for r in rows}
     common = notes.pop() if len(notes) == 1 else ""
     if common:  # the same note on every row is said once, above the table
@@ -345,11 +373,7 @@ def ancillary_limitations(extra: Mapping[str, Any]) -> list[str]:
     """Limitations that follow from the ancillary analyses."""
     out = []
     sens = extra["sensitivity"]
-    split = [
-        o["title"]
-        for o in sens.get("outcomes", [])
-        if any("do not all point in the same direction" in s for s in o["summary"])
-    ]
+    split = [o["title"] for o in sens.get("outcomes", []) if o["directions_disagree"]]
     if split:
         out.append(
             "The direction of the effect depends on the analysis choices for: "

@@ -3,7 +3,11 @@
 :func:`primary_facts` decides *which* situation the main result is in (reported, withheld for a
 small arm, not estimable, model failed, absent); :func:`answer_section` words it. The key figure
 and the sentence beside it use the same signed numbers (Balint minus comparison), so the box
-and the text can never show the interval with opposite signs.
+and the text can never show the interval with opposite signs. The headline is the result at
+the primary timepoint (``analysis.primary_timepoint``, chosen before analysis; by default the
+end of the groups), named with the reason, and the other timepoints' results stand beside it;
+its standardised effect is the model's (``d_model``), so its interval agrees with the one in
+points.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ from balint_analysis.report.text import (
     effect_sentence,
     fmt,
     fmt_ci,
+    is_missing,
+    size_words,
     tp_label,
+    truth,
 )
 
 __all__ = ["PrimaryFacts", "answer_section", "primary_facts"]
@@ -50,6 +57,8 @@ class PrimaryFacts:
     headline_row: Mapping[str, Any] | None
     state: str
     reason: str = ""
+    #: The primary timepoint (``analysis.primary_timepoint``) the headline row is at.
+    timepoint: str = ""
 
     @property
     def reported(self) -> bool:
@@ -57,7 +66,7 @@ class PrimaryFacts:
 
 
 def primary_facts(frame: ReportFrame) -> PrimaryFacts:
-    """Classify the main outcome's headline effect (the last timepoint's row)."""
+    """Classify the main outcome's headline effect: its row at the primary timepoint."""
     inst, scale = frame.primary
     prim = main_effects(frame.inputs.effects, inst, scale)
     tps = list(frame.timepoints)
@@ -67,17 +76,68 @@ def primary_facts(frame: ReportFrame) -> PrimaryFacts:
             key=lambda r: tps.index(r["timepoint"]) if r["timepoint"] in tps else 99,
         )
     )
-    last = rows[-1] if rows else None
+    when = primary_timepoint(frame)
+    last = next((r for r in rows if str(r["timepoint"]) == when), None)
     if last is None:
-        return PrimaryFacts(rows, None, "absent")
-    if any(suppressed(last.get(c), frame.min_cell) for c in ("n_intervention", "n_control")):
-        return PrimaryFacts(rows, last, "small_cell")
+        return PrimaryFacts(rows, None, "absent", timepoint=when)
+    if _small(last, frame.min_cell):
+        return PrimaryFacts(rows, last, "small_cell", timepoint=when)
     reason = not_estimable_reason(last)
     if reason:
-        return PrimaryFacts(rows, last, "not_estimable", reason)
+        return PrimaryFacts(rows, last, "not_estimable", reason, timepoint=when)
     if failed(last):
-        return PrimaryFacts(rows, last, "failed", failure_reason(frame.models, inst, scale))
-    return PrimaryFacts(rows, last, "reported")
+        return PrimaryFacts(rows, last, "failed", failure_reason(frame.models, inst, scale),
+                            timepoint=when)
+    return PrimaryFacts(rows, last, "reported", timepoint=when)
+
+
+def primary_timepoint(frame: ReportFrame) -> str:
+    """``analysis.primary_timepoint`` (resolved by the config: by default the first timepoint
+    after baseline)."""
+    chosen = frame.config.analysis.primary_timepoint
+    return str(chosen) if chosen else frame.post[0]
+
+
+def _small(row: Mapping[str, Any], min_cell: int) -> bool:
+    return any(suppressed(row.get(c), min_cell) for c in ("n_intervention", "n_control"))
+
+
+def primary_why(frame: ReportFrame, timepoint: str) -> str:
+    """Which timepoint the main result is at, and why that one."""
+    why = (
+        "the end of the groups, the timepoint chosen before analysis"
+        if timepoint == frame.post[0]
+        else "the timepoint chosen before analysis"
+    )
+    return f"The main result is at {tp_label(timepoint)}: {why}."
+
+
+def standardised_text(row: Mapping[str, Any], level: str) -> str:
+    """``"standardised effect −0.61 (95% CI −1.15 to −0.07), moderate"`` from ``d_model``."""
+    d = row.get("d_model")
+    if is_missing(d):
+        return ""
+    size = size_words(d)
+    ci = fmt_ci(row.get("d_model_ci_low"), row.get("d_model_ci_high"), 2)
+    return f"standardised effect {fmt(d, 2)} ({level} CI {ci})" + (f", {size}" if size else "")
+
+
+def other_timepoints_line(frame: ReportFrame, facts: PrimaryFacts) -> str:
+    """One short line with the main outcome's result at every other post-baseline timepoint."""
+    parts = []
+    for r in facts.rows:
+        t = str(r["timepoint"])
+        if t == facts.timepoint or t == frame.baseline:
+            continue
+        if _small(r, frame.min_cell):
+            text = f"not reported (fewer than {frame.min_cell} people in an arm)"
+        elif not_estimable_reason(r) or failed(r):
+            text = "no estimate"
+        else:
+            ci = fmt_ci(r["ci_low"], r["ci_high"])
+            text = f"{fmt(r['estimate'])} points ({frame.level} CI {ci})"
+        parts.append(f"at {tp_label(t)}, {text}")
+    return ("Other timepoints: " + "; ".join(parts) + ".") if parts else ""
 
 
 def _primary_emmeans(frame: ReportFrame) -> pd.DataFrame:
@@ -107,6 +167,7 @@ def answer_section(
             "value": fmt(last["estimate"]),
             "ci": fmt_ci(last["ci_low"], last["ci_high"]),
             "when": f"{tp_label(frame.baseline)} → {tp_label(t)}",
+            "d": standardised_text(last, frame.level),
         }
     elif facts.state == "not_estimable" and last is not None:
         headline = (
@@ -114,7 +175,8 @@ def answer_section(
             f"estimated at {tp_label(str(last['timepoint']))}: {facts.reason}."
         )
     elif facts.state == "failed":
-        headline = failure_sentence(info.label, facts.reason, main=True)
+        converged = last is not None and truth(last.get("converged")) is not False
+        headline = failure_sentence(info.label, facts.reason, main=True, converged=converged)
     elif facts.state == "small_cell" and last is not None:
         headline = (
             f"Fewer than {frame.min_cell} participants were observed in an arm at "
@@ -128,6 +190,8 @@ def answer_section(
     rows = list(facts.rows)
     return {
         "headline": headline,
+        "primary_why": primary_why(frame, facts.timepoint) if facts.timepoint else "",
+        "others": other_timepoints_line(frame, facts),
         "certainty": certainty,
         "means": means,
         "key": key,

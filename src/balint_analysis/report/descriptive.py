@@ -129,6 +129,8 @@ def descriptive_section(
         "figure_desc": "",
         "n_hidden": 0,
         "models": [],
+        "fit_notes": [],
+        "meta_d": "",
         "df_method": "",
         "level": f"{100 * (1 - config.analysis.alpha):g}%",
     }

@@ -12,6 +12,12 @@ from typing import Any
 
 from balint_analysis.config import StudyConfig
 from balint_analysis.report.disclosure import STATISTIC_LABEL, too_small
+from balint_analysis.report.model_facts import (
+    CLUSTER_CAVEAT,
+    CLUSTER_LIMITATION,
+    CLUSTER_METHODS,
+    model_facts,
+)
 from balint_analysis.report.text import DesignInfo, fmt, is_missing, tp_label
 
 __all__ = [
@@ -99,6 +105,11 @@ def n_clusters(models: Mapping[str, Any], config: StudyConfig, fallback: str | N
     return int(fallback) if fallback else None
 
 
+def _few_modelled(term: str, clusters: int | None) -> bool:
+    """Few Balint groups, and their variation was actually modelled (so the df are small)."""
+    return term in ("modelled", "") and clusters is not None and 1 < clusters < FEW_CLUSTERS
+
+
 def caveats(
     config: StudyConfig,
     design: DesignInfo,
@@ -126,12 +137,15 @@ def caveats(
             "answered; the analysis assumes their missing answers are unrelated to their unseen "
             "burnout (given what was observed)."
         )
-    if clusters is not None and clusters < FEW_CLUSTERS and not design.single_arm:
+    pm = _primary_model(models, config)
+    term = model_facts(pm).cluster_term if not design.single_arm else ""
+    if term in CLUSTER_CAVEAT:
+        out.append(CLUSTER_CAVEAT[term])
+    elif _few_modelled(term, clusters) and not design.single_arm:
         out.append(
             f"Few Balint groups ({clusters}): the result rests on a handful of groups and their "
             "leaders, so it is uncertain and may not carry over to other groups."
         )
-    pm = _primary_model(models, config)
     if _is_false(pm.get("converged")) or (
         primary_row is not None and _is_false(primary_row.get("converged"))
     ):
@@ -155,9 +169,9 @@ def _formula_words(m: Mapping[str, Any], config: StudyConfig, design: DesignInfo
         f"the score was modelled as depending on {fixed}{adj}, with a random intercept for each "
         "participant (repeated answers of the same person are correlated)"
     )
-    vc = m.get("variance_components") or {}
+    term = model_facts(m).cluster_term
     n_cl = m.get("n_clusters")
-    if (not is_missing(n_cl) and int(n_cl) > 0) or "cluster" in vc:
+    if term == "modelled" or (term == "" and not is_missing(n_cl) and int(n_cl) > 1):
         text += (
             ", and a random effect for each Balint group applied to the intervention "
             "participants' post-baseline answers only (a partially nested design, Bauer, Sterba "
@@ -176,6 +190,13 @@ def methods_paragraphs(
     method = str(pm.get("method") or "REML")
     method_words = "restricted maximum likelihood (REML)" if method.upper() == "REML" else method
     df_method = str(pm.get("df_method") or "Satterthwaite")
+    term = "" if design.single_arm else model_facts(pm).cluster_term
+    df_why = (
+        ", which stay honest when there are few Balint groups (a normal approximation would "
+        "overstate certainty)"
+        if term == "modelled"
+        else ", a small-sample correction (a normal approximation would overstate certainty)"
+    )
     paras = [
         "Survey exports were read with platform-specific adapters, checked against the "
         "instrument definitions and the study design (every problem is listed in "
@@ -197,20 +218,25 @@ def methods_paragraphs(
             "baseline, Balint group minus comparison group (the group × time interaction); "
             "negative values mean the Balint group's score fell more."
         )
-        + f" Its confidence interval and p-value use {df_method} degrees of freedom, which "
-        "stay honest when there are few Balint groups (a normal approximation would overstate "
-        "certainty).",
+        + f" Its confidence interval and p-value use {df_method} degrees of freedom{df_why}."
+        + (f" {CLUSTER_METHODS[term]}" if CLUSTER_METHODS.get(term) else ""),
         "All available observations were used: a participant who missed a timepoint still "
         "contributes the answers they gave, with no listwise deletion. This is valid if "
         "answers are missing at random (MAR), i.e. whether someone answered may depend on "
         "what was observed about them but not on their unobserved score.",
         (
-            "The standardised effect is the within-group standardised change (change divided by "
-            "the baseline SD), labelled as such because there is no comparison group."
+            "The standardised effect is the model's estimated change, and its confidence "
+            "interval, divided by the standard deviation of the baseline scores (Feingold "
+            "2009), so it agrees with the result in points; there is no comparison group. For "
+            "meta-analysts the within-group standardised change (Becker 1988) is also given."
             if design.single_arm
-            else "The standardised effect is Morris's (2008) d_ppc2: the difference in raw mean "
-            "change divided by the pooled baseline SD, with a small-sample correction, computed "
-            "on participants observed at both timepoints."
+            else "The standardised effect is the model's estimated difference in change, and its "
+            "confidence interval, divided by the standard deviation of the baseline scores "
+            "pooled within the two groups (Feingold 2009): the same numbers in other units, so "
+            "it can never disagree with the result in points. For meta-analysts, Morris's "
+            "(2008) d_ppc2 is also given: the observed difference in mean change over the same "
+            "kind of SD, with a small-sample correction, on the participants observed at "
+            "baseline and at that timepoint; its interval can differ from the model's."
         )
         + " Secondary outcomes' p-values are adjusted for multiple comparisons "
         "(Benjamini–Hochberg); the primary outcome is not adjusted.",
@@ -230,14 +256,17 @@ def methods_paragraphs(
     )
     if n_bound:
         conv += (
-            f" {len(n_bound)} model(s) had a variance estimated at its boundary (zero), "
-            "a singular fit: "
+            f" {len(n_bound)} {'model' if len(n_bound) == 1 else 'models'} had a variance "
+            "estimated at zero (a boundary fit; the estimates remain usable): "
             + ", ".join(f"{m.get('instrument')}.{m.get('scale')}" for m in n_bound)
             + "."
         )
-    fallbacks = [m for m in outs if not is_missing(m.get("fallback"))]
+    fallbacks = [m for m in outs if model_facts(m).fallback]
     for m in fallbacks:
-        conv += f" {m.get('instrument')}.{m.get('scale')}: fallback used ({m.get('fallback')})."
+        conv += (
+            f" {m.get('instrument')}.{m.get('scale')} was fitted with the fallback method "
+            f"({model_facts(m).fallback.rstrip('.')})."
+        )
     paras.append(conv)
     soft = ", ".join(f"{k} {v}" for k, v in versions.items())
     paras.append(f"Software: {soft}." if soft else "Software versions were not recorded.")
@@ -280,7 +309,7 @@ def model_rows(
                 if _is_true(m.get("converged"))
                 else ("NO" if _is_false(m.get("converged")) else "—"),
                 "boundary": "yes" if _is_true(m.get("boundary")) else "no",
-                "warnings": "; ".join(str(w) for w in (m.get("warnings") or [])),
+                "warnings": "; ".join(model_facts(m).fit_warnings),
             }
         )
     return rows
@@ -340,10 +369,13 @@ def limitations(
             + ". The model assumes these answers are missing at random; if those who dropped out "
             "were doing worse (or better), the estimates are biased."
         )
-    if clusters is not None and not design.single_arm:
-        few = clusters < FEW_CLUSTERS
+    term = "" if design.single_arm else model_facts(_primary_model(models, config)).cluster_term
+    if term in CLUSTER_LIMITATION:
+        out.append(CLUSTER_LIMITATION[term])
+    elif clusters is not None and not design.single_arm:
+        few = _few_modelled(term, clusters)
         out.append(
-            f"{clusters} Balint group(s) took part"
+            f"{clusters} Balint {'group' if clusters == 1 else 'groups'} took part"
             + (
                 ": with so few groups the group-level variance is poorly estimated, the "
                 "degrees of freedom are small and the intervals wide; results may depend on "
@@ -354,7 +386,8 @@ def limitations(
         )
     if n_secondary:
         out.append(
-            f"{n_secondary} secondary outcome(s) were tested; their p-values are adjusted "
+            f"{n_secondary} secondary {'outcome was' if n_secondary == 1 else 'outcomes were'} "
+            "tested; their p-values are adjusted "
             "(Benjamini–Hochberg), but secondary results should be read as exploratory."
         )
     bad = [

@@ -16,6 +16,7 @@ import pandas as pd
 from balint_analysis.config import StudyConfig
 from balint_analysis.report.disclosure import STATISTIC_LABEL, n_label
 from balint_analysis.report.figures import emmeans_svg
+from balint_analysis.report.model_facts import fit_notes, model_facts
 from balint_analysis.report.tables import suppressed
 from balint_analysis.report.text import (
     DesignInfo,
@@ -69,31 +70,47 @@ def not_estimable_reason(row: Mapping[str, Any] | None) -> str:
     if row is None or truth(row.get("estimable")) is not False:
         return ""
     reason = row.get("reason")
-    return "the data cannot separate this effect from the others" if is_missing(reason) else (
-        str(reason).strip().rstrip(".")
+    return (
+        "the data cannot separate this effect from the others"
+        if is_missing(reason)
+        else (str(reason).strip().rstrip("."))
     )
 
 
 def failure_reason(models: Sequence[Mapping[str, Any]], instrument: str, scale: str) -> str:
-    """Why a model failed, from ``models.json``: warnings, else the last attempt's error."""
+    """Why a model gave no estimate, from ``models.json``.
+
+    The outcome's ``degenerate`` reason if any; else the warnings of the fit that was used; the
+    errors of abandoned attempts only when no fit converged (a converged fit's abandoned
+    attempts say nothing about its result).
+    """
     for m in models:
         if (m.get("instrument"), m.get("scale")) != (instrument, scale):
             continue
-        reasons = [str(w) for w in (m.get("warnings") or []) if not is_missing(w)]
-        for a in m.get("attempts") or []:
-            if isinstance(a, Mapping) and not is_missing(a.get("error")):
-                reasons.append(str(a["error"]))
+        facts = model_facts(m)
+        if facts.degenerate:
+            return facts.degenerate
+        reasons = list(facts.fit_warnings)
+        if facts.converged is False:
+            for a in m.get("attempts") or []:
+                if isinstance(a, Mapping) and not is_missing(a.get("error")):
+                    reasons.append(str(a["error"]))
         if reasons:
             return "; ".join(dict.fromkeys(reasons))
     return "no reason was recorded"
 
 
-def failure_sentence(label: str, reason: str, main: bool = False) -> str:
-    """The wording used wherever a failed model's result would have been."""
+def failure_sentence(label: str, reason: str, main: bool = False, converged: bool = False) -> str:
+    """The wording used wherever a failed model's result would have been.
+
+    ``converged`` True: the fit converged but gave no estimate, which is not worded as a
+    convergence failure.
+    """
     low = label[:1].lower() + label[1:]
     what = f"the main outcome, {low}," if main else low
+    happened = "gave no estimate" if converged else "did not converge"
     return (
-        f"The statistical model for {what} did not converge, so no effect is reported. "
+        f"The statistical model for {what} {happened}, so no effect is reported. "
         f"Reason recorded by the model stage: {reason}."
     )
 
@@ -120,23 +137,34 @@ def _suppress_effect(row: Mapping[str, Any], min_cell: int) -> bool:
     return any(suppressed(row.get(c), min_cell) for c in ("n_intervention", "n_control"))
 
 
+def row_status(r: Mapping[str, Any], min_cell: int) -> str:
+    """What an effect row can show: ``"suppressed"`` (an arm below ``min_cell``),
+    ``"not_estimable"``, ``"failed"`` (no valid estimate) or ``"ok"``."""
+    if _suppress_effect(r, min_cell):
+        return "suppressed"
+    if not_estimable_reason(r):
+        return "not_estimable"
+    return "failed" if failed(r) else "ok"
+
+
 def _effect_row(r: Mapping[str, Any], min_cell: int, role: str) -> dict[str, Any]:
-    hidden = _suppress_effect(r, min_cell)
-    d = r.get("d_ppc2")
+    status = row_status(r, min_cell)
     conv = r.get("converged")
     conv_txt = {True: "yes", False: "NO"}.get(truth(conv), "—")
-    if hidden or failed(r):
-        # No numbers: either a group is too small to show, or there is no valid estimate.
+    if status != "ok":
+        # No numbers: a group is too small to show, or there is no valid estimate.
+        hidden = status == "suppressed"
         return {
             "timepoint": tp_label(str(r["timepoint"])),
             "estimate": STATISTIC_LABEL if hidden else "not reported",
-            "ci": "" if hidden else (
-                "model did not converge" if truth(conv) is False else "no estimate"),
-            "df": "", "p": "", "p_adj": "", "d": "",
+            "ci": {"suppressed": "", "not_estimable": "not estimable"}.get(status, (
+                "model did not converge" if truth(conv) is False else "no estimate")),
+            "df": "", "p": "", "p_adj": "", "d": "", "d_ppc2": "",
             "n_i": fmt_n(r.get("n_intervention"), min_cell),
             "n_c": fmt_n(r.get("n_control"), min_cell),
             "converged": conv_txt,
             "suppressed": hidden,
+            "status": status,
         }  # fmt: skip
     return {
         "timepoint": tp_label(str(r["timepoint"])),
@@ -145,17 +173,42 @@ def _effect_row(r: Mapping[str, Any], min_cell: int, role: str) -> dict[str, Any
         "df": fmt(r.get("df"), 1),
         "p": fmt_p(r.get("p_value")),
         "p_adj": "—" if role == "primary" else fmt_p(r.get("p_adjusted")),
-        "d": "—"
-        if is_missing(d)
-        else (
-            f"{fmt(d, 2)} ({fmt_ci(r.get('d_ci_low'), r.get('d_ci_high'), 2)})"
-            + (f", {size_words(d)}" if size_words(d) else "")
-        ),
+        # The standardised effect beside the difference is the model's (its CI agrees with the
+        # CI in points); Morris's d_ppc2 is kept for meta-analysts, without a size verdict.
+        "d": _d_text(r.get("d_model"), r.get("d_model_ci_low"), r.get("d_model_ci_high"),
+                     size=True),
+        "d_ppc2": _d_text(r.get("d_ppc2"), r.get("d_ci_low"), r.get("d_ci_high")),
         "n_i": fmt_n(r.get("n_intervention"), min_cell),
         "n_c": fmt_n(r.get("n_control"), min_cell),
         "converged": conv_txt,
         "suppressed": False,
+        "status": status,
     }
+
+
+def _d_text(d: Any, lo: Any, hi: Any, size: bool = False) -> str:
+    """``"−0.61 (−1.15 to −0.07), moderate"``; "—" when missing."""
+    if is_missing(d):
+        return "—"
+    words = size_words(d) if size else ""
+    return f"{fmt(d, 2)} ({fmt_ci(lo, hi, 2)})" + (f", {words}" if words else "")
+
+
+def meta_analyst_line(rows: Sequence[Mapping[str, Any]], single_arm: bool, level: str) -> str:
+    """The secondary standardised effect of one outcome, for meta-analysts (or "")."""
+    shown = [f"{r['timepoint']} {r['d_ppc2']}" for r in rows if r.get("d_ppc2") not in ("", "—")]
+    if not shown:
+        return ""
+    what = (
+        "the standardised change within the group (Becker 1988)"
+        if single_arm
+        else "Morris's (2008) d_ppc2 (difference in mean change over the pooled baseline SD, "
+        "small-sample corrected)"
+    )
+    return (
+        f"For meta-analysts: {what}, on the participants observed at baseline and at that "
+        f"timepoint, with its {level} CI: " + "; ".join(shown) + "."
+    )
 
 
 def _at(row: Mapping[str, Any], sentence: str) -> str:
@@ -237,23 +290,28 @@ def outcome_section(
         m for m in models if m.get("instrument") == instrument and m.get("scale") == scale
     ]
     reason = failure_reason(model_notes, instrument, scale)
-    all_failed = len(main) > 0 and all(failed(r) for r in main.to_dict("records"))
+    records = main.to_dict("records")
+    statuses = [row_status(r, min_cell) for r in records]
+    all_failed = len(records) > 0 and all(st == "failed" for st in statuses)
     if all_failed:
-        sentences.append(failure_sentence(info.label, reason))
-    for r in main.to_dict("records"):
-        if failed(r):
-            if not all_failed:
-                sentences.append(
-                    f"At {tp_label(str(r['timepoint']))} no effect is reported: the model did "
-                    f"not converge ({reason})."
-                )
-            continue
-        if _suppress_effect(r, min_cell):
+        converged = all(truth(r.get("converged")) is not False for r in records)
+        sentences.append(failure_sentence(info.label, reason, converged=converged))
+    for r, status in zip(records, statuses, strict=True):
+        when = tp_label(str(r["timepoint"]))
+        if status == "not_estimable":
+            sentences.append(f"At {when} no effect can be estimated: {not_estimable_reason(r)}.")
+        elif status == "failed" and not all_failed:
             sentences.append(
-                f"At {tp_label(str(r['timepoint']))} fewer than {min_cell} people were observed "
-                "in an arm, so the estimate is not reported."
+                f"At {when} no effect is reported: the model did not converge ({reason})."
+                if truth(r.get("converged")) is False
+                else f"At {when} no effect is reported: the model gave no estimate ({reason})."
             )
-        else:
+        elif status == "suppressed":
+            sentences.append(
+                f"At {when} fewer than {min_cell} people were observed in an arm, so the "
+                "estimate is not reported."
+            )
+        elif status == "ok":
             change = balint_change(emm, arms[0][0], tps[0], str(r["timepoint"]), min_cell)
             sentences.append(effect_sentence(r, info, design, tps[0], level, change))
     figure, fig_desc, n_hidden = None, "", 0
@@ -263,16 +321,23 @@ def outcome_section(
         figure, fig_desc = emmeans_svg(
             shown, timepoints=tps, arms=arms, info=info, fig_id=f"{index}", level=level
         )
-    last = main.to_dict("records")[-1] if len(main) else None
+    chosen = config.analysis.primary_timepoint
+    last = next((r for r in records if str(r["timepoint"]) == chosen),
+                records[-1] if records else None)  # the result at the primary timepoint
     return {
         "id": f"outcome-{instrument}-{scale}".replace("_", "-").replace(".", "-"),
         "info": info,
         "title": f"{info.label} ({info.short_instrument})",
         "role": role,
         "rows": rows,
-        "failed": [r["timepoint"] for r in rows if r["estimate"] == "not reported"],
+        "failed": [
+            row["timepoint"]
+            for row, r in zip(rows, records, strict=True)
+            if row["status"] == "failed" and truth(r.get("converged")) is False
+        ],
         "reason": reason,
         "sentences": sentences,
+        "meta_d": meta_analyst_line(rows, design.single_arm, level),
         "certainty": _at(last, certainty_sentence(last, info, design, level))
         if last is not None and not _suppress_effect(last, min_cell) and not failed(last)
         else "",
@@ -284,6 +349,7 @@ def outcome_section(
         "figure_desc": fig_desc,
         "n_hidden": n_hidden,
         "models": model_notes,
+        "fit_notes": fit_notes(model_facts(model_notes[0])) if model_notes else [],
         "df_method": str(main["df_method"].iloc[0])
         if len(main) and "df_method" in main and not is_missing(main["df_method"].iloc[0])
         else "",

@@ -28,6 +28,7 @@ __all__ = [
     "fmt_p",
     "is_missing",
     "scale_info",
+    "signed_ci",
     "size_words",
     "tp_label",
     "truth",
@@ -241,6 +242,32 @@ def _a(number: str) -> str:
     return "an" if spoken_vowel else "a"
 
 
+def signed_ci(
+    row: Mapping[str, Any], design: DesignInfo, level: str = "95%", comparative: bool = True
+) -> str:
+    """The estimate and its CI with their own signs, and the sign convention named once.
+
+    "Balint group minus comparison group: −3.9 points, 95% CI −6.6 to −1.2" (two arms) or
+    "change −3.9 points, 95% CI −6.6 to −1.2" (one arm): the same numbers as the key figure, so
+    the answer box and the sentence beside it can never disagree on the sign. An interval that
+    spans zero is also read out in the verb's terms ("anywhere from a 4.0-point greater fall to
+    a 1.0-point greater rise").
+    """
+    est, lo, hi = float(row["estimate"]), row.get("ci_low"), row.get("ci_high")
+    what = (
+        f"change {fmt(est)} points"
+        if design.single_arm
+        else f"{design.intervention} minus {design.control}: {fmt(est)} points"
+    )
+    if is_missing(lo) or is_missing(hi):
+        return f"{what}, no confidence interval available"
+    text = f"{what}, {level} CI {fmt_ci(lo, hi)}"
+    if float(lo) < 0 < float(hi):
+        spoken = change_phrase(float(lo), float(hi), est < 0, comparative)
+        text += ", i.e. " + spoken.removeprefix("95% CI: ")
+    return text
+
+
 def effect_sentence(
     row: Mapping[str, Any],
     info: ScaleInfo,
@@ -253,35 +280,31 @@ def effect_sentence(
 
     ``row`` is a row of ``effects.csv`` (``estimate``, ``ci_low``, ``ci_high``, ``timepoint``).
     For two-arm designs the estimate is the difference in change (Balint minus comparison);
-    for single-arm designs it is the Balint group's change from baseline.
+    for single-arm designs it is the Balint group's change from baseline. The numbers in
+    parentheses keep their signs (:func:`signed_ci`).
 
     ``balint_change`` (the Balint group's own estimated change, from the estimated means) picks
     the honest verb when both groups moved the same way: if both rose but the Balint group rose
     less, the sentence says "rose by 4.0 points less", not "fell by 4.0 points more".
     """
-    est, lo, hi = row.get("estimate"), row.get("ci_low"), row.get("ci_high")
+    est = row.get("estimate")
     when = f"From {tp_label(baseline)} to {tp_label(str(row['timepoint']))}"
     label = info.label[:1].lower() + info.label[1:]
     rng = f"; {info.range_text}" if info.range_text else ""
     if is_missing(est):
         return f"{when}, no estimate is available for {label} (see the model notes below)."
     est = float(est)
+    ci = signed_ci(row, design, level, not design.single_arm)
     if est == 0:
-        verb = "changed by the same amount"
         core = (
-            f"{when}, {label} {verb} in the {design.intervention} as in the {design.control}"
+            f"{when}, {label} changed by the same amount in the {design.intervention} as in the "
+            f"{design.control}"
             if not design.single_arm
             else f"{when}, {label} did not change on average in the {design.intervention}"
         )
-        ci = f"{level} CI {fmt_ci(lo, hi)} points" if not is_missing(lo) else "no CI available"
         return f"{core} ({ci}{rng})."
     down = est < 0
     verb = "fell" if down else "rose"
-    ci = (
-        change_phrase(float(lo), float(hi), down, not design.single_arm).replace("95%", level)
-        if not (is_missing(lo) or is_missing(hi))
-        else "no confidence interval available"
-    )
     if design.single_arm:
         return (
             f"{when}, {label} in the {design.intervention} {verb} by {_pts(abs(est))} ({ci}{rng})."

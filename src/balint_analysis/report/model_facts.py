@@ -1,0 +1,172 @@
+"""What each model actually did, read from ``models.json``, and the sentences that follow from it.
+
+The report never words a model from boilerplate: :func:`model_facts` turns one ``models.json``
+entry into facts (how the Balint-group term was handled, boundary fit, fallback engine, the
+warnings of the fit that was used), and the functions below give each situation its own
+sentence for the results, the first-screen caveats, the methods and the limitations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from balint_analysis.report.text import is_missing, truth
+
+__all__ = [
+    "CLUSTER_CAVEAT",
+    "CLUSTER_LIMITATION",
+    "CLUSTER_METHODS",
+    "CLUSTER_RESULT",
+    "ModelFacts",
+    "fit_notes",
+    "model_facts",
+]
+
+#: First-screen caveat per way the Balint-group term was handled (none when it was modelled).
+CLUSTER_CAVEAT = {
+    "dropped_single_group": (
+        "Only one Balint group took part, so differences between Balint groups could not be "
+        "allowed for: the result comes from one group and its leader, and its confidence "
+        "interval treats the members' answers as independent, so it may be too narrow."
+    ),
+    "no_cluster_column": (
+        "Group-delivered treatment was not modelled: the roster does not say which Balint group "
+        "each participant attended, so the analysis treats participants as if each had been "
+        "treated alone. Members of one group influence each other, so the confidence intervals "
+        "may be too narrow and the p-values too small."
+    ),
+}
+#: Methods sentence per way the Balint-group term was handled.
+CLUSTER_METHODS = {
+    "modelled": "",
+    "dropped_single_group": (
+        "Only one Balint group took part, so the model has no Balint-group term: the variation "
+        "between groups cannot be estimated from a single group."
+    ),
+    "no_cluster_column": (
+        "The roster names no Balint group for each participant, so the model has no "
+        "Balint-group term: group-delivered treatment was not modelled."
+    ),
+    "dropped_boundary": (
+        "The variation between Balint groups was estimated at zero (a boundary fit), so the "
+        "Balint-group term was dropped and the model refitted without it."
+    ),
+}
+#: Sentence under an outcome's results per way the Balint-group term was handled.
+CLUSTER_RESULT = {
+    "dropped_single_group": (
+        "This model has no Balint-group term because only one Balint group took part."
+    ),
+    "no_cluster_column": (
+        "This model has no Balint-group term because the roster does not say who attended "
+        "which Balint group; the confidence interval may be too narrow."
+    ),
+    "dropped_boundary": (
+        "The Balint groups did not differ more than chance would produce (their variation was "
+        "estimated at zero), so this model was refitted without the Balint-group term."
+    ),
+}
+#: Limitation per way the Balint-group term was handled ("modelled" is worded in methods.py).
+CLUSTER_LIMITATION = {
+    "dropped_single_group": (
+        "One Balint group took part: the model could not include a Balint-group term, so the "
+        "result cannot be told apart from what is particular to that group and its leader, and "
+        "its confidence interval, which treats the members' answers as independent, is likely "
+        "too narrow."
+    ),
+    "no_cluster_column": (
+        "Which Balint group each participant attended was not recorded in the roster, so "
+        "group-delivered treatment was not modelled: members of one group influence each other, "
+        "and ignoring that makes the confidence intervals too narrow and the p-values too small."
+    ),
+    "dropped_boundary": (
+        "The variation between Balint groups was estimated at zero and the Balint-group term was "
+        "dropped; with few groups that estimate is uncertain, so the intervals may be somewhat "
+        "too narrow."
+    ),
+}
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What one outcome's model did.
+
+    Attributes
+    ----------
+    cluster_term
+        ``"modelled"``, ``"dropped_single_group"``, ``"no_cluster_column"``,
+        ``"dropped_boundary"``, or ``""`` when the model stage did not say (single-arm designs,
+        older outputs).
+    n_clusters
+        Balint groups in the model's data (None when unknown).
+    converged
+        The fit that was used converged (None when unknown).
+    boundary
+        A variance was estimated at zero (a boundary, or singular, fit).
+    fallback
+        Why the fallback engine was used (empty when the main engine's fit was used).
+    degenerate
+        Why the outcome could not be modelled at all (empty when it could).
+    fit_warnings
+        The warnings of the fit that was used (not of abandoned attempts).
+    """
+
+    cluster_term: str = ""
+    n_clusters: int | None = None
+    converged: bool | None = None
+    boundary: bool = False
+    fallback: str = ""
+    degenerate: str = ""
+    fit_warnings: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _text(x: Any) -> str:
+    return "" if is_missing(x) else str(x).strip()
+
+
+def _cluster_term(m: Mapping[str, Any], n_clusters: int | None) -> str:
+    """``cluster_term`` from the model stage; inferred from older outputs when absent."""
+    term = _text(m.get("cluster_term"))
+    if term:
+        return term
+    if "cluster" in (m.get("variance_components") or {}):
+        return "modelled"
+    return "dropped_single_group" if n_clusters == 1 else ""
+
+
+def model_facts(m: Mapping[str, Any]) -> ModelFacts:
+    """Read one ``models.json`` outcome entry into :class:`ModelFacts`."""
+    n = m.get("n_clusters")
+    n_clusters = None if is_missing(n) else int(n)
+    warnings = m.get("fit_warnings") if "fit_warnings" in m else m.get("warnings")
+    return ModelFacts(
+        cluster_term=_cluster_term(m, n_clusters),
+        n_clusters=n_clusters,
+        converged=truth(m.get("converged")),
+        boundary=truth(m.get("boundary")) is True,
+        fallback=_text(m.get("fallback")),
+        degenerate=_text(m.get("degenerate")),
+        fit_warnings=tuple(dict.fromkeys(_text(w) for w in warnings or [] if _text(w))),
+    )
+
+
+def fit_notes(facts: ModelFacts) -> list[str]:
+    """Sentences under an outcome's results: how the model was fitted, when that matters."""
+    out = []
+    if CLUSTER_RESULT.get(facts.cluster_term):
+        out.append(CLUSTER_RESULT[facts.cluster_term])
+    if facts.boundary and facts.cluster_term != "dropped_boundary":
+        out.append(
+            "A variance in this model was estimated at zero (a boundary fit): the answers vary "
+            "no more between people or groups than chance would produce. The effect estimate is "
+            "still usable, but its interval may be slightly too narrow."
+        )
+    if facts.fallback:
+        out.append(
+            "This model was fitted with the fallback method because the main method could not "
+            f"confirm its result ({facts.fallback.rstrip('.')})."
+        )
+    out += [f"Model note: {w}" for w in facts.fit_warnings]
+    return out
