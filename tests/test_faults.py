@@ -313,7 +313,7 @@ def test_memory_exhausted_in_a_stage_is_one_line(tmp_path, monkeypatch, capfd):
 def test_a_parser_running_out_of_memory_names_the_export(tmp_path, monkeypatch, capsys):
     """pandas' C parser reports exhausted memory as a ParserError ("out of memory"): the check
     says so and names the export instead of a tokenizing error."""
-    import balint_analysis.ingest as ingest
+    import balint_analysis.ingest.read as ingest  # where load_table finds read_table
 
     def parser_out_of_memory(data, path, **kwargs):
         raise pd.errors.ParserError("Error tokenizing data. C error: out of memory")

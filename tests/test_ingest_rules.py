@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from balint_analysis.errors import InputError
-from balint_analysis.ingest.careless import longstring
-from balint_analysis.ingest.codes import normalise_codes, osa_distance
 from balint_analysis.privacy import WITHHELD
+from balint_analysis.validate.careless import longstring
+from balint_analysis.validate.codes import normalise_codes, osa_distance
 from tests import exports_factory as xf
 
 GEN = {"timepoint": "pre", "id": "code"}

@@ -16,8 +16,8 @@ from collections.abc import Iterable
 import pandas as pd
 
 from balint_analysis.config import StudyConfig
-from balint_analysis.ingest.accounting import ROW_EXCLUDED, basic_reason
 from balint_analysis.privacy import WITHHELD, shown_value
+from balint_analysis.validate.accounting import ROW_EXCLUDED, basic_reason
 
 __all__ = ["coverage_problems", "linkage", "near_misses", "row_reasons"]
 

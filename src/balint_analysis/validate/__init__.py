@@ -16,8 +16,8 @@ What excludes a whole row (documented rule):
   answers), the others are rejected naming the kept row.
 
 Participant codes are matched across waves exactly, or tolerantly when
-``validation.code_matching.method`` is ``tolerant`` (:mod:`balint_analysis.ingest.codes`).
-Careless-responding and platform quality flags (:mod:`balint_analysis.ingest.careless`) are
+``validation.code_matching.method`` is ``tolerant`` (:mod:`balint_analysis.validate.codes`).
+Careless-responding and platform quality flags (:mod:`balint_analysis.validate.careless`) are
 reported in ``careless.csv``; flagged responses are kept.
 
 A bad *item value* (text, out of range, not an allowed value) sets that item missing and keeps

@@ -16,9 +16,9 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.errors import InputError
-from balint_analysis.ingest.accounting import ITEM_MISSING
 from balint_analysis.ingest.answer_codes import UNDECLARED
 from balint_analysis.privacy import shown_value
+from balint_analysis.validate.accounting import ITEM_MISSING
 
 __all__ = ["convert_items", "incomplete_forms", "item_columns"]
 

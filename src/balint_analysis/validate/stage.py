@@ -17,18 +17,18 @@ from pandera.errors import SchemaErrors
 
 from balint_analysis.config import StudyConfig
 from balint_analysis.errors import InputError
-from balint_analysis.ingest.accounting import (
+from balint_analysis.ingest.excel_damage import excel_id_cause
+from balint_analysis.ingest.redcap import OTHER_FORM
+from balint_analysis.privacy import shown_value
+from balint_analysis.validate.accounting import (
     ITEM_MISSING,
     NOT_A_RESPONSE,
     ROW_EXCLUDED,
     export_column_names,
     flow_summary,
 )
-from balint_analysis.ingest.careless import FLAG_COLUMNS, careless_flags
-from balint_analysis.ingest.codes import match_codes
-from balint_analysis.ingest.excel_damage import excel_id_cause
-from balint_analysis.ingest.redcap import OTHER_FORM
-from balint_analysis.privacy import shown_value
+from balint_analysis.validate.careless import FLAG_COLUMNS, careless_flags
+from balint_analysis.validate.codes import match_codes
 from balint_analysis.validate.covariates import UNDECLARED_LEVEL, match_levels
 from balint_analysis.validate.declared import Declared, declared_codes, shown_in_column
 from balint_analysis.validate.items import convert_items, incomplete_forms, item_columns

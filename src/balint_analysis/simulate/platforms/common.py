@@ -42,7 +42,7 @@ __all__ = [
     "templates",
 ]
 
-#: The pipeline's actions (``ingest.accounting``): a rejected row, an invalidated item.
+#: The pipeline's actions (``validate.accounting``): a rejected row, an invalidated item.
 EXCLUDED, ITEM_MISSING = "row excluded", "item set missing"
 #: The pipeline's reason (``rejected.csv``, ``flow.json``) for each problem kind.
 REASONS: dict[str, str] = {
