@@ -39,11 +39,12 @@ EFFECTS_COLUMNS = [
     "instrument", "scale", "timepoint", "estimate", "se", "df", "ci_low", "ci_high", "p_value",
     "p_adjusted", "d_ppc2", "d_ci_low", "d_ci_high", "n_intervention", "n_control", "converged",
     "role", "design", "effect_type", "df_method", "boundary", "d_model", "d_model_ci_low",
-    "d_model_ci_high", "primary_timepoint",
+    "d_model_ci_high", "primary_timepoint", "estimable", "reason",
 ]
 #: The columns of docs/contract.md, "Outputs"; ``df`` is the Satterthwaite df behind the CI.
 EMMEANS_COLUMNS = [
     "instrument", "scale", "group", "timepoint", "mean", "se", "ci_low", "ci_high", "n", "df",
+    "estimable", "reason",
 ]
 EFFECT_SIZES = {
     "two-arm": "Morris (2008) d_ppc2: difference in mean change / pooled baseline SD, times "
@@ -225,6 +226,7 @@ def analyse_outcomes(
         effects.loc[secondary, "p_value"].to_numpy(dtype=float))
     effects["converged"] = effects["converged"].astype(bool)
     effects["boundary"] = effects["boundary"].astype(bool)
+    effects["estimable"] = effects["estimable"].astype(bool)
     effects["primary_timepoint"] = effects["timepoint"] == primary_timepoint
     emmeans = pd.concat(emm_frames, ignore_index=True)[EMMEANS_COLUMNS]
     sensitivity = pd.DataFrame(sens_rows, columns=SENSITIVITY_COLUMNS)

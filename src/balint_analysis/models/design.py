@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-__all__ = ["ModelData", "dummy_code", "model_data"]
+__all__ = ["RANK_TOL", "ModelData", "dummy_code", "independent_columns", "model_data"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,10 @@ class ModelData:
     clustered: bool
     formula: str
     notes: tuple[str, ...]
+    #: What became of the Balint-group term: "modelled", "dropped_single_group" (one group
+    #: known), "no_cluster_column" (no group known: the roster has no cluster column or it
+    #: is empty) or "not_requested" (``use_clusters=False``). A fit may add "dropped_boundary".
+    cluster_term: str = "modelled"
     #: Derived structures (the block layout of V) shared by the fits of this design.
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -155,15 +159,20 @@ def model_data(
         for t in post:
             cols[f"group[{intervention}]:timepoint[{t}]"] = treated * tdum[t]
     X = np.column_stack(list(cols.values()))
-    keep = _independent_columns(X)
-    notes = [f"term {term} is not estimable (aliased) and was dropped"
-             for term, k in zip(cols, keep, strict=True) if not k]
+    keep = independent_columns(X)
+    dropped = [term for term, k in zip(cols, keep, strict=True) if not k]
+    notes = []
+    if dropped:  # lme4's message, with the columns named
+        notes.append(f"fixed-effect model matrix is rank deficient so dropping {len(dropped)} "
+                     f"column{'s' if len(dropped) > 1 else ''}: {', '.join(dropped)}")
 
     df["treated_post"] = (treated & is_post).astype(float)
     labels = df["cluster"].astype("string").str.strip()
     labels = labels.where(labels.notna() & (labels != "") & pd.Series(treated), pd.NA)
     known = labels.dropna().unique()
     clustered = bool(use_clusters and len(known) >= 2)
+    cluster_term = ("not_requested" if not use_clusters else "modelled" if clustered
+                    else "dropped_single_group" if len(known) == 1 else "no_cluster_column")
     if use_clusters and len(known) == 1:
         notes.append("only one Balint group is known: its variance is not identifiable, "
                      "so the model has no Balint-group term")
@@ -191,17 +200,46 @@ def model_data(
         clustered=clustered,
         formula=f"score ~ {fixed} + {random}",
         notes=tuple(notes),
+        cluster_term=cluster_term,
     )
 
 
-def _independent_columns(X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """Keep columns left to right while they add rank (R's aliasing rule)."""
+#: Relative tolerance of the rank decision: lme4's ``chkRank.drop.cols`` calls ``qr(X, tol =
+#: 1e-7)``, as ``lm`` does.
+RANK_TOL = 1e-7
+
+
+def independent_columns(X: np.ndarray, tol: float = RANK_TOL) -> np.ndarray:
+    """The columns a pivoted QR keeps, as R's ``qr()`` (LINPACK ``dqrdc2``) decides.
+
+    ``dqrdc2`` pivots with limited pivoting: columns are taken left to right and a column whose
+    norm, after the columns kept before it are projected out, is below ``tol`` times its
+    original norm is moved to the end, i.e. aliased. lme4 drops exactly those columns
+    ("fixed-effect model matrix is rank deficient so dropping N columns"), so the kept columns
+    and the coefficients reported for them are lme4's. Householder reflections would give the
+    same decisions; Gram-Schmidt with one reorthogonalisation is as stable at these sizes.
+
+    Parameters
+    ----------
+    X : numpy.ndarray
+        Fixed-effects design, observations × terms.
+    tol : float
+        Relative tolerance (R's default 1e-7).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean mask over the columns: True where the column is kept.
+    """
     keep = np.zeros(X.shape[1], dtype=bool)
     basis = np.zeros((X.shape[0], 0))
     for j in range(X.shape[1]):
         col = X[:, j]
-        resid = col - basis @ (basis.T @ col) if basis.shape[1] else col
-        if np.linalg.norm(resid) > tol * max(1.0, np.linalg.norm(col)):
+        norm = np.linalg.norm(col)
+        resid = col
+        for _ in range(2):  # twice is enough (Kahan-Parlett)
+            resid = resid - basis @ (basis.T @ resid)
+        if norm > 0 and np.linalg.norm(resid) > tol * norm:
             keep[j] = True
             basis = np.column_stack([basis, resid / np.linalg.norm(resid)])
     return keep

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from balint_analysis.models.degenerate import check_not_degenerate
 from balint_analysis.models.design import ModelData
 from balint_analysis.models.lmm import (
     FittedLMM,
@@ -112,6 +113,7 @@ def fit_lmm_reml(data: ModelData) -> FittedLMM | None:
         "boundary": bool(boundary),
         "boundary_components": list(boundary),
         "warnings": [],
+        "fit_warnings": [],
         "fallback": None,
         "reml_deviance": state.deviance,
         "reml_scaled_gradient": scaled_gradient(state),
@@ -128,5 +130,21 @@ def fit_lmm_reml(data: ModelData) -> FittedLMM | None:
 
 def fit_lmm(data: ModelData) -> FittedLMM:
     """Fit the primary model: the Newton-REML engine when it certifies its optimum, else the
-    statsmodels fallback (:func:`.lmm.fit_lmm_statsmodels`)."""
-    return fit_lmm_reml(data) or fit_lmm_statsmodels(data)
+    statsmodels fallback (:func:`.lmm.fit_lmm_statsmodels`).
+
+    Raises
+    ------
+    DegenerateOutcomeError
+        Before any fit, when no model can answer (:func:`.degenerate.degenerate_reason`).
+    """
+    check_not_degenerate(data)
+    fit = fit_lmm_reml(data)
+    if fit is not None:
+        fit.diagnostics["engine"] = "Newton-REML"
+        return fit
+    fit = fit_lmm_statsmodels(data)
+    fit.diagnostics["engine"] = "statsmodels"
+    fit.diagnostics["fallback"] = "; ".join(filter(None, [
+        "the Newton-REML engine could not certify an optimum, so the statsmodels engine was "
+        "used", fit.diagnostics.get("fallback")]))
+    return fit

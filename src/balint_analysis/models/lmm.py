@@ -219,6 +219,21 @@ class FittedLMM:
             est, se, df = (np.where(bad, np.nan, v) for v in (est, se, df))
         return est, se, df
 
+    def coefficients(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Estimate, SE and Satterthwaite df of every term, as lme4 reports them.
+
+        The coefficients of the model without the aliased columns (those the pivoted QR of
+        :func:`.design.independent_columns` drops, as lme4 does); an aliased column is NaN.
+        Unlike :meth:`contrast`, a kept coefficient is reported even when, alone, it is not an
+        estimable function of the full design (e.g. ``timepoint[followup]`` when no
+        comparison-group participant was observed then: lme4's value is the intervention
+        arm's change).
+        """
+        keep = self.data.keep
+        est, se, df = (np.full(len(self.data.terms), np.nan) for _ in range(3))
+        est[keep], se[keep], df[keep] = self.satterthwaite.contrast(np.eye(int(keep.sum())))
+        return est, se, df
+
 
 def fit_lmm_statsmodels(data: ModelData) -> FittedLMM:
     """Fit the primary model by REML with statsmodels and check the fit.
@@ -277,7 +292,8 @@ def fit_lmm_statsmodels(data: ModelData) -> FittedLMM:
     boundary = tuple(n for n, t in zip(names, theta, strict=False) if t < BOUNDARY_THETA)
     converged = best.stationary
     variances = {n: float(v) for n, v in zip(names, phi, strict=True)}
-    warn = list(dict.fromkeys(f"{a.label}: {w}" for a in log for w in a.warnings))
+    # Only the warnings of the fit used: those of abandoned attempts stay in "attempts".
+    warn = list(dict.fromkeys(f"{best.label}: {w}" for w in best.warnings))
     if best.sm_fe_max_abs_diff is not None and best.sm_fe_max_abs_diff > 1e-6 * (
         1.0 + np.abs(best.state.beta).max()
     ):
@@ -297,6 +313,7 @@ def fit_lmm_statsmodels(data: ModelData) -> FittedLMM:
         "boundary": bool(boundary),
         "boundary_components": list(boundary),
         "warnings": warn,
+        "fit_warnings": warn,
         "fallback": _fallback(best, log[0]),
         "reml_deviance": best.state.deviance,
         "reml_scaled_gradient": best.gradient,

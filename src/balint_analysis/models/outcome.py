@@ -12,14 +12,21 @@ import math
 import numpy as np
 import pandas as pd
 
-from balint_analysis.models.design import dummy_code, model_data
+from balint_analysis.models.contrasts import (
+    effect_reason,
+    mean_reason,
+    treatment_effect,
+    treatment_term,
+)
+from balint_analysis.models.degenerate import degenerate_reason
+from balint_analysis.models.design import ModelData, dummy_code, model_data
 from balint_analysis.models.effects import (
     change_d_from_scores,
     dppc2_from_scores,
     model_standardized_effect,
     pooled_baseline_sd,
 )
-from balint_analysis.models.emmeans import estimated_marginal_means, t_interval
+from balint_analysis.models.emmeans import estimated_marginal_means
 from balint_analysis.models.fit import fit_lmm
 from balint_analysis.models.lmm import FittedLMM
 from balint_analysis.models.result_tables import clinical_tables, fit_record
@@ -50,7 +57,7 @@ def outcome_results(sub, instrument, scale, role, *, participants, reliability, 
     sens, fits = sensitivity_rows(
         model_rows, fit, rows, timepoints=timepoints, intervention=intervention,
         control=control, covariates=list(covariate_terms), alpha=alpha,
-        use_clusters=use_clusters, fuzzy_links=fuzzy_links)
+        use_clusters=use_clusters, fuzzy_links=fuzzy_links, degenerate=diag["degenerate"])
     clin, cut, dose, clin_notes = clinical_tables(
         sub, participants, reliability, instrument=instrument, scale=scale,
         timepoints=timepoints, groups=groups, intervention=intervention, alpha=alpha)
@@ -91,16 +98,24 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         "boundary": False, "warnings": [], "fallback": None, "n_obs": len(model_rows),
         "n_participants": int(model_rows["participant"].nunique()), "n_clusters": 0,
         "variance_components": {}, "icc_cluster": None, "df_method": "Satterthwaite",
+        "fit_warnings": [], "degenerate": None, "not_estimable": {}, "dropped_columns": [],
+        "cluster_term": None,
     }
     fit: FittedLMM | None = None
+    data = None
     try:
         if baseline not in levels or len(levels) < 2:
             raise ValueError("needs observations at the baseline and a later timepoint")
         data = model_data(model_rows, levels=levels, intervention=intervention, control=control,
                           covariates=covariate_terms, use_clusters=use_clusters,
                           formula_covariates=formula_terms)
-        fit = fit_lmm(data)
-        diag.update(fit.diagnostics)
+        diag.update(_design_facts(data))
+        diag["degenerate"] = degenerate_reason(data)
+        if diag["degenerate"] is None:
+            fit = fit_lmm(data)
+            diag.update(fit.diagnostics)
+            if "cluster" in fit.boundary:
+                diag["cluster_term"] = "dropped_boundary"
     except Exception as exc:  # noqa: BLE001 - reported per outcome, the others still run
         diag["error"] = f"{type(exc).__name__}: {exc}"
     wide = sub.pivot(index="participant", columns="timepoint", values="score")
@@ -114,35 +129,59 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
     for t in timepoints[1:]:
         row = {"timepoint": t, "converged": bool(fit is not None and fit.converged),
                "boundary": bool(fit is not None and fit.boundary)}
-        est = se = df = np.nan
-        if fit is not None and t in levels:
-            term = f"timepoint[{t}]" if control is None else f"group[{intervention}]:timepoint[{t}]"
-            L = (np.array(fit.data.terms) == term).astype(float)
-            (est,), (se,), (df,) = fit.contrast(L)
-        lo, hi, p = t_interval(est, se, df, alpha)
-        row.update(estimate=est, se=se, df=df, ci_low=float(lo), ci_high=float(hi),
-                   p_value=float(p))
-        row.update(model_standardized_effect(est, lo, hi, sd_baseline).iloc[0].to_dict())
-        both = wide.reindex(columns=[baseline, t]).dropna()
-        if control is None:
-            d = change_d_from_scores(both[baseline], both[t], confidence=1 - alpha)
-            row.update(d_ppc2=d["d"].item(), n_intervention=len(both), n_control=0)
-        else:
-            pair = [both[arm.reindex(both.index) == g] for g in groups]
-            d = dppc2_from_scores(pair[0][baseline], pair[0][t], pair[1][baseline], pair[1][t],
-                                  confidence=1 - alpha)
-            row.update(d_ppc2=d["d_ppc2"].item(), n_intervention=len(pair[0]),
-                       n_control=len(pair[1]))
+        effect = treatment_effect(fit, t, alpha)
+        reason = _effect_reason(diag, data, fit, t, effect["estimate"])
+        if reason:
+            diag["not_estimable"][treatment_term(t, intervention, control)] = reason
+        row.update(effect, estimable=not reason, reason=reason)
+        row.update(model_standardized_effect(effect["estimate"], effect["ci_low"],
+                                             effect["ci_high"], sd_baseline).iloc[0].to_dict())
+        # Zero spread (a degenerate outcome) gives NaN d, not a warning on the terminal.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            both = wide.reindex(columns=[baseline, t]).dropna()
+            if control is None:
+                d = change_d_from_scores(both[baseline], both[t], confidence=1 - alpha)
+                row.update(d_ppc2=d["d"].item(), n_intervention=len(both), n_control=0)
+            else:
+                pair = [both[arm.reindex(both.index) == g] for g in groups]
+                d = dppc2_from_scores(pair[0][baseline], pair[0][t], pair[1][baseline], pair[1][t],
+                                      confidence=1 - alpha)
+                row.update(d_ppc2=d["d_ppc2"].item(), n_intervention=len(pair[0]),
+                           n_control=len(pair[1]))
         row.update(d_ci_low=d["ci_low"].item(), d_ci_high=d["ci_high"].item())
         rows.append(row)
     if fit is not None:
         emm = estimated_marginal_means(fit, groups=groups, timepoints=timepoints, alpha=alpha)
+        emm["reason"] = [
+            "" if np.isfinite(m) else mean_reason(fit.data, g, t)
+            for g, t, m in zip(emm["group"], emm["timepoint"], emm["mean"], strict=True)]
     else:
         cells = [(g, t) for g in groups for t in timepoints]
         counts = model_rows.groupby(["group", "timepoint"])["participant"].nunique()
         emm = pd.DataFrame({"group": [g for g, _ in cells], "timepoint": [t for _, t in cells],
                             "n": [int(counts.get(c, 0)) for c in cells]})
+        emm["reason"] = diag["degenerate"] or "the model could not be fitted"
+    emm["estimable"] = emm["reason"] == ""
     return rows, emm, diag, fit, model_rows, covariate_terms
+
+
+def _design_facts(data: ModelData) -> dict:
+    """What the design does before any fit (models.json): Balint-group term, dropped columns."""
+    return {"cluster_term": data.cluster_term,
+            "dropped_columns": [t for t, k in zip(data.terms, data.keep, strict=True) if not k]}
+
+
+def _effect_reason(diag: dict, data: ModelData | None, fit: FittedLMM | None, timepoint: str,
+                   estimate: float) -> str:
+    """Why an effect row has no estimate ("" when it has one)."""
+    if diag["degenerate"]:
+        return diag["degenerate"]
+    if data is None or fit is None:
+        return ("the model could not be fitted" if data is not None
+                else "the outcome was not observed at the baseline and a later timepoint")
+    if np.isnan(estimate):
+        return effect_reason(data, timepoint)
+    return ""
 
 
 def jsonable(obj):

@@ -104,7 +104,7 @@ def clinical_tables(
 
 def _fixed_effects(fit: FittedLMM, alpha: float) -> list[dict]:
     terms = fit.data.terms
-    est, se, df = fit.contrast(np.eye(len(terms)))
+    est, se, df = fit.coefficients()
     lo, hi, p = t_interval(est, se, df, alpha)
     return [{"term": t, "estimate": e, "se": s, "df": d, "ci_low": a, "ci_high": b,
              "p_value": q}

@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from balint_analysis.models.contrasts import treatment_effect
 from balint_analysis.models.design import model_data
-from balint_analysis.models.emmeans import t_interval
 from balint_analysis.models.fit import fit_lmm
 from balint_analysis.models.lmm import FittedLMM
 from balint_analysis.models.ols import linear_regression
@@ -102,14 +102,8 @@ def ancova(
     return pd.DataFrame([out])
 
 
-def _lmm_row(fit: FittedLMM | None, term: str, alpha: float) -> dict:
-    if fit is None or term not in fit.data.terms:
-        return dict.fromkeys(["estimate", "se", "df", "ci_low", "ci_high", "p_value"], np.nan)
-    L = (np.array(fit.data.terms) == term).astype(float)
-    (est,), (se,), (df,) = fit.contrast(L)
-    lo, hi, p = t_interval(est, se, df, alpha)
-    return {"estimate": float(est), "se": float(se), "df": float(df), "ci_low": float(lo),
-            "ci_high": float(hi), "p_value": float(p)}
+def _lmm_row(fit: FittedLMM | None, timepoint: str, alpha: float) -> dict:
+    return treatment_effect(fit, timepoint, alpha)
 
 
 def sensitivity_rows(
@@ -124,6 +118,7 @@ def sensitivity_rows(
     alpha: float,
     use_clusters: bool,
     fuzzy_links: pd.DataFrame | None = None,
+    degenerate: str | None = None,
 ) -> tuple[list[dict], dict]:
     """All sensitivity analyses of one outcome.
 
@@ -141,6 +136,9 @@ def sensitivity_rows(
     fuzzy_links : pandas.DataFrame, optional
         ``participant, timepoint`` answers joined by fuzzy code links
         (:func:`.inputs.fuzzy_linked_answers`); None (exact matching): no such analysis.
+    degenerate : str, optional
+        Why no model can answer for this outcome (:func:`.degenerate.degenerate_reason`):
+        nothing is refitted and every analysis has NaN results and that reason as its note.
 
     Returns
     -------
@@ -153,6 +151,19 @@ def sensitivity_rows(
     baseline = timepoints[0]
     two_arm = control is not None
     fits: dict = {"_errors": {}}
+    if degenerate:
+        names = ["ancova", "complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm",
+                 *(["lmm_without_fuzzy_links"] if fuzzy_links is not None else [])]
+        out = []
+        for prim in primary:
+            counts = {k: prim[k] for k in ("n_intervention", "n_control")}
+            out.append({k: prim[k] for k in ("timepoint", "estimate", "se", "df", "ci_low",
+                                             "ci_high", "p_value", "converged")}
+                       | counts | {"analysis": "primary_lmm", "note": degenerate})
+            out += [_lmm_row(None, prim["timepoint"], alpha) | counts | {
+                "timepoint": prim["timepoint"], "analysis": name, "converged": False,
+                "note": degenerate} for name in names]
+        return out, fits
     notes: dict[str, str] = {}
     levels = [t for t in timepoints if (rows["timepoint"] == t).any()]
 
@@ -226,7 +237,6 @@ def sensitivity_rows(
     out = []
     for prim in primary:
         t = prim["timepoint"]
-        term = f"timepoint[{t}]" if not two_arm else f"group[{intervention}]:timepoint[{t}]"
         base = {"timepoint": t}
         out.append(base | {k: prim[k] for k in ("estimate", "se", "df", "ci_low", "ci_high",
                                                 "p_value", "n_intervention", "n_control",
@@ -246,7 +256,7 @@ def sensitivity_rows(
         else:
             why = ("single-arm design: no comparison group" if not two_arm
                    else "no observations at baseline or t")
-            out.append(base | _lmm_row(None, term, alpha) | {
+            out.append(base | _lmm_row(None, t, alpha) | {
                 "analysis": "ancova", "n_intervention": 0, "n_control": 0, "converged": False,
                 "note": why})
         for name in ("complete_case_lmm", "lmm_without_cluster", "lmm_residual_by_arm",
@@ -266,7 +276,7 @@ def sensitivity_rows(
                 note = "; ".join(filter(None, [note, "did not converge"]))
             if name == "lmm_without_cluster" and f is not None and f is not fit:
                 note = "participant intercept only (Balint groups ignored)"
-            out.append(base | _lmm_row(f, term, alpha) | {
+            out.append(base | _lmm_row(f, t, alpha) | {
                 "analysis": name, "n_intervention": n_i, "n_control": n_c,
                 "converged": bool(f is not None and f.converged), "note": note})
     return out, fits

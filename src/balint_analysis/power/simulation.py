@@ -98,7 +98,7 @@ def simulate_replicate(cell: Mapping[str, Any], rng: np.random.Generator) -> pd.
 def analyse_replicate(frame: pd.DataFrame, n_timepoints: int, alpha: float = 0.05) -> dict:
     """Fit the primary model; the effect at the last timepoint with Satterthwaite inference."""
     from balint_analysis.models import model_data
-    from balint_analysis.models.emmeans import t_interval
+    from balint_analysis.models.contrasts import treatment_effect
     from balint_analysis.models.fit import fit_lmm
 
     levels = [f"t{t}" for t in range(n_timepoints)]
@@ -110,11 +110,7 @@ def analyse_replicate(frame: pd.DataFrame, n_timepoints: int, alpha: float = 0.0
         fit = fit_lmm(data)
     except (ValueError, RuntimeError, np.linalg.LinAlgError):
         return out
-    L = (np.array(data.terms) == f"group[balint]:timepoint[{levels[-1]}]").astype(float)
-    (est,), (se,), (df,) = fit.contrast(L)
-    lo, hi, p = t_interval(est, se, df, alpha)
-    out.update(estimate=est, se=se, df=df, ci_low=float(lo), ci_high=float(hi),
-               p_value=float(p), converged=bool(fit.converged))  # fmt: skip
+    out.update(treatment_effect(fit, levels[-1], alpha), converged=bool(fit.converged))
     return out
 
 
