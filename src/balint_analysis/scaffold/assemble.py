@@ -18,7 +18,8 @@ import pandas as pd
 from balint_analysis.config_schema import todo_keys
 from balint_analysis.errors import InputError
 from balint_analysis.instruments import load_instrument
-from balint_analysis.scaffold.design import (
+from balint_analysis.scaffold.emit import Commented, emit
+from balint_analysis.scaffold.guess_design import (
     STANDARD_LABELS,
     Decision,
     choose_ids,
@@ -28,7 +29,6 @@ from balint_analysis.scaffold.design import (
     timepoint_of,
     wave_class,
 )
-from balint_analysis.scaffold.emit import Commented, emit
 from balint_analysis.scaffold.recognise import Match, match_blocks
 from balint_analysis.scaffold.scan import FileScan, scan_folder
 
