@@ -286,3 +286,68 @@ def test_dose_section_omitted_without_attendance_data() -> None:
     out = _parts(render_report(inputs, cfg))
     assert "The dose analysis is observational" not in out["limitations"]
     assert "Dose: change vs sessions attended" not in out["all"]
+
+
+# ------------------------------------------------------ the model stage's own outputs, worded
+
+
+def _fitted(cluster: str | None, controls_at_followup: bool = True) -> ReportInputs:
+    """``make_inputs()`` with effects, EMMs and models.json from a real fit of one outcome.
+
+    40 participants (20 per arm) at pre/post/follow-up; ``cluster`` is every Balint
+    participant's group (None: the roster has no cluster column).
+    """
+    from balint_analysis.models import analyse_outcomes
+
+    rng = np.random.default_rng(15)
+    people = [(f"p{k:02d}", "balint" if k < 20 else "control") for k in range(40)]
+    rows = []
+    for pid, arm in people:
+        level = rng.normal(25, 5)
+        for t, shift in (("pre", 0.0), ("post", -3.0), ("followup", -4.0)):
+            if arm == "control" and t == "followup" and not controls_at_followup:
+                continue
+            drop = shift if arm == "balint" else 0.0
+            score = level + drop + rng.normal(0, 3)
+            row = {"participant": pid, "group": arm, "timepoint": t, "score": score}
+            rows.append({**row, "instrument": PRIMARY[0], "scale": PRIMARY[1]})
+    participants = pd.DataFrame({"participant": [p for p, _ in people],
+                                 "group": [a for _, a in people]})  # fmt: skip
+    if cluster is not None:
+        participants["cluster"] = [cluster if a == "balint" else "" for _, a in people]
+    res = analyse_outcomes(
+        pd.DataFrame(rows), participants, timepoints=["pre", "post", "followup"],
+        intervention="balint", control="control", primary=".".join(PRIMARY),
+    )  # fmt: skip
+    inputs = make_inputs()
+    inputs.effects, inputs.emmeans, inputs.models = res.effects, res.emmeans, res.diagnostics
+    return inputs
+
+
+def test_real_fit_with_one_balint_group_is_worded_as_such() -> None:
+    inputs = _fitted(cluster="G1")
+    assert inputs.models["outcomes"][0]["cluster_term"] == "dropped_single_group"
+    out = _render(inputs)
+    assert CLUSTER_CAVEAT["dropped_single_group"] in out["head"]
+    assert CLUSTER_LIMITATION["dropped_single_group"] in out["limitations"]
+    assert FEW_GROUPS_PROSE not in out["all"] and HONEST_DF_PROSE not in out["all"]
+
+
+def test_real_fit_without_cluster_column_is_worded_as_such() -> None:
+    inputs = _fitted(cluster=None)
+    assert inputs.models["outcomes"][0]["cluster_term"] == "no_cluster_column"
+    out = _render(inputs)
+    assert CLUSTER_CAVEAT["no_cluster_column"] in out["head"]
+    assert HONEST_DF_PROSE not in out["methods"]
+
+
+def test_real_fit_with_no_controls_at_followup() -> None:
+    inputs = _fitted(cluster=None, controls_at_followup=False)
+    out = _render(inputs)
+    sentence = re.search(
+        r"At follow-up no effect can be estimated: no comparison-group participants were "
+        r"observed at follow-up\.",
+        out["results"],
+    )
+    assert sentence is not None, out["results"][:2000]
+    assert "did not converge" not in out["all"] and "no reason was recorded" not in out["all"]

@@ -28,6 +28,7 @@ from balint_analysis.report.results import (
     main_effects,
     means_line,
     not_estimable_reason,
+    row_status,
 )
 from balint_analysis.report.tables import suppressed
 from balint_analysis.report.text import (
@@ -80,10 +81,11 @@ def primary_facts(frame: ReportFrame) -> PrimaryFacts:
     last = next((r for r in rows if str(r["timepoint"]) == when), None)
     if last is None:
         return PrimaryFacts(rows, None, "absent", timepoint=when)
-    if _small(last, frame.min_cell):
+    status = row_status(last, frame.min_cell)
+    if status == "suppressed":
         return PrimaryFacts(rows, last, "small_cell", timepoint=when)
     reason = not_estimable_reason(last)
-    if reason:
+    if status == "not_estimable":
         return PrimaryFacts(rows, last, "not_estimable", reason, timepoint=when)
     if failed(last):
         return PrimaryFacts(rows, last, "failed", failure_reason(frame.models, inst, scale),

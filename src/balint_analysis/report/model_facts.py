@@ -37,6 +37,12 @@ CLUSTER_CAVEAT = {
         "treated alone. Members of one group influence each other, so the confidence intervals "
         "may be too narrow and the p-values too small."
     ),
+    "not_requested": (
+        "Group-delivered treatment was not modelled: the configuration turned the Balint-group "
+        "term off, so the analysis treats participants as if each had been treated alone. "
+        "Members of one group influence each other, so the confidence intervals may be too "
+        "narrow and the p-values too small."
+    ),
 }
 #: Methods sentence per way the Balint-group term was handled.
 CLUSTER_METHODS = {
@@ -53,6 +59,10 @@ CLUSTER_METHODS = {
         "The variation between Balint groups was estimated at zero (a boundary fit), so the "
         "Balint-group term was dropped and the model refitted without it."
     ),
+    "not_requested": (
+        "The Balint-group term was turned off in the configuration, so group-delivered "
+        "treatment was not modelled."
+    ),
 }
 #: Sentence under an outcome's results per way the Balint-group term was handled.
 CLUSTER_RESULT = {
@@ -66,6 +76,10 @@ CLUSTER_RESULT = {
     "dropped_boundary": (
         "The Balint groups did not differ more than chance would produce (their variation was "
         "estimated at zero), so this model was refitted without the Balint-group term."
+    ),
+    "not_requested": (
+        "This model has no Balint-group term (turned off in the configuration); the confidence "
+        "interval may be too narrow."
     ),
 }
 #: Limitation per way the Balint-group term was handled ("modelled" is worded in methods.py).
@@ -86,6 +100,11 @@ CLUSTER_LIMITATION = {
         "dropped; with few groups that estimate is uncertain, so the intervals may be somewhat "
         "too narrow."
     ),
+    "not_requested": (
+        "The Balint-group term was turned off in the configuration, so group-delivered "
+        "treatment was not modelled: members of one group influence each other, and ignoring "
+        "that makes the confidence intervals too narrow and the p-values too small."
+    ),
 }
 
 
@@ -97,8 +116,8 @@ class ModelFacts:
     ----------
     cluster_term
         ``"modelled"``, ``"dropped_single_group"``, ``"no_cluster_column"``,
-        ``"dropped_boundary"``, or ``""`` when the model stage did not say (single-arm designs,
-        older outputs).
+        ``"not_requested"`` (turned off in the configuration), ``"dropped_boundary"``, or
+        ``""`` when the model stage did not say (single-arm designs, older outputs).
     n_clusters
         Balint groups in the model's data (None when unknown).
     converged

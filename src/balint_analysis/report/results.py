@@ -8,17 +8,19 @@ reason recorded in ``models.json``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from balint_analysis.config import StudyConfig
-from balint_analysis.report.disclosure import STATISTIC_LABEL, n_label
+from balint_analysis.report.disclosure import STATISTIC_LABEL, is_primary, n_label
 from balint_analysis.report.figures import emmeans_svg
 from balint_analysis.report.model_facts import fit_notes, model_facts
 from balint_analysis.report.tables import suppressed
 from balint_analysis.report.text import (
+    TIMEPOINT_WORDS,
     DesignInfo,
     ScaleInfo,
     certainty_sentence,
@@ -70,11 +72,11 @@ def not_estimable_reason(row: Mapping[str, Any] | None) -> str:
     if row is None or truth(row.get("estimable")) is not False:
         return ""
     reason = row.get("reason")
-    return (
-        "the data cannot separate this effect from the others"
-        if is_missing(reason)
-        else (str(reason).strip().rstrip("."))
-    )
+    if is_missing(reason):
+        return "the data cannot separate this effect from the others"
+    # The model stage names timepoints as in the data ("followup"); the report says "follow-up".
+    words = re.split(r"(\w+)", str(reason).strip().rstrip("."))
+    return "".join(tp_label(w) if w.lower() in TIMEPOINT_WORDS else w for w in words)
 
 
 def failure_reason(models: Sequence[Mapping[str, Any]], instrument: str, scale: str) -> str:
@@ -140,9 +142,15 @@ def _suppress_effect(row: Mapping[str, Any], min_cell: int) -> bool:
 def row_status(r: Mapping[str, Any], min_cell: int) -> str:
     """What an effect row can show: ``"suppressed"`` (an arm below ``min_cell``),
     ``"not_estimable"``, ``"failed"`` (no valid estimate) or ``"ok"``."""
+    reason = not_estimable_reason(r)
+    # An arm of 1..k-1 people hides everything, the reason too (it may describe them); an arm
+    # of nobody has nothing to hide, and the reason says why there is no estimate.
+    few = any(is_primary(r.get(c), min_cell) for c in ("n_intervention", "n_control"))
+    if reason and not few:
+        return "not_estimable"
     if _suppress_effect(r, min_cell):
         return "suppressed"
-    if not_estimable_reason(r):
+    if reason:
         return "not_estimable"
     return "failed" if failed(r) else "ok"
 

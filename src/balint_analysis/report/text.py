@@ -17,6 +17,7 @@ from balint_analysis.config import StudyConfig
 
 __all__ = [
     "DesignInfo",
+    "TIMEPOINT_WORDS",
     "ScaleInfo",
     "certainty_sentence",
     "change_phrase",
@@ -99,6 +100,10 @@ _TP_NAMES = {
     "follow_up": "follow-up",
     "fu": "follow-up",
 }
+
+
+#: Timepoint names the report writes differently from the data ("followup" → "follow-up").
+TIMEPOINT_WORDS = frozenset(k for k, v in _TP_NAMES.items() if k != v)
 
 
 def tp_label(t: str) -> str:
