@@ -9,9 +9,15 @@ then assert, from the browser's own events, that
   styles from anywhere, not even ``data:``);
 * nothing is written to the console at error/warning level, no exception is thrown and the
   browser logs no error (a failed load or a blocked resource would appear here);
-* the page renders every section, without horizontal overflow at 375 px;
+* the page renders every section, without horizontal overflow at 390 px;
+* no visible text is drawn below 11 px at 1280 or 390 px, with every folded ``<details>`` opened
+  (computed font size of each text node's element, times the SVG's screen scale for chart text);
+* on a phone the key tables stack: no estimate, p, d or n cell lies beyond the screen's edge;
+* the main body, details folded, is at most 12 screens of 900 px at 1280 px (fixture and demo);
+* print media expands folded details, and ``chromium --headless --print-to-pdf`` turns the demo
+  report into a non-empty PDF with a sane number of pages;
 
-and save full-page screenshots (1280 px and 375 px) under ``artifacts/`` for a human to look at.
+and save full-page screenshots (1280 px and 390 px) under ``artifacts/`` for a human to look at.
 A positive control (a page that does request the network and does log an error) proves the
 watcher sees what it is meant to see. Skipped with a reason when Chromium or websocket-client is
 missing (``.ci/run`` installs Debian's chromium).
@@ -22,8 +28,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import os
+import re
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,8 +60,32 @@ pytestmark = [
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTIONS = (
     "summary", "flow", "quality", "sample", "instruments", "results", "sensitivity", "clinical",
-    "dose", "methods", "limitations", "provenance",
+    "dose", "methods", "limitations", "appendix", "glossary", "provenance",
 )  # fmt: skip
+PHONE = 390  # px: a current small phone's CSS width
+SCREEN = 900  # px: one screen of a 1280 px wide laptop window
+MAX_SCREENS = 12
+MIN_TEXT_PX = 11
+# Every visible text node whose drawn size is below the floor: [px, tag, text]. Chart text is
+# scaled with its SVG, so its size is the font size times the SVG's screen scale.
+SMALL_TEXT_JS = """(() => {
+  const out = [], walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+    const el = n.parentElement, text = n.textContent.trim();
+    if (!text || el.closest('style, title, desc')) continue;
+    const box = el.getBoundingClientRect(), cs = getComputedStyle(el);
+    if (!box.width || !box.height || cs.visibility === 'hidden') continue;
+    let px = parseFloat(cs.fontSize);
+    if (el.closest('svg') && el.getScreenCTM) {
+      const m = el.getScreenCTM();
+      px *= Math.hypot(m.a, m.b);
+    }
+    if (px < MIN_TEXT_PX) out.push([Math.round(px * 10) / 10, el.tagName, text.slice(0, 40)]);
+  }
+  return out;
+})()""".replace("MIN_TEXT_PX", str(MIN_TEXT_PX))
+OPEN_ALL_JS = "document.querySelectorAll('details').forEach(d => d.open = true); true"
+MAIN_HEIGHT_JS = "document.querySelector('main').getBoundingClientRect().height"
 
 
 class Browser:
@@ -201,7 +234,7 @@ def check_page(browser: Browser, path: Path, name: str, sections: tuple[str, ...
     """
     url = path.resolve().as_uri()
     text = ""
-    for width in (1280, 375):
+    for width in (1280, PHONE):
         sid = browser.open(url, width)
         assert browser.requests() == [url], browser.requests()
         assert browser.problems() == []
@@ -215,7 +248,8 @@ def check_page(browser: Browser, path: Path, name: str, sections: tuple[str, ...
         assert overflow <= 0, f"page scrolls sideways by {overflow}px at {width}px"
         data = browser.screenshot(sid, ROOT / "artifacts" / f"{name}-{width}.png")
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000
-        if width == 1280:
+        if width == 1280:  # the whole text, folded details included
+            browser.evaluate(sid, OPEN_ALL_JS)
             text = browser.evaluate(sid, "document.body.innerText")
     return text
 
@@ -262,3 +296,131 @@ def test_watcher_sees_requests_and_errors(browser: Browser, tmp_path: Path) -> N
     browser.open(bad.as_uri(), 800)
     assert "http://127.0.0.1:9/x.png" in browser.requests()
     assert any("boom" in p for p in browser.problems())
+
+
+def test_no_text_below_11px_on_desktop_or_phone(browser: Browser, report_file: Path) -> None:
+    """Font-size floor through the DevTools protocol, every folded detail opened."""
+    for width in (1280, PHONE):
+        sid = browser.open(report_file.resolve().as_uri(), width)
+        assert browser.evaluate(sid, OPEN_ALL_JS)
+        assert browser.evaluate(sid, "document.querySelectorAll('details:not([open])').length") == 0
+        small = browser.evaluate(sid, SMALL_TEXT_JS)
+        assert small == [], f"{len(small)} texts below {MIN_TEXT_PX}px at {width}px: {small[:5]}"
+        n_chart_text = browser.evaluate(sid, "document.querySelectorAll('svg text').length")
+        assert n_chart_text > 20  # the chart text was measured, not skipped
+
+
+def test_key_tables_stack_on_a_phone(browser: Browser, report_file: Path) -> None:
+    """At 390 px no estimate, CI, p, d or n cell of an effect table lies off-screen."""
+    sid = browser.open(report_file.resolve().as_uri(), PHONE)
+    browser.evaluate(sid, OPEN_ALL_JS)
+    cells = browser.evaluate(
+        sid,
+        "Array.from(document.querySelectorAll('table.stack td')).map(td => "
+        "[td.dataset.label, td.getBoundingClientRect().right])",
+    )
+    labels = {label for label, _ in cells}
+    assert {"Estimate", "p", "Standardised effect", "n Balint / comparison"} <= labels
+    assert all(right <= PHONE for _, right in cells), [c for c in cells if c[1] > PHONE][:5]
+
+
+def test_main_body_is_at_most_12_screens(browser: Browser, report_file: Path) -> None:
+    sid = browser.open(report_file.resolve().as_uri(), 1280, SCREEN)
+    assert browser.evaluate(sid, "document.querySelectorAll('details.more:not([open])').length")
+    assert browser.evaluate(sid, MAIN_HEIGHT_JS) <= MAX_SCREENS * SCREEN
+    # opened, the details hold most of the report: folding is what keeps it short
+    browser.evaluate(sid, OPEN_ALL_JS)
+    assert browser.evaluate(sid, MAIN_HEIGHT_JS) > 1.5 * MAX_SCREENS * SCREEN
+
+
+def test_glossary_defines_the_terms_used(browser: Browser, report_file: Path) -> None:
+    sid = browser.open(report_file.resolve().as_uri(), 1280)
+    links = browser.evaluate(
+        sid,
+        "Array.from(document.querySelectorAll('a.term')).map(a => "
+        "[a.getAttribute('href'), a.querySelector('abbr').title])",
+    )
+    entries = browser.evaluate(
+        sid, "Array.from(document.querySelectorAll('#glossary .gl-entry')).map(e => '#' + e.id)"
+    )
+    assert {"#gl-satterthwaite", "#gl-ci", "#gl-bh", "#gl-icc"} <= {h for h, _ in links}
+    assert {h for h, _ in links} == set(entries)  # every term used is defined, no others listed
+    assert all(len(title) > 40 for _, title in links)
+    text = browser.evaluate(sid, "document.querySelector('main').innerText")
+    main_text = text.split("Technical appendix\n")[0]
+    assert "Treatment(" not in main_text and "C(group" not in main_text
+
+
+def test_print_media_expands_folded_details(browser: Browser, report_file: Path) -> None:
+    sid = browser.open(report_file.resolve().as_uri(), 1280)
+    inside = "document.querySelector('details.more .table-wrap').checkVisibility()"
+    assert browser.evaluate(sid, inside) is False  # folded on screen
+    screen_height = browser.evaluate(sid, MAIN_HEIGHT_JS)
+    browser.send("Emulation.setEmulatedMedia", sid, media="print")
+    assert browser.evaluate(sid, inside) is True  # printed expanded
+    assert browser.evaluate(sid, MAIN_HEIGHT_JS) > 1.5 * screen_height
+    button = "document.querySelector('.print-button').checkVisibility()"
+    assert browser.evaluate(sid, button) is False
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![a-z])", pdf))
+
+
+def print_to_pdf(html: Path, out: Path) -> bytes:
+    """``chromium --headless --print-to-pdf`` of a report (its own profile, no network)."""
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync",
+         f"--user-data-dir={out.parent / 'pdf-profile'}", "--no-pdf-header-footer",
+         f"--print-to-pdf={out}", html.resolve().as_uri()],
+        capture_output=True, text=True, timeout=180, check=False,
+    )  # fmt: skip
+    assert out.exists(), proc.stderr[-2000:]
+    return out.read_bytes()
+
+
+def test_fixture_report_prints_to_pdf(report_file: Path, tmp_path: Path) -> None:
+    pdf = print_to_pdf(report_file, tmp_path / "report.pdf")
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 50_000
+    assert 6 <= _pdf_pages(pdf) <= 60
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The demo report: the small preset simulated and run through the whole workflow."""
+    work = tmp_path_factory.mktemp("demo")
+    subprocess.run(
+        [sys.executable, "-m", "balint_analysis.cli", "simulate", "--preset", "small", "--seed",
+         "7", "--out", "data/raw/small", "--config-out", "config/config.yaml", "--cohort",
+         "small"],
+        cwd=work, check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),
+         "--directory", str(work), "--cores", "2"],
+        capture_output=True, text=True, check=False, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {"report": work / "reports" / "small" / "report.html"}
+
+
+@pytest.mark.e2e
+def test_demo_report_screens_fonts_and_pdf(
+    browser: Browser, demo_run: dict, tmp_path: Path
+) -> None:
+    """The demo report (Snakemake run of the small preset): ≤ 12 screens, font floor, PDF."""
+    report = demo_run["report"]
+    sid = browser.open(report.resolve().as_uri(), 1280, SCREEN)
+    height = browser.evaluate(sid, MAIN_HEIGHT_JS)
+    assert height <= MAX_SCREENS * SCREEN, f"main body is {height / SCREEN:.1f} screens"
+    for width in (1280, PHONE):
+        sid = browser.open(report.resolve().as_uri(), width)
+        browser.screenshot(sid, ROOT / "artifacts" / f"report-demo-{width}.png")
+        browser.evaluate(sid, OPEN_ALL_JS)
+        assert browser.evaluate(sid, SMALL_TEXT_JS) == []
+    pdf = print_to_pdf(report, tmp_path / "demo.pdf")
+    (ROOT / "artifacts" / "report-demo.pdf").write_bytes(pdf)
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 50_000
+    assert 6 <= _pdf_pages(pdf) <= 60
