@@ -163,6 +163,7 @@ def prepare_stage(
     if "careless" in out:
         write_csv(checked.flags, out["careless"])
     write_json(checked.flow, out["flow"])
+    del responses, roster  # each large frame is let go once used: bounded peak memory
 
     valid = _csv_round_trip(checked.valid, dtype={"participant_id": str, "timepoint": str})
     valid_roster = None
@@ -180,6 +181,7 @@ def prepare_stage(
          "key_fingerprint": fingerprint, **change},
         out["pseudonymisation"],
     )  # fmt: skip
+    del checked, valid, valid_roster, pseudonymised, participants
     if "scores" in out:
         score_stage(cfg, {"responses": out["responses"]}, out)
     if key_history and history[-1:] != [fingerprint]:
