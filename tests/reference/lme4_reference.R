@@ -273,3 +273,48 @@ info <- list(
   df = "Satterthwaite (lmerTest summary; emmeans lmer.df = 'satterthwaite')"
 )
 write_json(info, file.path(here, "lme4_info.json"), auto_unbox = TRUE, pretty = TRUE)
+
+# Edge cases of issue 15 (emotional exhaustion of datasets derived from `nested` by
+# make_datasets.py): what lme4 / lmerTest / emmeans do with a rank-deficient design, one Balint
+# group (with and without its term) and a constant outcome. Messages, warnings and errors are
+# recorded verbatim; lme4_edge_cases.csv columns:
+#   case, instrument, scale, what (fixef | emmean | error), term, group, timepoint, estimate,
+#   se, df, p, message
+edge_rows <- list()
+one_line <- function(x) paste(gsub("\\s+", " ", trimws(x)), collapse = " | ")
+edge_fit <- function(case, dataset, random) {
+  d <- read_case(dataset)
+  d$group <- relevel(factor(d$group), ref = "control")
+  msgs <- character()
+  keep_msg <- function(w) msgs <<- c(msgs, conditionMessage(w))
+  fit <- function() lmer(as.formula(paste("score ~ group * timepoint +", random)), data = d,
+                         REML = TRUE, control = ctrl)
+  m <- withCallingHandlers(
+    tryCatch(fit(), error = function(e) conditionMessage(e)),
+    message = function(w) { keep_msg(w); invokeRestart("muffleMessage") },
+    warning = function(w) { keep_msg(w); invokeRestart("muffleWarning") })
+  key <- data.frame(case = case, instrument = "mbi_hss", scale = "emotional_exhaustion")
+  if (is.character(m)) {
+    edge_rows <<- add(edge_rows, cbind(key, data.frame(
+      what = "error", term = NA, group = NA, timepoint = NA, estimate = NA, se = NA, df = NA,
+      p = NA, message = one_line(c(m, msgs)))))
+    return(invisible())
+  }
+  co <- coef(summary(m))
+  edge_rows <<- add(edge_rows, cbind(key, data.frame(
+    what = "fixef", term = rownames(co), group = NA, timepoint = NA,
+    estimate = co[, "Estimate"], se = co[, "Std. Error"], df = co[, "df"],
+    p = co[, "Pr(>|t|)"], message = one_line(msgs))))
+  emm <- as.data.frame(summary(emmeans(m, ~ group * timepoint, lmer.df = "satterthwaite",
+                                       weights = "proportional", cov.reduce = mean,
+                                       cov.keep = character(0))))
+  edge_rows <<- add(edge_rows, cbind(key, data.frame(
+    what = "emmean", term = NA, group = as.character(emm$group),
+    timepoint = as.character(emm$timepoint), estimate = emm$emmean, se = emm$SE, df = emm$df,
+    p = NA, message = "")))
+}
+edge_fit("nofollowctl_plain", "nofollowctl", "(1 | participant)")
+edge_fit("onegroup_plain", "onegroup", "(1 | participant)")
+edge_fit("onegroup_pn", "onegroup", "(1 | participant) + (0 + treated_post | cluster)")
+edge_fit("constant_plain", "constant", "(1 | participant)")
+out(edge_rows, "lme4_edge_cases.csv")

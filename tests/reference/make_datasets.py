@@ -176,9 +176,34 @@ DATASETS = {
 }
 
 
+def edge_datasets(datasets: dict[str, tuple[pd.DataFrame, pd.DataFrame]]) -> dict:
+    """Degenerate and rank-deficient designs derived from the ``nested`` dataset (its
+    emotional-exhaustion outcome only): the cases of issue 15 where lme4 and a naive fit part.
+
+    * ``nofollowctl``: no comparison-group participant observed at follow-up (lme4 drops the
+      follow-up interaction column; ``timepointfollowup`` is then the intervention arm's change).
+    * ``onegroup``: every Balint participant in one Balint group (``G1``).
+    * ``constant``: everyone scores 20 at every timepoint.
+    """
+    scores, participants = datasets["nested"]
+    scores = scores[scores["scale"] == "emotional_exhaustion"].reset_index(drop=True)
+    controls = set(participants.loc[participants["group"] == "control", "participant"])
+    no_follow = ~((scores["timepoint"] == "followup") & scores["participant"].isin(controls))
+    one_group = participants.assign(
+        cluster=participants["cluster"].where(participants["group"] != "balint", "G1"))
+    return {
+        "nofollowctl": (scores[no_follow], participants),
+        "onegroup": (scores, one_group),
+        "constant": (scores.assign(score=scores["score"].where(scores["score"].isna(), 20.0)),
+                     participants),
+    }
+
+
 def main() -> None:
+    made = {}
     for name, kwargs in DATASETS.items():
-        scores, participants = simulate(**kwargs)
+        made[name] = simulate(**kwargs)
+    for name, (scores, participants) in (made | edge_datasets(made)).items():
         scores.to_csv(HERE / f"{name}_scores.csv", index=False)
         participants.to_csv(HERE / f"{name}_participants.csv", index=False)
 

@@ -99,7 +99,7 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         "n_participants": int(model_rows["participant"].nunique()), "n_clusters": 0,
         "variance_components": {}, "icc_cluster": None, "df_method": "Satterthwaite",
         "fit_warnings": [], "degenerate": None, "not_estimable": {}, "dropped_columns": [],
-        "cluster_term": None,
+        "cluster_term": None, "engine": None,
     }
     fit: FittedLMM | None = None
     data = None
@@ -160,6 +160,7 @@ def _analyse_one(sub, *, timepoints, intervention, control, covariates, alpha, u
         counts = model_rows.groupby(["group", "timepoint"])["participant"].nunique()
         emm = pd.DataFrame({"group": [g for g, _ in cells], "timepoint": [t for _, t in cells],
                             "n": [int(counts.get(c, 0)) for c in cells]})
+        emm[["mean", "se", "ci_low", "ci_high", "df"]] = np.nan
         emm["reason"] = diag["degenerate"] or "the model could not be fitted"
     emm["estimable"] = emm["reason"] == ""
     return rows, emm, diag, fit, model_rows, covariate_terms
