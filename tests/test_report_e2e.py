@@ -135,9 +135,16 @@ def test_effect_tables_equal_effects_csv(run: dict) -> None:
             assert got[4] == fmt_p(r["p_value"])
             primary = scale == "emotional_exhaustion"
             assert got[5] == ("—" if primary else fmt_p(r["p_adjusted"]))
+            # The standardised effect is the model's (its CI agrees with the CI in points);
+            # Morris's d_ppc2 is in the line for meta-analysts under the table.
             assert got[6].startswith(
-                f"{fmt(r['d_ppc2'], 2)} ({fmt_ci(r['d_ci_low'], r['d_ci_high'], 2)})"
+                f"{fmt(r['d_model'], 2)} "
+                f"({fmt_ci(r['d_model_ci_low'], r['d_model_ci_high'], 2)})"
             )
+            excludes = r["ci_low"] > 0 or r["ci_high"] < 0
+            assert excludes == (r["d_model_ci_low"] > 0 or r["d_model_ci_high"] < 0)
+            ppc2 = f"{tp_label(r['timepoint'])} {fmt(r['d_ppc2'], 2)} "
+            assert ppc2 + f"({fmt_ci(r['d_ci_low'], r['d_ci_high'], 2)})" in run["text"]
             assert got[7] == f"{int(r['n_intervention'])} / {int(r['n_control'])}"
             assert got[8] == "yes"
 
@@ -156,8 +163,15 @@ def test_data_quality_details_follow_flow_json(run: dict) -> None:
 
 def test_headline_equals_effects_csv(run: dict) -> None:
     eff = _effects(run)
-    fu = eff[(eff["scale"] == "emotional_exhaustion") & (eff["timepoint"] == "followup")].iloc[0]
+    ee = eff[eff["scale"] == "emotional_exhaustion"]
+    fu = ee[ee["primary_timepoint"]].iloc[0]  # the default: the end of the groups (post)
+    assert fu["timepoint"] == "post"
     head = run["text"].split("Contents")[0]
+    assert "The main result is at post: the end of the groups, the timepoint chosen before " \
+           "analysis." in head
+    other = ee[~ee["primary_timepoint"]].iloc[0]
+    assert (f"Other timepoints: at follow-up, {fmt(other['estimate'])} points (95% CI "
+            f"{fmt_ci(other['ci_low'], other['ci_high'])})") in head
     key = re.search(r'<span class="key-value">([^<]+)</span>', run["html"])
     assert key and html_lib.unescape(key.group(1)) == fmt(fu["estimate"])
     assert f"95% CI {fmt_ci(fu['ci_low'], fu['ci_high'])}" in head
