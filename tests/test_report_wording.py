@@ -168,8 +168,9 @@ def test_fallback_engine_is_named_in_results_and_methods() -> None:
 
 def _not_estimable(inputs: ReportInputs, scale: str, timepoint: str, reason: str) -> None:
     eff = inputs.effects
-    eff["estimable"] = True
-    eff["reason"] = ""
+    if "estimable" not in eff:
+        eff["estimable"] = True
+        eff["reason"] = ""
     sel = (eff["scale"] == scale) & (eff["timepoint"] == timepoint)
     cols = ["estimate", "se", "df", "ci_low", "ci_high", "p_value", "p_adjusted"]
     eff.loc[sel, cols] = np.nan
@@ -351,3 +352,40 @@ def test_real_fit_with_no_controls_at_followup() -> None:
     )
     assert sentence is not None, out["results"][:2000]
     assert "did not converge" not in out["all"] and "no reason was recorded" not in out["all"]
+
+
+def test_degenerate_outcome_is_not_modelled_not_a_convergence_failure() -> None:
+    inputs = make_inputs()
+    reason = "everyone has the same score on this outcome"
+    dp = inputs.models["outcomes"][1]
+    assert dp["scale"] == "depersonalization"
+    dp.update(converged=False, degenerate=reason)
+    for t in ("post", "followup"):
+        _not_estimable(inputs, "depersonalization", t, reason)
+    sel = inputs.effects["scale"] == "depersonalization"
+    inputs.effects.loc[sel, "converged"] = False
+    out = _render(inputs)
+    assert (
+        "At post no effect can be estimated: everyone has the same score on this outcome."
+        in (out["results"])
+    )
+    assert (
+        "mbi_hss.depersonalization was not modelled (everyone has the same score on this "
+        "outcome)." in out["methods"]
+    )
+    assert (
+        "Outcomes that could not be modelled, so no effect is reported: "
+        "mbi_hss.depersonalization (everyone has the same score on this outcome)."
+        in out["limitations"]
+    )
+    assert "did not converge" not in out["all"]
+
+
+def test_small_arm_reason_does_not_say_how_small() -> None:
+    inputs = make_inputs()
+    _not_estimable(inputs, "depersonalization", "post", "fewer than 3 participants in the "
+                   "comparison group")  # fmt: skip
+    inputs.effects.loc[inputs.effects["scale"] == "depersonalization", "n_control"] = np.nan
+    out = _render(inputs)
+    assert "At post no effect can be estimated: too few participants in an arm." in out["results"]
+    assert "fewer than 3" not in out["all"]

@@ -11,14 +11,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from balint_analysis.config import StudyConfig
-from balint_analysis.report.disclosure import STATISTIC_LABEL, too_small
 from balint_analysis.report.model_facts import (
     CLUSTER_CAVEAT,
     CLUSTER_LIMITATION,
     CLUSTER_METHODS,
+    formulas,
     model_facts,
+    model_rows,
+    not_modelled_reason,
 )
-from balint_analysis.report.text import DesignInfo, fmt, is_missing, tp_label
+from balint_analysis.report.text import DesignInfo, is_missing, tp_label
 
 __all__ = [
     "attrition",
@@ -146,7 +148,12 @@ def caveats(
             f"Few Balint groups ({clusters}): the result rests on a handful of groups and their "
             "leaders, so it is uncertain and may not carry over to other groups."
         )
-    if _is_false(pm.get("converged")) or (
+    if model_facts(pm).degenerate:
+        out.append(
+            "The main outcome could not be modelled "
+            f"({not_modelled_reason(model_facts(pm).degenerate)}), so no effect is reported."
+        )
+    elif _is_false(pm.get("converged")) or (
         primary_row is not None and _is_false(primary_row.get("converged"))
     ):
         out.append(
@@ -241,19 +248,27 @@ def methods_paragraphs(
         + " Secondary outcomes' p-values are adjusted for multiple comparisons "
         "(Benjamini–Hochberg); the primary outcome is not adjusted.",
     ]
-    n_bad = [m for m in outs if _is_false(m.get("converged"))]
+    n_bad = [m for m in outs if _is_false(m.get("converged")) and not model_facts(m).degenerate]
+    fitted = [m for m in outs if not model_facts(m).degenerate]
     n_bound = [m for m in outs if _is_true(m.get("boundary"))]
     conv = (
-        f"All {len(outs)} models converged."
-        if outs and not n_bad
+        f"All {len(fitted)} models converged."
+        if fitted and not n_bad
         else (
-            f"{len(n_bad)} of {len(outs)} models did not converge: "
+            f"{len(n_bad)} of {len(fitted)} models did not converge: "
             + ", ".join(f"{m.get('instrument')}.{m.get('scale')}" for m in n_bad)
             + "."
-            if outs
-            else "No model information was available."
+            if fitted
+            else ("" if outs else "No model information was available.")
         )
     )
+    for m in outs:
+        if model_facts(m).degenerate:
+            conv += (
+                f" {m.get('instrument')}.{m.get('scale')} was not modelled "
+                f"({not_modelled_reason(model_facts(m).degenerate)})."
+            )
+    conv = conv.strip()
     if n_bound:
         conv += (
             f" {len(n_bound)} {'model' if len(n_bound) == 1 else 'models'} had a variance "
@@ -271,57 +286,6 @@ def methods_paragraphs(
     soft = ", ".join(f"{k} {v}" for k, v in versions.items())
     paras.append(f"Software: {soft}." if soft else "Software versions were not recorded.")
     return paras
-
-
-def _component(name: str, value: Any, arm_sizes: Mapping[str, Any], min_cell: int) -> str:
-    """A variance component; a per-arm one (``residual_<arm>``) of a small arm is withheld."""
-    arm = name.removeprefix("residual_") if name.startswith("residual_") else None
-    if arm is not None and too_small(arm_sizes.get(arm), min_cell):
-        return f"{name} {STATISTIC_LABEL}"
-    return f"{name} {fmt(value, 2)}"
-
-
-def model_rows(
-    models: Mapping[str, Any], arm_sizes: Mapping[str, Any] | None = None, min_cell: int = 1
-) -> list[dict[str, str]]:
-    """One row per fitted model for the methods table.
-
-    ``arm_sizes`` (participants per arm label) withholds the variance components of arms with
-    fewer than ``min_cell`` people (disclosure control).
-    """
-    rows = []
-    for m in models.get("outcomes", []) or []:
-        vc = {
-            k: _component(k, v, arm_sizes or {}, min_cell)
-            for k, v in (m.get("variance_components") or {}).items()
-        }
-        rows.append(
-            {
-                "outcome": f"{m.get('instrument')}.{m.get('scale')}",
-                "method": " / ".join(str(x) for x in (m.get("method"), m.get("optimizer")) if x),
-                "n": " / ".join(
-                    "—" if is_missing(m.get(k)) else str(m.get(k))
-                    for k in ("n_obs", "n_participants", "n_clusters")
-                ),
-                "vc": "; ".join(vc.values()) or "—",
-                "icc": fmt(m.get("icc_cluster"), 3),
-                "converged": "yes"
-                if _is_true(m.get("converged"))
-                else ("NO" if _is_false(m.get("converged")) else "—"),
-                "boundary": "yes" if _is_true(m.get("boundary")) else "no",
-                "warnings": "; ".join(model_facts(m).fit_warnings),
-            }
-        )
-    return rows
-
-
-def formulas(models: Mapping[str, Any]) -> list[dict[str, str]]:
-    """Distinct model formulas with the outcomes that used each (in first-seen order)."""
-    seen: dict[str, list[str]] = {}
-    for m in models.get("outcomes", []) or []:
-        f = str(m.get("formula") or "—")
-        seen.setdefault(f, []).append(f"{m.get('instrument')}.{m.get('scale')}")
-    return [{"formula": f, "outcomes": ", ".join(o)} for f, o in seen.items()]
 
 
 def limitations(
@@ -393,10 +357,19 @@ def limitations(
     bad = [
         f"{m.get('instrument')}.{m.get('scale')}"
         for m in models.get("outcomes", []) or []
-        if _is_false(m.get("converged"))
+        if _is_false(m.get("converged")) and not model_facts(m).degenerate
     ]
     if bad:
         out.append("Models that did not converge (numbers unreliable): " + ", ".join(bad) + ".")
+    flat = [
+        f"{m.get('instrument')}.{m.get('scale')} "
+        f"({not_modelled_reason(model_facts(m).degenerate)})"
+        for m in models.get("outcomes", []) or []
+        if model_facts(m).degenerate
+    ]
+    if flat:
+        out.append("Outcomes that could not be modelled, so no effect is reported: "
+                   + "; ".join(flat) + ".")  # fmt: skip
     if low_alpha:
         out.append(
             "Internal consistency below 0.70 (Cronbach's alpha) for: "

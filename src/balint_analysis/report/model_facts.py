@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from balint_analysis.report.text import is_missing, truth
+from balint_analysis.report.disclosure import STATISTIC_LABEL, too_small
+from balint_analysis.report.text import fmt, is_missing, truth
 
 __all__ = [
     "CLUSTER_CAVEAT",
@@ -21,7 +22,10 @@ __all__ = [
     "CLUSTER_RESULT",
     "ModelFacts",
     "fit_notes",
+    "formulas",
     "model_facts",
+    "model_rows",
+    "not_modelled_reason",
 ]
 
 #: First-screen caveat per way the Balint-group term was handled (none when it was modelled).
@@ -171,6 +175,17 @@ def model_facts(m: Mapping[str, Any]) -> ModelFacts:
     )
 
 
+def not_modelled_reason(degenerate: str) -> str:
+    """The model stage's reason an outcome was not modelled, safe to show beside any count.
+
+    "fewer than 3 participants in the comparison group" would say more about a small arm than
+    the disclosure threshold allows, so such reasons are given without the number.
+    """
+    if "fewer than" in degenerate:
+        return "too few participants in an arm"
+    return degenerate.rstrip(".")
+
+
 def fit_notes(facts: ModelFacts) -> list[str]:
     """Sentences under an outcome's results: how the model was fitted, when that matters."""
     out = []
@@ -189,3 +204,54 @@ def fit_notes(facts: ModelFacts) -> list[str]:
         )
     out += [f"Model note: {w}" for w in facts.fit_warnings]
     return out
+
+
+def _component(name: str, value: Any, arm_sizes: Mapping[str, Any], min_cell: int) -> str:
+    """A variance component; a per-arm one (``residual_<arm>``) of a small arm is withheld."""
+    arm = name.removeprefix("residual_") if name.startswith("residual_") else None
+    if arm is not None and too_small(arm_sizes.get(arm), min_cell):
+        return f"{name} {STATISTIC_LABEL}"
+    return f"{name} {fmt(value, 2)}"
+
+
+def model_rows(
+    models: Mapping[str, Any], arm_sizes: Mapping[str, Any] | None = None, min_cell: int = 1
+) -> list[dict[str, str]]:
+    """One row per fitted model for the methods table.
+
+    ``arm_sizes`` (participants per arm label) withholds the variance components of arms with
+    fewer than ``min_cell`` people (disclosure control).
+    """
+    rows = []
+    for m in models.get("outcomes", []) or []:
+        vc = {
+            k: _component(k, v, arm_sizes or {}, min_cell)
+            for k, v in (m.get("variance_components") or {}).items()
+        }
+        rows.append(
+            {
+                "outcome": f"{m.get('instrument')}.{m.get('scale')}",
+                "method": " / ".join(str(x) for x in (m.get("method"), m.get("optimizer")) if x),
+                "n": " / ".join(
+                    "—" if is_missing(m.get(k)) else str(m.get(k))
+                    for k in ("n_obs", "n_participants", "n_clusters")
+                ),
+                "vc": "; ".join(vc.values()) or "—",
+                "icc": fmt(m.get("icc_cluster"), 3),
+                "converged": "yes"
+                if truth(m.get("converged")) is True
+                else ("NO" if truth(m.get("converged")) is False else "—"),
+                "boundary": "yes" if truth(m.get("boundary")) is True else "no",
+                "warnings": "; ".join(model_facts(m).fit_warnings),
+            }
+        )
+    return rows
+
+
+def formulas(models: Mapping[str, Any]) -> list[dict[str, str]]:
+    """Distinct model formulas with the outcomes that used each (in first-seen order)."""
+    seen: dict[str, list[str]] = {}
+    for m in models.get("outcomes", []) or []:
+        f = str(m.get("formula") or "—")
+        seen.setdefault(f, []).append(f"{m.get('instrument')}.{m.get('scale')}")
+    return [{"formula": f, "outcomes": ", ".join(o)} for f, o in seen.items()]

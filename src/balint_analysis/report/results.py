@@ -17,7 +17,7 @@ import pandas as pd
 from balint_analysis.config import StudyConfig
 from balint_analysis.report.disclosure import STATISTIC_LABEL, is_primary, n_label
 from balint_analysis.report.figures import emmeans_svg
-from balint_analysis.report.model_facts import fit_notes, model_facts
+from balint_analysis.report.model_facts import fit_notes, model_facts, not_modelled_reason
 from balint_analysis.report.tables import suppressed
 from balint_analysis.report.text import (
     TIMEPOINT_WORDS,
@@ -75,7 +75,7 @@ def not_estimable_reason(row: Mapping[str, Any] | None) -> str:
     if is_missing(reason):
         return "the data cannot separate this effect from the others"
     # The model stage names timepoints as in the data ("followup"); the report says "follow-up".
-    words = re.split(r"(\w+)", str(reason).strip().rstrip("."))
+    words = re.split(r"(\w+)", not_modelled_reason(str(reason).strip()))
     return "".join(tp_label(w) if w.lower() in TIMEPOINT_WORDS else w for w in words)
 
 
