@@ -108,8 +108,8 @@ def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
 
     from balint_analysis.ingest import ingest
 
-    ingested = ingest(cfg)
-    responses = _text_round_trip(ingested.responses)
+    ingested = ingest(cfg, hand_over=_text_round_trip)  # per export: one raw frame at a time
+    responses = ingested.responses
     roster = None
     if cfg.roster:
         raw_roster = ingested.roster if ingested.roster is not None else _empty_roster(cfg)

@@ -9,6 +9,7 @@ dropped ones by name; :func:`ingest` does this for every file the config names.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -255,14 +256,23 @@ def read_roster(config: StudyConfig) -> tuple[pd.DataFrame, dict] | tuple[None, 
     return out, info
 
 
-def ingest(config: StudyConfig) -> IngestResult:
-    """Read all exports and the roster named by the config."""
+def ingest(
+    config: StudyConfig, hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+) -> IngestResult:
+    """Read all exports and the roster named by the config.
+
+    ``hand_over`` is applied to each export's frame as soon as it is read (``read_inputs``:
+    the text form validation receives), so one export's raw frame is held at a time rather
+    than all of them next to their stacked copy.
+    """
     frames, infos = [], []
     for spec in config.exports:
         frame, info = read_export(spec, config)
-        frames.append(frame)
+        frames.append(hand_over(frame) if hand_over else frame)
+        del frame
         infos.append(info)
     responses = pd.concat(frames, ignore_index=True)
+    frames.clear()
     ordered = [c for c in META if c in responses.columns]
     items = [c for c in responses.columns if c not in META]
     responses = responses[ordered + items]
