@@ -288,6 +288,51 @@ def methods_paragraphs(
     return paras
 
 
+def _cluster_limitation(
+    config: StudyConfig, design: DesignInfo, models: Mapping[str, Any], clusters: int | None
+) -> list[str]:
+    """How the Balint groups entered the primary model, as a limitation (none single-arm)."""
+    if design.single_arm:
+        return []
+    term = model_facts(_primary_model(models, config)).cluster_term
+    if term in CLUSTER_LIMITATION:
+        return [CLUSTER_LIMITATION[term]]
+    if clusters is None:
+        return []
+    few = (
+        ": with so few groups the group-level variance is poorly estimated, the degrees of "
+        "freedom are small and the intervals wide; results may depend on these particular "
+        "leaders."
+    )
+    took_part = f"{clusters} Balint {'group' if clusters == 1 else 'groups'} took part"
+    return [took_part + (few if _few_modelled(term, clusters) else ".")]
+
+
+def _model_limitations(models: Mapping[str, Any]) -> list[str]:
+    """Models that did not converge, and outcomes that could not be modelled at all."""
+    outs = list(models.get("outcomes", []) or [])
+
+    def name(m: Mapping[str, Any]) -> str:
+        return f"{m.get('instrument')}.{m.get('scale')}"
+
+    bad = [name(m) for m in outs if _is_false(m.get("converged")) and not model_facts(m).degenerate]
+    flat = [
+        f"{name(m)} ({not_modelled_reason(model_facts(m).degenerate)})"
+        for m in outs
+        if model_facts(m).degenerate
+    ]
+    out = []
+    if bad:
+        out.append("Models that did not converge (numbers unreliable): " + ", ".join(bad) + ".")
+    if flat:
+        out.append(
+            "Outcomes that could not be modelled, so no effect is reported: "
+            + "; ".join(flat)
+            + "."
+        )
+    return out
+
+
 def limitations(
     config: StudyConfig,
     design: DesignInfo,
@@ -333,43 +378,14 @@ def limitations(
             + ". The model assumes these answers are missing at random; if those who dropped out "
             "were doing worse (or better), the estimates are biased."
         )
-    term = "" if design.single_arm else model_facts(_primary_model(models, config)).cluster_term
-    if term in CLUSTER_LIMITATION:
-        out.append(CLUSTER_LIMITATION[term])
-    elif clusters is not None and not design.single_arm:
-        few = _few_modelled(term, clusters)
-        out.append(
-            f"{clusters} Balint {'group' if clusters == 1 else 'groups'} took part"
-            + (
-                ": with so few groups the group-level variance is poorly estimated, the "
-                "degrees of freedom are small and the intervals wide; results may depend on "
-                "these particular leaders."
-                if few
-                else "."
-            )
-        )
+    out += _cluster_limitation(config, design, models, clusters)
     if n_secondary:
         out.append(
             f"{n_secondary} secondary {'outcome was' if n_secondary == 1 else 'outcomes were'} "
             "tested; their p-values are adjusted "
             "(Benjamini–Hochberg), but secondary results should be read as exploratory."
         )
-    bad = [
-        f"{m.get('instrument')}.{m.get('scale')}"
-        for m in models.get("outcomes", []) or []
-        if _is_false(m.get("converged")) and not model_facts(m).degenerate
-    ]
-    if bad:
-        out.append("Models that did not converge (numbers unreliable): " + ", ".join(bad) + ".")
-    flat = [
-        f"{m.get('instrument')}.{m.get('scale')} "
-        f"({not_modelled_reason(model_facts(m).degenerate)})"
-        for m in models.get("outcomes", []) or []
-        if model_facts(m).degenerate
-    ]
-    if flat:
-        out.append("Outcomes that could not be modelled, so no effect is reported: "
-                   + "; ".join(flat) + ".")  # fmt: skip
+    out += _model_limitations(models)
     if low_alpha:
         out.append(
             "Internal consistency below 0.70 (Cronbach's alpha) for: "
