@@ -458,7 +458,7 @@ def test_full_report_has_no_small_counts_or_people(html: str) -> None:
 
 
 def test_methods_name_the_estimation_engine():
-    from balint_analysis.report.methods import _engine_words
+    from balint_analysis.report.model_facts import engine_words as _engine_words
 
     fast = {"optimizer": "Newton on exact REML derivatives (fast path)"}
     reference = {"optimizer": "bfgs"}

@@ -15,6 +15,7 @@ from balint_analysis.report.model_facts import (
     CLUSTER_CAVEAT,
     CLUSTER_LIMITATION,
     CLUSTER_METHODS,
+    engine_words,
     formulas,
     model_facts,
     model_rows,
@@ -64,21 +65,6 @@ def attrition(
 def _last_attrition(att: Sequence[Mapping[str, Any]], last: str) -> str:
     parts = [f"{a['share']:.0%} of the {a['arm']}" for a in att if a["timepoint"] == last]
     return " and ".join(parts)
-
-
-def _engine_words(outcomes: list) -> str:
-    """How the models were estimated: the fast Newton-REML path and/or statsmodels."""
-    optimizers = {str(m.get("optimizer") or "") for m in outcomes}
-    fast = any("fast path" in o for o in optimizers)
-    reference = any(o and "fast path" not in o for o in optimizers)
-    if fast and reference:
-        return (" (Newton's method on the exact REML derivatives; where it could not certify "
-                "the optimum, statsmodels MixedLM with convergence and boundary checks)")
-    if fast:
-        return " (Newton's method on the exact REML derivatives)"
-    if reference:
-        return " (statsmodels MixedLM, with convergence and boundary checks)"
-    return ""
 
 
 def _primary_model(models: Mapping[str, Any], config: StudyConfig) -> Mapping[str, Any]:
@@ -211,7 +197,7 @@ def methods_paragraphs(
         "Scale scores follow each instrument's scoring key; a score was computed when at least "
         "the instrument's required share of items was answered, prorating the missing items.",
         f"For each outcome a linear mixed model was fitted by {method_words}"
-        f"{_engine_words(outs)}: {_formula_words(pm, config, design)}. The baseline timepoint "
+        f"{engine_words(outs)}: {_formula_words(pm, config, design)}. The baseline timepoint "
         f"({tp_label(config.design.baseline)})"
         + ("" if design.single_arm else " and the comparison group")
         + " are the reference levels."

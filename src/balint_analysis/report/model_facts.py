@@ -8,7 +8,7 @@ sentence for the results, the first-screen caveats, the methods and the limitati
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,7 @@ __all__ = [
     "CLUSTER_METHODS",
     "CLUSTER_RESULT",
     "ModelFacts",
+    "engine_words",
     "fit_notes",
     "formulas",
     "model_facts",
@@ -255,3 +256,27 @@ def formulas(models: Mapping[str, Any]) -> list[dict[str, str]]:
         f = str(m.get("formula") or "—")
         seen.setdefault(f, []).append(f"{m.get('instrument')}.{m.get('scale')}")
     return [{"formula": f, "outcomes": ", ".join(o)} for f, o in seen.items()]
+
+
+def engine_words(outcomes: Sequence[Mapping[str, Any]]) -> str:
+    """How the models were estimated: Newton-REML (the main engine) and/or statsmodels.
+
+    From ``engine`` in ``models.json``; older outputs only name the optimizer.
+    """
+
+    def engine(m: Mapping[str, Any]) -> str:
+        optimizer = str(m.get("optimizer") or "")
+        old_name = "Newton-REML" if "fast path" in optimizer else optimizer
+        return str(m.get("engine") or "") or old_name
+
+    engines = {engine(m) for m in outcomes}
+    fast = "Newton-REML" in engines
+    reference = any(e and e != "Newton-REML" for e in engines)
+    if fast and reference:
+        return (" (Newton's method on the exact REML derivatives; where it could not certify "
+                "the optimum, statsmodels MixedLM with convergence and boundary checks)")
+    if fast:
+        return " (Newton's method on the exact REML derivatives)"
+    if reference:
+        return " (statsmodels MixedLM, with convergence and boundary checks)"
+    return ""
