@@ -151,11 +151,11 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
 
     Only text columns are touched; numbers stay numbers (``-3.5`` in a float column is data).
     """
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: the columns replaced below are new arrays
     for col in out.columns:
         series = out[col]
         if pd.api.types.is_string_dtype(series) or series.dtype == object:
-            text = series.astype("string")
+            text = series if isinstance(series.dtype, pd.StringDtype) else series.astype("string")
             risky = text.str.startswith(_FORMULA_START).fillna(False).astype(bool)
             if risky.any():
                 out[col] = series.where(~risky, "'" + text)
