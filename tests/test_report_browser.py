@@ -424,3 +424,19 @@ def test_demo_report_screens_fonts_and_pdf(
     (ROOT / "artifacts" / "report-demo.pdf").write_bytes(pdf)
     assert pdf.startswith(b"%PDF-") and len(pdf) > 50_000
     assert 6 <= _pdf_pages(pdf) <= 60
+
+
+def test_links_into_folded_details_open_them(browser: Browser, report_file: Path) -> None:
+    """A contents or 'see …' link whose target is folded away unfolds it (no dead links)."""
+    sid = browser.open(report_file.resolve().as_uri(), 1280)
+    folded = browser.evaluate(
+        sid,
+        "Array.from(document.querySelectorAll('a[href^=\"#\"]')).map(a => a.getAttribute('href'))"
+        ".filter(h => { const t = document.querySelector(h); const d = t && t.closest('details');"
+        " return d && !d.open && t !== d; })",
+    )
+    assert folded, "expected at least one link into a folded section"
+    target = json.dumps(folded[0])
+    browser.evaluate(sid, f"location.hash = {target}; true")
+    browser.drain(0.3)
+    assert browser.evaluate(sid, f"document.querySelector({target}).checkVisibility()")
