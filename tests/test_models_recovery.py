@@ -4,10 +4,10 @@ Simulation of the partially nested design with a known group × time effect (a m
 generator, independent of ``balint_analysis.simulate``): 40 intervention participants in five
 Balint groups of eight, 40 controls, three timepoints, drop-out, a Balint-group effect on the
 intervention arm's post-baseline observations. Each replicate is analysed exactly as the
-primary outcome is (``model_data`` + the production engine: the fast Newton-REML path with the
-statsmodels reference path as fallback; Satterthwaite df). About 10 s on two cores with the fast
-path (about 4 minutes on the statsmodels path), so CI runs it; marked ``slow`` so a quick local
-run can deselect it with ``-m 'not slow'``.
+primary outcome is (``model_data`` + ``fit_lmm``: the Newton-REML engine with the statsmodels
+fallback; Satterthwaite df). About 10 s on two cores with the Newton-REML engine (about 4
+minutes on the statsmodels path), so CI runs it; marked ``slow`` so a quick local run can
+deselect it with ``-m 'not slow'``.
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def replicate(seed: int) -> list[float]:
     """(estimate, ci_low, ci_high, converged) for post and follow-up."""
     data = model_data(generate(seed), levels=TIMEPOINTS, intervention="balint",
                       control="control")
-    fit = fit_lmm(data)  # the production engine (fast path, reference fallback)
+    fit = fit_lmm(data)  # what callers use (Newton-REML, statsmodels fallback)
     out = []
     for tp in ("post", "followup"):
         L = (np.array(data.terms) == f"group[balint]:timepoint[{tp}]").astype(float)

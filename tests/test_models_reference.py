@@ -167,7 +167,7 @@ def test_partially_nested_model_reports_cluster_icc_on_variance_scale():
     assert diag["icc_cluster"] == pytest.approx(vc["cluster"] / sum(vc.values()))
     assert "(0 + treated_post | cluster)" in diag["formula"]
     # The statsmodels reference path reports statsmodels' own numbers on their own scale
-    # (cov_re, vcomp, scale; not the relative params), and they equal the fast path's.
+    # (cov_re, vcomp, scale; not the relative params), and they equal the Newton-REML engine's.
     from balint_analysis.models import fit_lmm_statsmodels, model_data
 
     scores = pd.read_csv(REF / "nested_scores.csv")

@@ -57,7 +57,7 @@ def fit_lmm_reml(data: ModelData) -> FittedLMM | None:
     -------
     FittedLMM or None
         Same estimates, SEs, variances and Satterthwaite df as
-        :func:`.lmm.fit_lmm_statsmodels` at the same optimum (tests/test_models_fast.py checks
+        :func:`.lmm.fit_lmm_statsmodels` at the same optimum (tests/test_models_engines.py checks
         the agreement).
 
     Notes
@@ -98,7 +98,7 @@ def fit_lmm_reml(data: ModelData) -> FittedLMM | None:
     diagnostics = {
         "formula": data.formula,
         "method": "REML",
-        "optimizer": "Newton on exact REML derivatives (fast path)",
+        "optimizer": "Newton on exact REML derivatives",
         "statsmodels_call": None,
         "n_obs": len(data.frame),
         "n_participants": int(data.frame["participant"].nunique()),

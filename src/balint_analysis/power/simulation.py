@@ -3,7 +3,7 @@ r"""Simulation-based power analysis for planning the next Balint cohort.
 For each cell of a grid (participants per arm, Balint-group size, effect, ICC, attrition,
 number of timepoints) replicates are generated and analysed with exactly the primary model of
 the statistics stage (REML, partially nested Balint-group term, Satterthwaite df), fitted by
-the fast Newton-REML path (:mod:`balint_analysis.models.fit`) with the statsmodels reference
+the Newton-REML engine (:mod:`balint_analysis.models.fit`) with the statsmodels reference
 path as fallback. Power is the share of replicates with ``p < alpha`` for
 the group × time effect at the last timepoint, with a Wilson Monte-Carlo CI; bias and 95% CI
 coverage of the estimate are reported too.
