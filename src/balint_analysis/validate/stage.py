@@ -221,7 +221,9 @@ def _duplicates(df: pd.DataFrame) -> pd.DataFrame:
     """Reject all but the latest answered submission per participant × timepoint."""
     when = pd.to_datetime(df["submitted_at"], errors="coerce", format="mixed")
     answered = df[item_columns(df)].notna().any(axis=1)
-    order = df.assign(_answered=answered, _when=when, _pos=np.arange(len(df))).sort_values(
+    # Only the columns the decision and the reason use: sorting whole rows copied every answer.
+    slim = df[["participant_id", "timepoint", "source", "row"]]
+    order = slim.assign(_answered=answered, _when=when, _pos=np.arange(len(df))).sort_values(
         ["participant_id", "timepoint", "_answered", "_when", "_pos"], na_position="first"
     )
     dup = order.duplicated(["participant_id", "timepoint"], keep="last")
@@ -298,6 +300,7 @@ def validate(
         excluded |= set(group_problems["_index"])
         survivors = df.drop(index=list(excluded))
     dup_problems = _duplicates(survivors)
+    del survivors  # a copy of the table: let go before the accepted rows are copied
     excluded |= set(dup_problems["_index"])
 
     found = (roster_problems, text_problems, form_problems, schema_problems, group_problems,
@@ -309,7 +312,7 @@ def validate(
         config.roster.path if config.roster else None))
     problems.loc[on_excluded, "action"] = "none (row excluded for another reason)"
 
-    valid = df.drop(index=list(excluded)).copy()
+    valid = df.drop(index=list(excluded))  # copy-on-write: a new table, df unchanged
     # Item problems on accepted rows: the value is set missing.
     invalidate = problems[item_rows & ~on_excluded]
     for col, idx in invalidate.groupby("column")["_index"]:
