@@ -30,6 +30,14 @@ QUALTRICS_META = [
 ]
 
 
+
+@pytest.fixture(autouse=True)
+def _restore_working_directory(monkeypatch):
+    """Every test starts and ends in the directory pytest started in: the CLI's ``main``
+    changes into the project directory, and a test calling it in process must not move the
+    tests after it (several read ``tests/reference/...`` relative to the repository)."""
+    monkeypatch.chdir(Path.cwd())
+
 def _csv_cell(value: str) -> str:
     if any(ch in value for ch in ',"\n'):
         return '"' + value.replace('"', '""') + '"'

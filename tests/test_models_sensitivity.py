@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from test_models_reference import CASES, r_term, reference, rel, run
+from test_models_reference import CASES, REF, r_term, reference, rel, run
 
 from balint_analysis.models import SENSITIVITY_COLUMNS, ancova
 
@@ -35,7 +35,7 @@ def _ours(case: str, instrument: str, scale: str, timepoint: str, analysis: str)
 
 @pytest.mark.parametrize("case", TWO_ARM)
 def test_sensitivity_rows_match_r(case):
-    ref = pd.read_csv("tests/reference/sensitivity_reference.csv")
+    ref = pd.read_csv(REF / "sensitivity_reference.csv")
     ref = ref[ref["case"] == case]
     assert len(ref) > 0
     for r in ref.itertuples():
@@ -78,7 +78,7 @@ def test_single_arm_rows_say_why_not_estimable():
 
 
 def test_residual_by_arm_variances_and_likelihood_match_nlme():
-    ref = pd.read_csv("tests/reference/nlme_varcomp.csv")
+    ref = pd.read_csv(REF / "nlme_varcomp.csv")
     for (case, instrument, scale), r in ref.groupby(["case", "instrument", "scale"]):
         rec = run(case).model_files[f"{instrument}.{scale}"]["fits"]["lmm_residual_by_arm"]
         vc = rec["variance_components"]
@@ -115,7 +115,7 @@ def test_ml_refit_loglik_aic_bic_match_lme4(case):
 
 
 def test_dose_slopes_match_lm():
-    ref = pd.read_csv("tests/reference/dose_reference.csv")
+    ref = pd.read_csv(REF / "dose_reference.csv")
     for r in ref.itertuples():
         d = run(r.case).dose
         row = d[(d["instrument"] == r.instrument) & (d["scale"] == r.scale)
@@ -148,8 +148,8 @@ def test_without_fuzzy_links_refits_on_the_remaining_answers():
     from balint_analysis.models import analyse_outcomes, model_data
     from balint_analysis.models.fit import fit_lmm
 
-    scores = pd.read_csv("tests/reference/nested_scores.csv")
-    people = pd.read_csv("tests/reference/nested_participants.csv", dtype={"cluster": str})
+    scores = pd.read_csv(REF / "nested_scores.csv")
+    people = pd.read_csv(REF / "nested_participants.csv", dtype={"cluster": str})
     ee = scores[scores["scale"] == "emotional_exhaustion"]
     linked = ee[(ee["timepoint"] == "post") & ee["score"].notna()][["participant", "timepoint"]]
     linked = linked.iloc[::4].reset_index(drop=True)  # every 4th post answer

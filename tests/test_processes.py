@@ -60,12 +60,13 @@ MODEL_STAGE = textwrap.dedent("""
     import sys, time
     import pandas as pd
     import balint_analysis.models as models
+    import balint_analysis.models.analyse as analyse
 
-    fit_outcome = models.outcome_results
+    fit_outcome = analyse.outcome_results
     def slow_outcome(*args, **kwargs):
         time.sleep(300)
         return fit_outcome(*args, **kwargs)
-    models.outcome_results = slow_outcome
+    analyse.outcome_results = slow_outcome
     ref = sys.argv[1]
     models.analyse_outcomes(
         pd.read_csv(f"{ref}/twoarm_scores.csv"), pd.read_csv(f"{ref}/twoarm_participants.csv"),
