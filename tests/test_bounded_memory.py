@@ -89,3 +89,18 @@ def test_the_column_by_column_hand_over_equals_the_whole_table_round_trip(rows):
     expected = _whole_table_round_trip(frame, **options)
     got = _csv_round_trip(frame, **options)
     pd.testing.assert_frame_equal(got, expected)
+
+
+def test_a_column_mixing_numbers_and_text_is_written_whole():
+    """``read_csv`` types a column per chunk of rows: numbers and text mixed could come back
+    as numbers in one chunk and text in another, so only the whole column gives its values."""
+    from balint_analysis.handover import column_from_uniques
+    from balint_analysis.pipeline import _csv_bytes_round_trip
+
+    mixed = pd.Series(["5", "x", None, "5"], dtype="str")
+    assert column_from_uniques(mixed, "a", "a_", _csv_bytes_round_trip, False) is None
+    text = pd.Series(["P1", None, "P1", "1_0x"], dtype="str")
+    got = column_from_uniques(text, "a", "a_", _csv_bytes_round_trip, False)
+    assert got is not None and got.isna().tolist() == [False, True, False, False]
+    forced = column_from_uniques(mixed, "a", "a_", _csv_bytes_round_trip, True, dtype=str)
+    assert forced.tolist()[:2] == ["5", "x"]

@@ -10,7 +10,9 @@ from balint_analysis.pipeline import _csv_round_trip, _text_round_trip
 
 # A lone carriage return is written unquoted by pandas' CSV writer and read back as a line
 # break: the CSV round trip itself breaks on it (the in-memory hand-over keeps it, see below).
-PLAIN = st.text(alphabet=st.characters(blacklist_characters="\r\x00"), max_size=12)
+# Lone surrogates (no UTF-8 form) are left out: the CSV round trip cannot write them at all.
+PLAIN = st.text(alphabet=st.characters(codec="utf-8", blacklist_characters="\r\x00"),
+                max_size=12)
 SPECIAL = st.sampled_from(["NA", "nan", " ", "1,5", 'q"u', "a\nb", "=1+1", "-99"])
 TEXT = st.one_of(st.none(), st.just(""), PLAIN, SPECIAL)
 

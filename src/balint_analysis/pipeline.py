@@ -33,9 +33,20 @@ def _csv_round_trip(frame, **read_options):
     # in memory at a time (the whole table's text was ~4 bytes per character in a StringIO).
     # A constant second column keeps a row whose cell is empty from becoming a blank line,
     # which ``read_csv`` would skip.
+    from balint_analysis.handover import column_from_uniques
+
     spacer = f"{''.join(map(str, frame.columns))}_"
+    forced = read_options.get("dtype")
     columns = {}
     for name in frame.columns:
+        # Most columns repeat a few values or hold values read back alike anywhere in the
+        # file: only their distinct values are written and read (``handover``).
+        fixed = forced is not None and (not isinstance(forced, dict) or name in forced)
+        fast = column_from_uniques(frame[name], name, spacer, _csv_bytes_round_trip, fixed,
+                                   **read_options)  # fmt: skip
+        if fast is not None:
+            columns[name] = fast
+            continue
         pair = pd.DataFrame({name: frame[name], spacer: 0})
         back = _csv_bytes_round_trip(pair, **read_options)
         if len(back) != len(frame):  # a lone carriage return broke a row: as the file would
