@@ -155,6 +155,11 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
     for col in out.columns:
         series = out[col]
         if pd.api.types.is_string_dtype(series) or series.dtype == object:
+            # Each distinct cell is tested once (a column repeats a few texts over a million
+            # rows); the column is converted only when one of them is risky.
+            _, uniques = pd.factorize(series, use_na_sentinel=True)
+            if not any(str(u).startswith(_FORMULA_START) for u in uniques):
+                continue
             text = series if isinstance(series.dtype, pd.StringDtype) else series.astype("string")
             risky = text.str.startswith(_FORMULA_START).fillna(False).astype(bool)
             if risky.any():
