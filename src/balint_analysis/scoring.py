@@ -286,16 +286,26 @@ def item_descriptives(
         cols = [f"{inst_id}__{i}" for i in inst.items if f"{inst_id}__{i}" in responses.columns]
         if not cols:
             continue
-        long = responses[["timepoint", *cols]].melt(id_vars="timepoint", var_name="column")
-        long["value"] = pd.to_numeric(long["value"], errors="coerce").astype(float)
-        long["answered"] = long["value"].notna()
-        long["floor"] = (long["value"] == inst.response_min).astype(float).where(long["answered"])
-        long["ceiling"] = (long["value"] == inst.response_max).astype(float).where(long["answered"])
-        stats_ = long.groupby(["column", "timepoint"], sort=False).agg(
-            n=("answered", "sum"), mean=("value", "mean"), sd=("value", "std"),
-            total=("value", "size"), floor_share=("floor", "mean"),
-            ceiling_share=("ceiling", "mean"),
-        )  # fmt: skip
+        # One item at a time: each (item, timepoint) group holds the same values in the same
+        # order as in a long table of all items, without holding that table (rows x items).
+        per_item = []
+        for col in cols:
+            value = pd.to_numeric(responses[col], errors="coerce").astype(float)
+            answered = value.notna()
+            one = pd.DataFrame({
+                "timepoint": responses["timepoint"], "value": value, "answered": answered,
+                "floor": (value == inst.response_min).astype(float).where(answered),
+                "ceiling": (value == inst.response_max).astype(float).where(answered),
+            })  # fmt: skip
+            agg = one.groupby("timepoint", sort=False).agg(
+                n=("answered", "sum"), mean=("value", "mean"), sd=("value", "std"),
+                total=("value", "size"), floor_share=("floor", "mean"),
+                ceiling_share=("ceiling", "mean"),
+            )  # fmt: skip
+            agg.index = pd.MultiIndex.from_product([[col], agg.index],
+                                                   names=["column", "timepoint"])  # fmt: skip
+            per_item.append(agg)
+        stats_ = pd.concat(per_item)
         grid = pd.MultiIndex.from_product([cols, timepoints], names=["column", "timepoint"])
         stats_ = stats_.reindex(grid).reset_index()
         stats_["n"] = stats_["n"].fillna(0).astype(np.int64)
