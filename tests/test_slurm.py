@@ -81,7 +81,11 @@ def _harness(script: Path, user: str, pid: int, *extra: str) -> subprocess.Compl
 
 
 def _controller_up() -> bool:
-    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, check=False)
+    try:
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=20,
+                              check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return False
     return " is UP" in ping.stdout
 
 
@@ -168,10 +172,30 @@ def _slurm_power_run(project: Path) -> subprocess.Popen:
 
 
 def _stop_controller(remove_conf: bool) -> None:
-    """What another run's teardown did: the controller stopped (and its slurm.conf removed)."""
-    os.kill(int(Path("/run/slurmctld.pid").read_text()), signal.SIGTERM)
+    """What another run's teardown did: the controller stopped (and its slurm.conf removed).
+
+    Returns once the controller is gone and ``scontrol ping`` no longer reaches one: setup made
+    sure the pid file names the live controller that owns the port and answers."""
+    pid = int(Path("/run/slurmctld.pid").read_text())
+    assert _state(pid) not in ("Z", "X"), f"no live controller with the pid file's pid {pid}"
+    assert _controller_up(), "setup returned, but the controller does not answer"
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 60
+    while Path(f"/proc/{pid}").exists() and _state(pid) not in ("Z", "X"):
+        assert time.monotonic() < deadline, "the controller did not stop"
+        time.sleep(0.2)
+    while _controller_up():
+        assert time.monotonic() < deadline, "a controller still answers"
+        time.sleep(0.2)
     if remove_conf:
         CONF.unlink()
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "X"
 
 
 @pytest.mark.slurm
@@ -212,7 +236,6 @@ def test_a_slurm_run_against_a_stopped_controller_stops_at_once(own_cluster, tmp
     try:
         assert _harness(SETUP, me, os.getpid()).stdout == "started\n"
         _stop_controller(remove_conf=False)
-        time.sleep(1)  # let it go
         started = time.monotonic()
         run = _slurm_power_run(project)
         out, err = run.communicate(timeout=120)

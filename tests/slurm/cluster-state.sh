@@ -35,6 +35,62 @@ alive() { # alive PIDFILE: the process exists and is not a zombie
   [ -n "$stat" ] && [ "${stat#Z}" = "$stat" ]
 }
 
+port_listeners() { # port_listeners PORT: pids of the processes listening on TCP PORT (by socket)
+  local hex inode pids=""
+  hex=$(printf '%04X' "$1")
+  for inode in $(awk -v h=":$hex" '$4 == "0A" && substr($2, length($2) - 4) == h {print $10}' \
+                   /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    pids="$pids $(find /proc/[0-9]*/fd -lname "socket:\[$inode\]" 2>/dev/null | cut -d/ -f3 | sort -u)"
+  done
+  echo $pids
+}
+
+port_free() { # port_free PORT: nothing listens on it
+  ! awk -v h=":$(printf '%04X' "$1")" '$4 == "0A" && substr($2, length($2) - 4) == h {f=1}
+                                       END {exit !f}' /proc/net/tcp /proc/net/tcp6 2>/dev/null
+}
+
+wait_for() { # wait_for SECONDS COMMAND...: until COMMAND succeeds (status 1 when it never did)
+  local deadline=$(( $(date +%s) + $1 )); shift
+  until "$@"; do
+    [ "$(date +%s)" -lt "$deadline" ] || return 1
+    sleep 0.2
+  done
+}
+
+gone() { # gone PID...: none of the processes exists any more (zombies count as gone)
+  local pid stat
+  for pid in "$@"; do
+    stat=$(ps -o stat= -p "$pid" 2>/dev/null || true)
+    [ -z "$stat" ] || [ "${stat#Z}" != "$stat" ] || return 1
+  done
+}
+
+controller_answers() { # the controller in /run/slurmctld.pid is alive, owns port 6817 and answers
+  alive /run/slurmctld.pid || return 1
+  case " $(port_listeners 6817) " in *" $(cat /run/slurmctld.pid) "*) ;; *) return 1 ;; esac
+  timeout 5 scontrol ping 2>/dev/null | grep -q " is UP"
+}
+
+record_daemon() { # record_daemon PIDFILE: remember "<pid> <start time>" of the daemon we started
+  # (a daemon removes its own pid file when it exits, also one a newer daemon wrote meanwhile)
+  local pid; pid=$(cat "$1")
+  install -d -m 0755 "$STATE/daemons"
+  echo "$pid $(start_time "$pid")" > "$STATE/daemons/$(basename "$1" .pid)"
+}
+
+recorded_daemons() { # pids of the recorded daemons still running (same start time)
+  local entry pid started pids=""
+  for entry in "$STATE"/daemons/*; do
+    [ -e "$entry" ] || continue
+    read -r pid started < "$entry" || true
+    if [ -n "$pid" ] && [ "$(start_time "$pid" 2>/dev/null)" = "$started" ]; then
+      pids="$pids $pid"
+    fi
+  done
+  echo $pids
+}
+
 start_time() { # start_time PID: clock ticks since boot (a reused pid has another one)
   [ -r "/proc/$1/stat" ] || return 1
   sed 's/.*) //' "/proc/$1/stat" | cut -d' ' -f20

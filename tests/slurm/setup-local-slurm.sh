@@ -54,6 +54,8 @@ chown munge:munge /etc/munge/munge.key && chmod 0400 /etc/munge/munge.key
 install -d -o munge -g munge -m 0755 /run/munge
 if ! alive /run/munge/munged.pid; then
   runuser -u munge -- /usr/sbin/munged 9>&-  # 9>&-: daemons must not hold the state lock
+  wait_for 10 alive /run/munge/munged.pid
+  record_daemon /run/munge/munged.pid
 fi
 
 install -d /var/spool/slurmctld /var/spool/slurmd /var/log/slurm /etc/slurm
@@ -91,8 +93,18 @@ CONF
 if ! cmp -s "$conf.new" "$conf" 2>/dev/null; then mv "$conf.new" "$conf"; else rm "$conf.new"; fi
 
 if ! alive /run/slurmctld.pid; then
+  # A controller that is still stopping holds the port: a new one would exit at once.
+  if ! wait_for 30 port_free 6817; then
+    log "port 6817 is still in use (pid $(port_listeners 6817)): not starting a second controller"
+    exit 1
+  fi
   # -c: clean job state, so a controller killed earlier does not resurrect finished jobs.
   slurmctld -c 9>&-
+  if ! wait_for 30 controller_answers; then
+    log "slurmctld did not come up (scontrol ping); see /var/log/slurm/slurmctld.log"
+    exit 1
+  fi
+  record_daemon /run/slurmctld.pid
 fi
 if ! alive /run/slurmd.pid; then
   # Orphaned job steps from a killed run make the next job's credential "revoked".
@@ -101,7 +113,16 @@ if ! alive /run/slurmd.pid; then
     sleep 0.5
   done
   rm -f /var/spool/slurmd/cred_state*
+  if ! wait_for 30 port_free 6818; then
+    log "port 6818 is still in use (pid $(port_listeners 6818)): not starting a second slurmd"
+    exit 1
+  fi
   slurmd 9>&-
+  if ! wait_for 30 alive /run/slurmd.pid; then
+    log "slurmd did not come up; see /var/log/slurm/slurmd.log"
+    exit 1
+  fi
+  record_daemon /run/slurmd.pid
 fi
 
 for _ in $(seq 1 40); do
@@ -113,5 +134,12 @@ if [ "${state:-}" = "drain" ] || [ "${state:-}" = "down" ]; then
   scontrol update nodename="$host" state=resume >/dev/null 2>&1 || true
 fi
 out=$(timeout 30 srun -N1 -n1 hostname 9>&-)
+# Only a controller that answers now, the one in /run/slurmctld.pid, and a node that is up count.
+if ! controller_answers; then
+  log "the controller in /run/slurmctld.pid does not answer"; exit 1
+fi
+if ! wait_for 20 sh -c 'sinfo -h -o %t 2>/dev/null | grep -qxE "idle|mix|alloc"'; then
+  log "node not up: $(sinfo -h -o %t 2>/dev/null | head -1)"; exit 1
+fi
 log "cluster $outcome: node $out, $(sinfo -h -o '%P %t %c CPUs'); $(live_users) live user(s)"
 echo "$outcome"

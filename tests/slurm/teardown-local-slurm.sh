@@ -29,18 +29,30 @@ if [ "$others" -gt 0 ]; then
   log "left running: $others other live user(s)"
   exit 0
 fi
-scancel --user=root >/dev/null 2>&1 || true
+# (a controller that is gone cannot cancel anything: scancel would only wait for it, ~20 s)
+if controller_answers; then scancel --user=root >/dev/null 2>&1 || true; fi
 # Job steps whose controller went away wait for it forever (slurmstepd and the job's processes):
 # found through their step sockets, with their descendants, before anything is stopped.
 steps=$(step_daemons)
 steps=${steps:+$(with_descendants $steps)}
+# The daemons by pid file and as setup recorded them (a stopping daemon removes its pid file,
+# also one a newer daemon wrote); returns only once they are gone and their ports are free, so
+# the next setup never starts a daemon that finds the port taken and exits.
+daemons="$(recorded_daemons)"
 for pidfile in /run/slurmd.pid /run/slurmctld.pid /run/munge/munged.pid; do
-  if [ -s "$pidfile" ]; then
-    kill "$(cat "$pidfile")" 2>/dev/null || true
-    rm -f "$pidfile"
-  fi
+  if alive "$pidfile"; then daemons="$daemons $(cat "$pidfile")"; fi
 done
+daemons=$(echo $daemons | tr ' ' '\n' | sort -u | tr '\n' ' ')
+for pid in $daemons; do kill "$pid" 2>/dev/null || true; done
 for pid in $steps; do kill -9 "$pid" 2>/dev/null || true; done
+if [ -n "$daemons" ] && ! wait_for 30 gone $daemons; then
+  log "still running after 30 s, killed: $daemons"
+  for pid in $daemons; do kill -9 "$pid" 2>/dev/null || true; done
+  wait_for 10 gone $daemons || log "still running: $daemons"
+fi
+rm -rf /run/slurmd.pid /run/slurmctld.pid /run/munge/munged.pid "$STATE/daemons"
+wait_for 10 port_free 6817 || log "port 6817 still in use"
+wait_for 10 port_free 6818 || log "port 6818 still in use"
 rm -f /var/spool/slurmd/"$(hostname -s)"_*
 rm -f /etc/slurm/slurm.conf "$STATE/started"
 if [ "${EXTRA_ARGS[0]:-}" = "--purge" ]; then
