@@ -167,3 +167,21 @@ def test_a_cohort_with_a_categorical_covariate_runs_through(tmp_path):
     report = (work / "reports" / "demo" / "report.html").read_text(encoding="utf-8")
     assert ("at its average and every categorical covariate in its observed proportions."
             in report)
+
+
+def test_levels_written_as_numbers_match_beside_a_blank_cell(tmp_path):
+    """Declared levels "1", "2" and a participant without a value: read as text, they match
+    (read as numbers they became "1.0", "2.0" and the model stage stopped)."""
+    from balint_analysis.models.inputs import prepare_inputs
+    from balint_analysis.pipeline import read_participants
+
+    path = tmp_path / "participants.csv"
+    path.write_text("participant,group,cluster,sessions,site\np1,balint,G1,,1\n"
+                    "p2,control,,,2\np3,balint,G1,,\n")  # fmt: skip
+    people = read_participants(path, {"site": ("1", "2")})
+    assert people["site"].tolist()[:2] == ["1", "2"] and people["site"].isna().tolist()[2]
+    scores = pd.DataFrame({"participant": ["p1", "p2", "p3"], "group": ["balint", "control",
+                           "balint"], "timepoint": "pre", "score": [1.0, 2.0, 3.0],
+                           "instrument": "m", "scale": "e"})  # fmt: skip
+    prepare_inputs(scores, people, ["pre", "post"], "balint", "control", ["site"],
+                   {"site": ("1", "2")})  # fmt: skip

@@ -51,6 +51,9 @@ def _refusal(monkeypatch, value: str | None, key_env: str = "BA_KEY_T", demo: bo
     (" " + GOOD_KEY, "begins or ends with whitespace"),
     ("a" * 64, "has fewer than 8 different characters"),
     ("12" * 32, "has fewer than 8 different characters"),
+    ("abcdefgh" * 4, "is a shorter string repeated"),
+    ("secrets/pseudonymisation_key.txt", "names a file or folder, not a secret"),
+    ("~/keys/balint_pseudonymisation.key", "names a file or folder, not a secret"),
     (DEMO_KEY, "is the public demo key"),
 ])  # fmt: skip
 def test_weak_keys_are_refused_with_the_fix(monkeypatch, value, why):
@@ -63,6 +66,11 @@ def test_a_key_naming_an_existing_path_is_refused(monkeypatch, tmp_path):
     folder = tmp_path / "a-folder-with-a-long-enough-name-0123456789"
     folder.mkdir()
     text = _refusal(monkeypatch, f"{folder}:{tmp_path}")
+    assert "names a file or folder, not a secret" in text
+    # A relative path to an existing file is a path too (the key is its content, not its name).
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pseudonymisation-key-kept-in-this-project.bin").write_text("x")
+    text = _refusal(monkeypatch, "pseudonymisation-key-kept-in-this-project.bin")
     assert "names a file or folder, not a secret" in text
     # A random key that merely starts with "/" (base64 can) is no path and is accepted.
     monkeypatch.setenv("BA_KEY_T", "/" + GOOD_KEY)
@@ -87,7 +95,7 @@ def test_good_keys_and_the_demo_key_are_accepted(monkeypatch):
     assert resolve_key("BA_KEY_T", allow_demo_key=False) == (token.encode(), False)
     monkeypatch.setenv("BA_KEY_T", GOOD_KEY)
     assert resolve_key("BA_KEY_T", allow_demo_key=False) == (GOOD_KEY.encode(), False)
-    polish = "ąęśćżźółń" * 3  # 27 characters, 54 bytes: the floor counts UTF-8 bytes
+    polish = "zażółćgęśląjaźńĄĘŚŹŻ"  # 20 characters, 34 bytes: the floor counts UTF-8 bytes
     monkeypatch.setenv("BA_KEY_T", polish)
     assert resolve_key("BA_KEY_T", allow_demo_key=False) == (polish.encode(), False)
     # The public demo key meets the floor, and is used (and reported) only when allowed.

@@ -223,3 +223,26 @@ def test_pivoted_qr_keeps_columns_left_to_right_with_rs_tolerance():
     # 2x + 1 is exactly aliased; x + 1e-9 x^3 adds rank only below R's tolerance (1e-7)
     X = np.column_stack([np.ones(6), x, 2 * x + 1, x**2, x + 1e-9 * x**3])
     assert independent_columns(X).tolist() == [True, True, False, True, False]
+
+
+def test_a_column_the_qr_drops_makes_every_mean_loading_on_it_non_estimable():
+    """A covariate equal to group up to 1e-8: the pivoted QR drops it, so every mean (all load
+    on it at its average) is non-estimable, as R's emmeans says ("nonEst"). Estimability used a
+    second, looser tolerance and reported all four means."""
+    from balint_analysis.models.emmeans import estimated_marginal_means
+
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(40):
+        group, level = ("balint", 20 + 3 * rng.normal()) if i < 20 else ("control",
+                                                                         20 + 3 * rng.normal())
+        for timepoint in ("pre", "post"):
+            rows.append({"participant": f"p{i}", "group": group, "timepoint": timepoint,
+                         "cluster": None, "score": level + rng.normal(),
+                         "x": float(group == "balint") + 1e-8 * rng.normal()})  # fmt: skip
+    data = model_data(pd.DataFrame(rows), levels=["pre", "post"], intervention="balint",
+                      control="control", covariates=["x"])  # fmt: skip
+    assert not data.keep.all()
+    means = estimated_marginal_means(fit_lmm(data), groups=["balint", "control"],
+                                     timepoints=["pre", "post"])  # fmt: skip
+    assert means["mean"].isna().all()

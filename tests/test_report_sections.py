@@ -505,7 +505,8 @@ def test_small_balint_group_size_reads_below_five() -> None:
     part.loc[idx, "cluster"] = "grp0"
     part.loc[idx[:3], "cluster"] = "grp1"  # a Balint group of 3
     out = text_of(render_report(inputs, cfg))
-    assert "2 Balint group(s) with &lt;5–27 participants each." in out
+    # "<5–27" beside the arm's 30 gave the 3 away: the sizes are hidden together.
+    assert "2 Balint group(s); participants per group: hidden (at least one below 5)." in out
 
 
 def test_report_has_the_disclosure_legend(html: str) -> None:
@@ -522,3 +523,31 @@ def test_item_share_standing_for_a_small_count_is_not_shown() -> None:
     assert share_label(0.29, 100, 5) == "29%"
     assert share_label(0.0, 14, 5) == "0%"
     assert share_label(0.05, 100, 5, 1) == "5.0%"
+
+
+def test_no_answers_reads_zero_not_a_small_count() -> None:
+    """A row with no answers describes nobody: 0, never "<5" (which means 1 to 4)."""
+    from balint_analysis.report.clinical import flags_section
+
+    flags = pd.DataFrame({"instrument": ["phq9"], "flag": ["item9"], "group": ["balint"],
+                          "timepoint": ["pre"], "n_responses": [0], "n_flagged": [0]})  # fmt: skip
+    section = flags_section(flags, make_config(), [("balint", "Balint group", "#000")], ["pre"],
+                            5)  # fmt: skip
+    cells = [c for row in section["rows"] for c in row["cells"]]
+    assert cells and "<5" not in cells and set(cells) == {"0"}
+
+
+def test_a_small_balint_group_size_cannot_be_worked_out_from_the_arm_size() -> None:
+    """Groups of 3 and 9 in an arm of 12: "<5–9" beside n = 12 would give the 3 away."""
+    from balint_analysis.report.tables import baseline_table
+
+    people = pd.DataFrame({"participant": [f"p{i}" for i in range(17)],
+                           "group": ["balint"] * 12 + ["control"] * 5,
+                           "cluster": ["G1"] * 3 + ["G2"] * 9 + [None] * 5})  # fmt: skip
+    scores = pd.DataFrame(columns=["participant", "group", "timepoint", "instrument", "scale",
+                                   "score"])  # fmt: skip
+    arms = [("balint", "Balint group", "a"), ("control", "Comparison group", "b")]
+    table = baseline_table(people, scores, arms, "pre", [], 5)
+    assert table["clusters"] == {"n": "2", "sizes": "hidden (at least one below 5)"}
+    people.loc[people["cluster"] == "G1", "cluster"] = "G2"  # one group of 12: nothing small
+    assert baseline_table(people, scores, arms, "pre", [], 5)["clusters"]["sizes"] == "12"

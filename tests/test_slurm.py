@@ -42,7 +42,7 @@ def test_a_run_against_a_dead_controller_stops_before_it_submits():
 def test_a_controller_lost_during_the_run_stops_it_once_the_grace_time_is_over():
     (line,) = _watch("slurm", [True, True, True, False, True] + [False] * 50)
     assert line.startswith("the SLURM controller stopped answering (`scontrol ping`, 0 s)")
-    assert "\n" not in line and "--rerun-incomplete" in line
+    assert "\n" not in line and "--rerun-incomplete" in line and "`squeue --me`" in line
 
 
 def test_local_runs_are_not_watched():

@@ -40,8 +40,9 @@ def controller_gone_message(seconds: float | None) -> str:
         return ("the SLURM controller does not answer (`scontrol ping`), so no job was "
                 "submitted: start slurmctld or check /etc/slurm/slurm.conf, then run again.")
     return (f"the SLURM controller stopped answering (`scontrol ping`, {seconds:.0f} s): the run "
-            "is stopped, its submitted jobs are in an unknown state; once `scontrol ping` says UP, "
-            "run again with --rerun-incomplete.")  # fmt: skip
+            "is stopped, its submitted jobs may still be running; once `scontrol ping` says UP, "
+            "wait until `squeue --me` lists none of them (or `scancel` them), then run again with "
+            "--rerun-incomplete.")  # fmt: skip
 
 
 def watch_controller(executor_name: Callable[[], str | None], stop: Callable[[str], None], *,

@@ -54,6 +54,9 @@ NOT_SECRET_VARIABLES = frozenset({
 NOT_SECRET_PREFIXES = ("LC_", "XDG_", "SLURM_", "SNAKEMAKE", "CONDA_", "PYTHON", "GIT_")
 
 
+_KEY_FILE = re.compile(r"\.(key|txt|pem|asc|secret)\Z", re.IGNORECASE)
+
+
 def _key_problem(value: str, *, allow_demo_key: bool) -> str | None:
     """Why ``value`` cannot be a pseudonymisation key, or ``None``.
 
@@ -65,13 +68,24 @@ def _key_problem(value: str, *, allow_demo_key: bool) -> str | None:
         return "begins or ends with whitespace (a pasted newline or space?)"
     if value == DEMO_KEY and not allow_demo_key:
         return "is the public demo key, which protects nothing"
-    if any(os.path.isabs(part) and os.path.exists(part) for part in value.split(os.pathsep)):
+    if _names_a_path(value):
         return "names a file or folder, not a secret"
     if len(value.encode("utf-8")) < MIN_KEY_BYTES:
         return f"is shorter than {MIN_KEY_BYTES} bytes"
     if len(set(value)) < MIN_DISTINCT_CHARACTERS:
         return f"has fewer than {MIN_DISTINCT_CHARACTERS} different characters"
+    if value in (value + value)[1:-1]:  # true exactly when value is a shorter string repeated
+        return "is a shorter string repeated"
     return None
+
+
+def _names_a_path(value: str) -> bool:
+    """Whether ``value`` is a path rather than a secret: an existing file or folder (absolute,
+    relative or ``~``), or a path-like value ending in a key-file suffix."""
+    for part in value.split(os.pathsep):
+        if part and os.path.exists(os.path.expanduser(part)):
+            return True
+    return bool(re.search(r"[/\\]", value)) and bool(_KEY_FILE.search(value))
 
 
 def resolve_key(key_env: str, *, allow_demo_key: bool) -> tuple[bytes, bool]:

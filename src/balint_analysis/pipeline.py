@@ -17,7 +17,7 @@ from typing import Any
 from balint_analysis.config import StudyConfig, load_stage_config
 from balint_analysis.errors import InputError
 
-__all__ = ["STAGES", "finish_job", "read_inputs", "run_job", "run_stage"]
+__all__ = ["STAGES", "finish_job", "read_inputs", "read_participants", "run_job", "run_stage"]
 
 
 def _csv_round_trip(frame, **read_options):
@@ -223,6 +223,16 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
         write_csv(flag_counts(responses, instruments, timepoints, groups), out["flags"])
 
 
+def read_participants(path: str | Path, covariate_levels: Mapping[str, Any]) -> Any:
+    """``participants.csv`` as the model stage reads it: ids, Balint groups and categorical
+    covariates as text (levels "1", "2" beside a blank cell would otherwise be read as the
+    floats 1.0, 2.0 and never match their declared labels), other covariates as numbers."""
+    import pandas as pd
+
+    text = {"participant": str, "cluster": str, **dict.fromkeys(covariate_levels, str)}
+    return pd.read_csv(path, dtype=text)
+
+
 def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) -> None:
     import pandas as pd
 
@@ -234,7 +244,7 @@ def model_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
     derived = [f"{i}.{s}" for i, inst in cfg.instruments.items()
                for s, scale in inst.scales.items() if scale.derived_from]  # fmt: skip
     scores = scores[~(scores["instrument"] + "." + scores["scale"]).isin(derived)]
-    participants = pd.read_csv(inp["participants"], dtype={"participant": str, "cluster": str})
+    participants = read_participants(inp["participants"], cfg.analysis.covariate_levels)
     reliability = pd.read_csv(inp["reliability"]) if inp.get("reliability") else None
     fuzzy_links = None
     if inp.get("flow") and inp.get("responses"):

@@ -212,7 +212,9 @@ class FittedLMM:
         L = np.atleast_2d(np.asarray(L, dtype=float))
         X = self.data.X
         _, s, vt = np.linalg.svd(X, full_matrices=X.shape[0] < X.shape[1])  # vt: p x p
-        null = vt[np.sum(s > 1e-9 * s[0]):].T
+        # The null space of the rank the pivoted QR decided (``keep``), not a second tolerance:
+        # a column the QR dropped must make every function that loads on it non-estimable.
+        null = vt[int(self.data.keep.sum()):].T
         est, se, df = self.satterthwaite.contrast(L[:, self.data.keep])
         if null.size:
             bad = np.abs(L @ null).max(axis=1) > 1e-8 * np.maximum(1.0, np.abs(L).max(axis=1))

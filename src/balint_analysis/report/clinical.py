@@ -19,6 +19,7 @@ from balint_analysis.config import StudyConfig
 from balint_analysis.report.disclosure import (
     SECONDARY_LABEL,
     STATISTIC_LABEL,
+    is_primary,
     n_label,
     protect_line,
     share_label,
@@ -350,7 +351,7 @@ def flags_section(
     for r in _sorted(df, timepoints, arms).to_dict("records"):
         vals = {c: numeric(pd.Series([r.get(c)])).iloc[0] for c in counts}
         total = vals.get(denom) if denom else None
-        small_n = total is not None and suppressed(total, min_cell)
+        small_n = total is not None and is_primary(total, min_cell)  # 0 answers: nothing to hide
         cells = []
         for c, v in vals.items():
             if (c == denom or total is None or is_missing(total) or is_missing(v)

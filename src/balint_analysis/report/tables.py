@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from balint_analysis.report.disclosure import (
+    SECONDARY,
     SECONDARY_LABEL,
     STATISTIC_LABEL,
     n_label,
@@ -306,10 +307,17 @@ def baseline_table(
         c = p.loc[p["group"] == labels[0], "cluster"].dropna().astype(str)
         c = c[c.str.strip() != ""]
         if len(c):
-            sizes = c.value_counts()
-            # a Balint group of fewer than min_cell people is a small cell: its size reads "<k"
+            sizes = c.value_counts()  # largest first
+            # The group sizes and the arm's members without a group add up to the arm size
+            # shown beside them: protected as one line, so a "<k" size cannot be worked out
+            # from the arm size and the other sizes.
+            line = protect_line([*sizes.tolist(), n_arm[labels[0]] - int(sizes.sum())],
+                                min_cell)  # fmt: skip
+            hidden = line.withheld or SECONDARY in line.status[: len(sizes)]
             lo, hi = (n_label(int(x), min_cell) for x in (sizes.min(), sizes.max()))
-            clusters = {"n": str(len(sizes)), "sizes": f"{lo}–{hi}" if len(sizes) > 1 else hi}
+            sizes_text = (f"{SECONDARY_LABEL} (at least one below {min_cell})" if hidden
+                          else hi if len(sizes) == 1 else f"{lo}–{hi}")  # fmt: skip
+            clusters = {"n": str(len(sizes)), "sizes": sizes_text}
     return {
         "arms": [
             {"name": n[:1].upper() + n[1:], "label": lab, "n": str(n_arm[lab])}
