@@ -10,6 +10,7 @@ the Jinja filter ``gloss``; :func:`glossary_entries` lists the entries for the a
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -116,19 +117,29 @@ GLOSSARY: tuple[Term, ...] = (
     ),
 )  # fmt: skip
 
-_BY_SPELLING = {s.lower(): t for t in GLOSSARY for s in t.spellings}
-# Longest spelling first so "linear mixed model" wins over "mixed model"; word boundaries so "CI"
-# is not found inside "CIRCLE" and "df" not inside "pdf".
-_PATTERN = re.compile(
-    r"(?<![\w-])("
-    + "|".join(re.escape(s) for s in sorted(_BY_SPELLING, key=len, reverse=True))
-    + r")(?![\w-])",
-    re.IGNORECASE,
-)
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled(terms: tuple[Term, ...]) -> tuple[dict[str, Term], re.Pattern[str]]:
+    """Spelling → term, and one pattern matching every spelling of ``terms``."""
+    by_spelling = {s.lower(): t for t in terms for s in t.spellings}
+    # Longest spelling first so "linear mixed model" wins over "mixed model"; word boundaries so
+    # "CI" is not found inside "CIRCLE" and "df" not inside "pdf".
+    pattern = re.compile(
+        r"(?<![\w-])("
+        + "|".join(re.escape(s) for s in sorted(by_spelling, key=len, reverse=True))
+        + r")(?![\w-])",
+        re.IGNORECASE,
+    )
+    return by_spelling, pattern
+
+
 _UPPER_ONLY = {"ci", "icc"}  # abbreviations: "ci" in lower case is not the term
 
 
-def gloss(text: object, used: set[str] | None = None) -> Markup:
+def gloss(
+    text: object, used: set[str] | None = None, terms: tuple[Term, ...] = GLOSSARY
+) -> Markup:
     """Escape ``text`` and mark the first mention of each glossary term in it.
 
     Parameters
@@ -138,6 +149,8 @@ def gloss(text: object, used: set[str] | None = None) -> Markup:
         kept as markup and only its text between tags is searched.
     used : set of str, optional
         Collects the keys of the terms marked, so the glossary can list only those.
+    terms : tuple of Term, optional
+        The glossary to mark (default: the cohort report's; the programme report adds its own).
 
     Returns
     -------
@@ -156,10 +169,11 @@ def gloss(text: object, used: set[str] | None = None) -> Markup:
             used.update(re.findall(r'href="#gl-([\w-]+)"', html))
         return Markup(html)
     seen: set[str] = set()
+    by_spelling, pattern = _compiled(terms)
 
     def mark(match: re.Match[str]) -> str:
         mention = match.group(1)
-        term = _BY_SPELLING[mention.lower()]
+        term = by_spelling[mention.lower()]
         if (mention.lower() in _UPPER_ONLY and mention != mention.upper()) or term.key in seen:
             return mention
         seen.add(term.key)
@@ -172,12 +186,12 @@ def gloss(text: object, used: set[str] | None = None) -> Markup:
 
     # Only text between tags is searched: never inside an attribute or an existing element name.
     parts = re.split(r"(<[^>]*>)", html)
-    return Markup("".join(p if p.startswith("<") else _PATTERN.sub(mark, p) for p in parts))
+    return Markup("".join(p if p.startswith("<") else pattern.sub(mark, p) for p in parts))
 
 
-def glossary_entries() -> list[dict[str, str]]:
+def glossary_entries(terms: tuple[Term, ...] = GLOSSARY) -> list[dict[str, str]]:
     """The glossary for the appendix: ``key``, ``headword`` and ``definition`` per term."""
     return [
         {"key": t.key, "headword": t.headword, "definition": t.definition}
-        for t in sorted(GLOSSARY, key=lambda t: t.headword.lower())
+        for t in sorted(terms, key=lambda t: t.headword.lower())
     ]
