@@ -1,0 +1,137 @@
+"""Rubin's rules with Barnard–Rubin degrees of freedom, as ``mice::pool()``.
+
+M completed datasets give estimates ``Q_m`` with variances ``U_m``. The pooled estimate is
+``Q̄ = mean(Q_m)``; its variance ``T = Ū + (1 + 1/M) B`` adds the between-imputation variance
+``B`` (sample variance of the ``Q_m``) to the mean within-imputation variance ``Ū``. With
+``λ = (1 + 1/M) B / T`` (the proportion of the variance due to the missing data) and ``riv =
+(1 + 1/M) B / Ū`` (relative increase in variance), the degrees of freedom are Barnard & Rubin's
+(1999) small-sample form
+
+    ν_old = (M − 1) / λ²,   ν_obs = (ν_com + 1) / (ν_com + 3) · ν_com · (1 − λ),
+    ν = ν_old ν_obs / (ν_old + ν_obs),
+
+never more than the complete-data ``ν_com``; the fraction of missing information is mice's
+``fmi = (riv + 2 / (ν + 3)) / (riv + 1)``. CI and p are t-based with ν.
+
+mice 3.15 floors λ at 1e-4 before computing ``ν_old``; mice 3.19 dropped that floor and so do
+we: with identical imputations (B = 0) ν is ``ν_obs`` exactly, the limit of the formula, instead
+of a value depending on an arbitrary floor. Away from λ < 1e-4 the two agree exactly
+(tests/test_missing_pooling.py compares with R's ``mice::pool``).
+
+``ν_com`` of a mixed-model contrast has no agreed definition (mice uses lme4's number of
+observations minus parameters, which is far too large). We use the Satterthwaite df of the
+contrast in each completed-data fit (column ``df_complete``) and pool with its median over the
+imputations: the df the complete-data analysis would have had.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+__all__ = ["POOL_KEYS", "pool_imputations", "rubin_pool"]
+
+#: Columns that identify one pooled quantity, when present (``group`` for pooled EMMs).
+POOL_KEYS = ("instrument", "scale", "timepoint", "group", "scenario", "delta")
+
+_POOLED = ("estimate", "se", "df", "ci_low", "ci_high", "p_value", "fmi", "riv", "m")
+
+
+def rubin_pool(estimates: Sequence[float], variances: Sequence[float], df_complete: float,
+               alpha: float = 0.05) -> dict:
+    """Pool one quantity over imputations (Rubin's rules, Barnard–Rubin df).
+
+    Parameters
+    ----------
+    estimates, variances : sequence of float
+        Per-imputation estimate and its squared standard error (same length M).
+    df_complete : float
+        Complete-data degrees of freedom ``ν_com`` (``inf``: Rubin's 1987 ``ν_old``).
+    alpha : float
+        1 − confidence level.
+
+    Returns
+    -------
+    dict
+        ``estimate, se, df, ci_low, ci_high, p_value, fmi, riv, m``; all NaN (``m`` = M) when
+        M < 2 or any input is not finite.
+    """
+    q = np.asarray(estimates, dtype=float)
+    u = np.asarray(variances, dtype=float)
+    m = int(q.size)
+    out = dict.fromkeys(_POOLED, np.nan) | {"m": m}
+    if m < 2 or u.size != m or not (np.all(np.isfinite(q)) and np.all(np.isfinite(u))):
+        return out
+    qbar = float(q.mean())
+    ubar = float(u.mean())
+    b = float(np.var(q, ddof=1))
+    t = ubar + (1.0 + 1.0 / m) * b
+    lam = (1.0 + 1.0 / m) * b / t
+    riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
+    dfc = float(df_complete)
+    df_old = (m - 1) / lam**2 if lam > 0 else np.inf
+    if np.isinf(dfc):
+        df = df_old
+    else:
+        df_obs = (dfc + 1.0) / (dfc + 3.0) * dfc * (1.0 - lam)
+        df = df_obs if np.isinf(df_old) else df_old * df_obs / (df_old + df_obs)
+    se = float(np.sqrt(t))
+    half = float(stats.t.ppf(1.0 - alpha / 2.0, df)) * se
+    p = float(2.0 * stats.t.sf(abs(qbar) / se, df)) if se > 0 else np.nan
+    fmi = (riv + 2.0 / (df + 3.0)) / (riv + 1.0)
+    return {"estimate": qbar, "se": se, "df": float(df), "ci_low": qbar - half,
+            "ci_high": qbar + half, "p_value": p, "fmi": float(fmi), "riv": float(riv), "m": m}
+
+
+def pool_imputations(per_imputation: pd.DataFrame, alpha: float = 0.05, *,
+                     baseline_sd: Mapping[tuple[str, str], float] | None = None) -> pd.DataFrame:
+    """Pool per-imputation results into one row per quantity.
+
+    Parameters
+    ----------
+    per_imputation : pandas.DataFrame
+        :data:`balint_analysis.missing.analysis.PER_IMPUTATION_COLUMNS` (optionally ``group``
+        for EMMs, ``baseline_sd`` and ``reason``); one row per imputation and quantity.
+    alpha : float
+        1 − confidence level.
+    baseline_sd : mapping, optional
+        ``(instrument, scale) -> baseline SD`` for ``delta_sd``; by default the
+        ``baseline_sd`` column when present.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per combination of the :data:`POOL_KEYS` present, in order of appearance:
+        the keys, ``delta_sd``, ``estimate, se, df, ci_low, ci_high, p_value, fmi, m`` and
+        ``reason`` ("" when pooled; else why not). ``df_complete`` is the median over the
+        imputations (the complete-data df does not depend on which imputations were drawn).
+    """
+    keys = [k for k in POOL_KEYS if k in per_imputation.columns]
+    rows = []
+    for key, part in per_imputation.groupby(keys, sort=False, dropna=False):
+        row = dict(zip(keys, key, strict=True))
+        reasons = part["reason"].fillna("") if "reason" in part else pd.Series("", part.index)
+        reason = next((r for r in reasons if r), "")
+        pooled = rubin_pool(part["estimate"], part["variance"],
+                            float(np.median(part["df_complete"])), alpha)
+        if not reason and np.isnan(pooled["estimate"]):
+            reason = ("fewer than two imputations" if len(part) < 2
+                      else "an imputation gave no estimate")
+        if reason:
+            pooled = dict.fromkeys(_POOLED, np.nan) | {"m": len(part)}
+        sd = np.nan
+        if baseline_sd is not None and "instrument" in row:
+            sd = float(baseline_sd.get((row["instrument"], row["scale"]), np.nan))
+        elif "baseline_sd" in part:
+            sd = float(part["baseline_sd"].iloc[0])
+        delta = float(row.get("delta", 0.0))
+        row["delta_sd"] = delta / sd if np.isfinite(sd) and sd > 0 else np.nan
+        row.update({k: pooled[k] for k in _POOLED if k != "riv"}, reason=reason)
+        rows.append(row)
+    columns = [*keys, "delta_sd", *(k for k in _POOLED if k != "riv"), "reason"]
+    out = pd.DataFrame(rows, columns=columns)
+    out["m"] = out["m"].astype(int)
+    return out
