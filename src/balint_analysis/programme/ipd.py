@@ -19,6 +19,7 @@ quantities with the block structure exploited (Woodbury), which large programmes
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -29,12 +30,23 @@ from balint_analysis.models.newton import minimise_with_boundary
 from balint_analysis.models.reml import reml_state, variance_structure
 from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
 
-__all__ = ["IPD_COLUMNS", "one_stage_model", "pooled_observations", "standardise_scores"]
+__all__ = [
+    "FORMULA",
+    "IPD_COLUMNS",
+    "PooledFit",
+    "fit_pooled_outcome",
+    "one_stage_model",
+    "pooled_observations",
+    "standardise_scores",
+]
 
 IPD_COLUMNS = ["instrument", "scale", "timepoint", "estimate", "se", "df", "ci_low", "ci_high",
                "p_value", "tau_site_effect", "n_cohorts", "n_participants", "pooling",
                "converged", "reason"]  # fmt: skip
 
+#: The model in lme4's notation (participant, Balint-group labels keyed within site).
+FORMULA = ("score ~ group * timepoint + (1 | participant) + (1 | site) + "
+           "(0 + treated_post | site) + (0 + treated_post | cluster)")
 #: Random-effect components in the order of the variance vector (the residual comes last).
 COMPONENTS = ("participant", "site", "site_effect", "cluster")
 #: Starting variances (participant and residual, other components) as shares of the OLS
@@ -146,17 +158,58 @@ def _components(frame: pd.DataFrame, clustered: bool) -> dict[str, tuple]:
     return comps
 
 
-def _fit_outcome(obs: pd.DataFrame, *, timepoints, intervention, control, alpha, pooling,
-                 notes=()) -> list[dict]:  # fmt: skip
-    """Fit the pooled model of one outcome; one row per post-baseline timepoint."""
-    instrument, scale = obs["instrument"].iloc[0], obs["scale"].iloc[0]
+@dataclass(frozen=True)
+class PooledFit:
+    """The fitted one-stage model of one outcome (see :func:`fit_pooled_outcome`).
+
+    Attributes
+    ----------
+    terms : tuple of str
+        Estimable fixed-effect terms, in the order of ``satterthwaite.beta``.
+    variances : dict
+        Variance per random-effect component that was fitted (0 on the boundary), then
+        ``residual``.
+    boundary : tuple of str
+        Components estimated at 0.
+    omitted : tuple of str
+        Components left out because they are not identifiable (fewer than two sites or
+        Balint groups).
+    deviance : float
+        REML deviance (lme4's ``REMLcrit``).
+    satterthwaite : Satterthwaite
+        Estimates, their covariance and Satterthwaite df of any contrast.
+    """
+
+    terms: tuple[str, ...]
+    variances: dict
+    boundary: tuple[str, ...]
+    omitted: tuple[str, ...]
+    deviance: float
+    satterthwaite: Satterthwaite
+
+
+def fit_pooled_outcome(
+    obs: pd.DataFrame, *, timepoints: Sequence[str], intervention: str, control: str
+) -> PooledFit | str:
+    """Fit the one-stage model to one outcome's pooled observations.
+
+    Parameters
+    ----------
+    obs : pandas.DataFrame
+        One outcome's rows of :func:`pooled_observations`.
+    timepoints : sequence of str
+        Timepoints in design order, the baseline first.
+    intervention, control : str
+        Group labels.
+
+    Returns
+    -------
+    PooledFit or str
+        The fit, or one sentence saying why there is none (never raises on data).
+    """
     levels = [t for t in timepoints if (obs["timepoint"] == t).any()]
-    post = list(timepoints[1:])
-    counts = {"n_cohorts": int(obs["cohort"].nunique()),
-              "n_participants": int(obs["participant"].nunique())}
     if not levels or levels[0] != timepoints[0] or len(levels) < 2:
-        return _empty_rows(instrument, scale, post, pooling,
-                           "no baseline or no follow-up observations to pool", **counts)
+        return "no baseline or no follow-up observations to pool"
     data = model_data(obs, levels=levels, intervention=intervention, control=control)
     frame = data.frame
     comps = _components(frame, data.clustered)
@@ -165,7 +218,7 @@ def _fit_outcome(obs: pd.DataFrame, *, timepoints, intervention, control, alpha,
     try:
         struct = variance_structure(X, data.y, frame["site"].to_numpy(), comps)
     except ValueError as error:
-        return _empty_rows(instrument, scale, post, pooling, str(error), **counts)
+        return str(error)
     beta, *_ = np.linalg.lstsq(X, data.y, rcond=None)
     total = max(float(np.var(data.y - X @ beta)), 1e-8)
     # Newton from a start in a non-convex region can stall; a few moment-based starts (the
@@ -177,39 +230,53 @@ def _fit_outcome(obs: pd.DataFrame, *, timepoints, intervention, control, alpha,
             may_vanish=tuple(range(1, len(comps))), converged=scaled_gradient)  # fmt: skip
         if state is not None:
             break
-    if state is None:
-        return _empty_rows(instrument, scale, post, pooling,
-                           "the pooled model did not converge; see the two-stage "
-                           "meta-analysis", **counts)  # fmt: skip
-    satt = Satterthwaite.from_state(state)
-    phi = dict(zip(names, state.phi, strict=True))
+    else:
+        return "the pooled model did not converge; see the two-stage meta-analysis"
+    return PooledFit(
+        terms=tuple(t for t, k in zip(data.terms, data.keep, strict=True) if k),
+        variances={n: float(v) for n, v in zip(names, state.phi, strict=True)},
+        boundary=tuple(names[k] for k in vanished),
+        omitted=tuple(c for c in COMPONENTS if c not in comps),
+        deviance=float(state.deviance),
+        satterthwaite=Satterthwaite.from_state(state),
+    )
+
+
+def _fit_outcome(obs: pd.DataFrame, *, timepoints, intervention, control, alpha, pooling,
+                 notes=()) -> list[dict]:  # fmt: skip
+    """Fit the pooled model of one outcome; one row per post-baseline timepoint."""
+    instrument, scale = obs["instrument"].iloc[0], obs["scale"].iloc[0]
+    post = list(timepoints[1:])
+    counts = {"n_cohorts": int(obs["cohort"].nunique()),
+              "n_participants": int(obs["participant"].nunique())}
+    fit = fit_pooled_outcome(obs, timepoints=timepoints, intervention=intervention,
+                             control=control)
+    if isinstance(fit, str):
+        return _empty_rows(instrument, scale, post, pooling, fit, **counts)
     reasons = list(notes)
-    for name in COMPONENTS[1:]:
-        if name not in comps:
-            reasons.append(f"no {name.replace('_', ' × ')} term (fewer than two "
-                           f"{'Balint groups' if name == 'cluster' else 'sites'} to tell apart)")
-    boundary = [names[k] for k in vanished]
-    if boundary:
-        reasons.append("variance estimated 0 (boundary): " + ", ".join(boundary)
+    for name in fit.omitted:
+        reasons.append(f"no {name.replace('_', ' × ')} term (fewer than two "
+                       f"{'Balint groups' if name == 'cluster' else 'sites'} to tell apart)")
+    if fit.boundary:
+        reasons.append("variance estimated 0 (boundary): " + ", ".join(fit.boundary)
                        + "; the model is the one without that term")  # fmt: skip
-    kept = [t for t, k in zip(data.terms, data.keep, strict=True) if k]
     rows = []
     for t in post:
         term = f"group[{intervention}]:timepoint[{t}]"
-        if term not in kept:
+        if term not in fit.terms:
             rows.extend(_empty_rows(instrument, scale, [t], pooling,
                                     f"no difference in change estimable at {t}", **counts))
             continue
-        L = np.zeros(len(kept))
-        L[kept.index(term)] = 1.0
-        est, se, df = (float(v[0]) for v in satt.contrast(L))
+        L = np.zeros(len(fit.terms))
+        L[fit.terms.index(term)] = 1.0
+        est, se, df = (float(v[0]) for v in fit.satterthwaite.contrast(L))
         q = stats.t.ppf(1 - alpha / 2, df) if np.isfinite(df) else stats.norm.ppf(1 - alpha / 2)
         p_value = 2 * (stats.t.sf(abs(est / se), df) if np.isfinite(df)
                        else stats.norm.sf(abs(est / se)))  # fmt: skip
         rows.append({"instrument": instrument, "scale": scale, "timepoint": t,
                      "estimate": est, "se": se, "df": df, "ci_low": est - q * se,
                      "ci_high": est + q * se, "p_value": p_value,
-                     "tau_site_effect": float(np.sqrt(phi.get("site_effect", 0.0))),
+                     "tau_site_effect": float(np.sqrt(fit.variances.get("site_effect", 0.0))),
                      "pooling": pooling, "converged": True, "reason": "; ".join(reasons),
                      **counts})  # fmt: skip
     return rows
