@@ -1,0 +1,250 @@
+"""The programme report: wording, numbers from the files, links, privacy, self-containment.
+
+Fixture programmes are small folders of the pooled stage's files (meta.csv, meta_analysis.csv,
+leave_one_out.csv, ipd.csv, cohorts.json) built here from synthetic per-cohort effects; the pooled
+rows come from the real meta-analysis functions, so the sentences are checked against numbers
+computed the way the pooled stage computes them (and by hand where stated).
+"""
+
+from __future__ import annotations
+
+import html as html_module
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from balint_analysis.errors import InputError
+from balint_analysis.programme.meta_analysis import leave_one_out, meta_analyse
+from balint_analysis.programme.report import render_programme_report
+from balint_analysis.programme.report_text import range_words
+
+BY = ["instrument", "scale", "timepoint"]
+SETTINGS = {
+    "name": "north",
+    "title": "Balint groups in the northern programme",
+    "labels": {"mbi.ee": "Emotional exhaustion (MBI)"},
+    "directions": {"mbi.ee": "higher_is_worse"},
+}
+# Per cohort: (estimate, se) of the difference in change at post (points).
+CONSISTENT = [(-3.0, 1.0), (-2.6, 1.1), (-3.4, 0.9), (-2.8, 1.2), (-3.1, 1.0)]
+HETEROGENEOUS = [(-6.0, 0.7), (-4.0, 0.8), (1.0, 0.7), (2.0, 0.9), (-1.0, 0.8), (-5.0, 0.7)]
+TWO = [(-3.0, 1.0), (-1.0, 1.2)]
+PSEUDONYM = "p_8f3a9c1e77"  # what a participant pseudonym looks like: must never appear
+
+
+def _meta_rows(effects: list[tuple[float, float]], small_arm: int | None = None) -> pd.DataFrame:
+    rows = []
+    for i, (est, se) in enumerate(effects):
+        n_i = 3 if small_arm == i else 20 + i
+        rows.append({
+            "programme": "north", "cohort": f"c{i + 1}", "site": f"Site{chr(65 + i)}",
+            "year": 2020 + i % 3, "country": "NL", "instrument": "mbi",
+            "instrument_version": "HSS", "scale": "ee", "timepoint": "post",
+            "primary_timepoint": True, "role": "primary", "design": "two_arm",
+            "randomised": i % 2 == 0, "n_clusters": 2 + i % 2, "n_timepoints": 3,
+            "n_intervention": n_i, "n_control": 18 + i, "n_baseline_intervention": n_i + 4,
+            "n_baseline_control": 24 + i, "attrition_intervention": 4 / (n_i + 4),
+            "attrition_control": 6 / (24 + i), "baseline_difference": 0.05 * i,
+            "estimate": est, "se": se, "ci_low": est - 2.1 * se, "ci_high": est + 2.1 * se,
+            "df": 30.0, "yi_smd": est / 8, "vi_smd": (se / 8) ** 2, "smd_measure": "d_model",
+            "estimable": True, "reason": "",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def make_programme(root: Path, effects, *, small_arm: int | None = None) -> Path:
+    """Write a fixture programme's pooled-stage files under ``root`` (and stub cohort reports).
+
+    The layout is the workflow's: ``data/processed/programmes/north/`` for the files,
+    ``reports/<cohort>/report.html`` for the cohort reports; returns the programme folder.
+    """
+    folder = root / "data" / "processed" / "programmes" / "north"
+    folder.mkdir(parents=True, exist_ok=True)
+    meta = _meta_rows(effects, small_arm)
+    meta.to_csv(folder / "meta.csv", index=False)
+    diff = meta.assign(yi=meta["estimate"], vi=meta["se"] ** 2, measure="difference_in_change")
+    smd = meta.assign(yi=meta["yi_smd"], vi=meta["vi_smd"], measure="smd")
+    pooled = pd.concat(
+        [meta_analyse(d, by=BY).assign(measure=d["measure"].iloc[0]) for d in (diff, smd)]
+    )
+    pooled.to_csv(folder / "meta_analysis.csv", index=False)
+    loo = pd.concat(
+        [leave_one_out(d, by=BY).assign(measure=d["measure"].iloc[0]) for d in (diff, smd)]
+    )
+    loo.to_csv(folder / "leave_one_out.csv", index=False)
+    pd.DataFrame([{
+        "instrument": "mbi", "scale": "ee", "timepoint": "post", "estimate": -2.7, "se": 0.6,
+        "df": 12.3, "ci_low": -4.0, "ci_high": -1.4, "p_value": 0.001, "tau_site_effect": 0.4,
+        "n_cohorts": len(effects), "n_participants": 200, "pooling": "same_instrument",
+        "converged": True, "reason": "",
+    }]).to_csv(folder / "ipd.csv", index=False)  # fmt: skip
+    reports = root / "reports"
+    cohorts = []
+    for name in meta["cohort"]:
+        (reports / name).mkdir(parents=True, exist_ok=True)
+        (reports / name / "report.html").write_text("<!DOCTYPE html><title>c</title>")
+        cohorts.append({
+            "name": name, "config": f"config/cohorts/{name}.yaml",
+            "report": f"../../{name}/report.html", "key_fingerprint": "a1b2c3d4",
+            "run_date": "2026-11-30", "min_cell_size": 5,
+            "software": {"balint-analysis": "0.9.0", "python": "3.11.7"},
+        })  # fmt: skip
+    (folder / "cohorts.json").write_text(json.dumps({"cohorts": cohorts}), encoding="utf-8")
+    return folder
+
+
+def _render(tmp_path: Path, effects, **kw) -> tuple[str, pd.DataFrame]:
+    folder = make_programme(tmp_path, effects, **kw)
+    html = render_programme_report(folder, settings=SETTINGS)
+    return html, pd.read_csv(folder / "meta_analysis.csv")
+
+
+def _text(html: str) -> str:
+    """Visible text of the page, tags dropped and whitespace collapsed."""
+    body = re.sub(r"<(style|title|desc)\b.*?</\1>", " ", html, flags=re.S)
+    text = re.sub(r"\s+", " ", html_module.unescape(re.sub(r"<[^>]+>", " ", body)))
+    return re.sub(r"\( | (?=[).,;:])", lambda m: m.group(0).strip(), text)
+
+
+def _summary(html: str) -> str:
+    return _text(html.split('<section id="summary"')[1].split("</section>")[0])
+
+
+def test_consistent_sites_answer_in_words(tmp_path: Path) -> None:
+    html, pooled = _render(tmp_path, CONSISTENT)
+    # tau^2 = 0 here, so the pooled estimate is the inverse-variance weighted mean (by hand):
+    w = [1 / se**2 for _, se in CONSISTENT]
+    mean = sum(wi * est for wi, (est, _) in zip(w, CONSISTENT, strict=True)) / sum(w)
+    assert round(mean, 6) == round(pooled["estimate"].iloc[0], 6) == round(-3.026151, 6)
+    text = _summary(html)
+    assert (
+        "Across 5 cohorts, the pooled effect of Balint groups on emotional exhaustion (MBI) at "
+        "post is −3.0 points (95% CI −3.4 to −2.6): emotional exhaustion (MBI) fell by 3.0 "
+        "points more in the Balint groups than in the comparison groups." in text
+    )
+    assert "A new site could expect anywhere from a 2.6- to a 3.4-point greater fall" in text
+    assert "τ = 0, I² = 0%" in text and "cannot show a difference between them" in text
+    assert "consistent with a real reduction in emotional exhaustion (MBI)" in text
+    assert "might not see the average effect" not in text
+
+
+def test_heterogeneous_sites_prediction_interval_crossing_zero(tmp_path: Path) -> None:
+    html, pooled = _render(tmp_path, HETEROGENEOUS)
+    row = pooled[pooled["measure"] == "difference_in_change"].iloc[0]
+    assert row["pi_low"] < 0 < row["pi_high"] and row["ci_low"] < 0 < row["ci_high"]
+    text = _summary(html)
+    assert (
+        "A new site could expect anywhere from an 11.2-point greater fall to a 6.8-point greater "
+        "rise in the Balint groups (prediction interval). That range includes no difference at "
+        "all and a change in the other direction: a new site might not see the average effect."
+        in text
+    )
+    assert "τ = 3.2 points; considerable heterogeneity: about 95% of the spread" in text
+    assert "cannot distinguish a real effect from no effect" in text
+    assert "This is not evidence that Balint groups have no effect" in text
+    assert "no effect of" not in text.lower() and "did not work" not in text.lower()
+    assert 'class="prediction"' in html  # the forest plot draws the new-site interval
+
+
+def test_two_cohorts_say_what_can_and_cannot_be_concluded(tmp_path: Path) -> None:
+    html, pooled = _render(tmp_path, TWO)
+    text = _summary(html)
+    assert "Only 2 cohorts could be pooled. What can be concluded: the average effect" in text
+    assert "What cannot: how much the effect differs between sites, or what a new site" in text
+    assert "no range for a new site is given" in text
+    assert "A new site could expect" not in html and "new site:" not in text
+    assert 'class="prediction"' not in html  # no new-site interval drawn either
+    assert "−2.1 points (95% CI −14.7 to 10.5)" in text  # t on 1 df: honest width
+    assert pooled["k"].iloc[0] == 2
+
+
+def _formatted(values, digits: int) -> set[str]:
+    from balint_analysis.report.text import fmt
+
+    return {fmt(v, digits) for v in values} | {fmt(abs(v), digits) for v in values}
+
+
+def test_every_number_on_the_first_screen_comes_from_the_files(tmp_path: Path) -> None:
+    html, pooled = _render(tmp_path, HETEROGENEOUS)
+    diff = pooled[pooled["measure"] == "difference_in_change"].iloc[0]
+    smd = pooled[pooled["measure"] == "smd"].iloc[0]
+    cols = ["estimate", "ci_low", "ci_high", "pi_low", "pi_high", "tau"]
+    allowed = _formatted(diff[cols].astype(float), 1) | _formatted([smd["estimate"]], 2)
+    allowed |= {f"{diff['i2']:.0f}", str(int(diff["k"])), "95", "0"}
+    numbers = re.findall(r"\d+(?:\.\d+)?", _summary(html).replace("−", "-"))
+    assert numbers and {n for n in numbers if n not in allowed} == set()
+    # and a changed file changes the page: the numbers are read, not fixed
+    folder = tmp_path / "data" / "processed" / "programmes" / "north"
+    frame = pd.read_csv(folder / "meta_analysis.csv")
+    frame.loc[frame["measure"] == "difference_in_change", "estimate"] = -9.87
+    frame.to_csv(folder / "meta_analysis.csv", index=False)
+    assert "is −9.9 points" in _summary(render_programme_report(folder, settings=SETTINGS))
+
+
+def test_links_are_relative_and_resolve(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path, CONSISTENT)
+    where = tmp_path / "reports" / "programmes" / "north"  # where the report is written
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    external = [h for h in hrefs if not h.startswith("#")]
+    assert len(external) == 2 * len(CONSISTENT)  # design table and provenance, per cohort
+    for h in external:
+        assert not re.match(r"^(?:[a-z]+:|/)", h) and (where / h).resolve().is_file(), h
+    ids = set(re.findall(r'id="([^"]+)"', html))
+    assert {h[1:] for h in hrefs if h.startswith("#")} <= ids  # no dead in-page links
+
+
+def test_absolute_or_remote_report_paths_are_not_linked(tmp_path: Path) -> None:
+    folder = make_programme(tmp_path, CONSISTENT)
+    raw = json.loads((folder / "cohorts.json").read_text())
+    raw["cohorts"][0]["report"] = "/srv/reports/c1/report.html"
+    raw["cohorts"][1]["report"] = "https://example.org/c2.html"
+    (folder / "cohorts.json").write_text(json.dumps(raw))
+    html = render_programme_report(folder, settings=SETTINGS)
+    assert "/srv/reports" not in html and "example.org" not in html
+    assert html.count('href="../../c3/report.html"') == 2
+
+
+def test_self_contained_and_no_participant_identifiers(tmp_path: Path) -> None:
+    folder = make_programme(tmp_path, HETEROGENEOUS)
+    # plant a pseudonym where a careless pooled stage might leave one: never shown
+    meta = pd.read_csv(folder / "meta.csv").assign(participant=PSEUDONYM)
+    meta.to_csv(folder / "meta.csv", index=False)
+    raw = json.loads((folder / "cohorts.json").read_text())
+    raw["cohorts"][0]["participants"] = [PSEUDONYM]
+    (folder / "cohorts.json").write_text(json.dumps(raw))
+    html = render_programme_report(folder, settings=SETTINGS)
+    assert PSEUDONYM not in html
+    assert not re.search(r"https?://", html)
+    assert not re.search(r"<(?:script|link|img|iframe|object)\b", html, re.I)
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//""", html, re.I)
+    assert html == render_programme_report(folder, settings=SETTINGS)  # deterministic
+
+
+def test_small_arm_counts_and_estimates_are_suppressed(tmp_path: Path) -> None:
+    html, _ = _render(tmp_path, CONSISTENT, small_arm=1)
+    row = html.split('href="../../c2/report.html">')[1].split("</tr>")[0]
+    assert "&lt;5 / 19" in row and "suppressed" in row
+    assert "−2.6 (" not in row  # its own estimate is not shown
+    forest = html.split('<figure class="figure forest">')[1].split("</figure>")[0]
+    assert "SiteB" not in forest and "SiteA" in forest
+    # attrition: 4 of 24 lost is a count below 5 and reads as such; 6 of 24 is shown
+    first = html.split('href="../../c1/report.html">')[1].split("</tr>")[0]
+    assert "&lt;5 answers / 25%" in first
+
+
+def test_missing_pooled_file_is_one_clear_line(tmp_path: Path) -> None:
+    folder = make_programme(tmp_path, TWO)
+    (folder / "meta_analysis.csv").unlink()
+    with pytest.raises(InputError, match=r"meta_analysis\.csv: missing; run the programme"):
+        render_programme_report(folder, settings=SETTINGS)
+
+
+def test_range_words() -> None:
+    assert range_words(-4.3, -1.5) == "a 1.5- to a 4.3-point greater fall in the Balint groups"
+    assert range_words(0.4, 2.0) == "a 0.4- to a 2.0-point greater rise in the Balint groups"
+    assert range_words(-8.0, 1.0) == (
+        "an 8.0-point greater fall to a 1.0-point greater rise in the Balint groups"
+    )
