@@ -1,19 +1,65 @@
 """Multiple imputation and analysis of one outcome under every missing-data scenario.
 
-(Skeleton: the public API of issue 16; the body follows.)
+:func:`impute_and_analyse` fits the primary model of the outcome (the same rows and design as
+the model stage), draws imputations from it (:mod:`.imputation`) and analyses each completed
+dataset with the primary model again: REML by Newton's method on the exact derivatives, started
+from the primary fit's variances (a warm start: 3–5 evaluations), Satterthwaite inference.
+
+Scenarios, per imputation ``m`` (all from the same draw, so they differ only by the scenario):
+
+* ``mar``: the completed data as drawn (δ = 0).
+* ``delta_balint``: δ points added to every imputed score of the Balint arm's participants
+  with a missing score; ``delta_both``: to those of both arms.
+* ``jump_to_reference``: the Balint arm's missing scores imputed as if they had been controls
+  (two-arm designs only: a single-arm study has no reference arm).
+
+δ scenarios reuse the imputations (the imputation model is never refitted per δ) and the
+analysis model's variance components of that imputation's MAR fit: at fixed variances the GLS
+estimate is linear in the scores, so the effect at δ is ``estimate(0) + δ · w`` with ``w`` the
+GLS weight of the shifted rows, and its variance does not change. Refitting the variance
+components at every δ changes the estimates and SEs only marginally (benchmarks/
+missing_runtime.py prints the maximum difference over the demo's grid) and would make the
+tipping point depend on 21 × M extra fits; holding them is also what rbmi's δ-adjustment does
+(δ is added after imputation, before an analysis whose weights do not depend on δ).
+
+``df_complete`` of a contrast is its Satterthwaite df in that imputation's completed-data fit
+(the df the analysis would have had without missing data); pooling uses its median over the
+imputations as Barnard–Rubin's ν_com.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
+import numpy as np
 import pandas as pd
+
+from balint_analysis.missing.imputation import (
+    CompleteDesign,
+    complete_design,
+    completed_scores,
+    draw_parameters,
+)
+from balint_analysis.models.contrasts import treatment_contrast
+from balint_analysis.models.degenerate import degenerate_reason
+from balint_analysis.models.design import dummy_code, model_data
+from balint_analysis.models.effects import pooled_baseline_sd
+from balint_analysis.models.fit import fit_lmm
+from balint_analysis.models.lmm import FittedLMM, _components
+from balint_analysis.models.newton import GRADIENT_TOL, minimise_with_boundary
+from balint_analysis.models.reml import gls_blocks, reml_state, variance_structure
+from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
 
 __all__ = ["PER_IMPUTATION_COLUMNS", "SCENARIOS", "impute_and_analyse"]
 
 SCENARIOS = ("mar", "delta_balint", "delta_both", "jump_to_reference")
 PER_IMPUTATION_COLUMNS = ["instrument", "scale", "timepoint", "scenario", "delta", "imputation",
                           "estimate", "variance", "df_complete"]
+_COLUMNS = [*PER_IMPUTATION_COLUMNS, "reason", "baseline_sd"]
+#: Scaled-gradient tolerance of the completed-data REML fits (see :func:`_loose`).
+COMPLETED_DATA_TOL = 1e-5
+SINGLE_ARM = "a single-arm design has no comparison arm to refer to"
 
 
 def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
@@ -22,8 +68,168 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                        covariate_levels: Mapping, use_clusters: bool, imputations: Sequence[int],
                        seed: int, outcome_index: int, deltas: Sequence[float],
                        alpha: float) -> pd.DataFrame:
-    """Fit the primary model of one outcome, draw the given imputations (each with
-    ``SeedSequence([seed, outcome_index, m])``) and analyse every completed dataset under every
-    scenario and δ (points). Returns :data:`PER_IMPUTATION_COLUMNS` plus ``reason`` and
-    ``baseline_sd``."""
-    raise NotImplementedError
+    """Impute one outcome's missing scores and analyse every completed dataset.
+
+    Parameters
+    ----------
+    sub : pandas.DataFrame
+        The outcome's rows of ``scores.csv`` joined with the roster as the model stage joins
+        them (:func:`balint_analysis.models.inputs.prepare_inputs`).
+    instrument, scale : str
+        The outcome (copied into the rows).
+    participants : pandas.DataFrame
+        The roster (unused beyond ``sub``; kept for the stage's uniform call).
+    timepoints : sequence of str
+        Design timepoints, baseline first.
+    intervention, control : str, str or None
+        Arm labels (``control=None``: single-arm).
+    covariates, covariate_levels, use_clusters
+        As for the primary model.
+    imputations : sequence of int
+        Imputation indices ``m`` to draw; ``m`` uses ``SeedSequence([seed, outcome_index, m])``,
+        so its rows do not depend on the other indices in the call.
+    seed, outcome_index : int
+        Seed parts.
+    deltas : sequence of float
+        δ grid in points of the scale (δ = 0 is always analysed as ``mar``).
+    alpha : float
+        Unused (pooling sets the CI); part of the uniform call.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`PER_IMPUTATION_COLUMNS` plus ``reason`` ("" or why there is no estimate) and
+        ``baseline_sd`` (the ``d_model`` denominator): one row per post-baseline timepoint ×
+        scenario × δ × imputation (``mar`` and ``jump_to_reference`` at δ = 0 only).
+    """
+    del participants, alpha
+    post = list(timepoints[1:])
+    deltas = [float(d) for d in deltas]
+    groups = [intervention] if control is None else [intervention, control]
+    prepared = _primary(sub, timepoints=timepoints, intervention=intervention, control=control,
+                        covariates=covariates, covariate_levels=covariate_levels,
+                        use_clusters=use_clusters)
+    fit, design, sd, reason = prepared
+    grid = [("mar", 0.0), *(("delta_balint", d) for d in deltas),
+            *(("delta_both", d) for d in deltas), ("jump_to_reference", 0.0)]
+    rows = []
+    for m in imputations:
+        results = ({} if reason else _one_imputation(fit, design, post, deltas, seed,
+                                                     outcome_index, int(m)))
+        for scenario, delta in grid:
+            for t in post:
+                est, var, dfc = results.get((scenario, delta, t), (np.nan, np.nan, np.nan))
+                why = reason
+                if not why and control is None and scenario in ("delta_both",
+                                                                "jump_to_reference"):
+                    why = SINGLE_ARM
+                elif not why and not np.isfinite(est):
+                    why = f"the effect at {t} is not estimable"
+                rows.append((instrument, scale, t, scenario, delta, int(m), est, var, dfc, why,
+                             sd))
+    del groups
+    return pd.DataFrame(rows, columns=_COLUMNS)
+
+
+def _primary(sub, *, timepoints, intervention, control, covariates, covariate_levels,
+             use_clusters) -> tuple[FittedLMM | None, CompleteDesign | None, float, str]:
+    """The primary fit, the completed design, the baseline SD and why nothing can be done."""
+    baseline = timepoints[0]
+    groups = [intervention] if control is None else [intervention, control]
+    rows = sub.dropna(subset=list(covariates)) if covariates else sub
+    rows, terms, formula_terms = dummy_code(rows, list(covariates), dict(covariate_levels))
+    at_baseline = rows[rows["timepoint"] == baseline]
+    sd = pooled_baseline_sd([at_baseline.loc[at_baseline["group"] == g, "score"]
+                             for g in groups])  # fmt: skip
+    levels = [t for t in timepoints if (rows["timepoint"] == t).any()]
+    if baseline not in levels or len(levels) < 2:
+        return None, None, sd, "the outcome was not observed at the baseline and a later timepoint"
+    data = model_data(rows, levels=levels, intervention=intervention, control=control,
+                      covariates=terms, use_clusters=use_clusters,
+                      formula_covariates=formula_terms)
+    degenerate = degenerate_reason(data)
+    if degenerate:
+        return None, None, sd, degenerate
+    try:
+        fit = fit_lmm(data)
+    except Exception:  # noqa: BLE001 - the model stage reports the failure itself
+        return None, None, sd, "the primary model could not be fitted"
+    person = ["group", "cluster", *terms]
+    design = complete_design(data, person)
+    if not design.missing.any():
+        return fit, design, sd, "no participant has a missing score: nothing to impute"
+    return fit, design, sd, ""
+
+
+def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
+                    deltas: list[float], seed: int, outcome_index: int, m: int) -> dict:
+    """``(scenario, delta, timepoint) -> (estimate, variance, df_complete)`` of imputation m."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, outcome_index, m]))
+    draw = draw_parameters(fit, design, rng)
+    out = {}
+    L = np.array([treatment_contrast(design.data, t)[design.data.keep] for t in post])
+    estimable = np.array([t in design.data.levels for t in post]) & (L.sum(axis=1) > 0)
+    shift_rows = {"delta_balint": design.missing & design.balint
+                  if design.data.control is not None else design.missing,
+                  "delta_both": design.missing}
+    start = np.asarray(fit.state.phi, dtype=float)
+    for scenario, reference in (("mar", False), ("jump_to_reference", True)):
+        if reference and design.data.control is None:
+            continue
+        y = completed_scores(design, draw, reference=reference)
+        # J2R starts from this imputation's MAR optimum (closer: one evaluation fewer).
+        est, var, dfc, weights, start = _analyse_completed(fit, design, y, L, shift_rows, start)
+        est = np.where(estimable, est, np.nan)
+        for k, t in enumerate(post):
+            out[(scenario, 0.0, t)] = (est[k], var[k], dfc[k])
+            if scenario == "mar":
+                for name, w in weights.items():
+                    for d in deltas:
+                        out[(name, d, t)] = (est[k] + d * w[k], var[k], dfc[k])
+    return out
+
+
+def _analyse_completed(fit: FittedLMM, design: CompleteDesign, y: np.ndarray, L: np.ndarray,
+                       shift_rows: Mapping[str, np.ndarray], start: np.ndarray):
+    """Primary model on one completed dataset: estimates, variances and Satterthwaite df of
+    the rows of ``L``, per δ scenario the derivative of the estimates in δ, and the variances."""
+    struct, index = _structure(design)
+    struct_y = replace(struct, y=y, batches=tuple(
+        replace(b, y=y[i]) for b, i in zip(struct.batches, index, strict=True)))
+    n_comp = start.size - 1
+    may_vanish = (1,) if n_comp == 2 else ()
+    state, _, _ = minimise_with_boundary(lambda phi: reml_state(struct_y, phi), start, n_comp,
+                                         may_vanish=may_vanish, converged=_loose)
+    if state is None:  # rare: the reference path with its boundary handling
+        data = replace(design.data, frame=design.data.frame.assign(score=y), cache={})
+        state = fit_lmm(data).state
+    satt = Satterthwaite.from_state(state)
+    est, se, df = satt.contrast(L)
+    # d estimate / d delta = L C X'V^-1 s: the GLS weights of the shifted rows.
+    _, _, _, cache = gls_blocks(struct_y, state.phi)
+    weights = {}
+    for name, rows in shift_rows.items():
+        xvs = sum(W.reshape(-1, W.shape[-1]).T @ rows[i].reshape(-1).astype(float)
+                  for (_, _, W), i in zip(cache, index, strict=True))
+        weights[name] = L @ (state.cov_beta @ xvs)
+    return est, se**2, df, weights, state.phi
+
+
+def _loose(state) -> float:
+    """Convergence for the completed-data fits: Cholesky-scaled gradient below 1e-5 (the
+    primary fit's 1e-8 costs one more evaluation per fit and moves estimates by < 1e-9 SE;
+    lme4 warns only above 2e-3)."""
+    return scaled_gradient(state) * (GRADIENT_TOL / COMPLETED_DATA_TOL)
+
+
+def _structure(design: CompleteDesign):
+    """The completed design's variance structure, built once per design, and the row index
+    of every block of every batch (to put a new response into the structure)."""
+    key = "completed_structure"
+    if key not in design.data.cache:
+        rows = np.arange(len(design.data.frame), dtype=float)
+        struct = variance_structure(design.design_matrix, rows, design.data.frame["block"],
+                                    _components(design.data))
+        index = [b.y.astype(int) for b in struct.batches]
+        design.data.cache[key] = (struct, index)
+    return design.data.cache[key]

@@ -30,7 +30,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+
+from balint_analysis.distributions import t_ppf, t_sf
 
 __all__ = ["POOL_KEYS", "pool_imputations", "rubin_pool"]
 
@@ -79,8 +80,8 @@ def rubin_pool(estimates: Sequence[float], variances: Sequence[float], df_comple
         df_obs = (dfc + 1.0) / (dfc + 3.0) * dfc * (1.0 - lam)
         df = df_obs if np.isinf(df_old) else df_old * df_obs / (df_old + df_obs)
     se = float(np.sqrt(t))
-    half = float(stats.t.ppf(1.0 - alpha / 2.0, df)) * se
-    p = float(2.0 * stats.t.sf(abs(qbar) / se, df)) if se > 0 else np.nan
+    half = float(t_ppf(1.0 - alpha / 2.0, df)) * se
+    p = float(2.0 * t_sf(abs(qbar) / se, df)) if se > 0 else np.nan
     fmi = (riv + 2.0 / (df + 3.0)) / (riv + 1.0)
     return {"estimate": qbar, "se": se, "df": float(df), "ci_low": qbar - half,
             "ci_high": qbar + half, "p_value": p, "fmi": float(fmi), "riv": float(riv), "m": m}
