@@ -9,14 +9,18 @@ import pandas as pd
 import pytest
 from project_helpers import REPO
 
+from balint_analysis.models.design import model_data
+from balint_analysis.models.reml import reml_state, variance_structure
 from balint_analysis.programme.ipd import (
     FORMULA,
     IPD_COLUMNS,
+    _components,
     fit_pooled_outcome,
     one_stage_model,
     pooled_observations,
     standardise_scores,
 )
+from balint_analysis.programme.ipd_engine import site_reml_state, site_structure
 
 REFERENCE = REPO / "tests" / "reference"
 TIMEPOINTS = ["pre", "post", "followup"]
@@ -143,3 +147,21 @@ def test_one_cohort_and_missing_follow_up_give_rows_with_reasons():
 def test_reference_was_made_with_the_same_formula():
     info = json.loads((REFERENCE / "ipd_info.json").read_text())
     assert " ".join(info["formula"].split()) == FORMULA
+
+
+def test_site_engine_equals_the_dense_engine_derivatives_included():
+    scores, roster = load("sites")
+    obs = pooled_observations(scores, roster)
+    data = model_data(obs, levels=TIMEPOINTS, **ARMS)
+    comps = _components(data.frame, data.clustered)
+    X, sites = data.X[:, data.keep], data.frame["site"].to_numpy()
+    dense = variance_structure(X, data.y, sites, comps)
+    by_site = site_structure(X, data.y, sites, comps)
+    for phi in ([15.0, 9.0, 3.0, 0.1, 8.5], [10.0, 0.0, 2.0, 0.0, 5.0]):
+        a, b = reml_state(dense, phi), site_reml_state(by_site, phi)
+        for field in ("deviance", "beta", "cov_beta", "gradient", "hessian", "dcov"):
+            x, y = np.asarray(getattr(a, field)), np.asarray(getattr(b, field))
+            assert np.max(np.abs(x - y)) <= 1e-9 * np.max(np.abs(x)), field
+    fits = [fit_pooled_outcome(obs, timepoints=TIMEPOINTS, engine=engine, **ARMS)
+            for engine in ("dense", "sites")]
+    assert fits[0].variances == pytest.approx(fits[1].variances, rel=1e-8)

@@ -12,8 +12,8 @@ cohorts, with the random effects
 and Satterthwaite df, as lme4/lmerTest with that formula (``tests/reference/ipd_reference.R``).
 The REML engine is the cohort model's (:mod:`balint_analysis.models.reml`, Newton on exact
 derivatives): every observation of a site shares the site effects, so the independent blocks
-of the marginal covariance are whole sites. :mod:`.ipd_engine` evaluates the same REML
-quantities with the block structure exploited (Woodbury), which large programmes need.
+of the marginal covariance are whole sites; :mod:`.ipd_engine` evaluates the same REML
+quantities per site in random-effect space (Woodbury), which large programmes need.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from balint_analysis.models.design import model_data
 from balint_analysis.models.newton import minimise_with_boundary
 from balint_analysis.models.reml import reml_state, variance_structure
 from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
+from balint_analysis.programme.ipd_engine import site_reml_state, site_structure
 
 __all__ = [
     "FORMULA",
@@ -189,7 +190,12 @@ class PooledFit:
 
 
 def fit_pooled_outcome(
-    obs: pd.DataFrame, *, timepoints: Sequence[str], intervention: str, control: str
+    obs: pd.DataFrame,
+    *,
+    timepoints: Sequence[str],
+    intervention: str,
+    control: str,
+    engine: str = "sites",
 ) -> PooledFit | str:
     """Fit the one-stage model to one outcome's pooled observations.
 
@@ -201,6 +207,10 @@ def fit_pooled_outcome(
         Timepoints in design order, the baseline first.
     intervention, control : str
         Group labels.
+    engine : {"sites", "dense"}
+        ``"sites"``: the REML algebra in random-effect space per site
+        (:func:`.ipd_engine.site_reml_state`, fast for large programmes); ``"dense"``: the
+        cohort model's engine with every site a dense block (same numbers, for checks).
 
     Returns
     -------
@@ -215,8 +225,10 @@ def fit_pooled_outcome(
     comps = _components(frame, data.clustered)
     names = [*comps, "residual"]
     X = data.X[:, data.keep]
+    build, evaluate = ((site_structure, site_reml_state) if engine == "sites"
+                       else (variance_structure, reml_state))  # fmt: skip
     try:
-        struct = variance_structure(X, data.y, frame["site"].to_numpy(), comps)
+        struct = build(X, data.y, frame["site"].to_numpy(), comps)
     except ValueError as error:
         return str(error)
     beta, *_ = np.linalg.lstsq(X, data.y, rcond=None)
@@ -226,7 +238,7 @@ def fit_pooled_outcome(
     for person, other in _STARTS:
         start = np.array([person * total, *([other * total] * (len(comps) - 1)), person * total])
         state, _, vanished = minimise_with_boundary(
-            lambda phi: reml_state(struct, phi), start, len(comps),
+            lambda phi: evaluate(struct, phi), start, len(comps),
             may_vanish=tuple(range(1, len(comps))), converged=scaled_gradient)  # fmt: skip
         if state is not None:
             break
