@@ -17,9 +17,14 @@ import pandas as pd
 import pytest
 
 from balint_analysis.errors import InputError
-from balint_analysis.programme.meta_analysis import leave_one_out, meta_analyse
+from balint_analysis.programme.meta_analysis import (
+    leave_one_out,
+    meta_analyse,
+    random_effects_meta,
+)
 from balint_analysis.programme.report import render_programme_report
 from balint_analysis.programme.report_text import range_words
+from balint_analysis.report.text import fmt
 
 BY = ["instrument", "scale", "timepoint"]
 SETTINGS = {
@@ -147,6 +152,13 @@ def test_heterogeneous_sites_prediction_interval_crossing_zero(tmp_path: Path) -
     assert "This is not evidence that Balint groups have no effect" in text
     assert "no effect of" not in text.lower() and "did not work" not in text.lower()
     assert 'class="prediction"' in html  # the forest plot draws the new-site interval
+    # leave-one-out: without SiteA (the largest fall), refitted from the other five cohorts
+    rest = HETEROGENEOUS[1:]
+    without = random_effects_meta([e for e, _ in rest], [s**2 for _, s in rest])
+    loo = html.split('id="cap-loo"')[1].split("</table>")[0]
+    first = loo.split("SiteA 2020</th>")[1].split("</tr>")[0]
+    assert f">{fmt(without['estimate'])}<" in first and fmt(without["estimate"]) == "−1.4"
+    assert loo.count("<tr>") == 1 + len(HETEROGENEOUS)
 
 
 def test_two_cohorts_say_what_can_and_cannot_be_concluded(tmp_path: Path) -> None:
@@ -162,8 +174,6 @@ def test_two_cohorts_say_what_can_and_cannot_be_concluded(tmp_path: Path) -> Non
 
 
 def _formatted(values, digits: int) -> set[str]:
-    from balint_analysis.report.text import fmt
-
     return {fmt(v, digits) for v in values} | {fmt(abs(v), digits) for v in values}
 
 
@@ -228,11 +238,11 @@ def test_small_arm_counts_and_estimates_are_suppressed(tmp_path: Path) -> None:
     row = html.split('href="../../c2/report.html">')[1].split("</tr>")[0]
     assert "&lt;5 / 19" in row and "suppressed" in row
     assert "−2.6 (" not in row  # its own estimate is not shown
-    forest = html.split('<figure class="figure forest">')[1].split("</figure>")[0]
+    forest = html.split('<figure class="chart forest">')[1].split("</figure>")[0]
     assert "SiteB" not in forest and "SiteA" in forest
     # attrition: 4 of 24 lost is a count below 5 and reads as such; 6 of 24 is shown
     first = html.split('href="../../c1/report.html">')[1].split("</tr>")[0]
-    assert "&lt;5 answers / 25%" in first
+    assert "&lt;5 people / 25%" in first
 
 
 def test_missing_pooled_file_is_one_clear_line(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from markupsafe import Markup
 
 from balint_analysis.errors import InputError
 from balint_analysis.programme.report_tables import (
+    cohort_label,
     cohort_rows,
     forest_figure,
     leave_one_out_rows,
@@ -223,7 +224,10 @@ def build_context(inputs: ProgrammeInputs, settings: Mapping[str, Any]) -> dict[
         "method": str(pooled.get("method") or ""),
         "forest": Markup(forest_figure(studies, pooled, one, outcome, measure, level, k_min)),
         "loo": leave_one_out_rows(
-            _select(inputs.leave_one_out, **where, measure=measure), pooled, unit
+            _select(inputs.leave_one_out, **where, measure=measure),
+            pooled,
+            unit,
+            {str(r["cohort"]): cohort_label(r) for _, r in studies.iterrows()},
         ),  # fmt: skip
         "stages": stages_sentence(pooled, one if measure != "smd" else None, unit),
         "one_stage": one,

@@ -163,6 +163,7 @@ def cohort_rows(
                  f"{n_label(r.get('n_control'), min_cell)}",
             "attrition": " / ".join(
                 share_label(r.get(f"attrition_{arm}"), r.get(f"n_baseline_{arm}"), min_cell)
+                .replace(" answers", " people")  # attrition counts people, not answers
                 for arm in ("intervention", "control")
             ),
             "baseline": STATISTIC_LABEL if small else fmt(r.get("baseline_difference"), 2),
@@ -173,9 +174,13 @@ def cohort_rows(
 
 
 def leave_one_out_rows(
-    loo: pd.DataFrame, pooled: Mapping[str, Any], unit: str
+    loo: pd.DataFrame, pooled: Mapping[str, Any], unit: str, labels: Mapping[str, str] | None = None
 ) -> list[dict[str, str]]:
-    """The pooled result without each cohort in turn, and whether the conclusion changes."""
+    """The pooled result without each cohort in turn, and whether the conclusion changes.
+
+    ``labels`` maps a cohort's name (the ``omitted`` column) to its display label.
+    """
+    labels = labels or {}
     digits = 2 if unit == "SD" else 1
 
     def excludes_zero(r: Mapping[str, Any]) -> bool | None:
@@ -187,7 +192,7 @@ def leave_one_out_rows(
     for _, r in loo.iterrows():
         this = excludes_zero(r)
         out.append({
-            "omitted": str(r.get("omitted")),
+            "omitted": labels.get(str(r.get("omitted")), str(r.get("omitted"))),
             "estimate": fmt(r.get("estimate"), digits),
             "ci": fmt_ci(r.get("ci_low"), r.get("ci_high"), digits),
             "tau": fmt(r.get("tau"), digits),
