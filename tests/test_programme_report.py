@@ -50,6 +50,7 @@ def _meta_rows(effects: list[tuple[float, float]], small_arm: int | None = None)
             "instrument_version": "HSS", "scale": "ee", "timepoint": "post",
             "primary_timepoint": True, "role": "primary", "design": "two_arm",
             "randomised": i % 2 == 0, "n_clusters": 2 + i % 2, "n_timepoints": 3,
+            "n_enrolled_intervention": n_i + 4, "n_enrolled_control": 24 + i,
             "n_intervention": n_i, "n_control": 18 + i, "n_baseline_intervention": n_i + 4,
             "n_baseline_control": 24 + i, "attrition_intervention": 4 / (n_i + 4),
             "attrition_control": 6 / (24 + i), "baseline_difference": 0.05 * i,
@@ -94,10 +95,14 @@ def make_programme(root: Path, effects, *, small_arm: int | None = None) -> Path
         cohorts.append({
             "name": name, "config": f"config/cohorts/{name}.yaml",
             "report": f"../../{name}/report.html", "key_fingerprint": "a1b2c3d4",
-            "run_date": "2026-11-30", "min_cell_size": 5,
+            "demo_key_used": False, "min_cell_size": 5,
             "software": {"balint-analysis": "0.9.0", "python": "3.11.7"},
+            "outputs": {"effects.csv": f"{len(name):064x}"},
         })  # fmt: skip
-    (folder / "cohorts.json").write_text(json.dumps({"cohorts": cohorts}), encoding="utf-8")
+    programme = {"name": "north", "title": SETTINGS["title"], "min_cell_size": 5, "alpha": 0.05}
+    (folder / "cohorts.json").write_text(
+        json.dumps({"programme": programme, "cohorts": cohorts}), encoding="utf-8"
+    )
     return folder
 
 
@@ -258,3 +263,31 @@ def test_range_words() -> None:
     assert range_words(-8.0, 1.0) == (
         "an 8.0-point greater fall to a 1.0-point greater rise in the Balint groups"
     )
+
+
+def test_provenance_and_demo_key_warning(tmp_path: Path) -> None:
+    folder = make_programme(tmp_path, TWO)
+    html = render_programme_report(folder, settings=SETTINGS)
+    prov = _text(html.split('id="provenance"')[1])
+    assert "config/cohorts/c1.yaml" in prov and "a1b2c3d4" in prov and f"{2:064x}" in prov
+    assert "balint-analysis 0.9.0, python 3.11.7" in prov
+    assert "Run date" not in prov  # the pooled stage records none: no column of dashes
+    assert "demo pseudonymisation key" not in html
+    raw = json.loads((folder / "cohorts.json").read_text())
+    raw["cohorts"][1]["demo_key_used"] = True
+    (folder / "cohorts.json").write_text(json.dumps(raw))
+    html = render_programme_report(folder, settings=SETTINGS)
+    assert "the documented demo pseudonymisation key was used by c2." in _text(html)
+
+
+def test_standardised_measure_and_one_stage_in_the_same_unit(tmp_path: Path) -> None:
+    folder = make_programme(tmp_path, HETEROGENEOUS)
+    html = render_programme_report(folder, settings={**SETTINGS, "measure": "smd"})
+    smd = pd.read_csv(folder / "meta_analysis.csv").query("measure == 'smd'").iloc[0]
+    text = _summary(html)
+    assert f"at post is {fmt(smd['estimate'], 2)} SD (95% CI " in text
+    assert "pooled standardised effect" in text
+    # the one-stage model pooled raw points: compared with the two-stage result in points
+    stages = _text(html.split('id="stages"')[1].split("</section>")[0])
+    assert "estimates −2.7 (−4.0 to −1.4); the two-stage meta-analysis −2.2 (" in stages
+    assert 'class="ipd"' not in html  # and not drawn on the standardised forest plot

@@ -174,6 +174,18 @@ def _outcome(
     return Outcome(label, tp_label(tp), direction, unit)
 
 
+def _one_stage_counterpart(
+    meta_analysis: pd.DataFrame, where: Mapping[str, str], one: Mapping[str, Any] | None
+) -> tuple[dict[str, Any] | None, str]:
+    """The two-stage row in the one-stage model's unit (points, or SD when it pooled
+    standardised scores), and that unit: the two are compared like with like."""
+    standardised = one is not None and str(one.get("pooling")) == "standardised"
+    measure = "smd" if standardised else "difference_in_change"
+    return _row(
+        _select(meta_analysis, **where, measure=measure)
+    ), "SD" if standardised else "points"
+
+
 def _key_figure(row: Mapping[str, Any] | None, unit: str, k: int) -> dict[str, str] | None:
     if row is None or is_missing(row.get("estimate")):
         return None
@@ -207,6 +219,7 @@ def build_context(inputs: ProgrammeInputs, settings: Mapping[str, Any]) -> dict[
         )
     smd = None if measure == "smd" else _row(_select(inputs.meta_analysis, **where, measure="smd"))
     one = _row(_select(inputs.ipd, **where))
+    two_for_one, one_unit = _one_stage_counterpart(inputs.meta_analysis, where, one)
     k = int(float(pooled.get("k") or 0))
     studies = _select(inputs.meta, **where)
     names = sorted({str(c) for c in studies.get("cohort", [])})
@@ -222,14 +235,22 @@ def build_context(inputs: ProgrammeInputs, settings: Mapping[str, Any]) -> dict[
         "key": _key_figure(pooled, unit, k),
         **answer_sentences(pooled, outcome, level=level, smd=smd),
         "method": str(pooled.get("method") or ""),
-        "forest": Markup(forest_figure(studies, pooled, one, outcome, measure, level, k_min)),
+        "forest": Markup(
+            forest_figure(
+                studies, pooled, one if one_unit == unit else None, outcome, measure, level, k_min
+            )
+        ),
+        "forest_ipd": one is not None and one_unit == unit and not is_missing(one.get("estimate")),
         "loo": leave_one_out_rows(
             _select(inputs.leave_one_out, **where, measure=measure),
             pooled,
             unit,
             {str(r["cohort"]): cohort_label(r) for _, r in studies.iterrows()},
-        ),  # fmt: skip
-        "stages": stages_sentence(pooled, one if measure != "smd" else None, unit),
+        ),
+        "stages": stages_sentence(two_for_one or pooled, one, one_unit),
+        "demo_key": sorted(
+            str(c.get("name")) for c in inputs.cohorts if truth(c.get("demo_key_used"))
+        ),
         "one_stage": one,
         "cohort_rows": cohort_rows(_select(inputs.meta, **where), inputs.cohorts, k_min),
         "provenance_rows": provenance_rows(inputs.cohorts),

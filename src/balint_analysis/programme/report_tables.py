@@ -162,10 +162,11 @@ def cohort_rows(
             "n": f"{n_label(r.get('n_intervention'), min_cell)} / "
                  f"{n_label(r.get('n_control'), min_cell)}",
             "attrition": " / ".join(
-                share_label(r.get(f"attrition_{arm}"), r.get(f"n_baseline_{arm}"), min_cell)
+                share_label(r.get(f"attrition_{arm}"),
+                            _get(r, f"n_enrolled_{arm}", f"n_baseline_{arm}"), min_cell)
                 .replace(" answers", " people")  # attrition counts people, not answers
                 for arm in ("intervention", "control")
-            ),
+            ),  # fmt: skip
             "baseline": STATISTIC_LABEL if small else fmt(r.get("baseline_difference"), 2),
             "effect": effect,
             "note": "" if estimable else str(r.get("reason") or ""),
@@ -210,10 +211,14 @@ def provenance_rows(cohorts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
         rows.append({
             "name": str(_get(c, "name", "cohort")),
             "config": str(_get(c, "config", "config_path") or "—"),
-            "run_date": str(_get(c, "run_date", "provenance.run_date", "date") or "—"),
+            "run_date": str(_get(c, "run_date", "provenance.run_date", "date") or ""),
             "fingerprint": str(_get(c, "key_fingerprint", "pseudonymisation.key_fingerprint")
                                or "—"),  # fmt: skip
             "versions": ", ".join(f"{k} {v}" for k, v in sorted(dict(versions).items())) or "—",
+            "outputs": [
+                {"file": str(f), "sha256": str(h)}
+                for f, h in sorted(dict(_get(c, "outputs") or {}).items())
+            ],
             "link": relative_link(_get(c, "report", "report_path")),
         })  # fmt: skip
     return rows
