@@ -3,24 +3,24 @@
 Methods (a paragraph the programme report and docs can reuse)
 --------------------------------------------------------------
 Each cohort contributes one effect estimate ``y_i`` (e.g. the difference in change between the
-Balint and the comparison arm) with its sampling variance ``v_i`` (its squared standard error).
-The cohorts are combined with a random-effects model, ``y_i = mu + u_i + e_i`` with
-``u_i ~ N(0, tau^2)`` (true effects differ between sites) and ``e_i ~ N(0, v_i)``. The
-between-cohort variance ``tau^2`` is estimated by restricted maximum likelihood (REML; Fisher
-scoring started from the Hedges moment estimate, stopped when a step changes ``tau^2`` by at most
-1e-5, never below 0). The pooled effect ``mu`` is the inverse-variance weighted mean with weights
-``w_i = 1 / (v_i + tau^2)``. Its confidence interval uses the Hartung-Knapp-Sidik-Jonkman method:
-the variance ``1 / sum(w_i)`` is multiplied by ``s^2 = sum(w_i (y_i - mu)^2) / (k - 1)`` and the
-interval uses a t distribution with ``k - 1`` degrees of freedom; ``s^2`` is not floored at 1
-(so the interval can be narrower than the usual one when the cohorts agree more than their
-standard errors suggest). The 95% prediction interval, the range in which the effect of a new,
-similar site is expected to lie, is ``mu +/- t_{k-1} * sqrt(SE^2 + tau^2)``. Heterogeneity is
-also given as Cochran's Q (its chi-squared test on ``k - 1`` df), ``I^2 = 100 tau^2 / (tau^2 +
-s~^2)`` and ``H^2 = tau^2 / s~^2 + 1``, where ``s~^2 = (k - 1) sum(1/v_i) / ((sum 1/v_i)^2 -
-sum(1/v_i^2))`` is the "typical" within-cohort variance. A leave-one-out table refits the model
-without each cohort in turn. These are the definitions of R's metafor package
-(``rma(yi, vi, method = "REML", test = "knha")`` and ``predict()``; Viechtbauer 2010), which
-the test suite reproduces to 1e-6.
+Balint and the comparison arm) with its sampling variance ``v_i`` (its squared standard error). The
+cohorts are combined with a random-effects model, ``y_i = mu + u_i + e_i`` with ``u_i ~ N(0,
+tau^2)`` (true effects differ between sites) and ``e_i ~ N(0, v_i)``. The between-cohort variance
+``tau^2`` is estimated by restricted maximum likelihood (REML; Fisher scoring started from the
+Hedges moment estimate, stopped when a step changes ``tau^2`` by at most 1e-5, never below 0;
+should full steps oscillate, they are halved, metafor's documented remedy). The pooled effect
+``mu`` is the inverse-variance weighted mean with weights ``w_i = 1 / (v_i + tau^2)``. Its
+confidence interval uses the Hartung-Knapp-Sidik-Jonkman method: the variance ``1 / sum(w_i)`` is
+multiplied by ``s^2 = sum(w_i (y_i - mu)^2) / (k - 1)`` and the interval uses a t distribution with
+``k - 1`` degrees of freedom; ``s^2`` is not floored at 1 (so the interval can be narrower than the
+usual one when the cohorts agree more than their standard errors suggest). The 95% prediction
+interval, the range in which the effect of a new, similar site is expected to lie, is ``mu +/-
+t_{k-1} * sqrt(SE^2 + tau^2)``. Heterogeneity is also given as Cochran's Q (its chi-squared test on
+``k - 1`` df), ``I^2 = 100 tau^2 / (tau^2 + s~^2)`` and ``H^2 = tau^2 / s~^2 + 1``, where ``s~^2 =
+(k - 1) sum(1/v_i) / ((sum 1/v_i)^2 - sum(1/v_i^2))`` is the "typical" within-cohort variance. A
+leave-one-out table refits the model without each cohort in turn. These are the definitions of R's
+metafor package (``rma(yi, vi, method = "REML", test = "knha")`` and ``predict()``; Viechtbauer
+2010), which the test suite reproduces to 1e-6.
 
 With one cohort there is nothing to pool. With two, the numbers are computed but the t
 distribution has one degree of freedom: the interval is very wide and ``tau^2`` cannot be
@@ -78,18 +78,23 @@ def _reml_loglik(y: np.ndarray, v: np.ndarray, tau2: float) -> float:
                  - 0.5 * math.log(np.sum(w)) - 0.5 * rss)  # fmt: skip
 
 
-def reml_tau2(yi: ArrayLike, vi: ArrayLike) -> tuple[float, bool]:
+def reml_tau2(yi: ArrayLike, vi: ArrayLike, *, step_adjustment: float = 1.0,
+              max_iter: int = _MAX_ITER) -> tuple[float, bool]:  # fmt: skip
     """REML estimate of the between-cohort variance, as metafor computes it.
 
     Parameters
     ----------
     yi, vi : array-like
         Effect estimates and their sampling variances (all finite, ``vi > 0``, at least 2).
+    step_adjustment : float
+        Factor applied to every Fisher-scoring step (metafor's ``control$stepadj``).
+    max_iter : int
+        Iterations before giving up (metafor's ``control$maxiter``).
 
     Returns
     -------
     tuple of (float, bool)
-        ``tau^2`` (>= 0) and whether Fisher scoring converged within 100 iterations.
+        ``tau^2`` (>= 0) and whether Fisher scoring converged within ``max_iter`` iterations.
 
     Notes
     -----
@@ -111,14 +116,14 @@ def reml_tau2(yi: ArrayLike, vi: ArrayLike) -> tuple[float, bool]:
         py = w * (y - np.sum(w * y) / sw)  # P y
         tr_p = sw - sw2 / sw
         tr_pp = sw2 - 2 * sw3 / sw + (sw2 / sw) ** 2
-        step = (np.sum(py**2) - tr_p) / tr_pp
+        step = (np.sum(py**2) - tr_p) / tr_pp * step_adjustment
         if not math.isfinite(step):
             step = 0.0
         while tau2 + step < 0:  # step halving keeps tau^2 >= 0
             step /= 2
         tau2 = tau2 + step
         change = abs(old - tau2)
-        if iteration > _MAX_ITER:
+        if iteration > max_iter:
             converged = False
             break
     # metafor's ll0check: if tau^2 = 0 fits better, the iteration stopped at a local maximum.
@@ -171,6 +176,8 @@ def random_effects_meta(yi: ArrayLike, vi: ArrayLike, *, alpha: float = 0.05) ->
     if k == 1:
         return _empty(1, REASON_ONE)
     tau2, converged = reml_tau2(y, v)
+    if not converged:  # full steps can oscillate; metafor's remedy is halved steps
+        tau2, converged = reml_tau2(y, v, step_adjustment=0.5, max_iter=10 * _MAX_ITER)
     if not converged:
         return _empty(k, REASON_NOT_CONVERGED)
     w = 1.0 / (v + tau2)
@@ -180,7 +187,8 @@ def random_effects_meta(yi: ArrayLike, vi: ArrayLike, *, alpha: float = 0.05) ->
     se = math.sqrt(s2w / np.sum(w))
     df = k - 1
     crit = float(stats.t.ppf(1 - alpha / 2, df))
-    p_value = float(2 * stats.t.sf(abs(estimate / se), df)) if se > 0 else math.nan
+    with np.errstate(divide="ignore", invalid="ignore"):  # se = 0: p = 0 (or NaN at 0), as metafor
+        p_value = float(2 * stats.t.sf(abs(np.float64(estimate) / se), df))
     # Heterogeneity: Cochran's Q from fixed-effect weights; I2/H2 from the typical variance.
     w0 = 1.0 / v
     mu0 = np.sum(w0 * y) / np.sum(w0)
