@@ -135,7 +135,7 @@ def forest_plot_svg(
     n_rows = len(rows) + int(has_pooled) + int(has_pi) + int(has_ipd)
     plot_h = _ROW * (n_rows + (0.5 if has_pooled or has_ipd else 0))
     bottom_y = top + plot_h
-    height = math.ceil(bottom_y + 4 + _FONT * 1.25 * 3 + 10)
+    height = math.ceil(bottom_y + 4 + _FONT * 4.85 + 6)  # ticks, axis title, two lines of words
 
     def px(x: float) -> float:
         return left + (x - x_min) / (x_max - x_min) * plot_w
@@ -207,11 +207,15 @@ def forest_plot_svg(
     out.append(_text(left + plot_w / 2, bottom_y + 4 + _FONT * 2.4, xlabel, "middle"))
     words_y = bottom_y + 4 + _FONT * 3.6
     left_words, right_words = f"\u2190 {favours[0]}", f"{favours[1]} \u2192"
-    # Next to the zero line, but kept inside the drawing when zero is near an edge.
+    # Either side of the zero line, kept inside the drawing; on two lines if one would overlap.
     left_end = max(px(0) - 6, 4 + len(left_words) * _CHAR)
-    right_start = min(px(0) + 6, _WIDTH - 4 - len(right_words) * _CHAR)
+    right_start = max(px(0) + 6, left_end + 12)
+    right_y = words_y
+    if right_start + len(right_words) * _CHAR > _WIDTH - 4:
+        right_start = min(px(0) + 6, _WIDTH - 4 - len(right_words) * _CHAR)
+        right_y = words_y + _FONT * 1.25
     out.append(_text(left_end, words_y, left_words, "end", ' class="favours-left"'))
-    out.append(_text(right_start, words_y, right_words, "start", ' class="favours-right"'))
+    out.append(_text(right_start, right_y, right_words, "start", ' class="favours-right"'))
     out.append("</g>")
 
     prefix = f"fig-{fig_id}"
