@@ -164,8 +164,9 @@ def test_forest_plot_positions_of_a_known_case() -> None:
                             "yi": [-0.5, 0.25, -1.0], "vi": [0.04, 0.01, 0.09]})  # fmt: skip
     studies["lo"] = studies["yi"] - 0.5
     studies["hi"] = studies["yi"] + 0.5
+    # k as a float, as read back from meta_analysis.csv
     pooled = {"estimate": -0.25, "ci_low": -0.75, "ci_high": 0.25, "pi_low": -1.25,
-              "pi_high": 0.75, "tau2": 0.0, "k": 3}  # fmt: skip
+              "pi_high": 0.75, "tau2": 0.0, "k": 3.0}  # fmt: skip
     ipd = {"estimate": -0.3, "ci_low": -0.6, "ci_high": 0.0}
     svg = forest_plot_svg(studies, pooled, label="cohort", yi="yi", ci_low="lo", ci_high="hi",
                           title="Exhaustion: difference in change", xlabel="SMD", ipd=ipd,
@@ -175,6 +176,7 @@ def test_forest_plot_positions_of_a_known_case() -> None:
     assert root.get("role") == "img" and "href" not in svg and "http" not in svg
     desc = root.find(f"{SVG}desc").text
     assert "Leeds 2024: \u22120.50 (\u22121.00 to 0.00)" in desc and "new site" in desc
+    assert "pooled estimate over 3 cohorts: \u22120.25 (\u22120.75 to 0.25)" in desc
 
     def by_class(name: str) -> list[ET.Element]:
         return [e for e in root.iter() if e.get("class") == name]

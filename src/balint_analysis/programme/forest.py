@@ -182,7 +182,8 @@ def forest_plot_svg(
         out.append(f'<polygon class="pooled" points="{_num(px(lo))},{_num(y)} {_num(px(est))},'
                    f'{_num(y - 7)} {_num(px(hi))},{_num(y)} {_num(px(est))},{_num(y + 7)}" '
                    f'fill="{_DARK}"/>')  # fmt: skip
-        desc.append(f"pooled estimate over {pooled.get('k')} cohorts: {_fmt(est)} "
+        k = f"{int(float(pooled['k']))} " if _finite(pooled.get("k")) else ""
+        desc.append(f"pooled estimate over {k}cohorts: {_fmt(est)} "
                     f"({_fmt(lo)} to {_fmt(hi)})")  # fmt: skip
         i += 1
     if has_pi:
