@@ -271,9 +271,8 @@ def leave_one_out(effects: pd.DataFrame, *, by: Sequence[str], yi: str = "yi", v
     -------
     pandas.DataFrame
         One row per group and omitted cohort (cohorts in ``label`` order): the ``by`` columns,
-        ``omitted`` (the ``label`` value left out), then :data:`META_COLUMNS`. Rows whose own
-        effect is not estimable are omitted too but change nothing; they are listed all the same
-        so every cohort has its row.
+        ``omitted`` (the ``label`` value left out), then :data:`META_COLUMNS`. A cohort whose
+        effect is not estimable still has its row (leaving it out changes nothing).
     """
     rows = []
     for key, group in _groups(effects, by):
