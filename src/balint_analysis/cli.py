@@ -39,6 +39,19 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _simulate_programme(args: argparse.Namespace) -> int:
+    import os
+
+    from balint_analysis.programme.example import write_example_programme
+
+    root = Path(args.directory or ".").resolve()
+    for path in write_example_programme(args.name, seed=args.seed, cohorts=args.cohorts,
+                                        root=root, force=args.force):  # fmt: skip
+        print(os.path.relpath(path, root))
+    print(f"Next: balint-analysis run --config config/programme/{args.name}.yaml")
+    return 0
+
+
 def _report_path(args: argparse.Namespace) -> int:
     from balint_analysis.config_schema import read_yaml
     from balint_analysis.project import CohortPaths, project_dir_for
@@ -83,6 +96,31 @@ def _preflight(config: Path, extra: list[str]) -> str:
     return cfg.cohort
 
 
+def _preflight_programme(config: Path, extra: list[str]) -> tuple[str, Path]:
+    """A programme config's checks before Snakemake starts: the programme, every cohort
+    config it names and each cohort's pseudonymisation key. Returns its lock name and report."""
+    from balint_analysis.config import read_config
+    from balint_analysis.identifiers import checked_key_fingerprint
+    from balint_analysis.programme.config import read_programme
+    from balint_analysis.programme.stage import ProgrammePaths
+    from balint_analysis.project import CohortPaths
+
+    programme = read_programme(config)
+    if "power" not in extra:
+        for cohort in programme.cohorts:
+            history = CohortPaths(cohort.cohort).interim / "key_history.json"
+            checked_key_fingerprint(read_config(cohort.config), history)
+    paths = ProgrammePaths(programme.name)
+    return paths.lock_name, paths.report
+
+
+def _is_programme_file(config: Path) -> bool:
+    from balint_analysis.config_schema import read_yaml
+    from balint_analysis.programme.config import is_programme
+
+    return is_programme(read_yaml(config))
+
+
 def _run(args: argparse.Namespace) -> int:
     import os
 
@@ -97,7 +135,12 @@ def _run(args: argparse.Namespace) -> int:
     project = project_dir_for(config, args.directory)
     os.chdir(project)  # paths in the config are relative to the project directory
     extra = [a for a in args.snakemake_args if a != "--"]
-    cohort = _preflight(Path(os.path.relpath(config, project)), extra)
+    relative = Path(os.path.relpath(config, project))
+    if _is_programme_file(relative):  # many cohorts, one answer (docs/programme.md)
+        cohort, report = _preflight_programme(relative, extra)
+    else:
+        cohort = _preflight(relative, extra)
+        report = CohortPaths(cohort, project).report
     dry_run = any(a in ("--dry-run", "--dryrun") or re.fullmatch(r"-[A-Za-z]*n[A-Za-z]*", a)
                   for a in extra)  # fmt: skip
     if executes_jobs(main_process=True, dry_run=dry_run, argv=extra):
@@ -107,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
            *extra]  # fmt: skip
     print(f"balint-analysis: project directory {project}", file=sys.stderr, flush=True)
     status = subprocess.call(cmd, env={**os.environ, "BALINT_ANNOUNCED_BY_CLI": "1"})
-    report = CohortPaths(cohort, project).report
+    report = project / report
     if status == 0 and not dry_run and report.exists():
         print(f"Report: {report}", file=sys.stderr, flush=True)
     return status
@@ -184,6 +227,16 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--force", action="store_true",
                      help="overwrite files of another content in --out")
     sim.set_defaults(func=_simulate)
+
+    sp = sub.add_parser("simulate-programme", help="write an example programme: simulated "
+                        "cohorts at several sites and config/programme/<name>.yaml")
+    sp.add_argument("--name", default="example", help="programme name (default: example)")
+    sp.add_argument("--cohorts", type=int, default=3, help="number of sites, 2-6 (default 3)")
+    sp.add_argument("--seed", type=int, default=20261201, help="random seed of the first site")
+    sp.add_argument("--directory", help="project directory (default: the current directory)")
+    sp.add_argument("--force", action="store_true",
+                    help="overwrite files of another content in data/raw/<name>_<site>/")
+    sp.set_defaults(func=_simulate_programme)
 
     rp = sub.add_parser("report-path", help="print where a config's report is written")
     rp.add_argument("--config", default="config/config.yaml")

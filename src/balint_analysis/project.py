@@ -9,7 +9,9 @@ from any directory.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from balint_analysis.errors import InputError
 
@@ -17,6 +19,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "CohortPaths",
     "project_dir_for",
+    "raw_input_paths",
     "schema_path",
     "workflow_dir",
 ]
@@ -55,7 +58,21 @@ def project_dir_for(config_path: str | Path, directory: str | Path | None = None
     if directory is not None:
         return Path(directory).resolve()
     folder = Path(config_path).resolve().parent
+    if folder.name == "programme" and folder.parent.name == "config":
+        return folder.parent.parent  # a programme config: <project>/config/programme/<name>.yaml
     return folder.parent if folder.name == "config" else folder
+
+
+def raw_input_paths(config: Mapping[str, Any]) -> list[str]:
+    """Every raw file a cohort's analysis reads, as its config names them (relative to the
+    project directory): exports, their data dictionaries, the roster, custom instrument
+    definitions. The workflow's inputs, so a changed file re-runs the analysis."""
+    files = [e["path"] for e in config["exports"]]
+    files.extend(e["dictionary"] for e in config["exports"] if e.get("dictionary"))
+    if config.get("participants"):
+        files.append(config["participants"]["path"])
+    files.extend(config.get("instrument_definitions") or [])
+    return files
 
 
 class CohortPaths:

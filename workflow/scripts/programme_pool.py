@@ -1,0 +1,5 @@
+"""Snakemake wrapper of the programme's pool step (logic: balint_analysis.programme.stage)."""
+
+from balint_analysis.programme.stage import run_programme_job
+
+run_programme_job(snakemake, "pool")
