@@ -54,7 +54,8 @@ def answer_todos(config: Path, answers: dict[str, str]) -> None:
 
 SECTION_PREFIX = {"Top level": "", "design": "design.", "participants": "participants.",
                   "exports": "exports[].", "analysis": "analysis.", "validation": "validation.",
-                  "privacy": "privacy.", "power": "power."}  # fmt: skip
+                  "privacy": "privacy.", "power": "power.",
+                  "missing_data": "missing_data."}  # fmt: skip
 
 
 def documented_keys() -> list[str]:

@@ -121,6 +121,14 @@ MUTATIONS: dict[str, Callable[[dict], None]] = {
     "privacy.allow_demo_key": lambda c: c["privacy"].update(allow_demo_key=False),
     "privacy.rotated_key_fingerprint": lambda c: c["privacy"].update(
         rotated_key_fingerprint="0123456789abcdef"),
+    "missing_data.imputations": lambda c: c.setdefault("missing_data", {}).update(imputations=20),
+    "missing_data.chunk_size": lambda c: c.setdefault("missing_data", {}).update(chunk_size=7),
+    "missing_data.seed": lambda c: c.setdefault("missing_data", {}).update(seed=2),
+    "missing_data.max_delta_sd": lambda c: c.setdefault("missing_data", {}).update(
+        max_delta_sd=0.8),
+    "missing_data.n_deltas": lambda c: c.setdefault("missing_data", {}).update(n_deltas=11),
+    "missing_data.plausible_delta_sd": lambda c: c.setdefault("missing_data", {}).update(
+        plausible_delta_sd=0.3),
     "power.replicates": lambda c: c["power"].update(replicates=3),
     "power.chunk_size": lambda c: c["power"].update(chunk_size=1),
     "power.seed": lambda c: c["power"].update(seed=2),

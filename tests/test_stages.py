@@ -51,24 +51,30 @@ def test_a_stage_reading_an_undeclared_key_fails(full):
 
 def test_jobs_follow_from_the_first_stage_reading_a_key():
     assert jobs_for_key("analysis.min_cell_size") == {"report"}
-    assert jobs_for_key("analysis.alpha") == {"model", "report", "power_chunk", "power_gather"}
-    assert jobs_for_key("exports[].id") == {"prepare", "model", "report"}
+    assert jobs_for_key("analysis.alpha") == {"model", "report", "power_chunk", "power_gather",
+                                              "missing_chunk", "missing_gather"}  # fmt: skip
+    assert jobs_for_key("exports[].id") == {"prepare", "model", "missing_chunk",
+                                            "missing_gather", "report"}  # fmt: skip
+    assert jobs_for_key("missing_data.plausible_delta_sd") == {"report"}
     assert jobs_for_key("power.seed") == {"power_chunk", "power_gather"}
     assert all(keys for keys in STAGE_KEYS.values())
 
 
 #: What a researcher is told a change re-runs (config/README.md), written out by hand rather than
 #: derived from STAGE_KEYS, which also builds the rules' params: the first matching prefix wins.
+_MI = {"missing_chunk", "missing_gather"}
 RERUNS_BY_HAND = [
     ("power.", {"power_chunk", "power_gather"}),
-    ("analysis.alpha", {"model", "report", "power_chunk", "power_gather"}),
+    ("missing_data.plausible_delta_sd", {"report"}),
+    ("missing_data.", {*_MI, "report"}),
+    ("analysis.alpha", {"model", "report", "power_chunk", "power_gather", *_MI}),
     ("analysis.primary", {"model", "report"}),
     ("analysis.min_cell_size", {"report"}),
-    ("analysis.", {"prepare", "model", "report"}),  # covariates, strict
-    ("analysis", {"prepare", "model", "report", "power_chunk", "power_gather"}),
+    ("analysis.", {"prepare", "model", "report", *_MI}),  # covariates, strict
+    ("analysis", {"prepare", "model", "report", "power_chunk", "power_gather", *_MI}),
     ("synthetic", {"report"}),
     ("title", {"report", "power_gather"}),
-    ("", {"prepare", "model", "report"}),  # the design, the data and how they are read
+    ("", {"prepare", "model", "report", *_MI}),  # the design, the data and how they are read
 ]
 
 

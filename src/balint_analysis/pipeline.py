@@ -330,7 +330,15 @@ STAGES: dict[str, Callable[..., None]] = {
     "report": report_stage,
     "power_chunk": power_chunk_stage,
     "power_gather": power_gather_stage,
+    "missing_chunk": lambda *a, **k: _missing_stage("missing_chunk_stage")(*a, **k),
+    "missing_gather": lambda *a, **k: _missing_stage("missing_gather_stage")(*a, **k),
 }
+
+
+def _missing_stage(name: str) -> Callable[..., None]:  # imported only by its own jobs
+    from balint_analysis.missing import stage
+
+    return getattr(stage, name)
 
 
 def run_stage(name: str, config: Mapping[str, Any], inputs: Mapping, outputs: Mapping,

@@ -19,6 +19,10 @@ from balint_analysis.config_schema import dotted_value
 
 __all__ = ["DOWNSTREAM", "STAGE_KEYS", "first_stages", "jobs_for_key", "stage_config"]
 
+#: The ``missing_data`` keys the imputation jobs read (``plausible_delta_sd`` words the report).
+_IMPUTATION_KEYS = tuple(f"missing_data.{k}" for k in ("imputations", "chunk_size", "seed",
+                                                       "max_delta_sd", "n_deltas"))
+
 #: Config keys (dotted paths; a section means all of its keys) each stage reads.
 STAGE_KEYS: dict[str, tuple[str, ...]] = {
     # ingest, validate, pseudonymise, score
@@ -35,7 +39,18 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     # The report documents the whole configuration it analysed (its provenance section).
     "report": (
         "cohort", "title", "synthetic", "design", "participants", "exports", "instruments",
-        "instrument_definitions", "analysis", "validation", "privacy",
+        "instrument_definitions", "analysis", "validation", "privacy", "missing_data",
+    ),
+    # Multiple imputation: one job per outcome x chunk of imputations, then the pooling.
+    "missing_chunk": (
+        "design", "participants", "instruments", "instrument_definitions",
+        "analysis.covariates", "analysis.covariate_levels", "analysis.alpha",
+        *_IMPUTATION_KEYS,
+    ),
+    "missing_gather": (
+        "design", "participants", "instruments", "instrument_definitions",
+        "analysis.covariates", "analysis.covariate_levels", "analysis.alpha",
+        *_IMPUTATION_KEYS,
     ),
     "power_chunk": ("power", "analysis.alpha"),
     "power_gather": ("title", "power", "analysis.alpha"),
@@ -43,9 +58,11 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
 
 #: Jobs a stage's new outputs re-run in turn.
 DOWNSTREAM: dict[str, tuple[str, ...]] = {
-    "prepare": ("model", "report"),
+    "prepare": ("model", "missing_chunk", "missing_gather", "report"),
     "model": ("report",),
     "report": (),
+    "missing_chunk": ("missing_gather",),
+    "missing_gather": ("report",),
     "power_chunk": ("power_gather",),
     "power_gather": (),
 }

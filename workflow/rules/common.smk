@@ -17,6 +17,7 @@ from balint_analysis.config_schema import (
 from balint_analysis.errors import InputError
 from balint_analysis.faults import unwritable_folder
 from balint_analysis.power import power_settings
+from balint_analysis.missing import missing_settings, planned_outcomes
 from balint_analysis.identifiers import env_key_fingerprint
 from balint_analysis.project import DEFAULT_CONFIG, CohortPaths
 from balint_analysis.runlock import executes_jobs, hold_cohort
@@ -34,6 +35,9 @@ try:
     # Bounded (chunk jobs, replicates x cells) here, before rules/power.smk plans one job per
     # chunk: every Snakemake start plans them, even a dry run of the main analysis.
     POWER = power_settings(_full)
+    # Likewise the imputation jobs (rules/missing.smk): one per outcome x chunk, bounded.
+    MISSING_OUTCOMES = [f"{i}.{s}" for i, s in planned_outcomes(STUDY.instruments)]
+    MISSING = missing_settings(_full, len(MISSING_OUTCOMES))
 except InputError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()

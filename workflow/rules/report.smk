@@ -20,6 +20,8 @@ rule report:
         cutoffs=processed("cutoffs.csv"),
         dose=processed("dose.csv"),
         careless=processed("careless.csv"),
+        missing_data=processed("missing_data.csv"),
+        tipping=processed("tipping.csv"),
         raw=raw_inputs(),
     output:
         html=report(

@@ -110,6 +110,13 @@ GLOSSARY: tuple[Term, ...] = (
         ("multiple imputation",),
     ),
     Term(
+        "tipping", "Tipping point",
+        "How much worse (or better) the people who left would have had to do than similar people "
+        "who stayed for the conclusion to change. The larger it is, the less drop-out can "
+        "explain the result.",
+        ("tipping point",),
+    ),
+    Term(
         "emm", "Estimated mean",
         "The average score the model expects for a group at a timepoint, with the other factors "
         "in the model held at their average.",

@@ -44,6 +44,8 @@ OPTIONAL_CSV = (
     "items",
     "flags",
     "careless",
+    "missing_data",
+    "tipping",
 )
 _CSV = ("scores", "reliability", "effects", "emmeans", "rejected", *OPTIONAL_CSV)
 _JSON = ("flow", "models", "pseudonymisation")
@@ -70,6 +72,11 @@ _STR_COLS = {
 }
 
 
+#: Text columns of the multiple-imputation outputs (``reason`` is text there, empty = none).
+_MISSING_STR = {name: {"scenario": "str", "direction": "str", "reason": "str"}
+                for name in ("missing_data", "tipping")}  # fmt: skip
+
+
 @dataclass
 class ReportInputs:
     """Everything the report reads: the processed tables, side files and provenance.
@@ -94,6 +101,8 @@ class ReportInputs:
     items: pd.DataFrame = field(default_factory=pd.DataFrame)
     flags: pd.DataFrame = field(default_factory=pd.DataFrame)
     careless: pd.DataFrame = field(default_factory=pd.DataFrame)
+    missing_data: pd.DataFrame = field(default_factory=pd.DataFrame)
+    tipping: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _sha256(path: Path) -> str:
@@ -146,7 +155,7 @@ def load_inputs(
             if name == "rejected":
                 df = pd.read_csv(path, dtype=str, keep_default_na=False)
             else:
-                df = pd.read_csv(path, dtype=_STR_COLS)
+                df = pd.read_csv(path, dtype=_STR_COLS | _MISSING_STR.get(name, {}))
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: cannot be read as CSV ({exc}).") from exc
         tables[name] = df

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import pandas as pd
 import yaml
 from markupsafe import Markup
 
@@ -42,6 +43,12 @@ from balint_analysis.report.descriptive import derived_from, descriptive_section
 from balint_analysis.report.disclosure import disclosure_paragraphs
 from balint_analysis.report.glossary import gloss, glossary_entries
 from balint_analysis.report.inputs import ReportInputs, load_inputs, package_versions
+from balint_analysis.report.missing import (
+    missing_caveat,
+    missing_methods_paragraph,
+    missing_section,
+    missing_sensitivity_rows,
+)
 from balint_analysis.report.quality import (
     careless_section,
     code_matching,
@@ -133,10 +140,19 @@ def _ancillary_sections(frame: ReportFrame) -> dict[str, Any]:
     """Sensitivity, clinical meaning, cut-offs, dose, items, safety flags and response dates."""
     inputs, config, tps = frame.inputs, frame.config, list(frame.timepoints)
     tested, infos, arms, k = list(frame.tested), frame.infos, list(frame.arms), frame.min_cell
+    mi = _missing_settings(config)
+    directions = {key: info.direction for key, info in infos.items()}
+    mi_rows = missing_sensitivity_rows(inputs.missing_data, inputs.sensitivity,
+                                       mi["plausible_delta_sd"], directions)  # fmt: skip
+    sens = pd.concat([inputs.sensitivity, mi_rows], ignore_index=True) if len(mi_rows) else \
+        inputs.sensitivity
     return {
         "sensitivity": sensitivity_section(
-            inputs.sensitivity, tested, infos, frame.post, frame.design, k, frame.level
+            sens, tested, infos, frame.post, frame.design, k, frame.level
         ),
+        "missing": missing_section(inputs.missing_data, inputs.tipping, inputs.effects,
+                                   order=tested, infos=infos, post=frame.post,
+                                   settings=mi),  # fmt: skip
         "clinical": reliable_change_section(inputs.clinical, tested, infos, tps, arms, k),
         "cutoffs": cutoff_section(inputs.cutoffs, config, list(frame.order), infos, arms, k),
         "dose": dose_section(inputs.dose, tested, infos, tps, frame.baseline, k, frame.level),
@@ -144,6 +160,12 @@ def _ancillary_sections(frame: ReportFrame) -> dict[str, Any]:
         "flags": flags_section(inputs.flags, config, arms, tps, k),
         "dates": response_dates(inputs.flow, tps, k),
     }
+
+
+def _missing_settings(config: StudyConfig) -> dict[str, Any]:
+    from balint_analysis.missing import missing_settings
+
+    return missing_settings(config.raw or {})
 
 
 def _quality_section(frame: ReportFrame) -> dict[str, Any]:
@@ -204,10 +226,14 @@ def _methods_section(
     paragraphs = methods.methods_paragraphs(config, design, models, versions)
     p_inst, p_scale = frame.primary
     return {
-        "caveats": methods.caveats(config, design, models, att, facts.headline_row, clusters)
+        "caveats": missing_caveat(
+            methods.caveats(config, design, models, att, facts.headline_row, clusters),
+            extra["missing"],
+        )
         + sensitivity_caveat(extra["sensitivity"], f"sens-{p_inst}-{p_scale}".replace("_", "-")),
         "methods": paragraphs[:-1]
         + ancillary_paragraphs(extra, design, frame.min_cell)
+        + [p for p in [missing_methods_paragraph(extra["missing"])] if p]
         + paragraphs[-1:],
         "model_rows": methods.model_rows(
             models, {a["label"]: a["n"] for a in baseline["arms"]}, frame.min_cell
@@ -304,6 +330,8 @@ def render_report(inputs: ReportInputs, config: StudyConfig) -> str:
     ctx["glossary"], ctx["glossary_used"] = glossary_entries(), used
     for s in ctx["sections"]:
         s["figure"] = Markup(s["figure"]) if s["figure"] else None
+    mi = ctx["missing"]
+    mi["figure"] = Markup(mi["figure"]) if mi["figure"] else None
     return env.get_template("report.html.j2").render(**ctx)
 
 

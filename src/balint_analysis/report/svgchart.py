@@ -80,6 +80,8 @@ def line_chart_svg(
     y_label: Sequence[str],
     width: int = 400,
     height: int = 290,
+    reference_y: float | None = None,
+    marker_x: tuple[float, str] | None = None,
 ) -> str:
     """The chart as an ``<svg>`` element's inner markup and its viewBox.
 
@@ -93,6 +95,10 @@ def line_chart_svg(
         Text lines of the y-axis title.
     width, height
         Size of the drawing in SVG user units (the page scales it).
+    reference_y
+        A value drawn as a solid horizontal line (e.g. 0, "no difference"), always in range.
+    marker_x
+        ``(x index, label)``: a dashed vertical line at a (fractional) x position, labelled.
 
     Returns
     -------
@@ -102,6 +108,8 @@ def line_chart_svg(
     n_x = max(len(x_labels), 1)
     legend_rows = _legend_rows(series, width)
     values = [v for s in series for p in s.points for v in p[1:] if math.isfinite(v)]
+    if reference_y is not None:
+        values.append(reference_y)
     ticks = nice_ticks(min(values), max(values)) if values else [0.0, 1.0]
     y_min, y_max = ticks[0], ticks[-1]
     tick_width = max(len(_tick_label(t)) for t in ticks) * _CHAR
@@ -137,6 +145,17 @@ def line_chart_svg(
         x = 14 + _FONT * 1.25 * j
         out.append(_text(x, y_mid, line, extra=f' transform="rotate(-90 {_num(x)} '
                                                f'{_num(y_mid)})"'))  # fmt: skip
+    if reference_y is not None:
+        ry = _num(py(reference_y))
+        out.append(f'<line x1="{_num(left)}" x2="{_num(left + plot_w)}" y1="{ry}" y2="{ry}" '
+                   f'stroke="{axis}" stroke-width="1.5"/>')  # fmt: skip
+    if marker_x is not None:
+        mx = px(marker_x[0])
+        out.append(f'<line x1="{_num(mx)}" x2="{_num(mx)}" y1="{_num(top)}" '
+                   f'y2="{_num(top + plot_h)}" stroke="#b3261e" stroke-width="1.5" '
+                   f'stroke-dasharray="5 4"/>')  # fmt: skip
+        anchor = "end" if mx > left + plot_w / 2 else "start"
+        out.append(_text(mx + (-4 if anchor == "end" else 4), top + _FONT, marker_x[1], anchor))
     for s in series:
         pts = [(px(x + s.offset), py(y), py(lo), py(hi)) for x, y, lo, hi in s.points
                if math.isfinite(y)]  # fmt: skip

@@ -1,0 +1,195 @@
+"""Workflow glue of the missing-data stage: one job per outcome and chunk of imputations
+(:func:`analyse_chunk`), one gather job pooling them (:func:`pool_chunks`), and their I/O edges
+(:func:`missing_chunk_stage`, :func:`missing_gather_stage`, run by ``workflow/scripts``).
+
+Results never depend on the chunking: imputation ``m`` of outcome ``o`` draws from
+``SeedSequence([seed, o, m])`` whatever chunk it is in, chunks are written with every digit,
+and the gather sorts the per-imputation rows before pooling.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from balint_analysis.missing.settings import (
+    chunk_imputations,
+    missing_settings,
+    outcome_index,
+    planned_outcomes,
+)
+
+__all__ = [
+    "OFF_REASON",
+    "analyse_chunk",
+    "baseline_sd",
+    "missing_chunk_stage",
+    "missing_gather_stage",
+    "outcome_rows",
+    "pool_chunks",
+]
+
+#: The reason row of ``missing_data.csv`` and ``tipping.csv`` when M is 0.
+OFF_REASON = "multiple imputation switched off (missing_data.imputations: 0)"
+
+_SORT = ["instrument", "scale", "timepoint", "scenario", "delta", "imputation"]
+
+
+def outcome_rows(scores: pd.DataFrame, participants: pd.DataFrame, *, timepoints: Sequence[str],
+                 intervention: str, control: str | None, covariates: Sequence[str],
+                 covariate_levels: Mapping[str, Any], instrument: str,
+                 scale: str) -> pd.DataFrame:  # fmt: skip
+    """One outcome's rows of ``scores.csv`` joined with the roster exactly as the model stage
+    joins them (:func:`balint_analysis.models.inputs.prepare_inputs`): the rows the primary model
+    of that outcome analyses, before covariate-missing rows are left out."""
+    from balint_analysis.models.inputs import prepare_inputs
+
+    one = scores[(scores["instrument"] == instrument) & (scores["scale"] == scale)]
+    if one.empty:
+        return one.iloc[0:0]
+    frame, _notes = prepare_inputs(one, participants, list(timepoints), intervention, control,
+                                   list(covariates), dict(covariate_levels))  # fmt: skip
+    return frame
+
+
+def baseline_sd(sub: pd.DataFrame, *, timepoints: Sequence[str], groups: Sequence[str],
+                covariates: Sequence[str]) -> float:  # fmt: skip
+    """The outcome's baseline SD pooled within arms over the participants the model analyses:
+    the denominator of ``effects.csv``'s ``d_model``, so δ in SD units is on the same scale."""
+    from balint_analysis.models.effects import pooled_baseline_sd
+
+    rows = sub.dropna(subset=list(covariates)) if covariates else sub
+    at_baseline = rows[rows["timepoint"] == timepoints[0]]
+    return pooled_baseline_sd([at_baseline.loc[at_baseline["group"] == g, "score"]
+                               for g in groups])  # fmt: skip
+
+
+def analyse_chunk(sub: pd.DataFrame, *, instrument: str, scale: str,
+                  participants: pd.DataFrame, settings: Mapping[str, Any], chunk: int,
+                  outcome_number: int, timepoints: Sequence[str], intervention: str,
+                  control: str | None, covariates: Sequence[str],
+                  covariate_levels: Mapping[str, Any], use_clusters: bool,
+                  alpha: float) -> pd.DataFrame:  # fmt: skip
+    """The per-imputation results of one chunk of one outcome (``PER_IMPUTATION_COLUMNS`` and
+    ``reason``), δ in points: the settings' SD grid times the outcome's :func:`baseline_sd`
+    (only δ = 0 when that SD is not defined)."""
+    from balint_analysis.missing.analysis import PER_IMPUTATION_COLUMNS, impute_and_analyse
+
+    columns = [*PER_IMPUTATION_COLUMNS, "reason"]
+    post = list(timepoints[1:])
+    if sub.empty:
+        return pd.DataFrame({"instrument": instrument, "scale": scale, "timepoint": post,
+                             "scenario": "mar", "delta": 0.0,
+                             "reason": "no scores for this outcome"}).reindex(columns=columns)
+    groups = [intervention] if control is None else [intervention, control]
+    sd = baseline_sd(sub, timepoints=timepoints, groups=groups, covariates=covariates)
+    grid = settings["grid_sd"] if math.isfinite(sd) and sd > 0 else [0.0]
+    deltas = [d * sd if d else 0.0 for d in grid]
+    rows = impute_and_analyse(
+        sub, instrument=instrument, scale=scale, participants=participants,
+        timepoints=list(timepoints), intervention=intervention, control=control,
+        covariates=list(covariates), covariate_levels=dict(covariate_levels),
+        use_clusters=use_clusters, imputations=list(chunk_imputations(settings, chunk)),
+        seed=settings["seed"], outcome_index=outcome_number, deltas=deltas, alpha=alpha,
+    )
+    return rows.reindex(columns=columns)
+
+
+def pool_chunks(per_imputation: pd.DataFrame, baseline_sds: Mapping[tuple[str, str], float],
+                alpha: float, directions: Mapping[tuple[str, str], str] | None = None,
+                ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """``missing_data.csv`` and ``tipping.csv`` from every chunk's rows (in any order).
+
+    Rows are sorted by outcome, timepoint, scenario, δ and imputation first, so the pooled
+    result is the same for any chunking; ``delta_sd`` = δ / the outcome's baseline SD;
+    ``directions`` (``(instrument, scale) -> "higher_is_worse" | "higher_is_better"``) words
+    the tipping direction; the tipping δ is solved on the per-imputation rows (exact).
+    """
+    from balint_analysis.missing.pooling import pool_imputations
+    from balint_analysis.missing.tipping import MISSING_DATA_COLUMNS, tipping_points
+
+    rows = per_imputation.sort_values(_SORT, kind="stable", ignore_index=True)
+    pooled = pool_imputations(rows, alpha=alpha, baseline_sd=dict(baseline_sds))
+    pooled = pooled.reindex(columns=MISSING_DATA_COLUMNS)
+    tipping = tipping_points(pooled, dict(baseline_sds), alpha, per_imputation=rows,
+                             directions=dict(directions or {}))  # fmt: skip
+    return pooled, tipping
+
+
+def switched_off(outcomes: Sequence[tuple[str, str]],
+                 timepoints: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """The two outputs with M = 0: one reason row per outcome and post-baseline timepoint."""
+    from balint_analysis.missing.tipping import MISSING_DATA_COLUMNS, TIPPING_COLUMNS
+
+    keys = pd.DataFrame([(i, s, t) for i, s in outcomes for t in timepoints[1:]],
+                        columns=["instrument", "scale", "timepoint"])  # fmt: skip
+    off = keys.assign(scenario="mar", reason=OFF_REASON)
+    return (off.reindex(columns=MISSING_DATA_COLUMNS),
+            off.reindex(columns=TIPPING_COLUMNS))  # fmt: skip
+
+
+def _read(cfg: Any, inp: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
+    from balint_analysis.pipeline import read_participants
+
+    scores = pd.read_csv(inp["scores"], dtype={"participant": str, "category": str})
+    return scores, read_participants(inp["participants"], cfg.analysis.covariate_levels)
+
+
+def _design(cfg: Any) -> dict[str, Any]:
+    design = cfg.design
+    return {"timepoints": list(design.timepoints), "intervention": design.intervention,
+            "control": design.control, "covariates": list(cfg.analysis.covariates),
+            "covariate_levels": dict(cfg.analysis.covariate_levels)}  # fmt: skip
+
+
+def missing_chunk_stage(cfg: Any, inp: Mapping, out: Mapping, *, outcome: str,
+                        chunk: int) -> None:  # fmt: skip
+    """Workflow job: imputations of one chunk of ``outcome`` (``instrument.scale``) to
+    ``out["results"]`` (an interim CSV written with every digit)."""
+    from balint_analysis.io import write_csv
+
+    outcomes = planned_outcomes(cfg.instruments)
+    settings = missing_settings(cfg.raw, len(outcomes))
+    instrument, scale = outcome.split(".", 1)
+    scores, participants = _read(cfg, inp)
+    design = _design(cfg)
+    sub = outcome_rows(scores, participants, instrument=instrument, scale=scale, **design)
+    rows = analyse_chunk(
+        sub, instrument=instrument, scale=scale, participants=participants, settings=settings,
+        chunk=chunk, outcome_number=outcome_index(outcomes, instrument, scale),
+        use_clusters=cfg.roster is not None and cfg.roster.cluster is not None,
+        alpha=cfg.analysis.alpha, **design,
+    )
+    write_csv(rows, out["results"], float_digits=17, neutralise=False)
+
+
+def missing_gather_stage(cfg: Any, inp: Mapping, out: Mapping) -> None:
+    """Workflow job: pool every chunk into ``missing_data.csv`` and ``tipping.csv`` (with
+    ``missing_data.imputations: 0`` one reason row per outcome and timepoint)."""
+    from balint_analysis.io import write_csv
+
+    outcomes = planned_outcomes(cfg.instruments)
+    settings = missing_settings(cfg.raw, len(outcomes))
+    design = _design(cfg)
+    if settings["imputations"] == 0:
+        pooled, tipping = switched_off(outcomes, design["timepoints"])
+    else:
+        scores, participants = _read(cfg, inp)
+        groups = [design["intervention"]] + ([design["control"]] if design["control"] else [])
+        sds = {}
+        for instrument, scale in outcomes:
+            sub = outcome_rows(scores, participants, instrument=instrument, scale=scale,
+                               **design)  # fmt: skip
+            sds[(instrument, scale)] = (
+                baseline_sd(sub, timepoints=design["timepoints"], groups=groups,
+                            covariates=design["covariates"]) if len(sub) else math.nan)  # fmt: skip
+        chunks = [pd.read_csv(p, dtype={"timepoint": str, "reason": str})
+                  for p in inp["chunks"]]  # fmt: skip
+        directions = {(i, s): cfg.instruments[i].scales[s].direction for i, s in outcomes}
+        pooled, tipping = pool_chunks(pd.concat(chunks, ignore_index=True), sds,
+                                      cfg.analysis.alpha, directions)  # fmt: skip
+    write_csv(pooled, out["missing_data"])
+    write_csv(tipping, out["tipping"])

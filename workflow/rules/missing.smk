@@ -1,0 +1,55 @@
+# Multiple imputation and tipping points ("Could drop-out explain the result?"). One job per
+# outcome x chunk of imputations (parallel locally or as SLURM jobs), then one pooling job;
+# MISSING and MISSING_OUTCOMES, planned and bounded from the config, come from rules/common.smk.
+
+
+rule missing_chunk:
+    input:
+        scores=processed("scores.csv"),
+        participants=processed("participants.csv"),
+    output:
+        results=interim("missing/{outcome}_{chunk}.csv"),
+    log:
+        log_file("missing_{outcome}_{chunk}.log"),
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/missing_{{outcome}}_{{chunk}}.tsv"
+    wildcard_constraints:
+        outcome=r"[^/_][^/]*",
+        chunk=r"\d+",
+    conda:
+        "../envs/analysis.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    params:
+        config=stage_config(config, "missing_chunk"),
+    script:
+        "../scripts/missing_chunk.py"
+
+
+rule missing_gather:
+    input:
+        scores=processed("scores.csv"),
+        participants=processed("participants.csv"),
+        chunks=expand(
+            interim("missing/{outcome}_{chunk}.csv"),
+            outcome=MISSING_OUTCOMES,
+            chunk=range(MISSING["n_chunks"]),
+        ),
+    output:
+        missing_data=processed("missing_data.csv"),
+        tipping=processed("tipping.csv"),
+    log:
+        log_file("missing_gather.log"),
+    benchmark:
+        f"benchmarks/jobs/{COHORT}/missing_gather.tsv"
+    conda:
+        "../envs/analysis.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        config=stage_config(config, "missing_gather"),
+    script:
+        "../scripts/missing_gather.py"
