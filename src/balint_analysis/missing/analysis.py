@@ -67,7 +67,7 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                        control: str | None, covariates: Sequence[str],
                        covariate_levels: Mapping, use_clusters: bool, imputations: Sequence[int],
                        seed: int, outcome_index: int, deltas: Sequence[float],
-                       alpha: float) -> pd.DataFrame:
+                       alpha: float, scenarios: Sequence[str] = SCENARIOS) -> pd.DataFrame:
     """Impute one outcome's missing scores and analyse every completed dataset.
 
     Parameters
@@ -94,6 +94,8 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
         δ grid in points of the scale (δ = 0 is always analysed as ``mar``).
     alpha : float
         Unused (pooling sets the CI); part of the uniform call.
+    scenarios : sequence of str
+        The scenarios to analyse (default all :data:`SCENARIOS`; simulations skip some).
 
     Returns
     -------
@@ -105,17 +107,18 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
     del participants, alpha
     post = list(timepoints[1:])
     deltas = [float(d) for d in deltas]
-    groups = [intervention] if control is None else [intervention, control]
     prepared = _primary(sub, timepoints=timepoints, intervention=intervention, control=control,
                         covariates=covariates, covariate_levels=covariate_levels,
                         use_clusters=use_clusters)
     fit, design, sd, reason = prepared
-    grid = [("mar", 0.0), *(("delta_balint", d) for d in deltas),
-            *(("delta_both", d) for d in deltas), ("jump_to_reference", 0.0)]
+    grid = [(name, d) for name, d in [("mar", 0.0), *(("delta_balint", d) for d in deltas),
+                                      *(("delta_both", d) for d in deltas),
+                                      ("jump_to_reference", 0.0)] if name in scenarios]
     rows = []
     for m in imputations:
-        results = ({} if reason else _one_imputation(fit, design, post, deltas, seed,
-                                                     outcome_index, int(m)))
+        results = ({} if reason else _one_imputation(
+            fit, design, post, deltas, seed, outcome_index, int(m),
+            reference="jump_to_reference" in scenarios))
         for scenario, delta in grid:
             for t in post:
                 est, var, dfc = results.get((scenario, delta, t), (np.nan, np.nan, np.nan))
@@ -127,7 +130,6 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                     why = f"the effect at {t} is not estimable"
                 rows.append((instrument, scale, t, scenario, delta, int(m), est, var, dfc, why,
                              sd))
-    del groups
     return pd.DataFrame(rows, columns=_COLUMNS)
 
 
@@ -162,7 +164,8 @@ def _primary(sub, *, timepoints, intervention, control, covariates, covariate_le
 
 
 def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
-                    deltas: list[float], seed: int, outcome_index: int, m: int) -> dict:
+                    deltas: list[float], seed: int, outcome_index: int, m: int, *,
+                    reference: bool = True) -> dict:
     """``(scenario, delta, timepoint) -> (estimate, variance, df_complete)`` of imputation m."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, outcome_index, m]))
     draw = draw_parameters(fit, design, rng)
@@ -173,10 +176,10 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
                   if design.data.control is not None else design.missing,
                   "delta_both": design.missing}
     start = np.asarray(fit.state.phi, dtype=float)
-    for scenario, reference in (("mar", False), ("jump_to_reference", True)):
-        if reference and design.data.control is None:
+    for scenario, to_reference in (("mar", False), ("jump_to_reference", reference)):
+        if scenario == "jump_to_reference" and (not to_reference or design.data.control is None):
             continue
-        y = completed_scores(design, draw, reference=reference)
+        y = completed_scores(design, draw, reference=to_reference)
         # J2R starts from this imputation's MAR optimum (closer: one evaluation fewer).
         est, var, dfc, weights, start = _analyse_completed(fit, design, y, L, shift_rows, start)
         est = np.where(estimable, est, np.nan)

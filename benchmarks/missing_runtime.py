@@ -1,0 +1,132 @@
+"""Runtime of multiple imputation (issue 16) and the cost of holding variances over the δ grid.
+
+Usage: ``python benchmarks/missing_runtime.py [--imputations 50] [--w2-participants 20000]``.
+
+1. Demo cohort (``data/processed/demo/scores.csv`` + ``participants.csv``): per outcome, the
+   time of :func:`impute_and_analyse` with M imputations, the 21-point δ grid (−1 to 1 baseline
+   SD) in both δ scenarios and jump to reference, in-process on one core; then the total.
+2. δ with variance components held (what the analysis does) against a REML refit at every δ,
+   for the first ``--check`` imputations of every demo outcome: the maximum |difference| of
+   the estimate and of the SE over the grid, in points and relative to the SE.
+3. A W2-sized synthetic cohort (``--w2-participants``, one outcome, Balint groups of 8):
+   the time of ``--w2-imputations`` imputations, extrapolated to M and to ten outcomes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+TIMEPOINTS = ["pre", "post", "followup"]
+COVARIATES = ["age", "years_in_practice"]
+GRID_SD = np.round(np.linspace(-1.0, 1.0, 21), 10)
+
+
+def demo_outcomes() -> tuple[pd.DataFrame, pd.DataFrame]:
+    from balint_analysis.models.inputs import prepare_inputs
+
+    scores = pd.read_csv(REPO / "data/processed/demo/scores.csv")
+    roster = pd.read_csv(REPO / "data/processed/demo/participants.csv")
+    frame, _ = prepare_inputs(scores, roster, TIMEPOINTS, "balint", "control", COVARIATES, {})
+    return frame, roster
+
+
+def run_outcome(sub, roster, m, *, covariates=COVARIATES, index=0):
+    from balint_analysis.missing.analysis import impute_and_analyse
+    from balint_analysis.missing.stage import baseline_sd
+
+    sd = baseline_sd(sub, timepoints=TIMEPOINTS, groups=["balint", "control"],
+                     covariates=covariates)
+    return impute_and_analyse(
+        sub, instrument=sub["instrument"].iloc[0], scale=sub["scale"].iloc[0],
+        participants=roster, timepoints=TIMEPOINTS, intervention="balint", control="control",
+        covariates=covariates, covariate_levels={}, use_clusters=True, imputations=range(m),
+        seed=20261125, outcome_index=index, deltas=list(GRID_SD * sd), alpha=0.05)
+
+
+def held_versus_refit(sub, n_check: int) -> tuple[float, ...]:
+    """Max |estimate difference| (points), |SE difference| (points), |estimate difference| /
+    SE, relative SE difference (refit / held - 1: max and min) over the grid, and max relative
+    SE difference within |δ| <= 0.5 SD."""
+    from balint_analysis.missing import analysis as mi
+
+    fit, design, sd, reason = mi._primary(
+        sub, timepoints=TIMEPOINTS, intervention="balint", control="control",
+        covariates=COVARIATES, covariate_levels={}, use_clusters=True)
+    if reason:
+        return (np.nan,) * 6
+    post = list(design.data.levels[1:])
+    L = np.array([mi.treatment_contrast(design.data, t)[design.data.keep] for t in post])
+    shift = {"delta_balint": design.missing & design.balint, "delta_both": design.missing}
+    worst = [0.0, 0.0, 0.0, -np.inf, np.inf, 0.0]
+    for m in range(n_check):
+        rng = np.random.default_rng(np.random.SeedSequence([1, 0, m]))
+        draw = mi.draw_parameters(fit, design, rng)
+        y = mi.completed_scores(design, draw)
+        start = np.asarray(fit.state.phi, dtype=float)
+        est0, var0, _, weights, phi0 = mi._analyse_completed(fit, design, y, L, shift, start)
+        for name, rows in shift.items():
+            for d_sd, d in zip(GRID_SD, GRID_SD * sd, strict=True):
+                est, var, _, _, _ = mi._analyse_completed(fit, design, y + d * rows, L, {},
+                                                         phi0)
+                held = est0 + d * weights[name]
+                de = np.abs(est - held)
+                ds = np.abs(np.sqrt(var) - np.sqrt(var0))
+                rel = np.sqrt(var) / np.sqrt(var0) - 1.0
+                near = np.abs(rel).max() if abs(d_sd) <= 0.5 + 1e-9 else 0.0
+                worst = [max(worst[0], de.max()), max(worst[1], ds.max()),
+                         max(worst[2], (de / np.sqrt(var)).max()), max(worst[3], rel.max()),
+                         min(worst[4], rel.min()), max(worst[5], near)]
+    return tuple(worst)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--imputations", type=int, default=50)
+    parser.add_argument("--check", type=int, default=5)
+    parser.add_argument("--w2-participants", type=int, default=20_000)
+    parser.add_argument("--w2-imputations", type=int, default=2)
+    args = parser.parse_args()
+    frame, roster = demo_outcomes()
+    total = 0.0
+    print(f"Demo cohort, M = {args.imputations}, 21 δ x 2 scenarios + MAR + J2R, one core")
+    for k, ((inst, scale), sub) in enumerate(frame.groupby(["instrument", "scale"])):
+        start = time.process_time()
+        run_outcome(sub, roster, args.imputations, index=k)
+        cpu = time.process_time() - start
+        total += cpu
+        print(f"  {inst}.{scale:<26} {cpu:6.2f} s CPU")
+    print(f"  all {frame.groupby(['instrument', 'scale']).ngroups} outcomes: {total:.2f} s CPU")
+
+    print(f"δ with variances held vs REML refit per δ ({args.check} imputations per outcome)")
+    table = pd.DataFrame(
+        [(f"{i}.{s}", *held_versus_refit(sub, args.check))
+         for (i, s), sub in frame.groupby(["instrument", "scale"])],
+        columns=["outcome", "max_abs_d_est", "max_abs_d_se", "max_d_est_over_se",
+                 "max_rel_se_refit_vs_held", "min_rel_se_refit_vs_held",
+                 "max_abs_rel_se_within_0.5sd"])
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from missing_coverage import simulate_cohort
+
+    n = args.w2_participants
+    sub, _ = simulate_cohort(n // 2, np.random.default_rng(2))
+    start = time.process_time()
+    run_outcome(sub, None, args.w2_imputations, covariates=["age"])
+    cpu = time.process_time() - start
+    per_imp = cpu / args.w2_imputations
+    print(f"W2-sized cohort ({n:,} participants, one outcome): {cpu:.1f} s CPU for "
+          f"{args.w2_imputations} imputations (incl. the primary fit); extrapolated M = "
+          f"{args.imputations}: {per_imp * args.imputations:.0f} s per outcome, "
+          f"{10 * per_imp * args.imputations:.0f} s for ten outcomes")
+
+
+if __name__ == "__main__":
+    main()
