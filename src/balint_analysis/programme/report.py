@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -166,6 +167,10 @@ def _outcome(
     if not label and "label" in rows and rows["label"].notna().any():
         label = str(rows["label"].dropna().iloc[0])
     label = label or f"{scale.replace('_', ' ').capitalize()} ({inst})"
+    # "Scale (Long instrument name (ABBR))" reads as "Scale (ABBR)": the full name is long
+    # and the sentences repeat it.
+    nested = re.fullmatch(r"(.+?) \((?:[^()]*)\(([^()]+)\)\)", label)
+    label = f"{nested.group(1)} ({nested.group(2)})" if nested else label
     direction = (settings.get("directions") or {}).get(f"{inst}.{scale}")
     if direction is None and "higher_is_worse" in rows and rows["higher_is_worse"].notna().any():
         worse = truth(rows["higher_is_worse"].dropna().iloc[0])

@@ -90,6 +90,12 @@ class Outcome:
     def lower(self) -> str:
         return self.label[:1].lower() + self.label[1:]
 
+    @property
+    def short(self) -> str:
+        """The label without its instrument in parentheses, for a second mention."""
+        name = self.label.split(" (", 1)[0] if " (" in self.label else self.label
+        return name[:1].lower() + name[1:]
+
 
 def _num(x: float, unit: str) -> str:
     """``"2.9-point"`` / ``"0.35-SD"``: a size used as an adjective."""
@@ -207,7 +213,7 @@ def answer_sentences(row: Mapping[str, Any], outcome: Outcome, *, level: str = "
     out["headline"] = (
         f"Across {cohorts}, the pooled effect of Balint groups on {outcome.lower} at "
         f"{outcome.timepoint} is {fmt(est, digits)} {outcome.unit} ({level} CI "
-        f"{fmt_ci(lo, hi, digits)}): {outcome.lower} {verb} by {size} more in the Balint groups "
+        f"{fmt_ci(lo, hi, digits)}): {outcome.short} {verb} by {size} more in the Balint groups "
         "than in the comparison groups."
     )
     if smd is not None and not is_missing(smd.get("estimate")):
@@ -218,7 +224,7 @@ def answer_sentences(row: Mapping[str, Any], outcome: Outcome, *, level: str = "
     if excludes:
         out["certainty"] = (
             f"The pooled data are consistent with a real {'reduction' if est < 0 else 'increase'} "
-            f"in {outcome.lower} in the Balint groups (the {level} confidence interval does not "
+            f"in {outcome.short} in the Balint groups (the {level} confidence interval does not "
             "include zero)" + (", the opposite of the hoped-for effect." if fav is False else ".")
         )
     else:
