@@ -201,9 +201,9 @@ def _dry_run(tmp_path: Path, config: dict) -> tuple[subprocess.CompletedProcess,
     ({"replicates": 100_000, "chunk_size": 1}, "'power.chunk_size': 100,000 replicates in chunks "
      "of 1 are 100,000 jobs, more than the 2,000 the workflow plans; raise power.chunk_size to "
      "at least 50."),
-    ({"replicates": 100_000, "chunk_size": 1000}, "'power.replicates': 100,000 replicates x 48 "
-     "grid cells are 4,800,000 simulated trials, more than the limit of 1,000,000; lower "
-     "power.replicates to at most 20,833"),
+    ({"replicates": 100_000, "chunk_size": 1000}, "'power.replicates': 100,000 replicates x 50 "
+     "grid cells are 5,000,000 simulated trials, more than the limit of 1,000,000; lower "
+     "power.replicates to at most 20,000"),
 ])  # fmt: skip
 def test_huge_power_settings_stop_a_dry_run_of_the_main_analysis(tmp_path, power, message):
     proc, seconds = _dry_run(tmp_path, _demo(power=power))

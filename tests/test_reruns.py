@@ -140,6 +140,16 @@ MUTATIONS: dict[str, Callable[[dict], None]] = {
     "power.grid.attrition": lambda c: c["power"]["grid"].update(attrition=[0.2]),
     "power.grid.timepoints": lambda c: c["power"]["grid"].update(timepoints=[3]),
     "power.grid.prepost_r": lambda c: c["power"]["grid"].update(prepost_r=[0.5]),
+    "power.grid.attrition_mechanism": lambda c: c["power"]["grid"].update(
+        attrition_mechanism=["MCAR", "MNAR"]),
+    "power.mar_odds_ratio": lambda c: c["power"].update(mar_odds_ratio=3.0),
+    "power.mnar_delta": lambda c: c["power"].update(mnar_delta=0.25),
+    "power.mechanism_panel.mechanisms": lambda c: c["power"].update(
+        mechanism_panel={"mechanisms": ["MCAR", "MAR"]}),
+    "power.mechanism_panel.n_per_arm": lambda c: c["power"].update(
+        mechanism_panel={"n_per_arm": 30}),
+    "power.mechanism_panel.effect_d": lambda c: c["power"].update(
+        mechanism_panel={"effect_d": 0.5}),
 }  # fmt: skip
 # Whole-section keys of the top-level table: their example change reads a key of this stage.
 SECTION_EXAMPLE = {"design": "design.randomised", "participants": "participants.sessions",

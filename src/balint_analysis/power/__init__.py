@@ -13,9 +13,11 @@ from balint_analysis.power.settings import (
     GRID_SOURCES,
     MAX_POWER_CHUNKS,
     MAX_POWER_FITS,
+    MECHANISMS,
     check_power_budget,
     chunk_replicates,
     default_grid,
+    mechanism_panel_cells,
     power_settings,
 )
 
@@ -23,20 +25,26 @@ __all__ = [
     "GRID_SOURCES",
     "MAX_POWER_CHUNKS",
     "MAX_POWER_FITS",
+    "MECHANISMS",
     "analyse_replicate",
     "check_power_budget",
     "chunk_replicates",
     "default_grid",
+    "dropout_probability",
     "expand_grid",
+    "grid_cells",
+    "mechanism_panel_cells",
     "power_settings",
     "run_chunk",
+    "simulate_complete",
     "simulate_replicate",
     "summarise",
     "wilson_interval",
 ]
 
-_LAZY = {"analyse_replicate", "expand_grid", "run_chunk", "simulate_replicate", "summarise",
-         "wilson_interval", "RESULT_COLUMNS", "GRID_KEYS"}  # fmt: skip
+_LAZY = {"analyse_replicate", "dropout_probability", "expand_grid", "grid_cells", "run_chunk",
+         "simulate_complete", "simulate_replicate", "summarise", "wilson_interval",
+         "RESULT_COLUMNS", "GRID_KEYS"}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

@@ -13,11 +13,16 @@ __all__ = [
     "GRID_SOURCES",
     "MAX_POWER_CHUNKS",
     "MAX_POWER_FITS",
+    "MECHANISMS",
     "check_power_budget",
     "chunk_replicates",
     "default_grid",
+    "mechanism_panel_cells",
     "power_settings",
 ]
+
+#: Drop-out mechanisms of the ``attrition_mechanism`` axis (documented in :mod:`.simulation`).
+MECHANISMS = ("MCAR", "MAR", "MNAR")
 
 
 def default_grid() -> dict[str, list[Any]]:
@@ -46,8 +51,8 @@ def power_settings(config: Mapping[str, Any]) -> dict[str, Any]:
     """The ``power:`` section of a config, schema defaults filled in.
 
     Keys: ``grid`` (every grid key, defaults from the schema), ``replicates`` per cell,
-    ``chunk_size`` replicates per job, ``seed``, ``alpha`` (default: ``analysis.alpha``) and
-    ``n_chunks``.
+    ``chunk_size`` replicates per job, ``seed``, ``alpha`` (default: ``analysis.alpha``),
+    ``mar_odds_ratio``, ``mnar_delta``, ``mechanism_panel`` and ``n_chunks``.
     """
     from balint_analysis.config_schema import apply_defaults, load_schema
 
@@ -62,6 +67,9 @@ def power_settings(config: Mapping[str, Any]) -> dict[str, Any]:
         "chunk_size": int(section["chunk_size"]),
         "seed": int(section["seed"]),
         "alpha": float(section.get("alpha", analysis_alpha)),
+        "mar_odds_ratio": float(section["mar_odds_ratio"]),
+        "mnar_delta": float(section["mnar_delta"]),
+        "mechanism_panel": dict(section["mechanism_panel"]),
     }
     settings["n_chunks"] = math.ceil(settings["replicates"] / settings["chunk_size"])
     check_power_budget(settings)
@@ -73,8 +81,9 @@ def power_settings(config: Mapping[str, Any]) -> dict[str, Any]:
 #: killed it. 2,000 jobs plan in seconds.
 MAX_POWER_CHUNKS = 2_000
 
-#: Most simulated trials (replicates x grid cells) a power analysis may fit: the default
-#: grid (48 cells x 200 replicates) is 9,600; a million is days of computing on a laptop.
+#: Most simulated trials (replicates x cells) a power analysis may fit: the default grid and
+#: its mechanism panel (50 cells x 200 replicates) are 10,000; a million is days of computing
+#: on a laptop.
 MAX_POWER_FITS = 1_000_000
 
 
@@ -96,14 +105,40 @@ def check_power_budget(settings: Mapping[str, Any]) -> None:
             f"{math.ceil(settings['replicates'] / MAX_POWER_CHUNKS):,}."
         )
     cells = math.prod(len(values) for values in settings["grid"].values())
+    cells += len(mechanism_panel_cells(settings["grid"], settings.get("mechanism_panel")))
     fits = cells * settings["replicates"]
     if fits > MAX_POWER_FITS:
         raise InputError(
             f"config key 'power.replicates': {settings['replicates']:,} replicates x {cells:,} "
             f"grid cells are {fits:,} simulated trials, more than the limit of "
             f"{MAX_POWER_FITS:,}; lower power.replicates to at most "
-            f"{MAX_POWER_FITS // cells:,} or use fewer values in power.grid."
+            f"{MAX_POWER_FITS // cells:,} or use fewer values in power.grid (or "
+            f"power.mechanism_panel)."
         )
+
+
+def mechanism_panel_cells(
+    grid: Mapping[str, Any], panel: Mapping[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The mechanism panel's extra cells: one design under each drop-out mechanism.
+
+    The design is ``panel['n_per_arm']`` and ``panel['effect_d']`` with the middle value of
+    every other grid axis; a mechanism whose cell the grid already holds is not repeated.
+    Extra cells come after the grid's cells, so adding the panel never changes the grid cells'
+    numbers (nor their seeds).
+    """
+    if not panel or not panel.get("mechanisms"):
+        return []
+    design = {key: values[len(values) // 2] for key, values in grid.items()
+              if key != "attrition_mechanism"}  # fmt: skip
+    design.update(n_per_arm=int(panel["n_per_arm"]), effect_d=float(panel["effect_d"]))
+    in_grid = design["n_per_arm"] in grid["n_per_arm"] and design["effect_d"] in grid["effect_d"]
+    return [
+        {**design, "attrition_mechanism": mechanism}
+        for mechanism in MECHANISMS
+        if mechanism in panel["mechanisms"]
+        and not (in_grid and mechanism in grid["attrition_mechanism"])
+    ]
 
 
 def chunk_replicates(settings: Mapping[str, Any], chunk: int) -> range:
