@@ -257,6 +257,17 @@ def test_missing_pooled_file_is_one_clear_line(tmp_path: Path) -> None:
         render_programme_report(folder, settings=SETTINGS)
 
 
+def test_pooled_file_without_a_column_is_one_clear_line(tmp_path: Path) -> None:
+    folder = make_programme(tmp_path, TWO)
+    pd.read_csv(folder / "meta.csv").drop(columns=["se"]).to_csv(folder / "meta.csv", index=False)
+    with pytest.raises(InputError, match=r"meta\.csv: column\(s\) se missing; rerun") as err:
+        render_programme_report(folder, settings=SETTINGS)
+    assert "\n" not in str(err.value)
+    (folder / "cohorts.json").write_text('"not a list"')
+    with pytest.raises(InputError, match=r"cohorts\.json: expected a list of cohorts"):
+        render_programme_report(folder, settings=SETTINGS)
+
+
 def test_range_words() -> None:
     assert range_words(-4.3, -1.5) == "a 1.5- to a 4.3-point greater fall in the Balint groups"
     assert range_words(0.4, 2.0) == "a 0.4- to a 2.0-point greater rise in the Balint groups"

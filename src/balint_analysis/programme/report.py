@@ -51,6 +51,13 @@ __all__ = ["ProgrammeInputs", "load_programme", "render_programme_report"]
 
 MEASURES = ("difference_in_change", "smd")
 _CSV = ("meta.csv", "meta_analysis.csv", "leave_one_out.csv", "ipd.csv")
+_OUTCOME = ["instrument", "scale", "timepoint"]
+_REQUIRED_COLUMNS = {
+    "meta.csv": ["cohort", *_OUTCOME, "estimate", "se", "ci_low", "ci_high"],
+    "meta_analysis.csv": [*_OUTCOME, "measure", "estimate", "ci_low", "ci_high", "k"],
+    "leave_one_out.csv": [*_OUTCOME, "measure", "omitted", "estimate", "ci_low", "ci_high"],
+    "ipd.csv": [*_OUTCOME, "estimate", "ci_low", "ci_high"],
+}
 
 
 @dataclass(frozen=True)
@@ -105,7 +112,16 @@ def load_programme(folder: str | Path) -> ProgrammeInputs:
         raise InputError(f"{path}: cannot be read as JSON ({type(exc).__name__}).") from None
     cohorts = raw.get("cohorts", raw) if isinstance(raw, dict) else raw
     if isinstance(cohorts, dict):  # {name: {...}}
-        cohorts = [{"name": k, **v} for k, v in cohorts.items()]
+        cohorts = [{"name": k, **v} for k, v in cohorts.items() if isinstance(v, dict)]
+    if not isinstance(cohorts, list) or not all(isinstance(c, dict) for c in cohorts):
+        raise InputError(f"{path}: expected a list of cohorts; rerun the programme's pooled stage.")
+    for name, needed in _REQUIRED_COLUMNS.items():
+        missing = [c for c in needed if c not in frames[name]]
+        if missing and not (frames[name].empty and name not in _CSV[:2]):
+            raise InputError(
+                f"{folder / name}: column(s) {', '.join(missing)} missing; rerun the programme's "
+                "pooled stage."
+            )
     checksums = [
         {"path": name, "sha256": hashlib.sha256((folder / name).read_bytes()).hexdigest()}
         for name in (*_CSV, "cohorts.json")
@@ -225,7 +241,7 @@ def build_context(inputs: ProgrammeInputs, settings: Mapping[str, Any]) -> dict[
     smd = None if measure == "smd" else _row(_select(inputs.meta_analysis, **where, measure="smd"))
     one = _row(_select(inputs.ipd, **where))
     two_for_one, one_unit = _one_stage_counterpart(inputs.meta_analysis, where, one)
-    k = int(float(pooled.get("k") or 0))
+    k = 0 if is_missing(pooled.get("k")) else int(float(pooled["k"]))
     studies = _select(inputs.meta, **where)
     names = sorted({str(c) for c in studies.get("cohort", [])})
     return {

@@ -108,7 +108,7 @@ def forest_figure(
     frame = frame[[not _small_arm(r, min_cell) for _, r in frame.iterrows()]].copy()
     frame["label"] = [cohort_label(r) for _, r in frame.iterrows()]
     drawn = dict(pooled)
-    if int(float(pooled.get("k") or 0)) < 3:
+    if is_missing(pooled.get("k")) or float(pooled["k"]) < 3:
         drawn["pi_low"] = drawn["pi_high"] = math.nan
     unit = "points" if measure == "difference_in_change" else "standardised units"
     favours = ("favours Balint", "favours comparison")
