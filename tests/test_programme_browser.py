@@ -32,7 +32,7 @@ from balint_analysis.programme.report import render_programme_report
 
 pytestmark = browser_marks
 SECTIONS = (
-    "summary", "forest", "heterogeneity", "stages", "cohorts", "methods", "glossary",
+    "summary", "forest", "heterogeneity", "outcomes", "stages", "cohorts", "methods", "glossary",
     "provenance",
 )  # fmt: skip
 

@@ -24,7 +24,7 @@ from balint_analysis.programme.meta_analysis import (
 )
 from balint_analysis.programme.report import render_programme_report
 from balint_analysis.programme.report_text import range_words
-from balint_analysis.report.text import fmt
+from balint_analysis.report.text import fmt, fmt_ci
 
 BY = ["instrument", "scale", "timepoint"]
 SETTINGS = {
@@ -58,7 +58,12 @@ def _meta_rows(effects: list[tuple[float, float]], small_arm: int | None = None)
             "df": 30.0, "yi_smd": est / 8, "vi_smd": (se / 8) ** 2, "smd_measure": "d_model",
             "estimable": True, "reason": "",
         })  # fmt: skip
-    return pd.DataFrame(rows)
+    post = pd.DataFrame(rows)
+    # a follow-up row per cohort: pooled too, but not the timepoint the answer is about
+    follow = post.assign(timepoint="followup", primary_timepoint=False,
+                         estimate=post["estimate"] + 1.0, ci_low=post["ci_low"] + 1.0,
+                         ci_high=post["ci_high"] + 1.0)  # fmt: skip
+    return pd.concat([post, follow], ignore_index=True)
 
 
 def make_programme(root: Path, effects, *, small_arm: int | None = None) -> Path:
@@ -89,7 +94,7 @@ def make_programme(root: Path, effects, *, small_arm: int | None = None) -> Path
     }]).to_csv(folder / "ipd.csv", index=False)  # fmt: skip
     reports = root / "reports"
     cohorts = []
-    for name in meta["cohort"]:
+    for name in meta["cohort"].unique():
         (reports / name).mkdir(parents=True, exist_ok=True)
         (reports / name / "report.html").write_text("<!DOCTYPE html><title>c</title>")
         cohorts.append({
@@ -109,7 +114,8 @@ def make_programme(root: Path, effects, *, small_arm: int | None = None) -> Path
 def _render(tmp_path: Path, effects, **kw) -> tuple[str, pd.DataFrame]:
     folder = make_programme(tmp_path, effects, **kw)
     html = render_programme_report(folder, settings=SETTINGS)
-    return html, pd.read_csv(folder / "meta_analysis.csv")
+    pooled = pd.read_csv(folder / "meta_analysis.csv")
+    return html, pooled[pooled["timepoint"] == "post"].reset_index(drop=True)
 
 
 def _text(html: str) -> str:
@@ -257,6 +263,18 @@ def test_missing_pooled_file_is_one_clear_line(tmp_path: Path) -> None:
         render_programme_report(folder, settings=SETTINGS)
 
 
+def test_every_pooled_outcome_and_timepoint_is_tabulated(tmp_path: Path) -> None:
+    html, post = _render(tmp_path, HETEROGENEOUS)
+    pooled = pd.read_csv(tmp_path / "data/processed/programmes/north/meta_analysis.csv")
+    table = html.split('id="cap-outcomes"')[1].split("</table>")[0]
+    follow = pooled.query("measure == 'difference_in_change' and timepoint == 'followup'").iloc[0]
+    assert round(follow["estimate"] - post["estimate"].iloc[0], 9) == 1.0  # shifted by 1
+    row = table.split("follow-up</td>")[1].split("</tr>")[0]
+    assert f">{fmt(follow['estimate'])}<" in row and ">6<" in row
+    assert fmt_ci(follow["pi_low"], follow["pi_high"]) in row
+    assert table.count("(main)") == 1 and table.count("<tr>") == 3
+
+
 def test_pooled_file_without_a_column_is_one_clear_line(tmp_path: Path) -> None:
     folder = make_programme(tmp_path, TWO)
     pd.read_csv(folder / "meta.csv").drop(columns=["se"]).to_csv(folder / "meta.csv", index=False)
@@ -294,7 +312,11 @@ def test_provenance_and_demo_key_warning(tmp_path: Path) -> None:
 def test_standardised_measure_and_one_stage_in_the_same_unit(tmp_path: Path) -> None:
     folder = make_programme(tmp_path, HETEROGENEOUS)
     html = render_programme_report(folder, settings={**SETTINGS, "measure": "smd"})
-    smd = pd.read_csv(folder / "meta_analysis.csv").query("measure == 'smd'").iloc[0]
+    smd = (
+        pd.read_csv(folder / "meta_analysis.csv")
+        .query("measure == 'smd' and timepoint == 'post'")
+        .iloc[0]
+    )
     text = _summary(html)
     assert f"at post is {fmt(smd['estimate'], 2)} SD (95% CI " in text
     assert "pooled standardised effect" in text

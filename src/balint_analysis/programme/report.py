@@ -30,6 +30,7 @@ from markupsafe import Markup
 
 from balint_analysis.errors import InputError
 from balint_analysis.programme.report_tables import (
+    all_outcome_rows,
     cohort_label,
     cohort_rows,
     forest_figure,
@@ -45,7 +46,7 @@ from balint_analysis.programme.report_text import (
 from balint_analysis.report.disclosure import disclosure_paragraphs
 from balint_analysis.report.glossary import gloss, glossary_entries
 from balint_analysis.report.inputs import package_versions
-from balint_analysis.report.text import fmt, fmt_ci, is_missing, tp_label, truth
+from balint_analysis.report.text import fmt, fmt_ci, fmt_p, is_missing, tp_label, truth
 
 __all__ = ["ProgrammeInputs", "load_programme", "render_programme_report"]
 
@@ -174,6 +175,12 @@ def _min_cell(settings: Mapping[str, Any], cohorts: list[dict[str, Any]]) -> int
     return max(known) if known else 5
 
 
+def _labels(meta: pd.DataFrame, settings: Mapping[str, Any]) -> dict[str, str]:
+    """Display label per ``"instrument.scale"`` pooled."""
+    pairs = meta[["instrument", "scale"]].drop_duplicates().astype(str).itertuples(index=False)
+    return {f"{i}.{s}": _outcome(meta, settings, i, s, "", "points").label for i, s in pairs}
+
+
 def _outcome(
     meta: pd.DataFrame, settings: Mapping[str, Any], inst: str, scale: str, tp: str, unit: str
 ) -> Outcome:
@@ -268,6 +275,11 @@ def build_context(inputs: ProgrammeInputs, settings: Mapping[str, Any]) -> dict[
             unit,
             {str(r["cohort"]): cohort_label(r) for _, r in studies.iterrows()},
         ),
+        "outcomes": all_outcome_rows(
+            inputs.meta_analysis, measure, _labels(inputs.meta, settings), (inst, scale, tp)
+        ),
+        "pooled": {k: fmt(pooled.get(k), d) for k, d in (("tau2", 2), ("q", 2), ("h2", 2))}
+        | {"q_p": fmt_p(pooled.get("q_p")), "df": fmt(pooled.get("df"), 0)},
         "stages": stages_sentence(two_for_one or pooled, one, one_unit),
         "demo_key": sorted(
             str(c.get("name")) for c in inputs.cohorts if truth(c.get("demo_key_used"))

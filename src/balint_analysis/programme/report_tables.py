@@ -19,9 +19,10 @@ import pandas as pd
 
 from balint_analysis.programme.report_text import Outcome
 from balint_analysis.report.disclosure import STATISTIC_LABEL, n_label, share_label, too_small
-from balint_analysis.report.text import fmt, fmt_ci, fmt_int, is_missing, truth
+from balint_analysis.report.text import fmt, fmt_ci, fmt_int, is_missing, tp_label, truth
 
 __all__ = [
+    "all_outcome_rows",
     "cohort_label",
     "cohort_rows",
     "forest_figure",
@@ -220,5 +221,37 @@ def provenance_rows(cohorts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
                 for f, h in sorted(dict(_get(c, "outputs") or {}).items())
             ],
             "link": relative_link(_get(c, "report", "report_path")),
+        })  # fmt: skip
+    return rows
+
+
+def all_outcome_rows(
+    meta_analysis: pd.DataFrame,
+    measure: str,
+    labels: Mapping[str, str],
+    primary: tuple[str, str, str],
+) -> list[dict[str, str]]:
+    """Every pooled outcome × timepoint of one measure: k, estimate, CI, PI, τ and I².
+
+    ``labels`` maps ``"instrument.scale"`` to a display label; ``primary`` (instrument, scale,
+    timepoint) is marked. The prediction interval is left out below three cohorts.
+    """
+    digits = 2 if measure == "smd" else 1
+    rows = []
+    frame = meta_analysis[meta_analysis["measure"].astype(str) == measure]
+    for _, r in frame.iterrows():
+        key = f"{r['instrument']}.{r['scale']}"
+        k = 0 if is_missing(r.get("k")) else int(float(r["k"]))
+        rows.append({
+            "outcome": labels.get(key, key),
+            "timepoint": tp_label(str(r["timepoint"])),
+            "primary": (str(r["instrument"]), str(r["scale"]), str(r["timepoint"])) == primary,
+            "k": str(k),
+            "estimate": fmt(r.get("estimate"), digits),
+            "ci": fmt_ci(r.get("ci_low"), r.get("ci_high"), digits),
+            "pi": fmt_ci(r.get("pi_low"), r.get("pi_high"), digits) if k >= 3 else "—",
+            "tau": fmt(r.get("tau"), digits) if k >= 3 else "—",
+            "i2": "—" if k < 3 or is_missing(r.get("i2")) else f"{float(r['i2']):.0f}%",
+            "note": "" if is_missing(r.get("reason")) else str(r["reason"]),
         })  # fmt: skip
     return rows
