@@ -26,6 +26,7 @@ import pandas as pd
 from scipy import stats
 from threadpoolctl import threadpool_limits
 
+from balint_analysis.models.degenerate import degenerate_reason
 from balint_analysis.models.design import model_data
 from balint_analysis.models.newton import minimise_with_boundary
 from balint_analysis.models.reml import reml_state, variance_structure
@@ -222,6 +223,9 @@ def fit_pooled_outcome(
     if not levels or levels[0] != timepoints[0] or len(levels) < 2:
         return "no baseline or no follow-up observations to pool"
     data = model_data(obs, levels=levels, intervention=intervention, control=control)
+    degenerate = degenerate_reason(data)  # the cohort model's checks (constant scores, ...)
+    if degenerate is not None:
+        return degenerate
     frame = data.frame
     comps = _components(frame, data.clustered)
     names = [*comps, "residual"]
@@ -267,8 +271,11 @@ def _fit_outcome(obs: pd.DataFrame, *, timepoints, intervention, control, alpha,
     post = list(timepoints[1:])
     counts = {"n_cohorts": int(obs["cohort"].nunique()),
               "n_participants": int(obs["participant"].nunique())}
-    fit = fit_pooled_outcome(obs, timepoints=timepoints, intervention=intervention,
-                             control=control)
+    try:
+        fit = fit_pooled_outcome(obs, timepoints=timepoints, intervention=intervention,
+                                 control=control)
+    except (ValueError, np.linalg.LinAlgError):  # a design no model can answer: a row, no crash
+        fit = "the pooled model could not be fitted to these data; see the two-stage meta-analysis"
     if isinstance(fit, str):
         return _empty_rows(instrument, scale, post, pooling, fit, **counts)
     reasons = list(notes)
