@@ -52,6 +52,9 @@ FORMULA = ("score ~ group * timepoint + (1 | participant) + (1 | site) + "
            "(0 + treated_post | site) + (0 + treated_post | cluster)")
 #: Random-effect components in the order of the variance vector (the residual comes last).
 COMPONENTS = ("participant", "site", "site_effect", "cluster")
+#: How ``reason`` names the components.
+COMPONENT_LABELS = {"participant": "participant", "site": "site intercept",
+                    "site_effect": "site × treatment effect", "cluster": "Balint-group"}
 #: Starting variances (participant and residual, other components) as shares of the OLS
 #: residual variance, tried in turn.
 _STARTS = ((0.2, 0.025), (0.5, 0.05), (0.4, 0.2))
@@ -280,11 +283,13 @@ def _fit_outcome(obs: pd.DataFrame, *, timepoints, intervention, control, alpha,
         return _empty_rows(instrument, scale, post, pooling, fit, **counts)
     reasons = list(notes)
     for name in fit.omitted:
-        reasons.append(f"no {name.replace('_', ' × ')} term (fewer than two "
+        reasons.append(f"no {COMPONENT_LABELS[name]} term (fewer than two "
                        f"{'Balint groups' if name == 'cluster' else 'sites'} to tell apart)")
     if fit.boundary:
-        reasons.append("variance estimated 0 (boundary): " + ", ".join(fit.boundary)
-                       + "; the model is the one without that term")  # fmt: skip
+        reasons.append("variance estimated 0 (boundary): "
+                       + ", ".join(COMPONENT_LABELS[name] for name in fit.boundary)
+                       + (" (the model is the one without that term)" if len(fit.boundary) == 1
+                          else " (the model is the one without those terms)"))  # fmt: skip
     rows = []
     for t in post:
         term = f"group[{intervention}]:timepoint[{t}]"
