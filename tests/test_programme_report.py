@@ -324,3 +324,19 @@ def test_standardised_measure_and_one_stage_in_the_same_unit(tmp_path: Path) -> 
     stages = _text(html.split('id="stages"')[1].split("</section>")[0])
     assert "estimates −2.7 (−4.0 to −1.4); the two-stage meta-analysis −2.2 (" in stages
     assert 'class="ipd"' not in html  # and not drawn on the standardised forest plot
+
+
+def test_a_single_cohort_is_not_pooled(tmp_path: Path) -> None:
+    html, pooled = _render(tmp_path, [(-3.0, 1.0)])
+    assert pooled["estimate"].isna().all() and (pooled["k"] == 1).all()
+    text = _summary(html)
+    assert (
+        "Across 1 cohort, no pooled effect on emotional exhaustion (MBI) at post could be" in text
+    )
+    assert "With a single cohort there is nothing to pool" in text
+    assert 'class="key-figure"' not in html and 'class="pooled"' not in html
+    stages = _text(html.split('id="stages"')[1].split("</section>")[0])
+    assert (
+        "estimates −2.7 (−4.0 to −1.4); there is no two-stage estimate to compare it with."
+        in stages
+    )

@@ -267,6 +267,13 @@ def stages_sentence(two: Mapping[str, Any], one: Mapping[str, Any] | None, unit:
             f" ({reason})." if reason else "."
         )
     digits = 2 if unit == "SD" else 1
+    if is_missing(two.get("estimate")):
+        ci = fmt_ci(one.get("ci_low"), one.get("ci_high"), digits)
+        return (
+            f"The one-stage model, fitted to every participant's answers at once, estimates "
+            f"{fmt(one['estimate'], digits)} ({ci}); there is no two-stage estimate to compare "
+            "it with."
+        )
     a, b = float(two["estimate"]), float(one["estimate"])
     diff = abs(a - b)
     se = _value(two, "se") or 0.0
