@@ -39,9 +39,9 @@ import pandas as pd
 from balint_analysis.models.design import model_data
 from balint_analysis.models.reml import reml_state, variance_structure
 from balint_analysis.programme.ipd import (
-    _components,
     one_stage_model,
     pooled_observations,
+    random_components,
 )
 from balint_analysis.programme.ipd_engine import site_reml_state, site_structure
 from balint_analysis.programme.meta_analysis import leave_one_out, meta_analyse
@@ -115,7 +115,7 @@ def dense_versus_sites(scores, roster, n_sites: int) -> tuple[float, float]:
     keep = sorted(scores["cohort"].unique())[:n_sites]
     obs = pooled_observations(scores[scores["cohort"].isin(keep)], roster)
     data = model_data(obs, levels=TIMEPOINTS, intervention="balint", control="control")
-    comps = _components(data.frame, data.clustered)
+    comps = random_components(data.frame, data.clustered)
     X, sites = data.X[:, data.keep], data.frame["site"].to_numpy()
     phi = np.array([16.0, 9.0, 4.0, 1.0, 9.0])
     dense = variance_structure(X, data.y, sites, comps)

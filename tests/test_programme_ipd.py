@@ -14,10 +14,10 @@ from balint_analysis.models.reml import reml_state, variance_structure
 from balint_analysis.programme.ipd import (
     FORMULA,
     IPD_COLUMNS,
-    _components,
     fit_pooled_outcome,
     one_stage_model,
     pooled_observations,
+    random_components,
     standardise_scores,
 )
 from balint_analysis.programme.ipd_engine import site_reml_state, site_structure
@@ -157,7 +157,7 @@ def test_site_engine_equals_the_dense_engine_derivatives_included():
     scores, roster = load("sites")
     obs = pooled_observations(scores, roster)
     data = model_data(obs, levels=TIMEPOINTS, **ARMS)
-    comps = _components(data.frame, data.clustered)
+    comps = random_components(data.frame, data.clustered)
     X, sites = data.X[:, data.keep], data.frame["site"].to_numpy()
     dense = variance_structure(X, data.y, sites, comps)
     by_site = site_structure(X, data.y, sites, comps)

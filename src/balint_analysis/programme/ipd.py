@@ -40,6 +40,7 @@ __all__ = [
     "fit_pooled_outcome",
     "one_stage_model",
     "pooled_observations",
+    "random_components",
     "standardise_scores",
 ]
 
@@ -150,8 +151,24 @@ def _empty_rows(instrument, scale, post, pooling, reason, **counts) -> list[dict
              "converged": False, "reason": reason, **counts} for t in post]  # fmt: skip
 
 
-def _components(frame: pd.DataFrame, clustered: bool) -> dict[str, tuple]:
-    """The random effects that are identifiable in ``frame`` (see the module docstring)."""
+def random_components(frame: pd.DataFrame, clustered: bool) -> dict[str, tuple]:
+    """The random effects identifiable in a :func:`.design.model_data` frame of pooled rows.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        ``ModelData.frame``: ``participant, site, treated_post, block``.
+    clustered : bool
+        Whether at least two Balint groups are known (``ModelData.clustered``).
+
+    Returns
+    -------
+    dict
+        ``name -> (levels, z)`` for :func:`balint_analysis.models.reml.variance_structure`:
+        participant always; site intercept with at least two sites; site × treatment effect
+        with at least two sites that have treated post-baseline observations; Balint groups
+        (``block``, singleton for everyone without a group) when ``clustered``.
+    """
     ones = np.ones(len(frame))
     treated_post = frame["treated_post"].to_numpy(dtype=float)
     comps = {"participant": (frame["participant"].to_numpy(), ones)}
@@ -230,11 +247,14 @@ def fit_pooled_outcome(
     if degenerate is not None:
         return degenerate
     frame = data.frame
-    comps = _components(frame, data.clustered)
+    comps = random_components(frame, data.clustered)
     names = [*comps, "residual"]
     X = data.X[:, data.keep]
-    build, evaluate = ((site_structure, site_reml_state) if engine == "sites"
-                       else (variance_structure, reml_state))  # fmt: skip
+    engines = {"sites": (site_structure, site_reml_state),
+               "dense": (variance_structure, reml_state)}
+    if engine not in engines:
+        raise ValueError(f"engine must be one of {sorted(engines)}")
+    build, evaluate = engines[engine]
     try:
         struct = build(X, data.y, frame["site"].to_numpy(), comps)
     except ValueError as error:
