@@ -31,7 +31,8 @@ OUTPUT_FOLDERS = ("data/interim/", "data/processed/", "reports/", "logs/", "arti
                   "benchmarks/results/", "benchmarks/jobs/", "build/", ".snakemake/")  # fmt: skip
 
 #: Files the reader creates by following the README or the tutorial (``balint-analysis init``).
-CREATED_BY_THE_READER = {"config/pilot.yaml", "config/ward7.yaml"}
+CREATED_BY_THE_READER = {"config/pilot.yaml", "config/ward7.yaml",
+                         "config/programme/example.yaml"}  # docs/programme.md's example
 
 #: ``a/b.ext`` between backticks: a path (placeholders such as ``<cohort>`` or ``*`` never match).
 BACKTICKED_PATH = re.compile(r"`([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)+\.[A-Za-z]{1,5})`")

@@ -19,7 +19,7 @@ from balint_analysis.faults import unwritable_folder
 from balint_analysis.power import power_settings
 from balint_analysis.missing import missing_settings, planned_outcomes
 from balint_analysis.identifiers import env_key_fingerprint
-from balint_analysis.project import DEFAULT_CONFIG, CohortPaths
+from balint_analysis.project import DEFAULT_CONFIG, CohortPaths, raw_input_paths
 from balint_analysis.runlock import executes_jobs, hold_cohort
 from balint_analysis.stages import stage_config
 
@@ -87,12 +87,7 @@ def log_file(name):
 
 def raw_inputs():
     """Every raw file the analysis reads: exports, roster, custom instrument definitions."""
-    files = [e["path"] for e in config["exports"]]
-    files.extend(e["dictionary"] for e in config["exports"] if e.get("dictionary"))
-    if config.get("participants"):
-        files.append(config["participants"]["path"])
-    files.extend(config.get("instrument_definitions", []))
-    return files
+    return raw_input_paths(config)
 
 
 def announce_results():
