@@ -159,6 +159,7 @@ def test_heterogeneous_sites_prediction_interval_crossing_zero(tmp_path: Path) -
         in text
     )
     assert "τ = 3.2 points; considerable heterogeneity: about 95% of the spread" in text
+    assert "chance (I²). With only 6 cohorts, both are rough estimates." in text
     assert "cannot distinguish a real effect from no effect" in text
     assert "This is not evidence that Balint groups have no effect" in text
     assert "no effect of" not in text.lower() and "did not work" not in text.lower()

@@ -165,8 +165,14 @@ def heterogeneity_sentence(row: Mapping[str, Any], outcome: Outcome) -> str:
         f"The true effect appears to differ between sites by a standard deviation of about "
         f"τ = {fmt(tau, digits)} {outcome.unit}; {_i2_words(i2)} heterogeneity: about "
         f"{i2:.0f}% of the spread between the cohorts' results reflects real differences between "
-        "sites rather than chance (I²)."
+        "sites rather than chance (I²)." + _rough(row)
     )
+
+
+def _rough(row: Mapping[str, Any]) -> str:
+    """Few cohorts make τ and I² imprecise: say so (ten is a common rule of thumb)."""
+    k = int(_value(row, "k") or 0)
+    return f" With only {k} cohorts, both are rough estimates." if 0 < k < 10 else ""
 
 
 def answer_sentences(row: Mapping[str, Any], outcome: Outcome, *, level: str = "95%",
