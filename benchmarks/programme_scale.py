@@ -35,6 +35,7 @@ import time
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from balint_analysis.models.design import model_data
 from balint_analysis.models.reml import reml_state, variance_structure
@@ -120,8 +121,9 @@ def dense_versus_sites(scores, roster, n_sites: int) -> tuple[float, float]:
     phi = np.array([16.0, 9.0, 4.0, 1.0, 9.0])
     dense = variance_structure(X, data.y, sites, comps)
     by_site = site_structure(X, data.y, sites, comps)
-    return (timed(lambda: reml_state(dense, phi), 1)[0],
-            timed(lambda: site_reml_state(by_site, phi), 3)[0])
+    with threadpool_limits(1):  # as in the pooled fit
+        return (timed(lambda: reml_state(dense, phi), 1)[0],
+                timed(lambda: site_reml_state(by_site, phi), 3)[0])
 
 
 def recovery(replicates: int, sites: int, participants: int, seed: int) -> None:
