@@ -119,13 +119,17 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                                       ("jump_to_reference", 0.0)] if name in scenarios]
     rows = []
     for m in imputations:
-        results = ({} if reason else _one_imputation(
-            fit, design, post, deltas, seed, outcome_index, int(m),
-            reference="jump_to_reference" in scenarios))
+        results, failed = {}, ""
+        if not reason:
+            try:
+                results = _one_imputation(fit, design, post, deltas, seed, outcome_index,
+                                          int(m), reference="jump_to_reference" in scenarios)
+            except (ValueError, np.linalg.LinAlgError):  # one line in the output, no traceback
+                failed = f"imputation {int(m)} could not be analysed"
         for scenario, delta in grid:
             for t in post:
                 est, var, dfc = results.get((scenario, delta, t), (np.nan, np.nan, np.nan))
-                why = reason
+                why = reason or failed
                 if not why and control is None and scenario in ("delta_both",
                                                                 "jump_to_reference"):
                     why = SINGLE_ARM
