@@ -122,3 +122,12 @@ def test_programme_config_problems_are_one_line(tmp_path, change, words):
 def test_a_cohort_config_is_not_a_programme():
     with pytest.raises(InputError, match="'programme'"):
         load_programme(yaml.safe_load((REPO / "config" / "config.yaml").read_text("utf-8")))
+
+
+def test_report_path_of_a_programme(tmp_path, capsys):
+    from balint_analysis.cli import main
+
+    path = _project(tmp_path, BASE)
+    assert main(["report-path", "--config", str(path)]) == 0
+    where = tmp_path / "reports" / "programmes" / "p" / "report.html"
+    assert capsys.readouterr().out == f"Report: {where} (not yet written)\n"

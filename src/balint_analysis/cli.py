@@ -57,6 +57,19 @@ def _report_path(args: argparse.Namespace) -> int:
     from balint_analysis.project import CohortPaths, project_dir_for
 
     raw = read_yaml(args.config)
+    name = raw.get("programme", {}).get("name") if isinstance(raw.get("programme"), dict) else None
+    if name is not None:  # a programme config (docs/programme.md)
+        from balint_analysis.programme.stage import ProgrammePaths
+
+        if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", name):
+            raise InputError(f"{args.config}: config key 'programme.name' names folders: use "
+                             "letters, digits, '-' and '_' only.")  # fmt: skip
+
+        root = project_dir_for(args.config, args.directory)
+        path = ProgrammePaths(name, root).report
+        state = "" if path.exists() else " (not yet written)"
+        print(f"Report: {path}{state}")
+        return 0
     cohort = raw.get("cohort")
     if not isinstance(cohort, str) or not cohort:
         raise InputError(f"{args.config}: no `cohort:` name, so no report location.")
