@@ -291,7 +291,6 @@ def build_context(inputs: ProgrammeInputs, settings: Mapping[str, Any]) -> dict[
         "min_cell": k_min,
         "disclosure": disclosure_paragraphs(k_min),
         "versions": package_versions(),
-        "fmt": fmt,
     }
 
 
