@@ -104,3 +104,113 @@ def test_a_column_mixing_numbers_and_text_is_written_whole():
     assert got is not None and got.isna().tolist() == [False, True, False, False]
     forced = column_from_uniques(mixed, "a", "a_", _csv_bytes_round_trip, True, dtype=str)
     assert forced.tolist()[:2] == ["5", "x"]
+
+
+# --- item answers stay one table of numbers; outputs written a part at a time -------------
+
+TEXTS = st.one_of(st.none(), st.just(""), st.sampled_from(["P1", "=1+1", "a,b", 'say "hi"', " x"]),
+                  st.text(alphabet='ab ,1\n\r"é', max_size=5))  # fmt: skip
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=st.lists(st.tuples(TEXTS, st.one_of(st.none(), FLOATS), st.integers(-5, 10**12),
+                               st.booleans(), TEXTS), min_size=1, max_size=15),
+       split=st.integers(0, 15))  # fmt: skip
+def test_the_csv_writer_writes_the_bytes_of_to_csv(tmp_path_factory, rows, split):
+    from balint_analysis.csv_text import write_frame
+    from balint_analysis.io import write_csv, write_csv_parts
+
+    frame = pd.DataFrame(rows, columns=["participant", "score", "n", "flag", "category"])
+    frame["score"] = frame["score"].astype("float64")
+    frame["category"] = frame["category"].astype("str")
+    folder = tmp_path_factory.mktemp("w")
+    expected = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode()
+    write_frame(frame, folder / "fast.csv", "%.6g")
+    assert (folder / "fast.csv").read_bytes() == expected
+    # Parts written one after the other are the stacked table (formula cells neutralised).
+    write_csv(frame, folder / "whole.csv")
+    parts = [frame.iloc[:split], frame.iloc[split:]]
+    write_csv_parts(iter(parts), list(frame.columns), folder / "parts.csv")
+    assert (folder / "parts.csv").read_bytes() == (folder / "whole.csv").read_bytes()
+
+
+def test_item_columns_of_numbers_become_numbers_as_read_and_other_text_stays_text():
+    from balint_analysis.validate.items import convert_items, numbers_where_exact
+
+    frame = pd.DataFrame({"source": "pre.csv", "row": [2, 3, 4, 5],
+                          "pss10__1": pd.Series(["1", " 2 ", None, "-0"], dtype="str"),
+                          "pss10__2": pd.Series(["1", "nan", None, "3"], dtype="str"),
+                          "pss10__3": pd.Series(["1", " ", "2", "4"], dtype="str"),
+                          "pss10__4": pd.Series(["1", "two", "2", "4"], dtype="str"),
+                          "group": pd.Series(["1", "2", "1", "2"], dtype="str")})  # fmt: skip
+    read = numbers_where_exact(frame)
+    assert read["pss10__1"].dtype == np.float64
+    assert np.array_equal(read["pss10__1"], [1.0, 2.0, np.nan, -0.0], equal_nan=True)
+    assert np.signbit(read["pss10__1"].iloc[3])  # "-0" is written back as "-0"
+    # "nan", a blank and a word are each a problem convert_items reports: kept as text.
+    assert [str(read[c].dtype) for c in ("pss10__2", "pss10__3", "pss10__4", "group")] == [
+        "str", "str", "str", "str"]  # fmt: skip
+    # The same numbers, values and problems as converting the text table in validation.
+    from_text, problems_text = convert_items(frame)
+    from_numbers, problems_numbers = convert_items(read)
+    pd.testing.assert_frame_equal(from_numbers, from_text)
+    pd.testing.assert_frame_equal(problems_numbers, problems_text)
+    assert problems_text["row"].tolist() == [3, 3] and problems_text["column"].tolist() == [
+        "pss10__2", "pss10__4"]  # fmt: skip
+
+
+def test_validation_keeps_item_numbers_without_a_copy_of_the_answers():
+    """Items that are numbers when read are kept as they are: no second table of answers
+    (before: a float64 copy of every item column, plus a Python object array per column)."""
+    from balint_analysis.validate.items import convert_items
+
+    rng = np.random.default_rng(3)
+    rows, items = 50_000, 20
+    answers = {f"cbi__{i}": rng.integers(0, 5, rows) * 25.0 for i in range(1, items + 1)}
+    frame = pd.DataFrame({"source": "pre.csv", "row": np.arange(2, rows + 2), **answers})
+    tracemalloc.start()
+    try:
+        out, problems = convert_items(frame)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert problems is None and all(out[c].dtype == np.float64 for c in answers)
+    assert np.shares_memory(out["cbi__1"].to_numpy(), frame["cbi__1"].to_numpy())
+    item_bytes = rows * items * 8
+    assert peak < 0.1 * item_bytes, peak / item_bytes  # before: ~1.1x the items
+
+
+def test_scores_are_written_a_scale_at_a_time_with_the_bytes_of_the_whole_table(tmp_path,
+                                                                               monkeypatch):
+    from balint_analysis.instruments import load_instrument
+    from balint_analysis.io import write_csv, write_csv_parts
+    from balint_analysis.scoring import SCORE_COLUMNS, score_parts, score_responses
+
+    instruments = {i: load_instrument(i) for i in ("mbi_hss", "cbi")}
+    rng = np.random.default_rng(5)
+    rows = 2_000
+    items = {f"{i}__{k}": rng.integers(0, 5, rows) * step for i, n, step in
+             (("mbi_hss", 22, 1.0), ("cbi", 19, 25.0)) for k in range(1, n + 1)}  # fmt: skip
+    items["cbi__1"][::9] = np.nan
+    responses = pd.DataFrame({"participant": [f"p{r % 700:05d}" for r in range(rows)],
+                              "group": np.where(np.arange(rows) % 2, "balint", "control"),
+                              "timepoint": "pre", **items})  # fmt: skip
+
+    def traced_peak(write) -> int:
+        tracemalloc.start()
+        try:
+            write()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    # Rows are joined a chunk at a time (100,000 rows in a run; small here, as the table).
+    monkeypatch.setattr("balint_analysis.csv_text.CHUNK_ROWS", 500)
+    before = traced_peak(lambda: write_csv(score_responses(responses, instruments),
+                                           tmp_path / "whole.csv"))  # fmt: skip
+    after = traced_peak(lambda: write_csv_parts(score_parts(responses, instruments),
+                                                SCORE_COLUMNS, tmp_path / "parts.csv"))  # fmt: skip
+    assert (tmp_path / "parts.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    # Before: every scale's rows at once, twice (the parts and their concatenation); after:
+    # one scale's rows and the item matrix they are scored from (~0.6 here).
+    assert after < 0.75 * before, after / before

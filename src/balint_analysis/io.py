@@ -6,15 +6,17 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from balint_analysis.csv_text import write_frame
 from balint_analysis.privacy import neutralise_formulas
 
-__all__ = ["atomic_write", "floats_as_text", "read_csv", "sha256", "write_csv", "write_json"]
+__all__ = ["atomic_write", "floats_as_text", "read_csv", "sha256", "write_csv", "write_csv_parts",
+           "write_json"]
 
 
 def sha256(path: str | Path) -> str:
@@ -59,8 +61,25 @@ def write_csv(
     float_format = f"%.{float_digits}g"
 
     def _write(tmp: Path) -> None:
-        floats_as_text(safe, float_format).to_csv(tmp, index=False, lineterminator="\n",
-                                                  float_format=float_format)
+        # Each distinct value formatted once, rows joined in chunks: the bytes of ``to_csv``.
+        write_frame(safe, tmp, float_format)
+
+    return atomic_write(path, _write)
+
+
+def write_csv_parts(
+    parts: Iterable[pd.DataFrame], columns: list[str], path: str | Path, *,
+    float_digits: int = 6, neutralise: bool = True,
+) -> Path:  # fmt: skip
+    """:func:`write_csv` of the parts stacked (``pd.concat``), written one part at a time, so
+    a long table (``scores.csv``) is never held whole. Every part has ``columns``."""
+    float_format = f"%.{float_digits}g"
+
+    def _write(tmp: Path) -> None:
+        write_frame(pd.DataFrame(columns=columns), tmp, float_format)  # the header
+        for part in parts:
+            safe = neutralise_formulas(part) if neutralise else part
+            write_frame(safe, tmp, float_format, header=False, append=True)
 
     return atomic_write(path, _write)
 

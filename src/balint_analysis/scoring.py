@@ -27,6 +27,7 @@ timepoint (:func:`flag_counts`, ``flags.csv``); no per-person flag leaves this m
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
@@ -47,6 +48,7 @@ __all__ = [
     "reverse",
     "scale_items",
     "score_matrix",
+    "score_parts",
     "score_responses",
 ]
 
@@ -159,7 +161,19 @@ def score_responses(responses: pd.DataFrame, instruments: dict[str, Instrument])
         in definition order, rows in input order within a scale) with ``score`` (NaN when too
         few items were answered), ``n_items``, ``n_answered`` and ``category``.
     """
-    frames = []
+    frames = list(score_parts(responses, instruments))
+    if not frames:
+        return pd.DataFrame(columns=SCORE_COLUMNS)
+    return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
+
+
+def score_parts(responses: pd.DataFrame,
+                instruments: dict[str, Instrument]) -> Iterator[pd.DataFrame]:  # fmt: skip
+    """The rows of :func:`score_responses`, one scale at a time (``SCORE_COLUMNS``, in order).
+
+    ``prepare`` writes ``scores.csv`` part by part: the long table of every scale (rows × scales
+    rows) is never held whole.
+    """
     ident = responses[["participant", "group", "timepoint"]].reset_index(drop=True)
     for inst_id, inst in instruments.items():
         values = item_matrix(responses, inst)
@@ -173,10 +187,7 @@ def score_responses(responses: pd.DataFrame, instruments: dict[str, Instrument])
                 n_answered=answered.astype(np.int64),
             )
             part["category"] = categorise(part["score"], scale)
-            frames.append(part)
-    if not frames:
-        return pd.DataFrame(columns=SCORE_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
+            yield part[SCORE_COLUMNS]
 
 
 def flag_counts(

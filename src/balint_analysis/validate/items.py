@@ -20,7 +20,7 @@ from balint_analysis.ingest.answer_codes import UNDECLARED
 from balint_analysis.privacy import shown_value
 from balint_analysis.validate.accounting import ITEM_MISSING
 
-__all__ = ["convert_items", "incomplete_forms", "item_columns"]
+__all__ = ["convert_items", "incomplete_forms", "item_columns", "numbers_where_exact"]
 
 _UNDECLARED = re.compile(re.escape(UNDECLARED).replace(r"\{\}", "(.*)"))
 
@@ -50,6 +50,32 @@ def _parse_cells(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return number[index], blank[index]
 
 
+def numbers_where_exact(df: pd.DataFrame) -> pd.DataFrame:
+    """Item columns whose every cell is missing or a number (what ``float`` reads, not NaN) as
+    those numbers; any other column unchanged.
+
+    What :func:`convert_items` would make of them, done per export as it is read: the text
+    table of all exports is never held next to its numbers. A column with any other text
+    (blank, ``nan``, a word) stays text, for :func:`convert_items` to report each cell.
+    """
+    numbers = {}
+    for col in item_columns(df):
+        if not (pd.api.types.is_string_dtype(df[col]) or df[col].dtype == object):
+            continue
+        index, uniques = pd.factorize(df[col].to_numpy(dtype=object), use_na_sentinel=True)
+        table = np.full(len(uniques) + 1, np.nan)
+        for k, value in enumerate(uniques):
+            try:
+                table[k] = float(str(value))
+            except ValueError:
+                break
+            if np.isnan(table[k]):
+                break
+        else:
+            numbers[col] = table[index]
+    return df.assign(**numbers) if numbers else df
+
+
 def convert_items(
     df: pd.DataFrame, declared: Mapping[str, tuple] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -62,6 +88,10 @@ def convert_items(
     converted = {}
     problems = []
     for col in item_columns(df):
+        if isinstance(df[col].dtype, np.dtype) and df[col].dtype.kind == "f":
+            # Already numbers (:func:`numbers_where_exact`): kept as they are, not copied.
+            converted[col] = df[col]
+            continue
         raw = df[col].to_numpy(dtype=object)
         number, blank = _parse_cells(raw)
         bad = ~blank & np.isnan(number)
