@@ -114,12 +114,19 @@ def _empty_roster(cfg: StudyConfig):
 
 def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
     """Ingest every export and the roster, as validation receives them in ``prepare``: text
-    tables (missing = NaN) read back from their CSV form, and the ingest notes as JSON."""
+    tables (missing = NaN) read back from their CSV form, item columns that hold only numbers
+    as those numbers, and the ingest notes as JSON."""
     import json
 
     from balint_analysis.ingest import ingest
+    from balint_analysis.validate.items import numbers_where_exact
 
-    ingested = ingest(cfg, hand_over=_text_round_trip)  # per export: one raw frame at a time
+    def hand_over(frame):
+        # Per export: one raw frame at a time, and the answers' text never held for all
+        # exports at once (validation would otherwise hold it next to its numbers).
+        return numbers_where_exact(_text_round_trip(frame))
+
+    ingested = ingest(cfg, hand_over=hand_over)
     responses = ingested.responses
     roster = None
     if cfg.roster:
@@ -177,6 +184,7 @@ def prepare_stage(
     del responses, roster  # each large frame is let go once used: bounded peak memory
 
     valid = _csv_round_trip(checked.valid, dtype={"participant_id": str, "timepoint": str})
+    checked.valid = None  # its read-back copy replaces it: one table of answers, not two
     valid_roster = None
     if cfg.roster:
         kept = checked.roster if checked.roster is not None else _empty_roster(cfg)
@@ -204,18 +212,21 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     (read back from the file, as written: the scores are those of the processed data)."""
     import pandas as pd
 
-    from balint_analysis.io import write_csv
+    from balint_analysis.io import write_csv, write_csv_parts
     from balint_analysis.scoring import (
+        SCORE_COLUMNS,
         flag_counts,
         item_descriptives,
         reliability,
-        score_responses,
+        score_parts,
     )
 
     responses = pd.read_csv(inp["responses"], dtype={"participant": str, "timepoint": str})
     instruments = dict(cfg.instruments)
     timepoints = list(cfg.design.timepoints)
-    write_csv(score_responses(responses, instruments), out["scores"])
+    # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the long
+    # table of every scale (rows x scales) in memory.
+    write_csv_parts(score_parts(responses, instruments), SCORE_COLUMNS, out["scores"])
     write_csv(reliability(responses, instruments, timepoints), out["reliability"])
     write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
     if "flags" in out:
