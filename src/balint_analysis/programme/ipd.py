@@ -239,6 +239,15 @@ def fit_pooled_outcome(
     PooledFit or str
         The fit, or one sentence saying why there is none (never raises on data).
     """
+    # One BLAS thread: the per-site algebra is many small stacked matrix operations, where
+    # OpenBLAS threads only wait for each other (a 10 x 300 x 300 Cholesky took 9 s with
+    # threads on a busy 2-core machine, 0.05 s without).
+    with threadpool_limits(1):
+        return _fit_pooled(obs, timepoints=list(timepoints), intervention=intervention,
+                           control=control, engine=engine)
+
+
+def _fit_pooled(obs, *, timepoints, intervention, control, engine) -> PooledFit | str:
     levels = [t for t in timepoints if (obs["timepoint"] == t).any()]
     if not levels or levels[0] != timepoints[0] or len(levels) < 2:
         return "no baseline or no follow-up observations to pool"
@@ -263,18 +272,13 @@ def fit_pooled_outcome(
     total = max(float(np.var(data.y - X @ beta)), 1e-8)
     # Newton from a start in a non-convex region can stall; a few moment-based starts (the
     # person and residual variance sharing the OLS residual variance) make it reliable.
-    # One BLAS thread: the per-site algebra is many small stacked matrix operations, where
-    # OpenBLAS threads only wait for each other (a 10 x 300 x 300 Cholesky took 9 s with
-    # threads on a busy 2-core machine, 0.05 s without).
-    with threadpool_limits(1):
-        for person, other in _STARTS:
-            start = np.array([person * total, *([other * total] * (len(comps) - 1)),
-                              person * total])  # fmt: skip
-            state, _, vanished = minimise_with_boundary(
-                lambda phi: evaluate(struct, phi), start, len(comps),
-                may_vanish=tuple(range(1, len(comps))), converged=scaled_gradient)  # fmt: skip
-            if state is not None:
-                break
+    for person, other in _STARTS:
+        start = np.array([person * total, *([other * total] * (len(comps) - 1)), person * total])
+        state, _, vanished = minimise_with_boundary(
+            lambda phi: evaluate(struct, phi), start, len(comps),
+            may_vanish=tuple(range(1, len(comps))), converged=scaled_gradient)  # fmt: skip
+        if state is not None:
+            break
     if state is None:
         return "the pooled model did not converge; see the two-stage meta-analysis"
     return PooledFit(

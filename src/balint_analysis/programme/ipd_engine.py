@@ -316,25 +316,28 @@ def site_reml_state(struct: SiteStructure, phi: Sequence[float]) -> RemlState:
         tr_vg[K] += ps["tr_w"].sum()
         y_pgp_y[:K] += np.einsum("mi,mik->k", ze**2, E)
         y_pgp_y[K] += c @ Q2 @ c
-        q[:K] += np.einsum("mik,mi,mia->ka", E, ze, zwx)
+        Eze = E * ze[:, :, None]  # (m, q, K)
+        q[:K] += (_t(Eze) @ zwx).sum(axis=0)
         q[K] += (Q2 @ c)[:p]
         tr_hh[:K, :K] += ps["tr_hh"]
         tr_hh[K, :K] += ps["tr_res"]
         tr_hh[:K, K] += ps["tr_res"]
         tr_hh[K, K] += ps["tr_w2"].sum()
-        Eze = E * ze[:, :, None]  # (m, q, K)
-        v_vinv_v[:K, :K] += np.einsum("mik,mil->kl", Eze, st.zvz(Eze))
+        v_vinv_v[:K, :K] += (_t(Eze) @ st.zvz(Eze)).sum(axis=0)
         res_comp = np.einsum("mi,mik->k", zwe, Eze)
         v_vinv_v[K, :K] += res_comp
         v_vinv_v[:K, K] += res_comp
         v_vinv_v[K, K] += c @ Q3 @ c
-        A[:K] += np.einsum("mik,mia,mib->kab", E, zwx, zwx)
+        m, qq = E.shape[:2]
+        # U: column i's part of Z_k'V^-1 X, laid out (m, q, K*p).
+        U = (E[:, :, :, None] * zwx[:, :, None, :]).reshape(m, qq, K * p)
+        A[:K] += (_t(U) @ zwx).sum(axis=0).reshape(K, p, p)
         A[K] += Q2[:p, :p]
-        U = E[:, :, :, None] * zwx[:, :, None, :]  # (m, q, K, p): column i's part of Z_k'V^-1X
-        m, qq = U.shape[:2]
-        ZU = st.zvz(U.reshape(m, qq, K * p)).reshape(m, qq, K, p)
-        B[:K, :K] += np.einsum("mika,milb->klab", U, ZU)
-        res_comp = np.einsum("mik,mia,mib->kab", E, zw2x, zwx)  # X'V^-2 G_k V^-1 X
+        UZU = (_t(U) @ st.zvz(U)).sum(axis=0).reshape(K, p, K, p)
+        B[:K, :K] += UZU.transpose(0, 2, 1, 3)
+        # X'V^-2 G_k V^-1 X
+        res_comp = (_t((E[:, :, :, None] * zw2x[:, :, None, :]).reshape(m, qq, K * p)) @ zwx
+                    ).sum(axis=0).reshape(K, p, p)  # fmt: skip
         B[K, :K] += res_comp
         B[:K, K] += np.swapaxes(res_comp, 1, 2)
         B[K, K] += Q3[:p, :p]
