@@ -307,10 +307,10 @@ def report_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
 
 def power_chunk_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, chunk: int) -> None:
     from balint_analysis.io import write_csv
-    from balint_analysis.power import chunk_replicates, expand_grid, power_settings, run_chunk
+    from balint_analysis.power import chunk_replicates, grid_cells, power_settings, run_chunk
 
     settings = power_settings(cfg.raw)
-    cells = expand_grid(settings["grid"])
+    cells = grid_cells(settings)
     results = run_chunk(cells, replicates=chunk_replicates(settings, chunk),
                         seed=settings["seed"], alpha=settings["alpha"])  # fmt: skip
     write_csv(results, out["results"], float_digits=10)
@@ -320,11 +320,11 @@ def power_gather_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     import pandas as pd
 
     from balint_analysis.io import atomic_write, write_csv
-    from balint_analysis.power import GRID_SOURCES, expand_grid, power_settings, summarise
+    from balint_analysis.power import GRID_SOURCES, grid_cells, power_settings, summarise
     from balint_analysis.power.page import render_power_page
 
     settings = power_settings(cfg.raw)
-    cells = expand_grid(settings["grid"])
+    cells = grid_cells(settings)
     results = pd.concat([pd.read_csv(p) for p in inp["chunks"]], ignore_index=True)
     summary = summarise(cells, results.sort_values(["cell", "replicate"]), settings["alpha"])
     write_csv(summary, out["csv"])
