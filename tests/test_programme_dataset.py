@@ -131,3 +131,17 @@ def test_report_path_of_a_programme(tmp_path, capsys):
     assert main(["report-path", "--config", str(path)]) == 0
     where = tmp_path / "reports" / "programmes" / "p" / "report.html"
     assert capsys.readouterr().out == f"Report: {where} (not yet written)\n"
+
+
+def test_a_failing_cohort_run_is_one_line_with_its_own_message(tmp_path):
+    from balint_analysis.programme.stage import cohort_job
+
+    log = tmp_path / "cohort.log"
+    with pytest.raises(InputError) as err:
+        cohort_job("ghost", "config/ghost.yaml", {"summary": str(tmp_path / "s.json")}, cores=1,
+                   log=str(log), root=tmp_path)  # fmt: skip
+    assert str(err.value) == (
+        "cohort 'ghost' (config/ghost.yaml) did not complete: balint-analysis: "
+        f"config/ghost.yaml: no such configuration file. (full output: {log}); fix the "
+        "cohort, then run the programme again.")
+    assert not (tmp_path / "s.json").exists()
