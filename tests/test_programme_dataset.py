@@ -145,3 +145,14 @@ def test_a_failing_cohort_run_is_one_line_with_its_own_message(tmp_path):
         f"config/ghost.yaml: no such configuration file. (full output: {log}); fix the "
         "cohort, then run the programme again.")
     assert not (tmp_path / "s.json").exists()
+
+
+def test_check_of_a_programme_checks_each_cohort(tmp_path, capsys):
+    from balint_analysis.cli import main
+
+    path = _project(tmp_path, BASE)  # the demo's config without its raw files
+    assert main(["check", "--config", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "== cohort demo (A): config/demo.yaml" in out
+    assert out.rstrip().endswith("Programme 'p': 1 cohorts, not ready: fix the cohorts' "
+                                 "problems above and check again.")

@@ -213,7 +213,23 @@ def _check(args: argparse.Namespace) -> int:
         raise InputError(f"{args.config}: no such configuration file.")
     project = project_dir_for(config, args.directory)
     os.chdir(project)  # paths in the config are relative to the project directory
-    result = check_cohort(os.path.relpath(config, project))
+    relative = os.path.relpath(config, project)
+    if _is_programme_file(Path(relative)):  # a programme: every cohort it pools, in turn
+        from balint_analysis.programme.config import read_programme
+
+        programme = read_programme(relative)
+        print(f"Project directory: {project}")
+        ok = True
+        for cohort in programme.cohorts:
+            result = check_cohort(cohort.config)
+            print(f"\n== cohort {cohort.cohort} ({cohort.site}): {cohort.config}")
+            print(format_check(result))
+            ok = ok and result.ok
+        print(f"\nProgramme '{programme.name}': {len(programme.cohorts)} cohorts, "
+              + (f"ready. Run `balint-analysis run --config {relative}`." if ok else
+                 "not ready: fix the cohorts' problems above and check again."))  # fmt: skip
+        return 0 if ok else 1
+    result = check_cohort(relative)
     print(f"Project directory: {project}")
     print(format_check(result))
     return 0 if result.ok else 1
