@@ -156,3 +156,56 @@ def test_check_of_a_programme_checks_each_cohort(tmp_path, capsys):
     assert "== cohort demo (A): config/demo.yaml" in out
     assert out.rstrip().endswith("Programme 'p': 1 cohorts, not ready: fix the cohorts' "
                                  "problems above and check again.")
+
+
+def _cohort_outputs(seed: int, effect: float, n_control_analysed: int = 20) -> dict:
+    """A small two-arm cohort's outputs (16 per arm, 2 Balint groups, pre/post)."""
+    rng = np.random.default_rng(seed)
+    people = pd.DataFrame({"participant": [f"p{i:02d}" for i in range(32)],
+                           "group": ["treat"] * 16 + ["usual"] * 16,
+                           "cluster": ["G1"] * 8 + ["G2"] * 8 + [None] * 16})  # fmt: skip
+    base = rng.normal(20, 5, 32)
+    post = base + rng.normal(0, 3, 32) + np.where(people["group"] == "treat", effect, 0.0)
+    scores = pd.concat([people.assign(timepoint="t0", score=base.round(1)),
+                        people.assign(timepoint="t1", score=post.round(1))])  # fmt: skip
+    scores = scores.drop(columns="cluster").assign(instrument="mbi_hss",
+                                                   scale="emotional_exhaustion")
+    effects = _effects().assign(timepoint="t1", estimate=effect, n_intervention=16,
+                                n_control=n_control_analysed)  # fmt: skip
+    return {"effects": effects, "scores": scores, "participants": people,
+            "flow": {"participants": {"enrolled": {"treat": 16, "usual": 16},
+                                      "observed": {"treat": {"t0": 16, "t1": 12}}}},
+            "models": {"settings": {"alpha": 0.05}, "outcomes": [{"design": "two-arm"}]},
+            "pseudonymisation": {"key_fingerprint": "ab" * 8}}  # fmt: skip
+
+
+def test_pool_programme_pools_the_meta_rows_and_leaves_out_withheld_cohorts():
+    from balint_analysis.programme.config import Programme, ProgrammeCohort
+    from balint_analysis.programme.meta_analysis import random_effects_meta
+    from balint_analysis.programme.pooling import pool_programme
+
+    cohorts = tuple(ProgrammeCohort(
+        config=f"config/c{i}.yaml", cohort=f"c{i}", site=f"S{i}", year=None, country=None,
+        title="", randomised=False, timepoints=("t0", "t1"), intervention="treat",
+        control="usual", min_cell_size=5, raw_inputs=(), instrument_versions={})
+        for i in range(4))  # fmt: skip
+    programme = Programme(name="p", title="P", cohorts=cohorts, outcomes=None,
+                          primary_outcome=None, primary_timepoint=None,
+                          pool_standardised=False, alpha=0.05, min_cell_size=5,
+                          raw={"programme": {"name": "p"}})  # fmt: skip
+    outputs = {f"c{i}": _cohort_outputs(i, -2.0 * i, 3 if i == 3 else 20) for i in range(4)}
+    pooled = pool_programme(programme, outputs)
+    meta = pooled["meta"]
+    assert meta["estimable"].tolist() == [True, True, True, False]  # c3: 3 controls < 5
+    table = pooled["meta_analysis"].set_index("measure")
+    used = meta[meta["estimable"]]
+    expected = random_effects_meta(used["estimate"], used["se"] ** 2)
+    for name in ("estimate", "ci_low", "ci_high", "tau2", "pi_low", "pi_high", "k"):
+        assert table.loc["difference_in_change", name] == pytest.approx(expected[name])
+    smd = random_effects_meta(used["yi_smd"], used["vi_smd"])
+    assert table.loc["smd", "estimate"] == pytest.approx(smd["estimate"])
+    assert sorted(pooled["leave_one_out"]["omitted"].unique()) == ["c0", "c1", "c2"]
+    assert (pooled["ipd"]["n_cohorts"] == 4).all()  # the one-stage model keeps c3's people
+    record = pooled["cohorts"]["cohorts"][0]
+    assert record["report"] == "../../c0/report.html"
+    assert record["attrition"] == {"treat": {"t1": 0.25}, "usual": {"t1": None}}

@@ -126,7 +126,9 @@ def cohort_record(programme: Programme, c: ProgrammeCohort, out: Mapping[str, An
     attrition = {}
     for arm in arms:
         start = enrolled.get(arm) or observed.get(arm, {}).get(base)
-        attrition[arm] = {t: (1 - observed.get(arm, {}).get(t, 0) / start) if start else None
+        seen = observed.get(arm, {})
+        # unknown (no count in flow.json) stays unknown, never "everyone left"
+        attrition[arm] = {t: 1 - seen[t] / start if start and seen.get(t) is not None else None
                           for t in c.timepoints[1:]}  # fmt: skip
     report = CohortPaths(c.cohort).report
     here = ProgrammePaths(programme.name).report.parent
