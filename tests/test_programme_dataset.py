@@ -112,6 +112,8 @@ def test_programme_config_reads_cohorts_and_fills_defaults(tmp_path):
     ({"alpha": 0.9}, "'programme.alpha': 0.9 is outside the allowed range"),
     ({"primary_outcome": "who5.total", "outcomes": ["mbi_hss.emotional_exhaustion"]},
      "not among programme.outcomes"),
+    ({"outcomes": ["mbi_hss.exhaustion"]}, "'programme.outcomes': mbi_hss.exhaustion is not an "
+     "outcome of any of the programme's cohorts; choose among cbi.client, "),
 ])  # fmt: skip
 def test_programme_config_problems_are_one_line(tmp_path, change, words):
     with pytest.raises(InputError) as err:

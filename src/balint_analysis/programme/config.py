@@ -154,6 +154,7 @@ def load_programme(raw: Mapping[str, Any], *, root: str | Path = ".",
         ))  # fmt: skip
     primary = section.get("primary_outcome")
     outcomes = section.get("outcomes")
+    _check_outcomes(cohorts, outcomes, primary)
     if primary and outcomes and primary not in outcomes:
         raise InputError(f"config key 'programme.primary_outcome': {primary} is not among "
                          "programme.outcomes; add it there or choose one of them.")
@@ -164,3 +165,16 @@ def load_programme(raw: Mapping[str, Any], *, root: str | Path = ".",
         pool_standardised=bool(section["pool_standardised"]), alpha=float(section["alpha"]),
         min_cell_size=int(section["min_cell_size"]), raw=full,
     )  # fmt: skip
+
+
+def _check_outcomes(cohorts: list[ProgrammeCohort], outcomes: list[str] | None,
+                    primary: str | None) -> None:  # fmt: skip
+    """Every outcome the programme names is scored by at least one of its cohorts."""
+    known = {f"{inst_id}.{scale}" for c in cohorts for inst_id, inst in c.instruments.items()
+             for scale in inst.scales}  # fmt: skip
+    named = [("programme.outcomes", o) for o in outcomes or []]
+    named += [("programme.primary_outcome", primary)] if primary else []
+    for key, outcome in named:
+        if outcome not in known:
+            raise InputError(f"config key '{key}': {outcome} is not an outcome of any of the "
+                             f"programme's cohorts; choose among {', '.join(sorted(known))}.")
