@@ -11,9 +11,13 @@ without a baseline score keep their observed rows and get nothing imputed.
 
 One imputation (Rubin 1987, "Bayesian" imputation as mice's ``norm`` method):
 
-1. Variance components from the normal approximation of the REML log-variances: ``log φ ~
-   N(log φ̂, 2 H⁻¹)`` with ``H`` the exact Hessian of the REML deviance in ``log φ`` at the
-   optimum (the engine has it); a component at the boundary stays 0.
+1. Variance components from the normal approximation of the REML estimates in lmerTest's
+   parameters ``ψ = (θ_k = sd_k / σ, σ)``: ``ψ ~ N(ψ̂, 2 H⁻¹)`` with ``H`` the exact Hessian
+   of the REML deviance in ``ψ`` at the optimum (the engine has it; the Satterthwaite df use the
+   same matrix), reflected at 0; a component at the boundary stays 0. Not on the log-variance
+   scale: there a component near 0 (a small Balint-group variance, common) has a nearly flat
+   likelihood and its draws explode (variances 10⁵ times the estimate in the coverage
+   simulation), while on the SD scale the approximation stays bounded.
 2. Fixed effects ``β ~ N(β̂, Cov(β̂))``.
 3. Random effects from their posterior given the observed scores, with the drawn parameters:
    each Balint group's effect ``c_g`` from its marginal posterior (participant intercepts
@@ -163,17 +167,19 @@ def draw_parameters(fit: FittedLMM, design: CompleteDesign,
     The number and order of the draws depend only on the design, so imputation ``m`` is the
     same whichever other imputations are drawn.
     """
-    state = fit.state
-    phi = np.asarray(state.phi, dtype=float)
-    free = np.flatnonzero(phi > 0)
-    p = phi[free]
-    g = state.gradient[free] * p
-    h_log = np.outer(p, p) * state.hessian[np.ix_(free, free)] + np.diag(g)
-    evals, evecs = np.linalg.eigh((h_log + h_log.T) / 2.0)
-    # Covariance 2 H^-1 of log(phi) (deviance = -2 log L); a flat direction is not perturbed.
-    root = evecs * np.sqrt(np.where(evals > 1e-10, 2.0 / np.where(evals > 0, evals, 1.0), 0.0))
-    drawn = phi.copy()
-    drawn[free] = p * np.exp(root @ rng.standard_normal(free.size))
+    phi = np.asarray(fit.state.phi, dtype=float)
+    n_comp = phi.size - 1
+    # Normal approximation in lmerTest's (theta, sigma) = (sd_k / sigma, sigma), covariance
+    # 2 H^-1 (the one the Satterthwaite df use), reflected at 0. On the log-variance scale a
+    # component near 0 has a nearly flat likelihood and its draws explode (a Balint-group
+    # variance of 2e7 drawn from an estimate of 0.27 in the coverage simulation).
+    psi = np.append(np.sqrt(phi[:n_comp] / phi[-1]), np.sqrt(phi[-1]))
+    evals, evecs = np.linalg.eigh(fit.satterthwaite.vcov_varpar)
+    drawn = np.abs(psi + (evecs * np.sqrt(np.clip(evals, 0.0, None)))
+                   @ rng.standard_normal(psi.size))
+    drawn[:n_comp][phi[:n_comp] <= 0] = 0.0  # a component on the boundary stays out
+    sigma2 = drawn[-1] ** 2
+    drawn = np.append(drawn[:n_comp] ** 2 * sigma2, sigma2)
     cov = fit.satterthwaite.cov_beta
     evals, evecs = np.linalg.eigh((cov + cov.T) / 2.0)
     beta = fit.satterthwaite.beta + (evecs * np.sqrt(np.clip(evals, 0.0, None))) @ \
