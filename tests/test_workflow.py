@@ -62,6 +62,11 @@ def test_every_spec_output_has_its_columns(run):
                         "ci_high", "p_value", "p_adjusted", "d_ppc2", "d_ci_low", "d_ci_high",
                         "n_intervention", "n_control", "converged"],
         "rejected.csv": ["source", "row", "column", "reason", "action"],
+        "missing_data.csv": ["instrument", "scale", "timepoint", "scenario", "delta", "delta_sd",
+                             "estimate", "se", "df", "ci_low", "ci_high", "p_value", "fmi", "m",
+                             "reason"],
+        "tipping.csv": ["instrument", "scale", "timepoint", "scenario", "tipping_delta",
+                        "tipping_delta_sd", "direction", "baseline_sd", "reason"],
     }  # fmt: skip
     for name, columns in spec.items():
         df = pd.read_csv(processed(run, name))
@@ -153,6 +158,14 @@ def test_report_is_written_and_self_contained(run):
     assert run["config"]["title"] in html or "Balint" in html
     assert "<svg" in html
     assert 'src="http' not in html and "href=\"http" not in html
+    # Multiple imputation ran with the defaults (M = 50) and the report words its tipping point.
+    pooled = pd.read_csv(processed(run, "missing_data.csv"))
+    mar = pooled[pooled["scenario"] == "mar"]
+    assert len(mar) and (mar["m"] == 50).all() and mar["estimate"].notna().all()
+    assert set(pooled["scenario"]) >= {"mar", "delta_balint", "delta_both"}
+    assert len(pd.read_csv(processed(run, "tipping.csv")))
+    section = html.split('id="dropout-h"', 1)[1].split("</section>", 1)[0]
+    assert "participants who left the balint groups" in section.lower()
 
 
 def test_noop_rerun_and_targeted_rerun(run):
@@ -167,7 +180,8 @@ def test_noop_rerun_and_targeted_rerun(run):
         dry = snakemake(run["dir"], "-n", "--quiet", "rules")
         out = dry.stdout + dry.stderr
         jobs = {m.group(1) for m in re.finditer(r"^(\w+)\s+\d+\s*$", out, flags=re.M)}
-        assert jobs - {"total"} == {"all", "model", "report"}, out
+        assert jobs - {"total"} == {"all", "model", "missing_chunk", "missing_gather",
+                                    "report"}, out  # fmt: skip
     finally:
         cfg_path.write_text(yaml.safe_dump(run["config"], sort_keys=False))
 
