@@ -257,6 +257,18 @@ def test_small_arm_counts_and_estimates_are_suppressed(tmp_path: Path) -> None:
     assert "&lt;5 people / 25%" in first
 
 
+def test_baseline_difference_of_a_small_baseline_arm_is_suppressed(tmp_path: Path) -> None:
+    folder = make_programme(tmp_path, CONSISTENT)
+    meta = pd.read_csv(folder / "meta.csv")
+    meta.loc[meta["cohort"] == "c3", "n_baseline_control"] = 4
+    meta.to_csv(folder / "meta.csv", index=False)
+    html = render_programme_report(folder, settings=SETTINGS)
+    row = _text(html.split('href="../../c3/report.html">')[1].split("</tr>")[0]).strip()
+    assert row.endswith("suppressed −3.4 (−5.3 to −1.5)")  # its effect is still shown
+    row = _text(html.split('href="../../c4/report.html">')[1].split("</tr>")[0]).strip()
+    assert row.endswith("0.15 −2.8 (−5.3 to −0.3)")
+
+
 def test_missing_pooled_file_is_one_clear_line(tmp_path: Path) -> None:
     folder = make_programme(tmp_path, TWO)
     (folder / "meta_analysis.csv").unlink()

@@ -32,6 +32,9 @@ __all__ = [
 ]
 
 
+_ARMS = ("intervention", "control")
+
+
 def _get(d: Mapping[str, Any], *keys: str) -> Any:
     """The first present, non-missing value of ``keys`` in ``d`` (dotted keys look inside)."""
     for key in keys:
@@ -166,9 +169,11 @@ def cohort_rows(
                 share_label(r.get(f"attrition_{arm}"),
                             _get(r, f"n_enrolled_{arm}", f"n_baseline_{arm}"), min_cell)
                 .replace(" answers", " people")  # attrition counts people, not answers
-                for arm in ("intervention", "control")
+                for arm in _ARMS
             ),  # fmt: skip
-            "baseline": STATISTIC_LABEL if small else fmt(r.get("baseline_difference"), 2),
+            "baseline": STATISTIC_LABEL
+            if small or any(too_small(r.get(f"n_baseline_{a}"), min_cell) for a in _ARMS)
+            else fmt(r.get("baseline_difference"), 2),
             "effect": effect,
             "note": "" if estimable else str(r.get("reason") or ""),
         })  # fmt: skip
