@@ -16,15 +16,15 @@ rule programme_cohort:
         summary=str(PROGRAMME_PATHS.interim / "cohorts" / "{cohort}.json"),
     log:
         programme_log("cohort_{cohort}.log"),
+    conda:
+        "../envs/analysis.yaml"
     # The cores shared out between the cohorts (independent runs parallelise perfectly).
-    threads: min(4, max(1, (workflow.cores or 4) // len(COHORTS)))
+    threads: COHORT_THREADS
     resources:
         mem_mb=2000,
         runtime=120,
     params:
         cohort_config=lambda w: COHORTS[w.cohort].config,
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/programme_cohort.py"
 
@@ -38,14 +38,14 @@ rule programme_pool:
         **{key: pooled(name) for key, name in POOLED_FILES.items()},
     log:
         programme_log("pool.log"),
+    conda:
+        "../envs/analysis.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=60,
     params:
         programme=PROGRAMME.raw,
-    conda:
-        "../envs/analysis.yaml"
     script:
         "../scripts/programme_pool.py"
 
@@ -61,9 +61,9 @@ rule programme_report:
         html=str(PROGRAMME_PATHS.report),
     log:
         programme_log("report.log"),
-    params:
-        programme=PROGRAMME.raw,
     conda:
         "../envs/analysis.yaml"
+    params:
+        programme=PROGRAMME.raw,
     script:
         "../scripts/programme_report.py"

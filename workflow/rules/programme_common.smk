@@ -29,6 +29,15 @@ config.update(PROGRAMME.raw)
 
 PROGRAMME_PATHS = ProgrammePaths(PROGRAMME.name)
 COHORTS = {c.cohort: c for c in PROGRAMME.cohorts}
+# Locally --cores is shared out between the cohorts; on a cluster (SLURM profile) each cohort
+# job is its own allocation of 4 cores.
+try:
+    _TOTAL_CORES = None if workflow.non_local_exec else workflow.cores
+except WorkflowError:
+    _TOTAL_CORES = None
+COHORT_THREADS = (
+    4 if _TOTAL_CORES is None else min(4, max(1, _TOTAL_CORES // len(COHORTS)))
+)
 # One run per programme at a time (each cohort's own run holds that cohort's lock).
 if executes_jobs(
     workflow.exec_mode == ExecMode.DEFAULT,
