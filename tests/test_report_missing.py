@@ -109,17 +109,18 @@ def frames(mi_off: bool = False):
                              "timepoint": "post", "scenario": "delta_balint", **tip(3.1),
                              "direction": "worse; loses significance", "baseline_sd": SD}])
     effects = pd.DataFrame({"instrument": ["mbi_hss"], "scale": ["emotional_exhaustion"],
-                            "timepoint": ["post"], "primary_timepoint": [True]})
+                            "timepoint": ["post"], "primary_timepoint": [True],
+                            "n_intervention": [52], "n_control": [50]})
     settings = {"imputations": 0 if mi_off else 50, "plausible_delta_sd": 0.5}
     return missing_data, tipping, effects, settings
 
 
-def section(mi_off: bool = False) -> dict:
+def section(mi_off: bool = False, min_cell: int = 5) -> dict:
     missing_data, tipping, effects, settings = frames(mi_off)
     return missing_section(missing_data, tipping, effects,
                            order=[("mbi_hss", "emotional_exhaustion")],
                            infos={("mbi_hss", "emotional_exhaustion"): EE}, post=["post"],
-                           settings=settings)  # fmt: skip
+                           settings=settings, min_cell=min_cell)  # fmt: skip
 
 
 def test_section_figure_table_and_caveat():
@@ -128,7 +129,7 @@ def test_section_figure_table_and_caveat():
     assert s["sentences"][0].startswith("Participants who left the Balint groups would have "
                                         "had to score, on average, 3.1 points (0.3 SD) worse")
     assert s["rows"] == [{"outcome": "Emotional exhaustion (MBI-HSS)", "timepoint": "post",
-                          "mar": "−4.4", "fmi": "20%", "balint": "3.1 points (0.31 SD)",
+                          "mar": "−4.4", "fmi": "20%", "balint": "3.1 points (0.31 SD) worse",
                           "both": "—", "main": True}]  # fmt: skip
     # The figure: one dot per δ, the zero line, the tipping point at δ = 0.31 SD.
     assert s["figure"].count("<circle") == 5 + 1  # + the legend's marker
@@ -162,3 +163,19 @@ def test_sensitivity_rows_beside_the_primary_analysis():
     assert list(rows["estimate"]) == pytest.approx([-4.4, -3.0, -3.4])  # δ = +0.5 SD: -4.4 + 1
     assert rows["note"].iloc[2] == "Balint drop-outs' imputed scores shifted by 5.0 points (0.5 SD)"
     assert list(rows["n_intervention"]) == [52, 52, 52]
+
+
+def test_small_groups_are_withheld():
+    """Disclosure control as in the sensitivity table: no estimate, no tipping point, no figure."""
+    s = section(min_cell=51)  # the comparison group has 50
+    assert s["sentences"] == ["No tipping point is shown for emotional exhaustion: a group has "
+                              "fewer than 51 participants."]  # fmt: skip
+    assert not s["figure"] and s["rows"][0]["mar"] != "−4.4" and s["rows"][0]["balint"] == "—"
+
+
+def test_methods_paragraph():
+    from balint_analysis.report.missing import missing_methods_paragraph
+
+    text = missing_methods_paragraph(section())
+    assert "50 times" in text and "Rubin's rules (Barnard–Rubin degrees of freedom)" in text
+    assert missing_methods_paragraph(section(mi_off=True)) == ""

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from balint_analysis.report.disclosure import STATISTIC_LABEL, too_small
 from balint_analysis.report.svgchart import Series, line_chart_svg
 from balint_analysis.report.text import ScaleInfo, fmt, is_missing, tp_label
 
@@ -236,12 +237,15 @@ def missing_section(
     infos: Mapping[tuple[str, str], ScaleInfo],
     post: Sequence[str],
     settings: Mapping[str, Any],
+    min_cell: int,
 ) -> dict[str, Any]:
     """The section's values: sentence per primary outcome, figure, per-outcome table.
 
     ``settings`` are :func:`balint_analysis.missing.missing_settings` (``imputations``,
     ``plausible_delta_sd``). ``run`` is False when multiple imputation was switched off or
-    its outputs are absent; ``sentences`` then holds the one sentence saying so.
+    its outputs are absent; ``sentences`` then holds the one sentence saying so. An outcome
+    whose primary effect rests on a group smaller than ``min_cell`` (``effects.csv``'s
+    ``n_intervention``/``n_control``) is withheld here as in the sensitivity table.
     """
     plausible = float(settings["plausible_delta_sd"])
     off = int(settings["imputations"]) == 0
@@ -260,11 +264,19 @@ def missing_section(
             mar = _first(_rows(missing_data, inst, scale, t, "mar"))
             if mar is None:
                 continue
+            is_main = k == 0 and t == _primary_timepoint(effects, (inst, scale), post)
+            if _withheld(effects, inst, scale, t, min_cell):
+                rows.append({"outcome": f"{info.label} ({info.short_instrument})",
+                             "timepoint": tp_label(t), "mar": STATISTIC_LABEL, "fmi": "—",
+                             "balint": "—", "both": "—", "main": is_main})  # fmt: skip
+                if is_main:
+                    sentences.append(f"No tipping point is shown for {info.label.lower()}: a "
+                                     f"group has fewer than {min_cell} participants.")
+                continue
             grid = _rows(missing_data, inst, scale, t, SCENARIO)
             tip = _first(_rows(tipping, inst, scale, t, SCENARIO))
             sentence = tipping_sentence(info, mar=mar, tipping=tip, grid=grid,
                                         plausible_sd=plausible)  # fmt: skip
-            is_main = k == 0 and t == _primary_timepoint(effects, (inst, scale), post)
             if is_main:
                 sentences.append(sentence)
                 caveat = sentence
@@ -295,13 +307,23 @@ def missing_section(
             "how": how}
 
 
+def _withheld(effects: pd.DataFrame, inst: str, scale: str, t: str, min_cell: int) -> bool:
+    """Whether the outcome's effect at ``t`` rests on a group smaller than ``min_cell``."""
+    sel = effects[(effects["instrument"] == inst) & (effects["scale"] == scale)
+                  & (effects["timepoint"].astype(str) == t)]
+    return any(too_small(v, min_cell) for c in ("n_intervention", "n_control") if c in sel
+               for v in sel[c])  # fmt: skip
+
+
 def _tip_text(tip: Mapping[str, Any] | None, sd: Any) -> str:
     if tip is None:
         return "—"
     if is_missing(tip.get("tipping_delta")):
         return "beyond the range examined" if "whole" in str(tip.get("reason") or "") else "—"
-    text = f"{fmt(tip['tipping_delta'])} points"
-    return text if is_missing(sd) else f"{text} ({fmt(sd, 2)} SD)"
+    text = f"{fmt(abs(float(tip['tipping_delta'])))} points"
+    text = text if is_missing(sd) else f"{text} ({fmt(abs(float(sd)), 2)} SD)"
+    way = str(tip.get("direction") or "").split(";")[0].strip()
+    return f"{text} {way}".strip()
 
 
 def missing_caveat(caveats: Sequence[str], section: Mapping[str, Any]) -> list[str]:

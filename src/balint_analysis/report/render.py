@@ -152,7 +152,7 @@ def _ancillary_sections(frame: ReportFrame) -> dict[str, Any]:
         ),
         "missing": missing_section(inputs.missing_data, inputs.tipping, inputs.effects,
                                    order=tested, infos=infos, post=frame.post,
-                                   settings=mi),  # fmt: skip
+                                   settings=mi, min_cell=k),  # fmt: skip
         "clinical": reliable_change_section(inputs.clinical, tested, infos, tps, arms, k),
         "cutoffs": cutoff_section(inputs.cutoffs, config, list(frame.order), infos, arms, k),
         "dose": dose_section(inputs.dose, tested, infos, tps, frame.baseline, k, frame.level),
