@@ -214,3 +214,30 @@ def test_scores_are_written_a_scale_at_a_time_with_the_bytes_of_the_whole_table(
     # Before: every scale's rows at once, twice (the parts and their concatenation); after:
     # one scale's rows and the item matrix they are scored from (~0.6 here).
     assert after < 0.75 * before, after / before
+
+
+def test_exports_are_stacked_column_by_column_as_concat_stacks_them():
+    """Columns missing from an export, text in one export and numbers in another: the same
+    table (values and types) as ``pd.concat``, and the exports' frames are emptied on the way."""
+    from balint_analysis.ingest.read import META, _stack
+
+    def text(*values):
+        return pd.Series(values, dtype="str")
+
+    frames = [
+        pd.DataFrame({"source": "a.csv", "row": [2, 3], "participant_id": text("x", None),
+                      "cbi__1": [1.0, np.nan], "cbi__2": text("1", "two"),
+                      "complete": [True, False]}),
+        pd.DataFrame({"source": "b.csv", "row": [2], "participant_id": text("y"),
+                      "group": text("g"), "cbi__2": [3.0], "pss10__1": [2.0],
+                      "incomplete_forms": text("")}),
+        pd.DataFrame({"source": "c.csv", "row": [5, 6], "participant_id": text("z", "w"),
+                      "timepoint": text("pre", "pre"), "complete": [True, True]}),
+    ]  # fmt: skip
+    expected = pd.concat([f.copy() for f in frames], ignore_index=True)
+    expected = expected[[c for c in META if c in expected] + [c for c in expected
+                                                               if c not in META]]  # fmt: skip
+    got = _stack(frames)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["cbi__2"].dtype == object and got["cbi__2"].tolist()[:3] == ["1", "two", 3.0]
+    assert frames == []

@@ -256,6 +256,28 @@ def read_roster(config: StudyConfig) -> tuple[pd.DataFrame, dict] | tuple[None, 
     return out, info
 
 
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """``pd.concat(frames, ignore_index=True)``, ``META`` columns first, built one column at a
+    time and emptying ``frames`` as it goes: the exports and their stacked copy are never
+    held whole side by side (each column is concatenated as ``concat`` does, a frame without
+    it counting as missing there)."""
+    if not frames:
+        return pd.concat(frames)  # as before: nothing to stack is an error
+    names = list(dict.fromkeys(c for f in frames for c in f.columns))
+    names = [c for c in META if c in names] + [c for c in names if c not in META]
+    columns = {}
+    for name in names:
+        parts = [f[[name]] if name in f.columns else f.iloc[:, :0] for f in frames]
+        columns[name] = pd.concat(parts, ignore_index=True)[name]
+        del parts
+        for f in frames:
+            if name in f.columns:
+                del f[name]
+    frames.clear()
+    # copy=False: the stacked columns as they are (a dict is otherwise copied, consolidated).
+    return pd.DataFrame(columns, columns=names, copy=False)
+
+
 def ingest(
     config: StudyConfig, hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None = None
 ) -> IngestResult:
@@ -271,10 +293,6 @@ def ingest(
         frames.append(hand_over(frame) if hand_over else frame)
         del frame
         infos.append(info)
-    responses = pd.concat(frames, ignore_index=True)
-    frames.clear()
-    ordered = [c for c in META if c in responses.columns]
-    items = [c for c in responses.columns if c not in META]
-    responses = responses[ordered + items]
+    responses = _stack(frames)
     roster, roster_info = read_roster(config)
     return IngestResult(responses, roster, {"files": infos, "roster": roster_info})

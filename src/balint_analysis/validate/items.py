@@ -134,10 +134,15 @@ def _refuse_text_exports(found: pd.DataFrame, df: pd.DataFrame, converted: dict)
     InputError
         When more than half of a file's non-blank item cells (at least 20) are not numbers.
     """
-    answered = pd.DataFrame(converted, index=df.index).notna().sum(axis=1)
+    # Answered cells per file, column by column (a table of all items would be a copy).
+    files, names = pd.factorize(df["source"], use_na_sentinel=False)
+    answered = np.zeros(len(names), dtype=np.int64)
+    for number in converted.values():
+        answered += np.bincount(files[np.asarray(pd.notna(number))], minlength=len(names))
+    per_file = dict(zip(names, answered.tolist(), strict=True))
     text = found["source"].value_counts()
     for src, n_text in text.items():
-        n_cells = int(answered[df["source"] == src].sum()) + int(n_text)
+        n_cells = per_file.get(src, 0) + int(n_text)
         if n_text >= 20 and n_text > n_cells / 2:
             raise InputError(
                 f"{src}: {n_text} of {n_cells} answers are text that is not one of the "

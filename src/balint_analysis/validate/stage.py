@@ -312,13 +312,18 @@ def validate(
         config.roster.path if config.roster else None))
     problems.loc[on_excluded, "action"] = "none (row excluded for another reason)"
 
-    valid = df.drop(index=list(excluded))  # copy-on-write: a new table, df unchanged
+    # The accepted rows in (source, row) order, taken in one copy (dropping, then sorting,
+    # held two copies of the answers); labels kept until the invalid items are cleared.
+    kept = df[["source", "row"]].drop(index=list(excluded))
+    order = kept.sort_values(["source", "row"], kind="stable").index
+    del kept
+    valid = df.loc[order]  # copy-on-write: a new table, df unchanged
     # Item problems on accepted rows: the value is set missing.
     invalidate = problems[item_rows & ~on_excluded]
     for col, idx in invalidate.groupby("column")["_index"]:
         if col in valid.columns:
             valid.loc[valid.index.intersection(idx.astype(int)), col] = np.nan
-    valid = valid.sort_values(["source", "row"], kind="stable").reset_index(drop=True)
+    valid = valid.reset_index(drop=True)
     flags = _flags(valid, config, matching)
     problems["column"] = export_column_names(problems, ingest_info)
     rejected = (
