@@ -95,3 +95,18 @@ def test_imputations_zero_writes_reason_rows(tmp_path):
     assert len(pooled) == len(tipping) == 2 * len(outcomes)  # post and followup
     assert set(pooled["reason"]) == set(tipping["reason"]) == {OFF_REASON}
     assert pooled["estimate"].isna().all()
+
+
+def test_check_refuses_too_many_imputation_jobs(tmp_path):
+    """`balint-analysis check` stops on the job budget before reading any export."""
+    from balint_analysis.check import check_cohort
+
+    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    raw["missing_data"] = {"imputations": 1000, "chunk_size": 1}
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    result = check_cohort(path)
+    assert len(result.problems) == 1
+    assert result.problems[0].startswith("config key 'missing_data.chunk_size': 1,000 "
+                                         "imputations in chunks of 1 for 8 outcomes are 8,000 "
+                                         "jobs")  # fmt: skip

@@ -139,6 +139,7 @@ def check_cohort(config_path: str | Path) -> CheckResult:
     from balint_analysis.config_schema import check_schema, read_yaml, todo_keys
     from balint_analysis.coverage import coverage_problems, near_misses
     from balint_analysis.faults import fault_line
+    from balint_analysis.missing import missing_settings, planned_outcomes
     from balint_analysis.pipeline import read_inputs
     from balint_analysis.power import power_settings
     from balint_analysis.validate import validate
@@ -162,6 +163,7 @@ def check_cohort(config_path: str | Path) -> CheckResult:
     try:
         cfg = load_config(raw)
         power_settings(raw)  # its bounds stop a run before any job is planned
+        missing_settings(raw, len(planned_outcomes(cfg.instruments)))  # likewise imputation jobs
     except InputError as exc:
         result.problems.append(str(exc))
         return result

@@ -98,11 +98,13 @@ def _preflight(config: Path, extra: list[str]) -> str:
     and the pseudonymisation key. Returns the cohort name."""
     from balint_analysis.config import read_config
     from balint_analysis.identifiers import checked_key_fingerprint
+    from balint_analysis.missing import missing_settings, planned_outcomes
     from balint_analysis.power import power_settings
     from balint_analysis.project import CohortPaths
 
     cfg = read_config(config)
     power_settings(cfg.raw)  # bounded before Snakemake plans one job per power chunk
+    missing_settings(cfg.raw, len(planned_outcomes(cfg.instruments)))  # and imputation jobs
     if "power" not in extra:  # the power analysis reads no participant data
         history = CohortPaths(cfg.cohort).interim / "key_history.json"
         checked_key_fingerprint(cfg, history)
