@@ -59,8 +59,8 @@ pytestmark = [
 ]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SECTIONS = (
-    "summary", "flow", "quality", "sample", "instruments", "results", "sensitivity", "clinical",
-    "dose", "methods", "limitations", "appendix", "glossary", "provenance",
+    "summary", "flow", "quality", "sample", "instruments", "results", "sensitivity", "dropout",
+    "clinical", "dose", "methods", "limitations", "appendix", "glossary", "provenance",
 )  # fmt: skip
 PHONE = 390  # px: a current small phone's CSS width
 SCREEN = 900  # px: one screen of a 1280 px wide laptop window

@@ -136,7 +136,12 @@ def test_section_figure_table_and_caveat():
     assert "tipping point +0.31 SD" in s["figure"]
     caveat = "Missing answers: by follow-up, 30% had not answered; the analysis assumes ..."
     out = missing_caveat(["Not randomised: ...", caveat], s)
-    assert out[1] == f"{caveat} {s['sentences'][0]} (See “Could drop-out explain the result?”.)"
+    assert out[1] == (
+        "Missing answers: by follow-up, 30% had not answered; the result would lose its "
+        "statistical support only if those who left the Balint groups had scored, on average, "
+        "3.1 points (0.3 SD) worse than similar participants who stayed, within the 0.5 SD "
+        "treated as plausible (see “Could drop-out explain the result?”)."
+    )
 
 
 def test_imputations_zero_says_not_run():
@@ -147,7 +152,7 @@ def test_imputations_zero_says_not_run():
         "(missing_data.imputations: 0), so this report cannot say how different the "
         "participants who left would have had to be to change the result."
     ]
-    assert missing_caveat(["Missing answers: x"], s) == ["Missing answers: x"]
+    assert missing_caveat(["Missing answers: x; y"], s) == ["Missing answers: x; y"]
 
 
 def test_sensitivity_rows_beside_the_primary_analysis():
@@ -179,3 +184,19 @@ def test_methods_paragraph():
     text = missing_methods_paragraph(section())
     assert "50 times" in text and "Rubin's rules (Barnard–Rubin degrees of freedom)" in text
     assert missing_methods_paragraph(section(mi_off=True)) == ""
+
+
+def test_caveat_clause_in_the_other_situations():
+    from balint_analysis.report.missing import caveat_clause
+
+    robust = caveat_clause(EE, mar=mar_row(-8.0, 3.0), tipping=tip(None), grid=grid(-8.0, 3.0),
+                           plausible_sd=0.5)  # fmt: skip
+    assert robust == ("even a difference of 1.0 SD between those who left the Balint groups and "
+                      "similar participants who stayed would leave the result its statistical "
+                      "support")  # fmt: skip
+    null = caveat_clause(EE, mar=mar_row(-2.2, 4.9), tipping=tip(-6.5), grid=grid(-2.2, 4.9),
+                         plausible_sd=0.5)  # fmt: skip
+    assert null == ("the result would gain statistical support only if those who left the "
+                    "Balint groups had scored, on average, 6.5 points (0.7 SD) better than "
+                    "similar participants who stayed, beyond the 0.5 SD treated as "
+                    "plausible")  # fmt: skip

@@ -23,6 +23,7 @@ from balint_analysis.report.text import ScaleInfo, fmt, is_missing, tp_label
 
 __all__ = [
     "MI_ANALYSES",
+    "caveat_clause",
     "missing_caveat",
     "missing_methods_paragraph",
     "missing_section",
@@ -114,6 +115,35 @@ def tipping_sentence(info: ScaleInfo, *, mar: Mapping[str, Any] | None,
     return (f"This result has no statistical support, and no difference{span} between "
             f"participants who left the Balint groups and similar participants who stayed "
             f"would give it any.")
+
+
+def caveat_clause(info: ScaleInfo, *, mar: Mapping[str, Any] | None,
+                  tipping: Mapping[str, Any] | None, grid: pd.DataFrame,
+                  plausible_sd: float) -> str:  # fmt: skip
+    """The tipping point as a clause for the first screen's drop-out caveat ("" when there is
+    nothing to quote); the same facts as :func:`tipping_sentence`, in fewer words."""
+    significant = _significant(mar)
+    if significant is None:
+        return ""
+    up, down = _ways(info)
+    plausible = f"{_sd_text(plausible_sd)} SD"
+    if tipping is not None and not is_missing(tipping.get("tipping_delta")):
+        delta, delta_sd = float(tipping["tipping_delta"]), tipping.get("tipping_delta_sd")
+        size = f"{fmt(abs(delta))} points" + ("" if is_missing(delta_sd) else
+                                              f" ({_sd_text(float(delta_sd))} SD)")  # fmt: skip
+        way = up if delta > 0 else down
+        within = not is_missing(delta_sd) and abs(float(delta_sd)) <= plausible_sd + 1e-9
+        verdict = f"{'within' if within else 'beyond'} the {plausible} treated as plausible"
+        change = "lose its statistical support" if significant else "gain statistical support"
+        return (f"the result would {change} only if those who left the Balint groups had "
+                f"scored, on average, {size} {way} than similar participants who stayed, "
+                f"{verdict}")
+    widest = grid["delta_sd"].abs().max() if len(grid) else math.nan
+    if significant and not is_missing(widest):
+        return (f"even a difference of {_sd_text(float(widest))} SD between those who left the "
+                "Balint groups and similar participants who stayed would leave the result its "
+                "statistical support")
+    return ""
 
 
 def _rows(table: pd.DataFrame, inst: str, scale: str, t: str, scenario: str) -> pd.DataFrame:
@@ -279,7 +309,8 @@ def missing_section(
                                         plausible_sd=plausible)  # fmt: skip
             if is_main:
                 sentences.append(sentence)
-                caveat = sentence
+                caveat = caveat_clause(info, mar=mar, tipping=tip, grid=grid,
+                                       plausible_sd=plausible)  # fmt: skip
                 figure = tipping_figure(grid, tip, info)
                 caption = (f"{info.label}, {tp_label(t)}: pooled difference (dot) and "
                            "confidence interval (bar) when the Balint drop-outs' imputed "
@@ -327,13 +358,15 @@ def _tip_text(tip: Mapping[str, Any] | None, sd: Any) -> str:
 
 
 def missing_caveat(caveats: Sequence[str], section: Mapping[str, Any]) -> list[str]:
-    """The first screen's caveats, the drop-out one quoting the tipping point."""
+    """The first screen's caveats, the drop-out one quoting the tipping point: its clause on the
+    missing-at-random assumption is replaced by what the tipping point says about it."""
     out = list(caveats)
     if not section.get("caveat"):
         return out
     for i, c in enumerate(out):
-        if c.startswith("Missing answers:"):
-            out[i] = f"{c} {section['caveat']} (See “Could drop-out explain the result?”.)"
+        if c.startswith("Missing answers:") and "; " in c:
+            head = c.split("; ", 1)[0]
+            out[i] = f"{head}; {section['caveat']} (see “Could drop-out explain the result?”)."
             return out
     return out
 
