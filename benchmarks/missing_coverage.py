@@ -7,9 +7,9 @@ of 8 in the intervention arm, 3 timepoints, random intercept SD 5, Balint-group 
 SD 4, true effect −3 points at post and −4 at follow-up) with drop-out after baseline:
 
 * MAR: the probability of missing post and follow-up rises with the observed baseline score
-  (logit −1.4 + 0.12 (pre − 25); ~25% drop-out). The MI estimate (scenario ``mar``) is compared
-  with the primary LMM on the same data (mean difference ± MC SE) and its 95% CI coverage of
-  the true effect is counted.
+  (logit −1.4 + 0.12 (pre − 25): ~22% missing at post, ~28% at follow-up). The MI estimate
+  (scenario ``mar``) is compared with the primary LMM on the same data (mean difference ± MC
+  SE) and its 95% CI coverage of the true effect is counted.
 * MNAR: the same drop-out, but the Balint arm's drop-outs would have scored ``--delta``
   points higher (worse) at the visits they missed. The truth is then the effect over everyone
   including those values: −4 + δ × (share of the Balint arm with a missing follow-up). The MAR
