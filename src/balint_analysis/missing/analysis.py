@@ -61,7 +61,7 @@ PER_IMPUTATION_COLUMNS = ["instrument", "scale", "timepoint", "scenario", "delta
                           "estimate", "variance", "df_complete"]
 _COLUMNS = [*PER_IMPUTATION_COLUMNS, "reason", "baseline_sd"]
 #: Scaled-gradient tolerance of the completed-data REML fits (see :func:`_loose`).
-COMPLETED_DATA_TOL = 1e-5
+COMPLETED_DATA_TOL = 2e-4
 SINGLE_ARM = "a single-arm design has no comparison arm to refer to"
 
 
@@ -226,9 +226,12 @@ def _analyse_completed(fit: FittedLMM, design: CompleteDesign, y: np.ndarray, L:
 
 
 def _loose(state) -> float:
-    """Convergence for the completed-data fits: Cholesky-scaled gradient below 1e-5 (the
-    primary fit's 1e-8 costs one more evaluation per fit and moves estimates by < 1e-9 SE;
-    lme4 warns only above 2e-3)."""
+    """Convergence for the completed-data fits: Cholesky-scaled gradient (the Newton
+    decrement) below 2e-4, ten times tighter than lme4's 2e-3 warning. From the warm start
+    Newton converges quadratically (typically 1, 5e-2, 1e-4, 1e-9): the primary fit's 1e-8
+    costs one more REML evaluation per fit (~15% of the runtime) for a change in the variances
+    of ~1e-4 of their standard errors (tests/test_missing_imputation.py compares with the
+    model stage's fit: estimates to 1e-6, variances to 1e-5, df to 1e-4)."""
     return scaled_gradient(state) * (GRADIENT_TOL / COMPLETED_DATA_TOL)
 
 
