@@ -69,11 +69,14 @@ def test_results_do_not_depend_on_the_chunking():
 
 
 def test_the_job_budget_is_refused_with_one_line():
-    with pytest.raises(InputError, match=r"missing_data\.chunk_size': 1,000 imputations in "
-                       r"chunks of 1 for 4 outcomes are 4,000 jobs.*at least 2\.$"):  # fmt: skip
-        missing_settings({"missing_data": {"imputations": 1000, "chunk_size": 1}}, 4)
-    assert missing_settings({"missing_data": {"imputations": 1000, "chunk_size": 2}},
-                            4)["n_chunks"] == 500  # fmt: skip
+    """One job per chunk (every outcome in it): the schema's extreme, 1,000 imputations in
+    chunks of 1, is 1,000 jobs whatever the number of outcomes; beyond it, one line."""
+    assert missing_settings({"missing_data": {"imputations": 1000, "chunk_size": 1}},
+                            8)["n_chunks"] == 1000  # fmt: skip
+    assert missing_settings({"missing_data": {}}, 9)["n_chunks"] == 2  # M = 50 in chunks of 25
+    with pytest.raises(InputError, match=r"missing_data\.chunk_size': 3,000 imputations of 4 "
+                       r"outcomes in chunks of 1 are 3,000 jobs.*at least 2\.$"):  # fmt: skip
+        missing_settings({"missing_data": {"imputations": 3000, "chunk_size": 1}}, 4)
 
 
 def test_delta_grid():
@@ -95,18 +98,3 @@ def test_imputations_zero_writes_reason_rows(tmp_path):
     assert len(pooled) == len(tipping) == 2 * len(outcomes)  # post and followup
     assert set(pooled["reason"]) == set(tipping["reason"]) == {OFF_REASON}
     assert pooled["estimate"].isna().all()
-
-
-def test_check_refuses_too_many_imputation_jobs(tmp_path):
-    """`balint-analysis check` stops on the job budget before reading any export."""
-    from balint_analysis.check import check_cohort
-
-    raw = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-    raw["missing_data"] = {"imputations": 1000, "chunk_size": 1}
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    result = check_cohort(path)
-    assert len(result.problems) == 1
-    assert result.problems[0].startswith("config key 'missing_data.chunk_size': 1,000 "
-                                         "imputations in chunks of 1 for 8 outcomes are 8,000 "
-                                         "jobs")  # fmt: skip

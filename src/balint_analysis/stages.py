@@ -41,7 +41,7 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
         "cohort", "title", "synthetic", "design", "participants", "exports", "instruments",
         "instrument_definitions", "analysis", "validation", "privacy", "missing_data",
     ),
-    # Multiple imputation: one job per outcome x chunk of imputations, then the pooling.
+    # Multiple imputation: one job per chunk of imputations (all outcomes), then the pooling.
     "missing_chunk": (
         "design", "participants", "instruments", "instrument_definitions",
         "analysis.covariates", "analysis.covariate_levels", "analysis.alpha",

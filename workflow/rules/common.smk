@@ -35,9 +35,8 @@ try:
     # Bounded (chunk jobs, replicates x cells) here, before rules/power.smk plans one job per
     # chunk: every Snakemake start plans them, even a dry run of the main analysis.
     POWER = power_settings(_full)
-    # Likewise the imputation jobs (rules/missing.smk): one per outcome x chunk, bounded.
-    MISSING_OUTCOMES = [f"{i}.{s}" for i, s in planned_outcomes(STUDY.instruments)]
-    MISSING = missing_settings(_full, len(MISSING_OUTCOMES))
+    # Likewise the imputation jobs (rules/missing.smk): one per chunk (all outcomes), bounded.
+    MISSING = missing_settings(_full, len(planned_outcomes(STUDY.instruments)))
 except InputError as exc:
     raise WorkflowError(str(exc)) from None
 config.clear()

@@ -1,6 +1,6 @@
 # Multiple imputation and tipping points ("Could drop-out explain the result?"). One job per
-# outcome x chunk of imputations (parallel locally or as SLURM jobs), then one pooling job;
-# MISSING and MISSING_OUTCOMES, planned and bounded from the config, come from rules/common.smk.
+# chunk of imputations covering every outcome (parallel locally or as SLURM jobs), then one
+# pooling job; MISSING, planned and bounded from the config, comes from rules/common.smk.
 
 
 rule missing_chunk:
@@ -8,13 +8,12 @@ rule missing_chunk:
         scores=processed("scores.csv"),
         participants=processed("participants.csv"),
     output:
-        results=interim("missing/{outcome}_{chunk}.csv"),
+        results=interim("missing/chunk_{chunk}.csv"),
     log:
-        log_file("missing_{outcome}_{chunk}.log"),
+        log_file("missing_chunk_{chunk}.log"),
     benchmark:
-        f"benchmarks/jobs/{COHORT}/missing_{{outcome}}_{{chunk}}.tsv"
+        f"benchmarks/jobs/{COHORT}/missing_chunk_{{chunk}}.tsv"
     wildcard_constraints:
-        outcome=r"[^/_][^/]*",
         chunk=r"\d+",
     conda:
         "../envs/analysis.yaml"
@@ -33,8 +32,7 @@ rule missing_gather:
         scores=processed("scores.csv"),
         participants=processed("participants.csv"),
         chunks=expand(
-            interim("missing/{outcome}_{chunk}.csv"),
-            outcome=MISSING_OUTCOMES,
+            interim("missing/chunk_{chunk}.csv"),
             chunk=range(MISSING["n_chunks"]),
         ),
     output:

@@ -1,6 +1,5 @@
-"""Snakemake wrapper of one outcome's chunk of imputations (logic: balint_analysis.missing)."""
+"""Snakemake wrapper of one chunk of imputations, every outcome (logic: balint_analysis.missing)."""
 
 from balint_analysis.pipeline import run_job
 
-run_job(snakemake, "missing_chunk", outcome=snakemake.wildcards.outcome,
-        chunk=int(snakemake.wildcards.chunk))  # fmt: skip
+run_job(snakemake, "missing_chunk", chunk=int(snakemake.wildcards.chunk))

@@ -1,7 +1,7 @@
 """Multiple-imputation settings: the δ grid, the chunking and the job budget.
 
-Read by the workflow at every Snakemake start (rules/missing.smk plans one job per outcome and
-chunk of imputations), so this module imports nothing heavy.
+Read by the workflow at every Snakemake start (rules/missing.smk plans one job per chunk of
+imputations, each covering every outcome), so this module imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -46,9 +46,9 @@ def missing_settings(config: Mapping[str, Any], n_outcomes: int = 1) -> dict[str
     """The ``missing_data:`` section of a config, schema defaults filled in.
 
     Keys: ``imputations`` (M; 0 = off), ``chunk_size``, ``seed``, ``max_delta_sd``,
-    ``n_deltas``, ``plausible_delta_sd``, ``grid_sd`` (:func:`delta_grid_sd`) and ``n_chunks``.
-    ``n_outcomes`` (the outcomes planned) bounds the number of jobs
-    (:func:`check_missing_budget`).
+    ``n_deltas``, ``plausible_delta_sd``, ``grid_sd`` (:func:`delta_grid_sd`) and ``n_chunks``
+    (the chunk jobs; each analyses its imputations of every outcome). ``n_outcomes`` (the
+    outcomes planned) is named in the job-budget message (:func:`check_missing_budget`).
     """
     from balint_analysis.config_schema import apply_defaults, load_schema
 
@@ -69,7 +69,9 @@ def missing_settings(config: Mapping[str, Any], n_outcomes: int = 1) -> dict[str
 
 
 def check_missing_budget(settings: Mapping[str, Any], n_outcomes: int) -> None:
-    """Refuse settings that would plan more than :data:`MAX_MISSING_JOBS` imputation jobs.
+    """Refuse settings that would plan more than :data:`MAX_MISSING_JOBS` imputation jobs
+    (one per chunk; with the schema's bounds, at most 1,000 imputations, this cannot happen,
+    but the bound stays next to the planning it protects).
 
     Raises
     ------
@@ -78,15 +80,14 @@ def check_missing_budget(settings: Mapping[str, Any], n_outcomes: int) -> None:
     """
     from balint_analysis.errors import InputError
 
-    jobs = settings["n_chunks"] * max(n_outcomes, 1)
+    jobs = settings["n_chunks"]
     if jobs > MAX_MISSING_JOBS:
-        per_outcome = max(MAX_MISSING_JOBS // max(n_outcomes, 1), 1)
         raise InputError(
             f"config key 'missing_data.chunk_size': {settings['imputations']:,} imputations "
-            f"in chunks of {settings['chunk_size']:,} for {n_outcomes:,} outcomes are "
+            f"of {n_outcomes:,} outcomes in chunks of {settings['chunk_size']:,} are "
             f"{jobs:,} jobs, more than the {MAX_MISSING_JOBS:,} the workflow plans; raise "
             f"missing_data.chunk_size to at least "
-            f"{math.ceil(settings['imputations'] / per_outcome):,}."
+            f"{math.ceil(settings['imputations'] / MAX_MISSING_JOBS):,}."
         )
 
 
