@@ -52,7 +52,9 @@ def _csv_round_trip(frame, **read_options):
         if len(back) != len(frame):  # a lone carriage return broke a row: as the file would
             return _csv_bytes_round_trip(frame, **read_options)
         columns[name] = back[back.columns[0]]
-    return pd.DataFrame(columns)
+    # copy=False: the columns read back as they are (a dict is otherwise copied into blocks,
+    # one more table of answers at prepare's peak).
+    return pd.DataFrame(columns, copy=False)
 
 
 def _csv_bytes_round_trip(frame, **read_options):

@@ -189,6 +189,7 @@ def pseudonymise(
         of its declared labels, anything else missing.
     """
     items = [c for c in valid.columns if "__" in c]
+    # copy=False: the answers are valid's columns, not a copy of them (bounded memory).
     responses = pd.DataFrame(
         {
             "participant": pseudonymise_ids(valid["participant_id"], key),
@@ -196,9 +197,10 @@ def pseudonymise(
             "group": valid["group"],
             "source": valid["source"],
             "row": valid["row"],
-        }
+            **{c: valid[c] for c in items},
+        },
+        copy=False,
     )
-    responses = pd.concat([responses, valid[items]], axis=1)
     if roster is not None:
         people = roster.copy()
     else:

@@ -106,7 +106,9 @@ _ECHO_VALUE = {"timepoint", "response_type", "group"}
 
 def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
     try:
-        schema.validate(df, lazy=True)
+        # inplace: the schemas coerce nothing, so pandera's defensive copy of the whole table
+        # (every answer once more) is not needed; ``df`` is only read.
+        schema.validate(df, lazy=True, inplace=True)
     except SchemaErrors as err:
         fc = err.failure_cases
         fc = fc[fc["index"].notna()]
