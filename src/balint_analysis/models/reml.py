@@ -290,11 +290,14 @@ def _residual_sums(struct, beta, cache, *, fixed_derivatives: bool):
     B = np.zeros((K1, K1, p, p)) if fixed_derivatives else None
     for batch, (Gall, Vinv, W) in zip(struct.batches, cache, strict=True):
         r = batch.y - batch.X @ beta
-        e = (Vinv @ r[..., None])[..., 0]
+        # 1 x 1 blocks (many in large designs): the same single products elementwise, without
+        # numpy's per-matrix overhead of a stacked matmul (~10x faster at 50,000 blocks).
+        mm = np.multiply if batch.y.shape[1] == 1 else np.matmul
+        e = mm(Vinv, r[..., None])[..., 0]
         quad += float(np.vdot(e, r))
-        H = Vinv[None] @ Gall  # (K1, m, nb, nb)
-        Ge = (Gall @ e[None, ..., None])[..., 0]  # (K1, m, nb)
-        VGe = (Vinv[None] @ Ge[..., None])[..., 0]
+        H = mm(Vinv[None], Gall)  # (K1, m, nb, nb)
+        Ge = mm(Gall, e[None, ..., None])[..., 0]  # (K1, m, nb)
+        VGe = mm(Vinv[None], Ge[..., None])[..., 0]
         tr_vg += np.trace(H, axis1=-2, axis2=-1).sum(axis=1)
         y_pgp_y += (Ge * e[None]).sum(axis=(1, 2))
         rows_w = W.reshape(-1, p)
@@ -302,11 +305,16 @@ def _residual_sums(struct, beta, cache, *, fixed_derivatives: bool):
         tr_hh += _pair_traces(H, H)
         v_vinv_v += Ge.reshape(K1, -1) @ VGe.reshape(K1, -1).T
         if fixed_derivatives:
-            GW = Gall @ W[None]  # (K1, m, nb, p)
-            VGW = Vinv[None] @ GW
-            gw = GW.reshape(K1, -1, p)
-            A += rows_w.T[None] @ gw
-            B += np.swapaxes(gw, 1, 2)[:, None] @ VGW.reshape(K1, -1, p)[None]
+            # Patterns that vanish on this whole batch (a group effect no block here loads on)
+            # add exact zeros: left out of the costliest sums (p x p per row and pair).
+            act = np.flatnonzero(np.any(Gall.reshape(K1, -1) != 0, axis=1))
+            Gact = Gall if act.size == K1 else Gall[act]
+            GW = mm(Gact, W[None])  # (K, m, nb, p)
+            VGW = mm(Vinv[None], GW)
+            gw = GW.reshape(act.size, -1, p)
+            A[act] += rows_w.T[None] @ gw
+            B[np.ix_(act, act)] += (np.swapaxes(gw, 1, 2)[:, None]
+                                    @ VGW.reshape(act.size, -1, p)[None])  # fmt: skip
     return quad, tr_vg, y_pgp_y, q, tr_hh, v_vinv_v, A, B
 
 
