@@ -158,9 +158,16 @@ def missing_chunk_stage(cfg: Any, inp: Mapping, out: Mapping, *, chunk: int) -> 
     scores, participants = _read(cfg, inp)
     design = _design(cfg)
     use_clusters = cfg.roster is not None and cfg.roster.cluster is not None
+    # The roster joined once for every outcome, as the model stage joins it.
+    from balint_analysis.models.inputs import prepare_inputs
+
+    joined, _notes = prepare_inputs(scores, participants, design["timepoints"],
+                                    design["intervention"], design["control"],
+                                    design["covariates"], design["covariate_levels"])
+    by_outcome = dict(iter(joined.groupby(["instrument", "scale"], sort=False)))
     parts = []
     for number, (instrument, scale) in enumerate(outcomes):
-        sub = outcome_rows(scores, participants, instrument=instrument, scale=scale, **design)
+        sub = by_outcome.get((instrument, scale), joined.iloc[0:0])
         parts.append(analyse_chunk(
             sub, instrument=instrument, scale=scale, participants=participants,
             settings=settings, chunk=chunk, outcome_number=number, use_clusters=use_clusters,

@@ -68,6 +68,9 @@ def tipping_points(pooled: pd.DataFrame, baseline_sd: Mapping[tuple[str, str], f
     """
     rows = []
     scen = pooled[pooled["scenario"].isin(DELTA_SCENARIOS)]
+    by_key = {} if per_imputation is None else dict(iter(per_imputation[
+        per_imputation["scenario"].isin(DELTA_SCENARIOS)].groupby(
+            ["instrument", "scale", "timepoint", "scenario"], sort=False)))
     for (inst, scale, tp, scenario), part in scen.groupby(
             ["instrument", "scale", "timepoint", "scenario"], sort=False):
         sd = float(baseline_sd.get((inst, scale), np.nan))
@@ -80,8 +83,7 @@ def tipping_points(pooled: pd.DataFrame, baseline_sd: Mapping[tuple[str, str], f
             row["reason"] = reasons[0] if reasons else "no pooled result at δ = 0"
             rows.append(row)
             continue
-        bound = _bound_function(part, alpha, _imputation_rows(per_imputation, inst, scale, tp,
-                                                              scenario))
+        bound = _bound_function(part, alpha, by_key.get((inst, scale, tp, scenario)))
         delta, sign, significant = _root(part, bound)
         direction = (directions or {}).get((inst, scale))
         if np.isnan(delta):
@@ -101,33 +103,39 @@ def tipping_points(pooled: pd.DataFrame, baseline_sd: Mapping[tuple[str, str], f
     return pd.DataFrame(rows, columns=TIPPING_COLUMNS)
 
 
-def _imputation_rows(per_imputation, inst, scale, tp, scenario):
-    if per_imputation is None:
-        return None
-    p = per_imputation
-    sel = p[(p["instrument"] == inst) & (p["scale"] == scale) & (p["timepoint"] == tp)
-            & (p["scenario"] == scenario)]
-    return sel if len(sel) else None
-
-
 def _bound_function(part: pd.DataFrame, alpha: float, per_imp: pd.DataFrame | None):
     """``(ci_low(δ), ci_high(δ))`` as a function of δ within the grid."""
     grid = part["delta"].to_numpy(dtype=float)
     if per_imp is None:
         lo, hi = part["ci_low"].to_numpy(float), part["ci_high"].to_numpy(float)
         return lambda d: (float(np.interp(d, grid, lo)), float(np.interp(d, grid, hi)))
-    wide_est = per_imp.pivot_table(index="imputation", columns="delta", values="estimate")
-    wide_var = per_imp.pivot_table(index="imputation", columns="delta", values="variance")
+    # One row per imputation, one column per δ (each (imputation, δ) appears once).
+    wide = per_imp.set_index(["imputation", "delta"])[["estimate", "variance"]].unstack(
+        "delta").sort_index(axis=1)
     dfc = float(np.median(per_imp["df_complete"]))
-    deltas = wide_est.columns.to_numpy(dtype=float)
-    est, var = wide_est.to_numpy(), wide_var.to_numpy()
+    deltas = wide["estimate"].columns.to_numpy(dtype=float)
+    est, var = wide["estimate"].to_numpy(), wide["variance"].to_numpy()
 
     def bounds(d: float) -> tuple[float, float]:
-        q = np.array([np.interp(d, deltas, e) for e in est])
-        u = np.array([np.interp(d, deltas, v) for v in var])
-        res = rubin_pool(q, u, dfc, alpha)
+        res = rubin_pool(_interp_rows(d, deltas, est), _interp_rows(d, deltas, var), dfc,
+                         alpha)  # fmt: skip
         return res["ci_low"], res["ci_high"]
     return bounds
+
+
+def _interp_rows(d: float, grid: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``np.interp(d, grid, row)`` for every row of ``values`` at once, bit for bit
+    (numpy's formula: the left point when ``d`` is on the grid, else
+    ``slope * (d - x_j) + y_j``), without a Python loop over the imputations."""
+    if d <= grid[0]:
+        return values[:, 0]
+    if d >= grid[-1]:
+        return values[:, -1]
+    j = int(np.searchsorted(grid, d, side="right")) - 1
+    if d == grid[j]:
+        return values[:, j]
+    slope = (values[:, j + 1] - values[:, j]) / (grid[j + 1] - grid[j])
+    return slope * (d - grid[j]) + values[:, j]
 
 
 def _root(part: pd.DataFrame, bound) -> tuple[float, int, bool]:
