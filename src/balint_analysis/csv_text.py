@@ -38,9 +38,12 @@ def _quoted(values: list) -> list[str]:
     return out
 
 
-def _column_text(values: pd.Series, float_format: str, prefix: str) -> np.ndarray | None:
-    """The column's cells as ``to_csv`` writes them (missing = empty), each after ``prefix``;
-    ``None`` when its dtype is not one this writer reproduces exactly."""
+def _column_text(values: pd.Series, float_format: str,
+                 prefix: str) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+    """The column as (texts, codes): ``texts[codes]`` are its cells as ``to_csv`` writes them
+    (missing = empty), each after ``prefix``; codes in the narrowest integer type, so a
+    column's text is made a chunk of rows at a time. ``None`` when its dtype is not one this
+    writer reproduces exactly."""
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         raw = values.to_numpy()
@@ -56,11 +59,11 @@ def _column_text(values: pd.Series, float_format: str, prefix: str) -> np.ndarra
         if not all(isinstance(u, str) for u in uniques):
             return None
         texts = list(uniques)
-        index = np.where(index < 0, len(texts), index)
     else:
         return None
     table = np.array([prefix + t for t in [*_quoted(texts), ""]], dtype=object)
-    return table[index]
+    index[index < 0] = len(texts)  # missing: the empty text
+    return table, index.astype(np.min_scalar_type(len(texts)))
 
 
 def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *,
@@ -81,7 +84,8 @@ def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *,
         if header:
             fh.write((",".join(_quoted(list(df.columns))) + "\n").encode("utf-8"))
         for start in range(0, len(df), CHUNK_ROWS):
-            rows = columns[0][start : start + CHUNK_ROWS]
-            for column in columns[1:]:
-                rows = rows + column[start : start + CHUNK_ROWS]
+            texts, codes = columns[0]
+            rows = texts[codes[start : start + CHUNK_ROWS]]
+            for texts, codes in columns[1:]:
+                rows = rows + texts[codes[start : start + CHUNK_ROWS]]
             fh.write(("\n".join(rows.tolist()) + "\n").encode("utf-8"))
