@@ -73,7 +73,8 @@ def rubin_pool(estimates: Sequence[float], variances: Sequence[float], df_comple
     lam = (1.0 + 1.0 / m) * b / t
     riv = (1.0 + 1.0 / m) * b / ubar if ubar > 0 else np.inf
     dfc = float(df_complete)
-    df_old = (m - 1) / lam**2 if lam > 0 else np.inf
+    # lam**2 underflows to 0 for lam < ~1e-154 (B tiny but not 0): the limit, infinity.
+    df_old = (m - 1) / lam**2 if lam**2 > 0 else np.inf
     if np.isinf(dfc):
         df = df_old
     else:
