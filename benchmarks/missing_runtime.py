@@ -8,8 +8,10 @@ Usage: ``python benchmarks/missing_runtime.py [--imputations 50] [--w2-participa
 2. δ with variance components held (what the analysis does) against a REML refit at every δ,
    for the first ``--check`` imputations of every demo outcome: the maximum |difference| of
    the estimate and of the SE over the grid, in points and relative to the SE.
-3. A W2-sized synthetic cohort (``--w2-participants``, one outcome, Balint groups of 8):
-   the time of ``--w2-imputations`` imputations, extrapolated to M and to ten outcomes.
+3. A W2-sized synthetic cohort (``--w2-participants``, one outcome, Balint groups of 8): the
+   primary fit (paid once per outcome in every chunk job) and the mean time of
+   ``--w2-imputations`` imputations, extrapolated to M in chunks of ``--chunk-size`` and to
+   ``--outcomes`` outcomes on 2 cores.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ def main() -> None:
     parser.add_argument("--imputations", type=int, default=50)
     parser.add_argument("--check", type=int, default=5)
     parser.add_argument("--w2-participants", type=int, default=20_000)
-    parser.add_argument("--w2-imputations", type=int, default=2)
+    parser.add_argument("--w2-imputations", type=int, default=10)
+    parser.add_argument("--chunk-size", type=int, default=25)
+    parser.add_argument("--outcomes", type=int, default=10, help="outcomes of the W2 cohort")
     args = parser.parse_args()
     frame, roster = demo_outcomes()
     total = 0.0
@@ -116,16 +120,29 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from missing_coverage import simulate_cohort
 
+    from balint_analysis.missing import analysis as mi
+
     n = args.w2_participants
     sub, _ = simulate_cohort(n // 2, np.random.default_rng(2))
     start = time.process_time()
-    run_outcome(sub, None, args.w2_imputations, covariates=["age"])
-    cpu = time.process_time() - start
-    per_imp = cpu / args.w2_imputations
-    print(f"W2-sized cohort ({n:,} participants, one outcome): {cpu:.1f} s CPU for "
-          f"{args.w2_imputations} imputations (incl. the primary fit); extrapolated M = "
-          f"{args.imputations}: {per_imp * args.imputations:.0f} s per outcome, "
-          f"{10 * per_imp * args.imputations:.0f} s for ten outcomes")
+    fit, design, _, _ = mi._primary(sub, timepoints=TIMEPOINTS, intervention="balint",
+                                    control="control", covariates=["age"], covariate_levels={},
+                                    use_clusters=True)
+    mi._structure(design)
+    primary = time.process_time() - start
+    grid = list(GRID_SD * 8.0)
+    start = time.process_time()
+    for m in range(args.w2_imputations):
+        mi._one_imputation(fit, design, TIMEPOINTS[1:], grid, 1, 0, m)
+    per_imp = (time.process_time() - start) / args.w2_imputations
+    chunks = -(-args.imputations // args.chunk_size)
+    outcome = chunks * primary + args.imputations * per_imp
+    print(f"W2-sized cohort ({n:,} participants, Balint groups of 8, one outcome), one core: "
+          f"primary fit + completed design {primary:.2f} s CPU (once per outcome and chunk "
+          f"job), {per_imp:.3f} s per imputation (mean of {args.w2_imputations}); M = "
+          f"{args.imputations} in {chunks} chunk job(s): {outcome:.1f} s CPU per outcome, "
+          f"{args.outcomes * outcome:.0f} s CPU for {args.outcomes} outcomes, "
+          f"~{args.outcomes * outcome / min(chunks, 2):.0f} s on 2 cores")
 
 
 if __name__ == "__main__":

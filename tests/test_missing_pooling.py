@@ -102,3 +102,23 @@ def test_pool_imputations_groups_and_reasons():
     assert out["reason"].tolist() == ["", "no follow-up"]
     assert np.isnan(out["estimate"].iloc[1])
     assert out["delta_sd"].iloc[0] == 0.0
+
+
+def test_vectorised_pooling_gives_rubin_pool_bit_for_bit():
+    """Equal-sized groups are pooled as one array: the same bits as rubin_pool per group;
+    groups of different sizes (one imputation short) are pooled one by one, same values."""
+    rng = np.random.default_rng(4)
+    rows = pd.DataFrame({
+        "instrument": "mbi", "scale": "ee", "timepoint": "post", "scenario": "delta_both",
+        "delta": np.repeat(np.linspace(-2, 2, 7), 20), "imputation": np.tile(range(20), 7),
+        "estimate": rng.normal(-2, 0.7, 140), "variance": rng.uniform(0.3, 0.6, 140),
+        "df_complete": rng.uniform(60, 70, 140), "reason": ""})
+    for frame in (rows, rows.iloc[1:]):
+        out = pool_imputations(frame)
+        assert len(out) == 7
+        for (_, part), got in zip(frame.groupby("delta"), out.itertuples(), strict=True):
+            want = rubin_pool(part["estimate"], part["variance"],
+                              float(np.median(part["df_complete"])))
+            assert (got.estimate, got.se, got.df, got.ci_low, got.p_value, got.fmi, got.m) == \
+                (want["estimate"], want["se"], want["df"], want["ci_low"], want["p_value"],
+                 want["fmi"], want["m"])  # fmt: skip
