@@ -189,7 +189,9 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
             continue
         y = completed_scores(design, draw, reference=to_reference)
         # J2R starts from this imputation's MAR optimum (closer: one evaluation fewer).
-        est, var, dfc, weights, start = _analyse_completed(fit, design, y, L, shift_rows, start)
+        # Only the MAR fit's δ weights are used (J2R has no δ grid): J2R skips that pass.
+        shifts = shift_rows if scenario == "mar" else {}
+        est, var, dfc, weights, start = _analyse_completed(fit, design, y, L, shifts, start)
         est = np.where(estimable, est, np.nan)
         for k, t in enumerate(post):
             out[(scenario, 0.0, t)] = (est[k], var[k], dfc[k])
@@ -216,8 +218,8 @@ def _analyse_completed(fit: FittedLMM, design: CompleteDesign, y: np.ndarray, L:
     satt = Satterthwaite.from_state(state)
     est, se, df = satt.contrast(L)
     # d estimate / d delta = L C X'V^-1 s: the GLS weights of the shifted rows.
-    _, _, _, cache = gls_blocks(struct_y, state.phi)
     weights = {}
+    cache = gls_blocks(struct_y, state.phi)[3] if shift_rows else []
     for name, rows in shift_rows.items():
         shifted = rotate(rows.astype(float))
         xvs = sum(W.reshape(-1, W.shape[-1]).T @ shifted[i].reshape(-1)
