@@ -23,7 +23,7 @@ from balint_analysis.programme.meta_analysis import (
     random_effects_meta,
 )
 from balint_analysis.programme.report import render_programme_report
-from balint_analysis.programme.report_text import range_words
+from balint_analysis.programme.report_text import range_words, stages_sentence
 from balint_analysis.report.text import fmt, fmt_ci
 
 BY = ["instrument", "scale", "timepoint"]
@@ -353,3 +353,22 @@ def test_a_single_cohort_is_not_pooled(tmp_path: Path) -> None:
         "estimates −2.7 (−4.0 to −1.4); there is no two-stage estimate to compare it with."
         in stages
     )
+
+
+def test_one_stage_without_site_variation_is_not_read_as_the_answer() -> None:
+    # The example programme's numbers: close estimates, but the one-stage model put the
+    # site x treatment variance on its boundary, so only its interval leaves out zero.
+    two = {"estimate": -5.2019, "se": 3.9118, "ci_low": -22.033, "ci_high": 11.6292,
+           "tau": 5.9997}  # fmt: skip
+    one = {"estimate": -5.3351, "ci_low": -8.8169, "ci_high": -1.8533, "tau_site_effect": 0.0}
+    text = stages_sentence(two, one, "points")
+    assert "The two agree closely (difference 0.1 points)." in text
+    assert text.endswith(
+        "The one-stage model estimated no variation of the effect between sites, so its interval "
+        "leaves out the differences between sites that the two-stage interval allows for, and is "
+        "narrower for that reason. Only the one-stage interval leaves out zero (no difference); "
+        "the answer above rests on the two-stage result."
+    )
+    # with site variation estimated and the same conclusion, no caveat
+    one_varied = one | {"tau_site_effect": 4.0, "ci_low": -20.0, "ci_high": 9.0}
+    assert stages_sentence(two, one_varied, "points").endswith("count differently in the two.")

@@ -299,5 +299,33 @@ def stages_sentence(two: Mapping[str, Any], one: Mapping[str, Any] | None, unit:
         "weights each cohort by the precision of its own result, while the one-stage model "
         "weights participants and Balint groups and estimates the differences between sites "
         "from all answers together, so small cohorts and incomplete follow-ups count "
-        "differently in the two."
+        "differently in the two." + _interval_caveat(two, one)
     )
+
+
+def _excludes_zero(row: Mapping[str, Any]) -> bool | None:
+    low, high = _value(row, "ci_low"), _value(row, "ci_high")
+    if low is None or high is None:
+        return None
+    return low > 0 or high < 0
+
+
+def _interval_caveat(two: Mapping[str, Any], one: Mapping[str, Any]) -> str:
+    """Why close estimates can come with very different intervals: an evaluator must not read
+    the narrower one-stage interval as the programme's answer."""
+    out = ""
+    tau_one, tau_two = _value(one, "tau_site_effect"), _value(two, "tau")
+    if tau_one is not None and tau_one <= 0 and tau_two is not None and tau_two > 0:
+        out += (
+            " The one-stage model estimated no variation of the effect between sites, so its "
+            "interval leaves out the differences between sites that the two-stage interval "
+            "allows for, and is narrower for that reason."
+        )
+    one_excludes, two_excludes = _excludes_zero(one), _excludes_zero(two)
+    if one_excludes is not None and two_excludes is not None and one_excludes != two_excludes:
+        which = "one-stage" if one_excludes else "two-stage"
+        out += (
+            f" Only the {which} interval leaves out zero (no difference); the answer above "
+            "rests on the two-stage result."
+        )
+    return out
