@@ -114,6 +114,17 @@ def test_adding_a_cohort_reruns_that_cohort_and_the_pooled_stage_only(programme_
         extra.unlink()
 
 
+def test_a_cohort_rerun_on_its_own_is_pooled_at_the_next_programme_run(programme_run):
+    work, _ = programme_run
+    assert _dry_run(work) == {}
+    # what the cohort's own run does to a file it re-makes: written anew and moved into place
+    folder = work / "data" / "processed" / "example_krakow"
+    fresh = folder / "emmeans.csv.rerun"
+    fresh.write_bytes((folder / "emmeans.csv").read_bytes())
+    os.replace(fresh, folder / "emmeans.csv")
+    assert _dry_run(work) == {"programme_pool": 1, "programme_report": 1}
+
+
 def test_a_broken_programme_config_is_one_line(tmp_path):
     (tmp_path / "config" / "programme").mkdir(parents=True)
     shutil.copy(REPO / "config" / "config.yaml", tmp_path / "config" / "demo.yaml")

@@ -34,6 +34,8 @@ rule programme_pool:
         summaries=expand(
             str(PROGRAMME_PATHS.interim / "cohorts" / "{cohort}.json"), cohort=COHORTS
         ),
+        # a cohort re-run on its own is pooled at the programme's next run
+        cohort_outputs=cohort_output_folders(),
     output:
         **{key: pooled(name) for key, name in POOLED_FILES.items()},
     log:

@@ -13,7 +13,7 @@ from balint_analysis.errors import InputError
 from balint_analysis.faults import unwritable_folder
 from balint_analysis.programme.config import load_programme
 from balint_analysis.programme.stage import POOLED_FILES, ProgrammePaths
-from balint_analysis.project import DEFAULT_CONFIG
+from balint_analysis.project import DEFAULT_CONFIG, CohortPaths
 from balint_analysis.runlock import executes_jobs, hold_cohort
 
 try:
@@ -48,6 +48,22 @@ if executes_jobs(
         PROGRAMME_LOCK = hold_cohort(PROGRAMME_PATHS.lock_name)
     except InputError as exc:
         raise WorkflowError(str(exc)) from None
+
+
+def cohort_output_folders():
+    """Each cohort's output folder, an input of the pooled stage: a cohort re-run on its own
+    replaces files in it (the folder's time changes), so the next programme run pools again.
+    Created when missing, so that the pooled stage's inputs are the same before and after the
+    first run (Snakemake re-runs a job whose set of inputs changed)."""
+    folders = []
+    for cohort in COHORTS:
+        folder = CohortPaths(cohort).processed
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            continue  # an unwritable project stops with one line when the run starts
+        folders.append(str(folder))
+    return folders
 
 
 def pooled(name):
