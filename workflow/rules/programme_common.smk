@@ -39,11 +39,12 @@ COHORT_THREADS = (
     4 if _TOTAL_CORES is None else min(4, max(1, _TOTAL_CORES // len(COHORTS)))
 )
 # One run per programme at a time (each cohort's own run holds that cohort's lock).
-if executes_jobs(
+EXECUTES_JOBS = executes_jobs(
     workflow.exec_mode == ExecMode.DEFAULT,
     workflow.output_settings.dryrun,
     sys.argv[1:],
-):
+)
+if EXECUTES_JOBS:
     try:
         PROGRAMME_LOCK = hold_cohort(PROGRAMME_PATHS.lock_name)
     except InputError as exc:
@@ -53,16 +54,19 @@ if executes_jobs(
 def cohort_output_folders():
     """Each cohort's output folder, an input of the pooled stage: a cohort re-run on its own
     replaces files in it (the folder's time changes), so the next programme run pools again.
-    Created when missing, so that the pooled stage's inputs are the same before and after the
-    first run (Snakemake re-runs a job whose set of inputs changed)."""
+    A run creates the missing ones, so that the pooled stage's inputs are the same before and
+    after its first run (Snakemake re-runs a job whose set of inputs changed); a dry run
+    creates nothing (the pooled stage is planned anyway when a cohort has none)."""
     folders = []
     for cohort in COHORTS:
         folder = CohortPaths(cohort).processed
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            continue  # an unwritable project stops with one line when the run starts
-        folders.append(str(folder))
+        if EXECUTES_JOBS:
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass  # an unwritable project stops with one line when the run starts
+        if folder.is_dir():
+            folders.append(str(folder))
     return folders
 
 
