@@ -20,7 +20,7 @@ __all__ = [
     "planned_outcomes",
 ]
 
-#: Most imputation jobs (outcomes x chunks) the workflow plans: Snakemake holds every job of the
+#: Most imputation jobs (chunks) the workflow plans: Snakemake holds every job of the
 #: DAG in memory, also for a dry run of the main analysis (the power analysis' limit).
 MAX_MISSING_JOBS = 2_000
 
