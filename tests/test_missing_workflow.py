@@ -21,6 +21,7 @@ from balint_analysis.missing.stage import (
     missing_gather_stage,
     outcome_rows,
     pool_chunks,
+    pool_emmeans,
 )
 from balint_analysis.pipeline import read_participants
 from balint_analysis.stages import stage_config
@@ -54,18 +55,22 @@ def pooled_with_chunk_size(chunk_size: int, imputations: int = 14):
     ]  # fmt: skip
     sd = baseline_sd(sub, timepoints=design["timepoints"], groups=["balint", "control"],
                      covariates=design["covariates"])  # fmt: skip
-    return pool_chunks(pd.concat(chunks, ignore_index=True), {OUTCOME: sd}, 0.05,
-                       {OUTCOME: "higher_is_worse"}), settings  # fmt: skip
+    rows = pd.concat(chunks, ignore_index=True)
+    pooled = (*pool_chunks(rows, {OUTCOME: sd}, 0.05, {OUTCOME: "higher_is_worse"}),
+              pool_emmeans(rows, 0.05))  # fmt: skip
+    return pooled, settings
 
 
 def test_results_do_not_depend_on_the_chunking():
-    (pooled_50, tipping_50), s50 = pooled_with_chunk_size(50)
-    (pooled_7, tipping_7), s7 = pooled_with_chunk_size(7)
+    (pooled_50, tipping_50, emm_50), s50 = pooled_with_chunk_size(50)
+    (pooled_7, tipping_7, emm_7), s7 = pooled_with_chunk_size(7)
     assert (s50["n_chunks"], s7["n_chunks"]) == (1, 2)
     assert len(pooled_50) and (pooled_50["m"] == 14).all()
     assert set(pooled_50["scenario"]) >= {"mar", "delta_balint", "delta_both"}
     pd.testing.assert_frame_equal(pooled_50, pooled_7, check_exact=True)
     pd.testing.assert_frame_equal(tipping_50, tipping_7, check_exact=True)
+    assert len(emm_50) == 2 * 2 * 3 and (emm_50["m"] == 14).all()  # scenarios × arms × times
+    pd.testing.assert_frame_equal(emm_50, emm_7, check_exact=True)
 
 
 def test_the_job_budget_is_refused_with_one_line():
@@ -88,7 +93,8 @@ def test_delta_grid():
 def test_imputations_zero_writes_reason_rows(tmp_path):
     full = demo_config(imputations=0)
     cfg = load_stage_config(stage_config(full, "missing_gather"), "missing_gather")
-    out = {"missing_data": tmp_path / "missing_data.csv", "tipping": tmp_path / "tipping.csv"}
+    out = {"missing_data": tmp_path / "missing_data.csv", "tipping": tmp_path / "tipping.csv",
+           "missing_emmeans": tmp_path / "missing_emmeans.csv"}
     inp = {"scores": DEMO / "scores.csv", "participants": DEMO / "participants.csv",
            "chunks": []}  # fmt: skip
     missing_gather_stage(cfg, inp, out)
@@ -98,3 +104,6 @@ def test_imputations_zero_writes_reason_rows(tmp_path):
     assert len(pooled) == len(tipping) == 2 * len(outcomes)  # post and followup
     assert set(pooled["reason"]) == set(tipping["reason"]) == {OFF_REASON}
     assert pooled["estimate"].isna().all()
+    emm = pd.read_csv(out["missing_emmeans"])
+    assert len(emm) == 2 * 3 * len(outcomes)  # arms × timepoints
+    assert set(emm["reason"]) == {OFF_REASON} and emm["mean"].isna().all()

@@ -67,6 +67,8 @@ def test_every_spec_output_has_its_columns(run):
                              "reason"],
         "tipping.csv": ["instrument", "scale", "timepoint", "scenario", "tipping_delta",
                         "tipping_delta_sd", "direction", "baseline_sd", "reason"],
+        "missing_emmeans.csv": ["instrument", "scale", "scenario", "group", "timepoint", "mean",
+                                "se", "df", "ci_low", "ci_high", "fmi", "m", "reason"],
     }  # fmt: skip
     for name, columns in spec.items():
         df = pd.read_csv(processed(run, name))

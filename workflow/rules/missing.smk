@@ -38,6 +38,7 @@ rule missing_gather:
     output:
         missing_data=processed("missing_data.csv"),
         tipping=processed("tipping.csv"),
+        missing_emmeans=processed("missing_emmeans.csv"),
     log:
         log_file("missing_gather.log"),
     benchmark:

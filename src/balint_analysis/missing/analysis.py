@@ -28,6 +28,13 @@ refit's when it lies far from 0 (docs/references.md, "Multiple imputation and ti
 ``df_complete`` of a contrast is its Satterthwaite df in that imputation's completed-data fit
 (the df the analysis would have had without missing data); pooling uses its median over the
 imputations as Barnard–Rubin's ν_com.
+
+With ``emmeans=True`` the same fits also give the estimated marginal means per group ×
+timepoint (``mar`` and ``jump_to_reference``, δ = 0): one more contrast per cell, on the primary
+model's reference grid (:func:`emm_grid`, the covariates at their means over the observed rows,
+as :func:`balint_analysis.models.emmeans.estimated_marginal_means` sets them). An outcome
+without a missing score has every completed dataset equal to the observed one: its EMM rows
+carry the primary fit's means in every imputation (pooled, the model stage's means and SEs).
 """
 
 from __future__ import annotations
@@ -55,7 +62,8 @@ from balint_analysis.models.newton import GRADIENT_TOL, minimise_with_boundary
 from balint_analysis.models.reml import RemlState, gls_blocks, reml_state, variance_structure
 from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
 
-__all__ = ["PER_IMPUTATION_COLUMNS", "SCENARIOS", "impute_and_analyse"]
+__all__ = ["EMM_SCENARIOS", "PER_IMPUTATION_COLUMNS", "SCENARIOS", "emm_grid",
+           "impute_and_analyse"]
 
 SCENARIOS = ("mar", "delta_balint", "delta_both", "jump_to_reference")
 PER_IMPUTATION_COLUMNS = ["instrument", "scale", "timepoint", "scenario", "delta", "imputation",
@@ -64,6 +72,9 @@ _COLUMNS = [*PER_IMPUTATION_COLUMNS, "reason", "baseline_sd"]
 #: Scaled-gradient tolerance of the completed-data REML fits (see :func:`_loose`).
 COMPLETED_DATA_TOL = 2e-4
 SINGLE_ARM = "a single-arm design has no comparison arm to refer to"
+#: Scenarios whose completed-data fits also give pooled estimated marginal means.
+EMM_SCENARIOS = ("mar", "jump_to_reference")
+NOTHING_MISSING = "no participant has a missing score: nothing to impute"
 
 
 def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
@@ -71,7 +82,8 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                        control: str | None, covariates: Sequence[str],
                        covariate_levels: Mapping, use_clusters: bool, imputations: Sequence[int],
                        seed: int, outcome_index: int, deltas: Sequence[float],
-                       alpha: float, scenarios: Sequence[str] = SCENARIOS) -> pd.DataFrame:
+                       alpha: float, scenarios: Sequence[str] = SCENARIOS,
+                       emmeans: bool = False) -> pd.DataFrame:
     """Impute one outcome's missing scores and analyse every completed dataset.
 
     Parameters
@@ -100,13 +112,18 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
         Unused (pooling sets the CI); part of the uniform call.
     scenarios : sequence of str
         The scenarios to analyse (default all :data:`SCENARIOS`; simulations skip some).
+    emmeans : bool
+        Also return the estimated marginal means of every imputation (a ``group`` column).
 
     Returns
     -------
     pandas.DataFrame
         :data:`PER_IMPUTATION_COLUMNS` plus ``reason`` ("" or why there is no estimate) and
         ``baseline_sd`` (the ``d_model`` denominator): one row per post-baseline timepoint ×
-        scenario × δ × imputation (``mar`` and ``jump_to_reference`` at δ = 0 only).
+        scenario × δ × imputation (``mar`` and ``jump_to_reference`` at δ = 0 only). With
+        ``emmeans``, a ``group`` column (empty on these effect rows) and after them one row per
+        group × timepoint (baseline included) × :data:`EMM_SCENARIOS` × imputation whose
+        ``estimate`` is the marginal mean.
     """
     del participants, alpha
     post = list(timepoints[1:])
@@ -115,18 +132,27 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                         covariates=covariates, covariate_levels=covariate_levels,
                         use_clusters=use_clusters)
     fit, design, sd, reason = prepared
+    groups = [intervention] if control is None else [intervention, control]
+    grid_l = emm_grid(fit, groups, timepoints) if emmeans and fit is not None else None
+    emm = None if grid_l is None else (_cells(groups, timepoints), grid_l)
     grid = [(name, d) for name, d in [("mar", 0.0), *(("delta_balint", d) for d in deltas),
                                       *(("delta_both", d) for d in deltas),
                                       ("jump_to_reference", 0.0)] if name in scenarios]
-    rows = []
+    rows, emm_rows = [], []
     for m in imputations:
         results, failed = {}, ""
         if not reason:
             try:
                 results = _one_imputation(fit, design, post, deltas, seed, outcome_index,
-                                          int(m), reference="jump_to_reference" in scenarios)
+                                          int(m), reference="jump_to_reference" in scenarios,
+                                          emm=emm)
             except (ValueError, np.linalg.LinAlgError):  # one line in the output, no traceback
                 failed = f"imputation {int(m)} could not be analysed"
+        elif reason == NOTHING_MISSING and grid_l is not None:
+            # Every completed dataset is the observed one: the primary fit's means.
+            observed = _emm_contrasts(fit.satterthwaite, fit.data.keep, grid_l)
+            results = {("emm", s, c): v for s in EMM_SCENARIOS
+                       for c, v in zip(_cells(groups, timepoints), observed, strict=True)}
         for scenario, delta in grid:
             for t in post:
                 est, var, dfc = results.get((scenario, delta, t), (np.nan, np.nan, np.nan))
@@ -138,7 +164,67 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                     why = f"the effect at {t} is not estimable"
                 rows.append((instrument, scale, t, scenario, delta, int(m), est, var, dfc, why,
                              sd))
-    return pd.DataFrame(rows, columns=_COLUMNS)
+        if emmeans:
+            emm_rows += _emm_rows(results, reason, failed, groups, timepoints, scenarios,
+                                  control, (instrument, scale, int(m), sd))
+    out = pd.DataFrame(rows, columns=_COLUMNS)
+    if not emmeans:
+        return out
+    emm = pd.DataFrame(emm_rows, columns=[*_COLUMNS, "group"])
+    return pd.concat([out.assign(group=None), emm], ignore_index=True)
+
+
+def emm_grid(fit, groups: Sequence[str], timepoints: Sequence[str]) -> np.ndarray:
+    """The primary model's EMM reference grid: one design row (all terms) per group ×
+    timepoint, the covariates at their means over the analysed (observed) rows, exactly as
+    :func:`balint_analysis.models.emmeans.estimated_marginal_means` builds it; NaN rows for a
+    cell the data cannot estimate (a timepoint without data, a term dropped as aliased)."""
+    data = fit.data
+    cov_means = [float(data.frame[c].mean()) for c in data.covariates]
+    L = np.array([data.row(g, t, cov_means) if t in data.levels
+                  else np.full(len(data.terms), np.nan) for g, t in _cells(groups, timepoints)])
+    X = data.X
+    _, _, vt = np.linalg.svd(X, full_matrices=X.shape[0] < X.shape[1])
+    null = vt[int(data.keep.sum()):].T  # as FittedLMM.contrast: the null space of ``keep``
+    if null.size:
+        filled = np.nan_to_num(L)
+        bad = np.abs(filled @ null).max(axis=1) > 1e-8 * np.maximum(1.0, np.abs(filled).max(1))
+        L[bad] = np.nan
+    return L
+
+
+def _cells(groups: Sequence[str], timepoints: Sequence[str]) -> list[tuple[str, str]]:
+    return [(g, t) for g in groups for t in timepoints]
+
+
+def _emm_contrasts(satterthwaite: Satterthwaite, keep: np.ndarray,
+                   grid: np.ndarray) -> list[tuple[float, float, float]]:
+    """``(mean, variance, df)`` per row of ``grid`` (NaN where not estimable)."""
+    ok = ~np.isnan(grid).any(axis=1)
+    est = np.full(len(grid), np.nan)
+    se, df = est.copy(), est.copy()
+    if ok.any():
+        est[ok], se[ok], df[ok] = satterthwaite.contrast(grid[ok][:, keep])
+    return list(zip(est, se**2, df, strict=True))
+
+
+def _emm_rows(results: Mapping, reason: str, failed: str, groups: Sequence[str],
+              timepoints: Sequence[str], scenarios: Sequence[str], control: str | None,
+              outcome: tuple) -> list[tuple]:
+    """One imputation's EMM rows (``_COLUMNS`` + ``group``) from ``_one_imputation``'s
+    ``("emm", scenario, (group, timepoint))`` entries."""
+    instrument, scale, m, sd = outcome
+    rows = []
+    for scenario in (s for s in EMM_SCENARIOS if s in scenarios):
+        for g, t in _cells(groups, timepoints):
+            est, var, dfc = results.get(("emm", scenario, (g, t)), (np.nan, np.nan, np.nan))
+            why = "" if reason == NOTHING_MISSING else reason or failed
+            if not why and control is None and scenario == "jump_to_reference":
+                why = SINGLE_ARM
+            elif not why and not np.isfinite(est):
+                why = f"the mean of {g} at {t} is not estimable"
+            rows.append((instrument, scale, t, scenario, 0.0, m, est, var, dfc, why, sd, g))
+    return rows
 
 
 def _primary(sub, *, timepoints, intervention, control, covariates, covariate_levels,
@@ -167,19 +253,24 @@ def _primary(sub, *, timepoints, intervention, control, covariates, covariate_le
     person = ["group", "cluster", *terms]
     design = complete_design(data, person)
     if not design.missing.any():
-        return fit, design, sd, "no participant has a missing score: nothing to impute"
+        return fit, design, sd, NOTHING_MISSING
     return fit, design, sd, ""
 
 
 def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
                     deltas: list[float], seed: int, outcome_index: int, m: int, *,
-                    reference: bool = True) -> dict:
-    """``(scenario, delta, timepoint) -> (estimate, variance, df_complete)`` of imputation m."""
+                    reference: bool = True, emm: np.ndarray | None = None) -> dict:
+    """``(scenario, delta, timepoint) -> (estimate, variance, df_complete)`` of imputation m;
+    with ``emm`` = (cells, :func:`emm_grid`) also ``("emm", scenario, (group, timepoint))`` per
+    cell of the grid, in the grid's order, for ``mar`` and ``jump_to_reference``."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, outcome_index, m]))
     draw = draw_parameters(fit, design, rng)
     out = {}
     L = np.array([treatment_contrast(design.data, t)[design.data.keep] for t in post])
     estimable = np.array([t in design.data.levels for t in post]) & (L.sum(axis=1) > 0)
+    # The EMMs are more rows of the same contrast matrix: same fit, negligible extra cost.
+    L_all = L if emm is None else np.vstack([L, emm[1][~np.isnan(emm[1]).any(axis=1)]
+                                             [:, design.data.keep]])
     shift_rows = {"delta_balint": design.missing & design.balint
                   if design.data.control is not None else design.missing,
                   "delta_both": design.missing}
@@ -191,8 +282,18 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
         # J2R starts from this imputation's MAR optimum (closer: one evaluation fewer).
         # Only the MAR fit's δ weights are used (J2R has no δ grid): J2R skips that pass.
         shifts = shift_rows if scenario == "mar" else {}
-        est, var, dfc, weights, start = _analyse_completed(fit, design, y, L, shifts, start)
+        est_all, var_all, dfc_all, weights, start = _analyse_completed(fit, design, y, L_all,
+                                                                       shifts, start)
+        est, var, dfc = est_all[:len(post)], var_all[:len(post)], dfc_all[:len(post)]
         est = np.where(estimable, est, np.nan)
+        if emm is not None:  # the EMM rows after the effects' rows of L_all
+            cells, grid = emm
+            ok = ~np.isnan(grid).any(axis=1)
+            means = np.full((len(grid), 3), np.nan)
+            means[ok] = np.column_stack([est_all[len(post):], var_all[len(post):],
+                                         dfc_all[len(post):]])
+            out.update({("emm", scenario, c): tuple(v) for c, v in zip(cells, means,
+                                                                        strict=True)})
         for k, t in enumerate(post):
             out[(scenario, 0.0, t)] = (est[k], var[k], dfc[k])
             if scenario == "mar":
@@ -282,10 +383,11 @@ def _with_response(struct, index, rotate, y: np.ndarray):
 @dataclass(frozen=True)
 class _PrimaryFit:
     """What imputation needs of the primary fit: the REML optimum and its Satterthwaite
-    quantities (``beta``, ``cov_beta``, ``vcov_varpar``)."""
+    quantities (``beta``, ``cov_beta``, ``vcov_varpar``), and its design (the EMM grid)."""
 
     state: RemlState
     satterthwaite: Satterthwaite
+    data: ModelData
 
 
 def _fit_primary(data: ModelData) -> FittedLMM | _PrimaryFit:
@@ -306,7 +408,7 @@ def _fit_primary(data: ModelData) -> FittedLMM | _PrimaryFit:
         state = None
     if state is None or vanished or np.any(np.linalg.eigvalsh(state.hessian) <= 0):
         return fit_lmm(data)
-    return _PrimaryFit(state=state, satterthwaite=Satterthwaite.from_state(state))
+    return _PrimaryFit(state=state, satterthwaite=Satterthwaite.from_state(state), data=data)
 
 
 def _identity(values: np.ndarray) -> np.ndarray:

@@ -1,5 +1,6 @@
 """Workflow glue of the missing-data stage: one job per chunk of imputations covering every
-outcome (:func:`analyse_chunk` per outcome), one gather job pooling them (:func:`pool_chunks`),
+outcome (:func:`analyse_chunk` per outcome), one gather job pooling them (:func:`pool_chunks`,
+:func:`pool_emmeans`),
 and their I/O edges (:func:`missing_chunk_stage`, :func:`missing_gather_stage`, run by
 ``workflow/scripts``). One job per chunk rather than per outcome × chunk: a job's fixed cost
 (Python start-up, imports, reading ``scores.csv``: ~1 s) is paid once per chunk, and the demo's
@@ -25,6 +26,7 @@ from balint_analysis.missing.settings import (
 )
 
 __all__ = [
+    "MISSING_EMMEANS_COLUMNS",
     "OFF_REASON",
     "analyse_chunk",
     "baseline_sd",
@@ -32,12 +34,16 @@ __all__ = [
     "missing_gather_stage",
     "outcome_rows",
     "pool_chunks",
+    "pool_emmeans",
 ]
 
 #: The reason row of ``missing_data.csv`` and ``tipping.csv`` when M is 0.
 OFF_REASON = "multiple imputation switched off (missing_data.imputations: 0)"
 
 _SORT = ["instrument", "scale", "timepoint", "scenario", "delta", "imputation"]
+#: ``missing_emmeans.csv``: emmeans.csv's names, pooled over the imputations.
+MISSING_EMMEANS_COLUMNS = ["instrument", "scale", "scenario", "group", "timepoint", "mean", "se",
+                           "df", "ci_low", "ci_high", "fmi", "m", "reason"]
 
 
 def outcome_rows(scores: pd.DataFrame, participants: pd.DataFrame, *, timepoints: Sequence[str],
@@ -75,18 +81,21 @@ def analyse_chunk(sub: pd.DataFrame, *, instrument: str, scale: str,
                   control: str | None, covariates: Sequence[str],
                   covariate_levels: Mapping[str, Any], use_clusters: bool,
                   alpha: float) -> pd.DataFrame:  # fmt: skip
-    """The per-imputation results of one chunk of one outcome (``PER_IMPUTATION_COLUMNS`` and
-    ``reason``), δ in points: the settings' SD grid times the outcome's :func:`baseline_sd`
-    (only δ = 0 when that SD is not defined)."""
+    """The per-imputation results of one chunk of one outcome (``PER_IMPUTATION_COLUMNS``,
+    ``reason`` and ``group``: empty on the effect rows, the arm on the estimated marginal means'
+    rows), δ in points: the settings' SD grid times the outcome's :func:`baseline_sd` (only
+    δ = 0 when that SD is not defined)."""
     from balint_analysis.missing.analysis import PER_IMPUTATION_COLUMNS, impute_and_analyse
 
-    columns = [*PER_IMPUTATION_COLUMNS, "reason"]
+    columns = [*PER_IMPUTATION_COLUMNS, "reason", "group"]
     post = list(timepoints[1:])
+    groups = [intervention] if control is None else [intervention, control]
     if sub.empty:
-        return pd.DataFrame({"instrument": instrument, "scale": scale, "timepoint": post,
+        keys = [(None, t) for t in post] + [(g, t) for g in groups for t in timepoints]
+        return pd.DataFrame({"instrument": instrument, "scale": scale,
+                             "group": [g for g, _ in keys], "timepoint": [t for _, t in keys],
                              "scenario": "mar", "delta": 0.0,
                              "reason": "no scores for this outcome"}).reindex(columns=columns)
-    groups = [intervention] if control is None else [intervention, control]
     sd = baseline_sd(sub, timepoints=timepoints, groups=groups, covariates=covariates)
     grid = settings["grid_sd"] if math.isfinite(sd) and sd > 0 else [0.0]
     deltas = [d * sd if d else 0.0 for d in grid]
@@ -96,6 +105,7 @@ def analyse_chunk(sub: pd.DataFrame, *, instrument: str, scale: str,
         covariates=list(covariates), covariate_levels=dict(covariate_levels),
         use_clusters=use_clusters, imputations=list(chunk_imputations(settings, chunk)),
         seed=settings["seed"], outcome_index=outcome_number, deltas=deltas, alpha=alpha,
+        emmeans=True,
     )
     # The gather reads the baseline SD from here instead of re-deriving every outcome's rows.
     return rows.reindex(columns=columns).assign(baseline_sd=sd)
@@ -114,6 +124,8 @@ def pool_chunks(per_imputation: pd.DataFrame, baseline_sds: Mapping[tuple[str, s
     from balint_analysis.missing.pooling import pool_imputations
     from balint_analysis.missing.tipping import MISSING_DATA_COLUMNS, tipping_points
 
+    if "group" in per_imputation:  # the estimated marginal means are pooled by pool_emmeans
+        per_imputation = per_imputation[per_imputation["group"].isna()].drop(columns="group")
     rows = per_imputation.sort_values(_SORT, kind="stable", ignore_index=True)
     pooled = pool_imputations(rows, alpha=alpha, baseline_sd=dict(baseline_sds))
     pooled = pooled.reindex(columns=MISSING_DATA_COLUMNS)
@@ -122,16 +134,41 @@ def pool_chunks(per_imputation: pd.DataFrame, baseline_sds: Mapping[tuple[str, s
     return pooled, tipping
 
 
-def switched_off(outcomes: Sequence[tuple[str, str]],
-                 timepoints: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """The two outputs with M = 0: one reason row per outcome and post-baseline timepoint."""
+def pool_emmeans(per_imputation: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """``missing_emmeans.csv`` from every chunk's rows (in any order): the estimated marginal
+    means per outcome × scenario × group × timepoint pooled over the imputations (Rubin's rules,
+    Barnard–Rubin df with the completed-data Satterthwaite df as ν_com).
+
+    The rows with a ``group`` are put in imputation order (stable: within one imputation every
+    chunk lists its rows in the same order), so the result does not depend on the chunking;
+    the output follows the outcomes' planned order, then scenario, group and timepoint.
+    """
+    from balint_analysis.missing.pooling import pool_imputations
+
+    if "group" not in per_imputation:
+        return pd.DataFrame(columns=MISSING_EMMEANS_COLUMNS)
+    rows = per_imputation[per_imputation["group"].notna()]
+    rows = rows.sort_values("imputation", kind="stable", ignore_index=True)
+    pooled = pool_imputations(rows.drop(columns="baseline_sd", errors="ignore"), alpha=alpha)
+    return pooled.rename(columns={"estimate": "mean"}).reindex(columns=MISSING_EMMEANS_COLUMNS)
+
+
+def switched_off(outcomes: Sequence[tuple[str, str]], timepoints: Sequence[str],
+                 groups: Sequence[str] = ()) -> tuple[pd.DataFrame, ...]:  # fmt: skip
+    """The outputs with M = 0: one reason row per outcome and post-baseline timepoint
+    (``missing_data.csv``, ``tipping.csv``) and per outcome × group × timepoint
+    (``missing_emmeans.csv``)."""
     from balint_analysis.missing.tipping import MISSING_DATA_COLUMNS, TIPPING_COLUMNS
 
     keys = pd.DataFrame([(i, s, t) for i, s in outcomes for t in timepoints[1:]],
                         columns=["instrument", "scale", "timepoint"])  # fmt: skip
     off = keys.assign(scenario="mar", reason=OFF_REASON)
+    cells = pd.DataFrame([(i, s, g, t) for i, s in outcomes for g in groups for t in timepoints],
+                         columns=["instrument", "scale", "group", "timepoint"])  # fmt: skip
+    emm = cells.assign(scenario="mar", m=0, reason=OFF_REASON)
     return (off.reindex(columns=MISSING_DATA_COLUMNS),
-            off.reindex(columns=TIPPING_COLUMNS))  # fmt: skip
+            off.reindex(columns=TIPPING_COLUMNS),
+            emm.reindex(columns=MISSING_EMMEANS_COLUMNS))  # fmt: skip
 
 
 def _read(cfg: Any, inp: Mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -178,17 +215,19 @@ def missing_chunk_stage(cfg: Any, inp: Mapping, out: Mapping, *, chunk: int) -> 
 
 
 def missing_gather_stage(cfg: Any, inp: Mapping, out: Mapping) -> None:
-    """Workflow job: pool every chunk into ``missing_data.csv`` and ``tipping.csv`` (with
-    ``missing_data.imputations: 0`` one reason row per outcome and timepoint)."""
+    """Workflow job: pool every chunk into ``missing_data.csv``, ``tipping.csv`` and
+    ``missing_emmeans.csv`` (with ``missing_data.imputations: 0`` reason rows only)."""
     from balint_analysis.io import write_csv
 
     outcomes = planned_outcomes(cfg.instruments)
     settings = missing_settings(cfg.raw, len(outcomes))
     design = _design(cfg)
+    groups = [g for g in (design["intervention"], design["control"]) if g is not None]
     if settings["imputations"] == 0:
-        pooled, tipping = switched_off(outcomes, design["timepoints"])
+        pooled, tipping, emmeans = switched_off(outcomes, design["timepoints"], groups)
     else:
-        chunks = pd.concat([pd.read_csv(p, dtype={"timepoint": str, "reason": str})
+        chunks = pd.concat([pd.read_csv(p, dtype={"timepoint": str, "reason": str,
+                                                  "group": str})
                             for p in inp["chunks"]], ignore_index=True)  # fmt: skip
         # Each chunk carries its outcomes' baseline SD (the same in every chunk).
         first = chunks.drop_duplicates(["instrument", "scale"]).set_index(["instrument", "scale"])
@@ -196,5 +235,7 @@ def missing_gather_stage(cfg: Any, inp: Mapping, out: Mapping) -> None:
         directions = {(i, s): cfg.instruments[i].scales[s].direction for i, s in outcomes}
         pooled, tipping = pool_chunks(chunks.drop(columns="baseline_sd"), sds,
                                       cfg.analysis.alpha, directions)  # fmt: skip
+        emmeans = pool_emmeans(chunks, cfg.analysis.alpha)
     write_csv(pooled, out["missing_data"])
     write_csv(tipping, out["tipping"])
+    write_csv(emmeans, out["missing_emmeans"])
