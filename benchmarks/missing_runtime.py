@@ -1,6 +1,9 @@
 """Runtime of multiple imputation (issue 16) and the cost of holding variances over the δ grid.
 
-Usage: ``python benchmarks/missing_runtime.py [--imputations 50] [--w2-participants 20000]``.
+Usage: ``python benchmarks/missing_runtime.py [--imputations 50] [--w2-participants 20000]
+[--w2-only]``. One BLAS thread, as in the workflow's jobs (Snakemake sets
+``OPENBLAS_NUM_THREADS`` to a job's threads, 1 here): an idle second BLAS thread spinning on a
+shared core would otherwise roughly double the CPU seconds measured.
 
 1. Demo cohort (``data/processed/demo/scores.csv`` + ``participants.csv``): per outcome, the
    time of :func:`impute_and_analyse` with M imputations, the 21-point δ grid (−1 to 1 baseline
@@ -17,12 +20,15 @@ Usage: ``python benchmarks/missing_runtime.py [--imputations 50] [--w2-participa
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # before numpy loads OpenBLAS
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEPOINTS = ["pre", "post", "followup"]
@@ -96,7 +102,14 @@ def main() -> None:
     parser.add_argument("--w2-imputations", type=int, default=10)
     parser.add_argument("--chunk-size", type=int, default=25)
     parser.add_argument("--outcomes", type=int, default=10, help="outcomes of the W2 cohort")
+    parser.add_argument("--w2-only", action="store_true", help="only the W2-sized cohort")
     args = parser.parse_args()
+    if not args.w2_only:
+        demo(args)
+    w2_sized(args)
+
+
+def demo(args: argparse.Namespace) -> None:
     frame, roster = demo_outcomes()
     total = 0.0
     print(f"Demo cohort, M = {args.imputations}, 21 δ x 2 scenarios + MAR + J2R, one core")
@@ -117,6 +130,8 @@ def main() -> None:
                  "max_abs_rel_se_within_0.5sd"])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
+
+def w2_sized(args: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from missing_coverage import simulate_cohort
 
