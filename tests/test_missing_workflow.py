@@ -4,6 +4,8 @@ the outputs with multiple imputation switched off (stage functions, no Snakemake
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -26,8 +28,30 @@ from balint_analysis.missing.stage import (
 from balint_analysis.pipeline import read_participants
 from balint_analysis.stages import stage_config
 
-DEMO = REPO / "data" / "processed" / "demo"
 OUTCOME = ("mbi_hss", "emotional_exhaustion")
+PREPARE_OUTPUTS = ("responses", "participants", "pseudonymisation", "rejected", "careless", "flow",
+                   "scores", "reliability", "item_stats", "flags")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def demo_processed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo cohort's prepared outputs (scores.csv, participants.csv ...), made in process
+    from the committed raw exports: a fresh clone has no data/processed/demo/."""
+    from balint_analysis.pipeline import prepare_stage
+
+    out_dir = tmp_path_factory.mktemp("demo_processed")
+    full = apply_defaults(yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8")), load_schema())
+    cfg = load_stage_config(stage_config(full, "prepare"), "prepare")
+    out = {name: str(out_dir / f"{name}.csv") for name in PREPARE_OUTPUTS}
+    out |= {"pseudonymisation": str(out_dir / "pseudonymisation.json"),
+            "flow": str(out_dir / "flow.json"), "item_stats": str(out_dir / "items.csv")}
+    before = Path.cwd()
+    os.chdir(REPO)  # the config's export paths are relative to the project directory
+    try:
+        prepare_stage(cfg, {}, out, key_history=str(out_dir / "key_history.json"))
+    finally:
+        os.chdir(before)
+    return out_dir
 
 
 def demo_config(**missing_data) -> dict:
@@ -36,13 +60,13 @@ def demo_config(**missing_data) -> dict:
     return apply_defaults(raw, load_schema())
 
 
-def pooled_with_chunk_size(chunk_size: int, imputations: int = 14):
+def pooled_with_chunk_size(demo: Path, chunk_size: int, imputations: int = 14):
     full = demo_config(imputations=imputations, chunk_size=chunk_size, n_deltas=5)
     cfg = load_stage_config(stage_config(full, "missing_chunk"), "missing_chunk")
     outcomes = planned_outcomes(cfg.instruments)
     settings = missing_settings(cfg.raw, len(outcomes))
-    scores = pd.read_csv(DEMO / "scores.csv", dtype={"participant": str, "category": str})
-    participants = read_participants(DEMO / "participants.csv", cfg.analysis.covariate_levels)
+    scores = pd.read_csv(demo / "scores.csv", dtype={"participant": str, "category": str})
+    participants = read_participants(demo / "participants.csv", cfg.analysis.covariate_levels)
     design = {"timepoints": list(cfg.design.timepoints), "intervention": cfg.design.intervention,
               "control": cfg.design.control, "covariates": list(cfg.analysis.covariates),
               "covariate_levels": dict(cfg.analysis.covariate_levels)}  # fmt: skip
@@ -61,9 +85,9 @@ def pooled_with_chunk_size(chunk_size: int, imputations: int = 14):
     return pooled, settings
 
 
-def test_results_do_not_depend_on_the_chunking():
-    (pooled_50, tipping_50, emm_50), s50 = pooled_with_chunk_size(50)
-    (pooled_7, tipping_7, emm_7), s7 = pooled_with_chunk_size(7)
+def test_results_do_not_depend_on_the_chunking(demo_processed):
+    (pooled_50, tipping_50, emm_50), s50 = pooled_with_chunk_size(demo_processed, 50)
+    (pooled_7, tipping_7, emm_7), s7 = pooled_with_chunk_size(demo_processed, 7)
     assert (s50["n_chunks"], s7["n_chunks"]) == (1, 2)
     assert len(pooled_50) and (pooled_50["m"] == 14).all()
     assert set(pooled_50["scenario"]) >= {"mar", "delta_balint", "delta_both"}
@@ -90,12 +114,13 @@ def test_delta_grid():
     assert delta_grid_sd(0.6, 4) == [-0.6, -0.2, 0.0, 0.2, 0.6]  # 0 (MAR) always included
 
 
-def test_imputations_zero_writes_reason_rows(tmp_path):
+def test_imputations_zero_writes_reason_rows(tmp_path, demo_processed):
     full = demo_config(imputations=0)
     cfg = load_stage_config(stage_config(full, "missing_gather"), "missing_gather")
     out = {"missing_data": tmp_path / "missing_data.csv", "tipping": tmp_path / "tipping.csv",
            "missing_emmeans": tmp_path / "missing_emmeans.csv"}
-    inp = {"scores": DEMO / "scores.csv", "participants": DEMO / "participants.csv",
+    inp = {"scores": demo_processed / "scores.csv",
+           "participants": demo_processed / "participants.csv",
            "chunks": []}  # fmt: skip
     missing_gather_stage(cfg, inp, out)
     pooled = pd.read_csv(out["missing_data"])
