@@ -32,6 +32,7 @@ __all__ = [
     "RemlState",
     "VarianceStructure",
     "gls_blocks",
+    "gls_solution",
     "ml_state",
     "reml_state",
     "variance_structure",
@@ -386,6 +387,18 @@ def _check_phi(struct: VarianceStructure, phi) -> np.ndarray:
     return phi
 
 
+def gls_solution(M: np.ndarray, Xty: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """GLS fixed effects from the normal equations ``M beta = Xty`` (``M = X'V^-1 X``): their
+    covariance ``C = M^-1`` (symmetrised), ``beta`` and ``log det M`` (for the REML criterion).
+    Shared by the cohort engine and the pooled (programme) engine."""
+    sign_m, logdet_m = np.linalg.slogdet(M)
+    if sign_m <= 0:
+        raise ValueError("X' V^-1 X is singular: the fixed effects are not identified")
+    C = np.linalg.inv(M)
+    C = (C + C.T) / 2.0
+    return C, C @ Xty, float(logdet_m)
+
+
 def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
     """Evaluate GLS estimates, REML deviance and its exact derivatives at ``phi``.
 
@@ -409,12 +422,7 @@ def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
     phi = _check_phi(struct, phi)
     n, p = struct.X.shape
     M, Xty, logdet_v, cache = gls_blocks(struct, phi)
-    sign_m, logdet_m = np.linalg.slogdet(M)
-    if sign_m <= 0:
-        raise ValueError("X' V^-1 X is singular: the fixed effects are not identified")
-    C = np.linalg.inv(M)
-    C = (C + C.T) / 2.0
-    beta = C @ Xty
+    C, beta, logdet_m = gls_solution(M, Xty)
     quad, tr_vg, y_pgp_y, q, tr_hh, v_vinv_v, A, B = _residual_sums(
         struct, beta, cache, fixed_derivatives=True)
     deviance = logdet_v + float(logdet_m) + quad + (n - p) * _LOG2PI

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from balint_analysis.models.reml import RemlState
+from balint_analysis.models.reml import RemlState, gls_solution
 
 __all__ = ["SiteStructure", "site_reml_state", "site_structure"]
 
@@ -294,13 +294,7 @@ def site_reml_state(struct: SiteStructure, phi: Sequence[float]) -> RemlState:
         raise ValueError(f"phi must hold {K1} non-negative variances with a positive residual")
     passes = [_site_pass(batch, phi) for batch in struct.batches]
     Q1 = sum(ps["Q1"].sum(axis=0) for ps in passes)
-    M, Xty = Q1[:p, :p], Q1[:p, p]
-    sign_m, logdet_m = np.linalg.slogdet(M)
-    if sign_m <= 0:
-        raise ValueError("X' V^-1 X is singular: the fixed effects are not identified")
-    C = np.linalg.inv(M)
-    C = (C + C.T) / 2.0
-    beta = C @ Xty
+    C, beta, logdet_m = gls_solution(Q1[:p, :p], Q1[:p, p])
     c = np.append(-beta, 1.0)  # r = [X y] c
     quad = float(c @ Q1 @ c)
     tr_vg, y_pgp_y, q = np.zeros(K1), np.zeros(K1), np.zeros((K1, p))

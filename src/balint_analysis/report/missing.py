@@ -89,11 +89,7 @@ def tipping_sentence(info: ScaleInfo, *, mar: Mapping[str, Any] | None,
         return f"Multiple imputation gave no result for {label}{why}."
     up, down = _ways(info)
     if tipping is not None and not is_missing(tipping.get("tipping_delta")):
-        delta, delta_sd = float(tipping["tipping_delta"]), tipping.get("tipping_delta_sd")
-        size = f"{fmt(abs(delta))} points" + ("" if is_missing(delta_sd) else
-                                              f" ({_sd_text(float(delta_sd))} SD)")  # fmt: skip
-        way = up if delta > 0 else down
-        within = not is_missing(delta_sd) and abs(float(delta_sd)) <= plausible_sd + 1e-9
+        size, way, within = _tipping_facts(tipping, up, down, plausible_sd)
         if significant:
             return (f"Participants who left the Balint groups would have had to score, on "
                     f"average, {size} {way} on {label} than similar participants who stayed "
@@ -117,6 +113,18 @@ def tipping_sentence(info: ScaleInfo, *, mar: Mapping[str, Any] | None,
             f"would give it any.")
 
 
+def _tipping_facts(tipping: Mapping[str, Any], up: str, down: str,
+                   plausible_sd: float) -> tuple[str, str, bool]:  # fmt: skip
+    """The tipping point's size in words ("4.9 points (0.5 SD)"), the way the drop-outs' scores
+    had to move, and whether that lies within the plausible range: shared by the section's
+    sentence and the first screen's clause, so the two can never disagree."""
+    delta, delta_sd = float(tipping["tipping_delta"]), tipping.get("tipping_delta_sd")
+    size = f"{fmt(abs(delta))} points" + ("" if is_missing(delta_sd) else
+                                          f" ({_sd_text(float(delta_sd))} SD)")  # fmt: skip
+    within = not is_missing(delta_sd) and abs(float(delta_sd)) <= plausible_sd + 1e-9
+    return size, up if delta > 0 else down, within
+
+
 def caveat_clause(info: ScaleInfo, *, mar: Mapping[str, Any] | None,
                   tipping: Mapping[str, Any] | None, grid: pd.DataFrame,
                   plausible_sd: float) -> str:  # fmt: skip
@@ -128,11 +136,7 @@ def caveat_clause(info: ScaleInfo, *, mar: Mapping[str, Any] | None,
     up, down = _ways(info)
     plausible = f"{_sd_text(plausible_sd)} SD"
     if tipping is not None and not is_missing(tipping.get("tipping_delta")):
-        delta, delta_sd = float(tipping["tipping_delta"]), tipping.get("tipping_delta_sd")
-        size = f"{fmt(abs(delta))} points" + ("" if is_missing(delta_sd) else
-                                              f" ({_sd_text(float(delta_sd))} SD)")  # fmt: skip
-        way = up if delta > 0 else down
-        within = not is_missing(delta_sd) and abs(float(delta_sd)) <= plausible_sd + 1e-9
+        size, way, within = _tipping_facts(tipping, up, down, plausible_sd)
         verdict = f"{'within' if within else 'beyond'} the {plausible} treated as plausible"
         change = "lose its statistical support" if significant else "gain statistical support"
         return (f"the result would {change} only if those who left the Balint groups had "
