@@ -130,7 +130,7 @@ def test_section_figure_table_and_caveat():
                                         "had to score, on average, 3.1 points (0.3 SD) worse")
     assert s["rows"] == [{"outcome": "Emotional exhaustion (MBI-HSS)", "timepoint": "post",
                           "mar": "−4.4", "fmi": "20%", "balint": "3.1 points (0.31 SD) worse",
-                          "both": "—", "main": True}]  # fmt: skip
+                          "both": "—", "main": True, "approx": True}]  # fmt: skip
     # The figure: one dot per δ, the zero line, the tipping point at δ = 0.31 SD.
     assert s["figure"].count("<circle") == 5 + 1  # + the legend's marker
     assert "tipping point +0.31 SD" in s["figure"]

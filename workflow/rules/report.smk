@@ -22,6 +22,7 @@ rule report:
         careless=processed("careless.csv"),
         missing_data=processed("missing_data.csv"),
         tipping=processed("tipping.csv"),
+        missing_emmeans=processed("missing_emmeans.csv"),
         raw=raw_inputs(),
     output:
         html=report(

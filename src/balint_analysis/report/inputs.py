@@ -46,6 +46,7 @@ OPTIONAL_CSV = (
     "careless",
     "missing_data",
     "tipping",
+    "missing_emmeans",
 )
 _CSV = ("scores", "reliability", "effects", "emmeans", "rejected", *OPTIONAL_CSV)
 _JSON = ("flow", "models", "pseudonymisation")
@@ -73,8 +74,9 @@ _STR_COLS = {
 
 
 #: Text columns of the multiple-imputation outputs (``reason`` is text there, empty = none).
-_MISSING_STR = {name: {"scenario": "str", "direction": "str", "reason": "str"}
-                for name in ("missing_data", "tipping")}  # fmt: skip
+_MISSING_STR = {name: {"scenario": "str", "direction": "str", "reason": "str",
+                       "variance_components": "str"}
+                for name in ("missing_data", "tipping", "missing_emmeans")}  # fmt: skip
 
 
 @dataclass
@@ -103,6 +105,7 @@ class ReportInputs:
     careless: pd.DataFrame = field(default_factory=pd.DataFrame)
     missing_data: pd.DataFrame = field(default_factory=pd.DataFrame)
     tipping: pd.DataFrame = field(default_factory=pd.DataFrame)
+    missing_emmeans: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _sha256(path: Path) -> str:

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from html import escape
 from typing import Any
 
 import pandas as pd
 
+from balint_analysis.report import missing_variance as vc  # variance components at δ
 from balint_analysis.report.disclosure import STATISTIC_LABEL, too_small
 from balint_analysis.report.svgchart import Series, line_chart_svg
 from balint_analysis.report.text import ScaleInfo, fmt, is_missing, tp_label
@@ -28,6 +30,7 @@ __all__ = [
     "missing_methods_paragraph",
     "missing_section",
     "missing_sensitivity_rows",
+    "primary_timepoint",
     "tipping_sentence",
 ]
 
@@ -162,7 +165,8 @@ def _first(frame: pd.DataFrame) -> dict[str, Any] | None:
     return frame.iloc[0].to_dict() if len(frame) else None
 
 
-def _primary_timepoint(effects: pd.DataFrame, outcome: tuple[str, str], post: Sequence[str]) -> str:
+def primary_timepoint(effects: pd.DataFrame, outcome: tuple[str, str], post: Sequence[str]) -> str:
+    """The outcome's primary timepoint (``effects.csv``'s flag; else the first after baseline)."""
     sel = effects[(effects["instrument"] == outcome[0]) & (effects["scale"] == outcome[1])]
     if "primary_timepoint" in sel:
         flagged = sel[sel["primary_timepoint"].astype(str) == "True"]
@@ -198,18 +202,12 @@ def tipping_figure(grid: pd.DataFrame, tipping: Mapping[str, Any] | None,
             + ("no tipping point in this range." if marker is None else f"{marker[1]}."))
     return (f'<svg viewBox="0 0 400 290" role="img" aria-labelledby="fig-tipping-title '
             f'fig-tipping-desc" class="figure-svg" preserveAspectRatio="xMidYMid meet" '
-            f'focusable="false"><title id="fig-tipping-title">{_attr(title)}</title>'
-            f'<desc id="fig-tipping-desc">{_attr(desc)}</desc>{inner}</svg>')
+            f'focusable="false"><title id="fig-tipping-title">{escape(title)}</title>'
+            f'<desc id="fig-tipping-desc">{escape(desc)}</desc>{inner}</svg>')
 
 
 def _signed(v: float) -> str:
     return "0" if v == 0 else f"{v:+.1f}".replace("-", "−")
-
-
-def _attr(text: str) -> str:
-    from html import escape
-
-    return escape(text, quote=True)
 
 
 def _index_of(values: Sequence[float], x: float) -> float:
@@ -298,11 +296,12 @@ def missing_section(
             mar = _first(_rows(missing_data, inst, scale, t, "mar"))
             if mar is None:
                 continue
-            is_main = k == 0 and t == _primary_timepoint(effects, (inst, scale), post)
+            is_main = k == 0 and t == primary_timepoint(effects, (inst, scale), post)
             if _withheld(effects, inst, scale, t, min_cell):
                 rows.append({"outcome": f"{info.label} ({info.short_instrument})",
                              "timepoint": tp_label(t), "mar": STATISTIC_LABEL, "fmi": "—",
-                             "balint": "—", "both": "—", "main": is_main})  # fmt: skip
+                             "balint": "—", "both": "—", "main": is_main,
+                             "approx": False})  # fmt: skip
                 if is_main:
                     sentences.append(f"No tipping point is shown for {info.label.lower()}: a "
                                      f"group has fewer than {min_cell} participants.")
@@ -312,7 +311,9 @@ def missing_section(
             sentence = tipping_sentence(info, mar=mar, tipping=tip, grid=grid,
                                         plausible_sd=plausible)  # fmt: skip
             if is_main:
-                sentences.append(sentence)
+                sig = _significant(mar)
+                caveated = vc.held_at_mar(tip) and sig is not None
+                sentences.append(f"{sentence} {vc.held_caveat(sig)}" if caveated else sentence)
                 caveat = caveat_clause(info, mar=mar, tipping=tip, grid=grid,
                                        plausible_sd=plausible)  # fmt: skip
                 figure = tipping_figure(grid, tip, info)
@@ -327,7 +328,7 @@ def missing_section(
                          "fmi": "—" if is_missing(mar.get("fmi")) else f"{float(mar['fmi']):.0%}",
                          "balint": _tip_text(tip, sd), "both": _tip_text(
                              both, None if both is None else both.get("tipping_delta_sd")),
-                         "main": is_main})  # fmt: skip
+                         "main": is_main, "approx": vc.held_at_mar(tip) or vc.held_at_mar(both)})
     m = int(missing_data["m"].max()) if "m" in missing_data and len(missing_data) else 0
     how = (f"How this was checked: the answers missing because participants left were filled "
            f"in {m} times from the statistical model, using what each participant had answered "
@@ -337,9 +338,12 @@ def missing_section(
            "conclusion changed: the tipping point. This report treats differences of up to "
            f"{_sd_text(plausible)} SD as plausible; that is a setting "
            "(missing_data.plausible_delta_sd), not a fact about these participants.")
+    held = {o: vc.outcome_held(tipping, *o) for o in order}
     return {"run": True, "sentences": sentences, "figure": figure, "figure_caption": caption,
             "rows": rows, "caveat": caveat, "m": m, "plausible": _sd_text(plausible),
-            "how": how}
+            "how": how, "held_note": vc.HELD_FOOTNOTE if any(r["approx"] for r in rows) else "",
+            "variance": vc.variance_sentence([infos[o] for o in order if held[o] is False],
+                                             [infos[o] for o in order if held[o]])}  # fmt: skip
 
 
 def _withheld(effects: pd.DataFrame, inst: str, scale: str, t: str, min_cell: int) -> bool:
@@ -392,5 +396,5 @@ def missing_methods_paragraph(section: Mapping[str, Any]) -> str:
         "deviations, and re-combined; the tipping point is the δ at which the conclusion "
         "changes. A further analysis filled in the Balint drop-outs' answers as if they had "
         "been in the comparison group (jump to reference), a deliberately unfavourable "
-        "assumption for the Balint groups."
-    )
+        "assumption for the Balint groups. " + section.get("variance", "")
+    ).strip()

@@ -48,7 +48,9 @@ from balint_analysis.report.missing import (
     missing_methods_paragraph,
     missing_section,
     missing_sensitivity_rows,
+    primary_timepoint,
 )
+from balint_analysis.report.missing_means import means_section
 from balint_analysis.report.quality import (
     careless_section,
     code_matching,
@@ -150,9 +152,7 @@ def _ancillary_sections(frame: ReportFrame) -> dict[str, Any]:
         "sensitivity": sensitivity_section(
             sens, tested, infos, frame.post, frame.design, k, frame.level
         ),
-        "missing": missing_section(inputs.missing_data, inputs.tipping, inputs.effects,
-                                   order=tested, infos=infos, post=frame.post,
-                                   settings=mi, min_cell=k),  # fmt: skip
+        "missing": _dropout_section(frame, mi),
         "clinical": reliable_change_section(inputs.clinical, tested, infos, tps, arms, k),
         "cutoffs": cutoff_section(inputs.cutoffs, config, list(frame.order), infos, arms, k),
         "dose": dose_section(inputs.dose, tested, infos, tps, frame.baseline, k, frame.level),
@@ -160,6 +160,20 @@ def _ancillary_sections(frame: ReportFrame) -> dict[str, Any]:
         "flags": flags_section(inputs.flags, config, arms, tps, k),
         "dates": response_dates(inputs.flow, tps, k),
     }
+
+
+def _dropout_section(frame: ReportFrame, mi: Mapping[str, Any]) -> dict[str, Any]:
+    """"Could drop-out explain the result?": tipping points and the means under imputation."""
+    inputs, tested, k = frame.inputs, list(frame.tested), frame.min_cell
+    section = missing_section(inputs.missing_data, inputs.tipping, inputs.effects, order=tested,
+                              infos=frame.infos, post=frame.post, settings=mi, min_cell=k)
+    main_t = primary_timepoint(inputs.effects, frame.primary, frame.post) if frame.post else ""
+    section["means"] = means_section(
+        inputs.missing_emmeans, inputs.emmeans, order=tested, infos=frame.infos,
+        arms=list(frame.arms), timepoints=list(frame.timepoints), primary_timepoint=main_t,
+        min_cell=k, run=section["run"],
+    )
+    return section
 
 
 def _missing_settings(config: StudyConfig) -> dict[str, Any]:
