@@ -60,6 +60,7 @@ def newton_log_variances(
     *,
     converged: Callable[[Any], float] = log_decrement,
     max_iter: int = 60,
+    boundary_theta: float = BOUNDARY_THETA,
 ) -> tuple[Any, int, bool]:
     """Minimise a deviance by Newton's method over the active variances (log scale).
 
@@ -78,6 +79,8 @@ def newton_log_variances(
         ``state -> decrement``; below :data:`GRADIENT_TOL` the optimum is certified.
     max_iter : int
         Newton iterations before giving up.
+    boundary_theta : float
+        Standard-deviation ratio below which a component counts as heading for the boundary.
 
     Returns
     -------
@@ -109,7 +112,13 @@ def newton_log_variances(
                 damping = max(1e-6, damping * 10)
                 if damping > 1e6:
                     return None, evaluations, False
-        step = np.clip(-np.linalg.solve(chol.T, np.linalg.solve(chol, g)), -5.0, 5.0)
+        newton = -np.linalg.solve(chol.T, np.linalg.solve(chol, g))
+        step = np.clip(newton, -5.0, 5.0)
+        if g @ step >= 0:
+            # Clipping one component of a long step can turn it uphill (a flat log-variance
+            # with a huge step beside steep ones): shorten the whole step instead, which keeps
+            # Newton's descent direction (else 30 halvings per iteration, to the limit).
+            step = newton * (5.0 / np.max(np.abs(newton)))
         # Rounding in a deviance of size |D| is ~1e-13 |D|: compare relative to it.
         slack = 1e-12 * max(1.0, abs(state.deviance))
         for _ in range(30):
@@ -131,7 +140,7 @@ def newton_log_variances(
             return None, evaluations, False
         phi, state = trial, new
         theta = np.sqrt(phi[:n_components] / np.mean(phi[n_components:]))
-        if np.any(active[:n_components] & (theta < BOUNDARY_THETA)):
+        if np.any(active[:n_components] & (theta < boundary_theta)):
             return state, evaluations, True
         if converged(state) < GRADIENT_TOL:
             return state, evaluations, False
@@ -145,6 +154,7 @@ def minimise_with_boundary(
     *,
     may_vanish: tuple[int, ...] | None = None,
     converged: Callable[[Any], float] = log_decrement,
+    boundary_theta: float = BOUNDARY_THETA,
 ) -> tuple[Any, int, tuple[int, ...]]:
     """Newton from ``phi0``; components heading for zero are dropped, and at the end every
     component held at zero must satisfy the Karush-Kuhn-Tucker condition (the deviance does not
@@ -156,6 +166,13 @@ def minimise_with_boundary(
         As for :func:`newton_log_variances`; components at 0 in ``phi0`` start inactive.
     may_vanish : tuple of int, optional
         Components allowed to end on the boundary (default: all).
+    boundary_theta : float
+        Standard-deviation ratio below which a component is dropped and the fit continues on
+        the boundary (the KKT check below decides whether it stays there). A larger value than
+        :data:`BOUNDARY_THETA` tries the boundary earlier (Newton on log-variances approaches 0
+        only linearly: ~1 evaluation per factor e); a component revived by the KKT check is
+        only dropped again below :data:`BOUNDARY_THETA`, so an interior optimum with a small
+        variance is still found.
 
     Returns
     -------
@@ -171,7 +188,8 @@ def minimise_with_boundary(
     phi, evaluations = np.asarray(phi0, dtype=float), 0
     for _ in range(2 * n_components + 2):  # each round drops or revives a component
         state, more, at_boundary = newton_log_variances(
-            evaluate, phi, active, n_components, converged=converged)
+            evaluate, phi, active, n_components, converged=converged,
+            boundary_theta=boundary_theta)
         evaluations += more
         if state is None:
             return None, evaluations, ()
@@ -179,7 +197,7 @@ def minimise_with_boundary(
         residual = float(np.mean(phi[n_components:]))
         if at_boundary:
             theta = np.sqrt(phi[:n_components] / residual)
-            vanishing = set(np.flatnonzero(active[:n_components] & (theta < BOUNDARY_THETA)))
+            vanishing = set(np.flatnonzero(active[:n_components] & (theta < boundary_theta)))
             if not vanishing <= allowed:
                 return None, evaluations, ()
             active[list(vanishing)] = False
@@ -193,4 +211,5 @@ def minimise_with_boundary(
             return state, evaluations, boundary
         active[reviving] = True
         phi[reviving] = 0.01 * residual
+        boundary_theta = min(boundary_theta, BOUNDARY_THETA)
     return None, evaluations, ()
