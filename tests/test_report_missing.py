@@ -166,6 +166,11 @@ def test_sensitivity_rows_beside_the_primary_analysis():
     rows = missing_sensitivity_rows(missing_data, sens, 0.5, directions)
     assert list(rows["analysis"]) == ["mi_mar", "mi_jump_to_reference", "mi_delta_balint"]
     assert list(rows["estimate"]) == pytest.approx([-4.4, -3.0, -3.4])  # δ = +0.5 SD: -4.4 + 1
+    assert rows["note"].iloc[2] == ("Balint drop-outs' imputed scores shifted by 5.0 points (0.5 "
+                                    "SD); approximate: the standard error of the missing-at-random "
+                                    "analysis")
+    refitted = missing_data.assign(variance_components="refitted")
+    rows = missing_sensitivity_rows(refitted, sens, 0.5, directions)
     assert rows["note"].iloc[2] == "Balint drop-outs' imputed scores shifted by 5.0 points (0.5 SD)"
     assert list(rows["n_intervention"]) == [52, 52, 52]
 

@@ -245,8 +245,10 @@ def missing_sensitivity_rows(
                 target = sign * plausible_sd
                 sel = sel.iloc[[int((sel["delta_sd"] - target).abs().to_numpy().argmin())]]
                 r = sel.iloc[0]
+                held = "; approximate: the standard error of the missing-at-random analysis"
                 note = (f"Balint drop-outs' imputed scores shifted by {fmt(r['delta'])} points "
-                        f"({_sd_text(float(r['delta_sd']))} SD)")
+                        f"({_sd_text(float(r['delta_sd']))} SD)"
+                        + (held if vc.held_at_mar(r) else ""))  # fmt: skip
             rec = _first(sel)
             if rec is None:
                 continue
