@@ -191,6 +191,20 @@ def test_held_variances_are_approximate(variance):
         "statistical support, slightly optimistic.")
 
 
+def test_methods_text_names_the_refitted_and_the_held_outcomes():
+    from balint_analysis.report.missing_variance import variance_sentence
+
+    dp, pa = (ScaleInfo("mbi_hss", s, label, "MBI-HSS", "higher_is_worse", 0, 30)
+              for s, label in [("dp", "Depersonalization"), ("pa", "Personal accomplishment")])
+    assert variance_sentence([INFO], [dp]).startswith(
+        "For emotional exhaustion the model's variances were estimated afresh at each δ; for "
+        "depersonalization the standard error at each δ is that of the missing-at-random")
+    assert variance_sentence([INFO], [dp, pa, dp]).startswith(
+        "For emotional exhaustion the model's variances were estimated afresh at each δ; for "
+        "the other outcomes the standard error")
+    assert variance_sentence([], []) == ""
+
+
 def test_held_at_mar_reads_the_column():
     assert held_at_mar({"variance_components": "held_at_mar"})
     assert held_at_mar({}) and held_at_mar({"variance_components": math.nan})

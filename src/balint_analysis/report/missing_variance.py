@@ -75,5 +75,6 @@ def variance_sentence(refitted: Sequence[ScaleInfo], held: Sequence[ScaleInfo]) 
               "statistical support, slightly optimistic.")  # fmt: skip
     if not refitted:
         return f"For every outcome {approx}"
+    others = _names(held) if len(held) <= 2 else "the other outcomes"
     return (f"For {_names(refitted)} the model's variances were estimated afresh at each δ; for "
-            f"{_names(held)} {approx}")
+            f"{others} {approx}")
