@@ -11,6 +11,11 @@ shared core would otherwise roughly double the CPU seconds measured.
 2. δ with variance components held (what the analysis does) against a REML refit at every δ,
    for the first ``--check`` imputations of every demo outcome: the maximum |difference| of
    the estimate and of the SE over the grid, in points and relative to the SE.
+2b. The refitted δ scenarios (``missing_data.refit_outcomes``, missing/refit.py: refits at five δ
+   nodes, interpolated) against the same direct refits at every grid δ off the nodes, the
+   linear interpolation between grid points (the tipping root's) against the node polynomial
+   at the grid's midpoints, the extra CPU per imputation, and each outcome's tipping points
+   (SD units) held and refitted with M imputations.
 3. A W2-sized synthetic cohort (``--w2-participants``, one outcome, Balint groups of 8): the
    primary fit (paid once per outcome in every chunk job) and the mean time of
    ``--w2-imputations`` imputations, extrapolated to M in chunks of ``--chunk-size`` and to
@@ -45,7 +50,7 @@ def demo_outcomes() -> tuple[pd.DataFrame, pd.DataFrame]:
     return frame, roster
 
 
-def run_outcome(sub, roster, m, *, covariates=COVARIATES, index=0):
+def run_outcome(sub, roster, m, *, covariates=COVARIATES, index=0, refit=False):
     from balint_analysis.missing.analysis import impute_and_analyse
     from balint_analysis.missing.stage import baseline_sd
 
@@ -55,7 +60,8 @@ def run_outcome(sub, roster, m, *, covariates=COVARIATES, index=0):
         sub, instrument=sub["instrument"].iloc[0], scale=sub["scale"].iloc[0],
         participants=roster, timepoints=TIMEPOINTS, intervention="balint", control="control",
         covariates=covariates, covariate_levels={}, use_clusters=True, imputations=range(m),
-        seed=20261125, outcome_index=index, deltas=list(GRID_SD * sd), alpha=0.05)
+        seed=20261125, outcome_index=index, deltas=list(GRID_SD * sd), alpha=0.05,
+        refit=refit)
 
 
 def held_versus_refit(sub, n_check: int) -> tuple[float, ...]:
@@ -94,6 +100,75 @@ def held_versus_refit(sub, n_check: int) -> tuple[float, ...]:
     return tuple(worst)
 
 
+def interpolated_versus_refit(sub, n_check: int) -> tuple[float, ...]:
+    """Max relative SE error and max |estimate error| / SE of the refitted δ rows against a
+    REML refit at every grid δ off the nodes (``n_check`` imputations, both scenarios), and
+    max relative SE difference between the linear interpolation of neighbouring grid rows and
+    the node polynomial at the grid's midpoints."""
+    from balint_analysis.missing import analysis as mi
+    from balint_analysis.missing.refit import delta_nodes, interpolate_polynomial
+
+    fit, design, sd, reason = mi._primary(
+        sub, timepoints=TIMEPOINTS, intervention="balint", control="control",
+        covariates=COVARIATES, covariate_levels={}, use_clusters=True)
+    if reason:
+        return (np.nan,) * 3
+    post = list(design.data.levels[1:])
+    deltas = [float(d) for d in GRID_SD * sd]
+    nodes = delta_nodes(deltas)
+    L = np.array([mi.treatment_contrast(design.data, t)[design.data.keep] for t in post])
+    shift = {"delta_balint": design.missing & design.balint, "delta_both": design.missing}
+    worst = [0.0, 0.0, 0.0]
+    for m in range(n_check):
+        got = mi._one_imputation(fit, design, post, deltas, 1, 0, m, refit=True)
+        rng = np.random.default_rng(np.random.SeedSequence([1, 0, m]))
+        y = mi.completed_scores(design, mi.draw_parameters(fit, design, rng))
+        start = np.asarray(fit.state.phi, dtype=float)
+        *_, phi0 = mi._analyse_completed(fit, design, y, L, {}, start)
+        for name, rows in shift.items():
+            at_nodes = np.array([mi._analyse_completed(fit, design, y + d * rows, L, {}, phi0)[1]
+                                 for d in nodes])
+            for d in deltas:
+                if np.isclose(nodes, d).any():
+                    continue
+                est, var, _, _, _ = mi._analyse_completed(fit, design, y + d * rows, L, {}, phi0)
+                row = np.array([got[(name, d, t)][:2] for t in post])
+                worst[0] = max(worst[0], np.abs(np.sqrt(row[:, 1] / var) - 1).max())
+                worst[1] = max(worst[1], (np.abs(row[:, 0] - est) / np.sqrt(var)).max())
+            mid = (np.array(deltas[:-1]) + np.array(deltas[1:])) / 2
+            poly = interpolate_polynomial(nodes, at_nodes, mid)
+            grid_var = interpolate_polynomial(nodes, at_nodes, deltas)
+            linear = (grid_var[:-1] + grid_var[1:]) / 2
+            worst[2] = max(worst[2], np.abs(np.sqrt(linear / poly) - 1).max())
+    return tuple(worst)
+
+
+def refit_tipping(frame, roster, m: int) -> pd.DataFrame:
+    """Every demo outcome's tipping points (SD units) with variances held and refitted, and
+    the CPU seconds of each (M = ``m``)."""
+    from balint_analysis.missing.stage import pool_chunks
+    from balint_analysis.missing.tipping import variance_components
+
+    rows = []
+    for k, ((inst, scale), sub) in enumerate(frame.groupby(["instrument", "scale"])):
+        tips, cpu = [], []
+        for refit in (False, True):
+            start = time.process_time()
+            per = run_outcome(sub, roster, m, index=k, refit=refit)
+            cpu.append(time.process_time() - start)
+            per["variance_components"] = variance_components(per["scenario"], held=not refit)
+            sd = float(per["baseline_sd"].iloc[0])
+            _, tip = pool_chunks(per.drop(columns="baseline_sd"), {(inst, scale): sd}, 0.05)
+            tips.append(tip)
+        for (_, held), (_, refitted) in zip(tips[0].iterrows(), tips[1].iterrows(),
+                                            strict=True):
+            rows.append((f"{inst}.{scale}", held["timepoint"], held["scenario"],
+                         held["tipping_delta_sd"], refitted["tipping_delta_sd"],
+                         cpu[1] - cpu[0]))
+    return pd.DataFrame(rows, columns=["outcome", "timepoint", "scenario", "held_sd",
+                                       "refitted_sd", "extra_cpu_s"])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--imputations", type=int, default=50)
@@ -129,6 +204,18 @@ def demo(args: argparse.Namespace) -> None:
                  "max_rel_se_refit_vs_held", "min_rel_se_refit_vs_held",
                  "max_abs_rel_se_within_0.5sd"])
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+    print(f"Refitted δ rows (5 nodes, interpolated) vs REML refit per δ ({args.check} "
+          "imputations per outcome)")
+    table = pd.DataFrame(
+        [(f"{i}.{s}", *interpolated_versus_refit(sub, args.check))
+         for (i, s), sub in frame.groupby(["instrument", "scale"])],
+        columns=["outcome", "max_rel_se_error", "max_est_error_over_se",
+                 "max_rel_se_linear_between_grid"])
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.5f}"))
+    print(f"Tipping points held vs refitted (M = {args.imputations}; SD units)")
+    print(refit_tipping(frame, roster, args.imputations).to_string(
+        index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 def w2_sized(args: argparse.Namespace) -> None:

@@ -129,6 +129,8 @@ MUTATIONS: dict[str, Callable[[dict], None]] = {
     "missing_data.n_deltas": lambda c: c.setdefault("missing_data", {}).update(n_deltas=11),
     "missing_data.plausible_delta_sd": lambda c: c.setdefault("missing_data", {}).update(
         plausible_delta_sd=0.3),
+    "missing_data.refit_outcomes": lambda c: c.setdefault("missing_data", {}).update(
+        refit_outcomes="all"),
     "power.replicates": lambda c: c["power"].update(replicates=3),
     "power.chunk_size": lambda c: c["power"].update(chunk_size=1),
     "power.seed": lambda c: c["power"].update(seed=2),

@@ -68,7 +68,9 @@ RERUNS_BY_HAND = [
     ("missing_data.plausible_delta_sd", {"report"}),
     ("missing_data.", {*_MI, "report"}),
     ("analysis.alpha", {"model", "report", "power_chunk", "power_gather", *_MI}),
-    ("analysis.primary", {"model", "report"}),
+    ("analysis.primary_timepoint", {"model", "report"}),
+    # The imputation jobs refit the primary outcome's δ scenarios (missing_data.refit_outcomes).
+    ("analysis.primary", {"model", "report", *_MI}),
     ("analysis.min_cell_size", {"report"}),
     ("analysis.", {"prepare", "model", "report", *_MI}),  # covariates, strict
     ("analysis", {"prepare", "model", "report", "power_chunk", "power_gather", *_MI}),

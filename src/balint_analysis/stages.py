@@ -43,9 +43,9 @@ STAGE_KEYS: dict[str, tuple[str, ...]] = {
     ),
     # Multiple imputation: one job per chunk of imputations (all outcomes), then the pooling.
     "missing_chunk": (
-        "design", "participants", "instruments", "instrument_definitions",
+        "design", "participants", "instruments", "instrument_definitions", "analysis.primary",
         "analysis.covariates", "analysis.covariate_levels", "analysis.alpha",
-        *_IMPUTATION_KEYS,
+        *_IMPUTATION_KEYS, "missing_data.refit_outcomes",
     ),
     "missing_gather": (
         "design", "participants", "instruments", "instrument_definitions",

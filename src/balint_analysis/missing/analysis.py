@@ -13,17 +13,22 @@ Scenarios, per imputation ``m`` (all from the same draw, so they differ only by 
 * ``jump_to_reference``: the Balint arm's missing scores imputed as if they had been controls
   (two-arm designs only: a single-arm study has no reference arm).
 
-δ scenarios reuse the imputations (the imputation model is never refitted per δ) and the
-analysis model's variance components of that imputation's MAR fit: at fixed variances the GLS
-estimate is linear in the scores, so the effect at δ is ``estimate(0) + δ · w`` with ``w`` the
-GLS weight of the shifted rows, and its variance does not change; the tipping point is then an
-exact root. Measured against a REML refit at every δ on the demo cohort (benchmarks/
-missing_runtime.py, 9 outcomes, δ from −1 to 1 baseline SD): the estimates differ by at most
-0.09 points (0.025 SE), the SEs by up to 25% at |δ| = 1 SD and 11% within |δ| ≤ 0.5 SD, the
-refit's SE mostly the larger (shifting drop-outs as a block inflates the variance components).
-A refit per δ would cost 42 more REML fits per imputation (~20× the runtime), so the SE at δ
-is the MAR fit's; the tipping point in SD units is therefore slightly less conservative than a
-refit's when it lies far from 0 (docs/references.md, "Multiple imputation and tipping points").
+δ scenarios reuse the imputations (the imputation model is never refitted per δ). What the
+analysis model does at δ depends on the outcome (``refit``; ``missing_data.refit_outcomes``,
+by default the primary outcome is refitted, the others held):
+
+* ``held_at_mar``: the variance components of the imputation's MAR fit are kept. At fixed
+  variances the GLS estimate is linear in the scores, so the effect at δ is
+  ``estimate(0) + δ · w`` with ``w`` the GLS weight of the shifted rows, and its variance and
+  df do not change. Against a REML refit at every δ on the demo cohort
+  (benchmarks/missing_runtime.py, 9 outcomes, δ from −1 to 1 baseline SD) the estimates
+  differ by at most 0.025 SE but the SEs by up to 25% at |δ| = 1 SD and 11% within
+  |δ| ≤ 0.5 SD, in either direction (shifting drop-outs as a block changes the variance
+  components): the tipping point can lie too far from 0 or too close to it.
+* ``refitted``: the analysis model is refitted at four δ nodes per δ scenario and each grid
+  δ's estimate, variance and df interpolated between them (:mod:`.refit`: 8 more REML fits
+  per imputation instead of 42 for a refit at every δ; SEs within 1.1% of such refits on
+  every demo outcome, within 0.01% on the primary one).
 
 ``df_complete`` of a contrast is its Satterthwaite df in that imputation's completed-data fit
 (the df the analysis would have had without missing data); pooling uses its median over the
@@ -51,6 +56,7 @@ from balint_analysis.missing.imputation import (
     completed_scores,
     draw_parameters,
 )
+from balint_analysis.missing.refit import refitted_delta_curves
 from balint_analysis.missing.rotation import exchangeable_rotation
 from balint_analysis.models.contrasts import treatment_contrast
 from balint_analysis.models.degenerate import degenerate_reason
@@ -83,7 +89,7 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
                        covariate_levels: Mapping, use_clusters: bool, imputations: Sequence[int],
                        seed: int, outcome_index: int, deltas: Sequence[float],
                        alpha: float, scenarios: Sequence[str] = SCENARIOS,
-                       emmeans: bool = False) -> pd.DataFrame:
+                       emmeans: bool = False, refit: bool = False) -> pd.DataFrame:
     """Impute one outcome's missing scores and analyse every completed dataset.
 
     Parameters
@@ -114,6 +120,9 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
         The scenarios to analyse (default all :data:`SCENARIOS`; simulations skip some).
     emmeans : bool
         Also return the estimated marginal means of every imputation (a ``group`` column).
+    refit : bool
+        δ scenarios with the analysis model refitted at δ (:mod:`.refit`) instead of the
+        variance components held at the imputation's MAR fit.
 
     Returns
     -------
@@ -145,7 +154,7 @@ def impute_and_analyse(sub: pd.DataFrame, *, instrument: str, scale: str,
             try:
                 results = _one_imputation(fit, design, post, deltas, seed, outcome_index,
                                           int(m), reference="jump_to_reference" in scenarios,
-                                          emm=emm)
+                                          emm=emm, refit=refit)
             except (ValueError, np.linalg.LinAlgError):  # one line in the output, no traceback
                 failed = f"imputation {int(m)} could not be analysed"
         elif reason == NOTHING_MISSING and grid_l is not None:
@@ -259,10 +268,13 @@ def _primary(sub, *, timepoints, intervention, control, covariates, covariate_le
 
 def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
                     deltas: list[float], seed: int, outcome_index: int, m: int, *,
-                    reference: bool = True, emm: np.ndarray | None = None) -> dict:
+                    reference: bool = True, emm: np.ndarray | None = None,
+                    refit: bool = False) -> dict:
     """``(scenario, delta, timepoint) -> (estimate, variance, df_complete)`` of imputation m;
     with ``emm`` = (cells, :func:`emm_grid`) also ``("emm", scenario, (group, timepoint))`` per
-    cell of the grid, in the grid's order, for ``mar`` and ``jump_to_reference``."""
+    cell of the grid, in the grid's order, for ``mar`` and ``jump_to_reference``. δ rows hold
+    the MAR fit's variance components, or with ``refit`` come from refits at the δ nodes of
+    :func:`.refit.refitted_delta_curves`."""
     rng = np.random.default_rng(np.random.SeedSequence([seed, outcome_index, m]))
     draw = draw_parameters(fit, design, rng)
     out = {}
@@ -281,7 +293,7 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
         y = completed_scores(design, draw, reference=to_reference)
         # J2R starts from this imputation's MAR optimum (closer: one evaluation fewer).
         # Only the MAR fit's δ weights are used (J2R has no δ grid): J2R skips that pass.
-        shifts = shift_rows if scenario == "mar" else {}
+        shifts = shift_rows if scenario == "mar" and not refit else {}
         est_all, var_all, dfc_all, weights, start = _analyse_completed(fit, design, y, L_all,
                                                                        shifts, start)
         est, var, dfc = est_all[:len(post)], var_all[:len(post)], dfc_all[:len(post)]
@@ -294,12 +306,32 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
                                          dfc_all[len(post):]])
             out.update({("emm", scenario, c): tuple(v) for c, v in zip(cells, means,
                                                                         strict=True)})
+        if scenario == "mar" and refit:
+            out.update(_refitted_rows(fit, design, y, L, shift_rows, (est, var, dfc), start,
+                                      deltas, post, estimable))
         for k, t in enumerate(post):
             out[(scenario, 0.0, t)] = (est[k], var[k], dfc[k])
             if scenario == "mar":
                 for name, w in weights.items():
                     for d in deltas:
                         out[(name, d, t)] = (est[k] + d * w[k], var[k], dfc[k])
+    return out
+
+
+def _refitted_rows(fit, design, y, L, shift_rows, mar, start, deltas, post,
+                   estimable) -> dict:
+    """The δ rows of one imputation from refits at the δ nodes (:mod:`.refit`)."""
+    def analyse(scores: np.ndarray, phi: np.ndarray):
+        est, var, dfc, _, optimum = _analyse_completed(fit, design, scores, L, {}, phi)
+        return est, var, dfc, optimum
+
+    curves = refitted_delta_curves(analyse, y, shift_rows, mar, start, deltas)
+    out = {}
+    for name, (est, var, dfc) in curves.items():
+        est = np.where(estimable, est, np.nan)
+        for i, d in enumerate(deltas):
+            for k, t in enumerate(post):
+                out[(name, d, t)] = (est[i, k], var[i, k], dfc[i, k])
     return out
 
 

@@ -46,7 +46,8 @@ def missing_settings(config: Mapping[str, Any], n_outcomes: int = 1) -> dict[str
     """The ``missing_data:`` section of a config, schema defaults filled in.
 
     Keys: ``imputations`` (M; 0 = off), ``chunk_size``, ``seed``, ``max_delta_sd``,
-    ``n_deltas``, ``plausible_delta_sd``, ``grid_sd`` (:func:`delta_grid_sd`) and ``n_chunks``
+    ``n_deltas``, ``plausible_delta_sd``, ``refit_outcomes`` (whose δ scenarios are refitted,
+    :mod:`.refit`), ``grid_sd`` (:func:`delta_grid_sd`) and ``n_chunks``
     (the chunk jobs; each analyses its imputations of every outcome). ``n_outcomes`` (the
     outcomes planned) is named in the job-budget message (:func:`check_missing_budget`).
     """
@@ -61,6 +62,7 @@ def missing_settings(config: Mapping[str, Any], n_outcomes: int = 1) -> dict[str
         "max_delta_sd": float(section["max_delta_sd"]),
         "n_deltas": int(section["n_deltas"]),
         "plausible_delta_sd": float(section["plausible_delta_sd"]),
+        "refit_outcomes": str(section["refit_outcomes"]),
     }
     settings["grid_sd"] = delta_grid_sd(settings["max_delta_sd"], settings["n_deltas"])
     settings["n_chunks"] = math.ceil(settings["imputations"] / settings["chunk_size"])

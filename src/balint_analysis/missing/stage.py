@@ -80,14 +80,16 @@ def analyse_chunk(sub: pd.DataFrame, *, instrument: str, scale: str,
                   outcome_number: int, timepoints: Sequence[str], intervention: str,
                   control: str | None, covariates: Sequence[str],
                   covariate_levels: Mapping[str, Any], use_clusters: bool,
-                  alpha: float) -> pd.DataFrame:  # fmt: skip
+                  alpha: float, refit: bool = False) -> pd.DataFrame:  # fmt: skip
     """The per-imputation results of one chunk of one outcome (``PER_IMPUTATION_COLUMNS``,
-    ``reason`` and ``group``: empty on the effect rows, the arm on the estimated marginal means'
-    rows), δ in points: the settings' SD grid times the outcome's :func:`baseline_sd` (only
-    δ = 0 when that SD is not defined)."""
+    ``reason``, ``group``: empty on the effect rows, the arm on the estimated marginal means'
+    rows, and ``variance_components``: ``held_at_mar`` on the δ rows unless ``refit``, else
+    ``refitted``, :mod:`.refit`), δ in points: the settings' SD grid times the outcome's
+    :func:`baseline_sd` (only δ = 0 when that SD is not defined)."""
     from balint_analysis.missing.analysis import PER_IMPUTATION_COLUMNS, impute_and_analyse
+    from balint_analysis.missing.tipping import variance_components
 
-    columns = [*PER_IMPUTATION_COLUMNS, "reason", "group"]
+    columns = [*PER_IMPUTATION_COLUMNS, "reason", "group", "variance_components"]
     post = list(timepoints[1:])
     groups = [intervention] if control is None else [intervention, control]
     if sub.empty:
@@ -95,7 +97,8 @@ def analyse_chunk(sub: pd.DataFrame, *, instrument: str, scale: str,
         return pd.DataFrame({"instrument": instrument, "scale": scale,
                              "group": [g for g, _ in keys], "timepoint": [t for _, t in keys],
                              "scenario": "mar", "delta": 0.0,
-                             "reason": "no scores for this outcome"}).reindex(columns=columns)
+                             "reason": "no scores for this outcome",
+                             "variance_components": "refitted"}).reindex(columns=columns)
     sd = baseline_sd(sub, timepoints=timepoints, groups=groups, covariates=covariates)
     grid = settings["grid_sd"] if math.isfinite(sd) and sd > 0 else [0.0]
     deltas = [d * sd if d else 0.0 for d in grid]
@@ -105,8 +108,9 @@ def analyse_chunk(sub: pd.DataFrame, *, instrument: str, scale: str,
         covariates=list(covariates), covariate_levels=dict(covariate_levels),
         use_clusters=use_clusters, imputations=list(chunk_imputations(settings, chunk)),
         seed=settings["seed"], outcome_index=outcome_number, deltas=deltas, alpha=alpha,
-        emmeans=True,
+        emmeans=True, refit=refit,
     )
+    rows["variance_components"] = variance_components(rows["scenario"], held=not refit)
     # The gather reads the baseline SD from here instead of re-deriving every outcome's rows.
     return rows.reindex(columns=columns).assign(baseline_sd=sd)
 
@@ -120,15 +124,30 @@ def pool_chunks(per_imputation: pd.DataFrame, baseline_sds: Mapping[tuple[str, s
     result is the same for any chunking; ``delta_sd`` = δ / the outcome's baseline SD;
     ``directions`` (``(instrument, scale) -> "higher_is_worse" | "higher_is_better"``) words
     the tipping direction; the tipping δ is solved on the per-imputation rows (exact).
+    ``variance_components`` comes from the rows' column of that name (``held_at_mar`` on every
+    δ row of chunks without it).
     """
     from balint_analysis.missing.pooling import pool_imputations
-    from balint_analysis.missing.tipping import MISSING_DATA_COLUMNS, tipping_points
+    from balint_analysis.missing.tipping import (
+        HELD,
+        MISSING_DATA_COLUMNS,
+        tipping_points,
+        variance_components,
+    )
 
     if "group" in per_imputation:  # the estimated marginal means are pooled by pool_emmeans
         per_imputation = per_imputation[per_imputation["group"].isna()].drop(columns="group")
     rows = per_imputation.sort_values(_SORT, kind="stable", ignore_index=True)
     pooled = pool_imputations(rows, alpha=alpha, baseline_sd=dict(baseline_sds))
     pooled = pooled.reindex(columns=MISSING_DATA_COLUMNS)
+    if "variance_components" in rows:
+        held = rows.loc[rows["variance_components"] == HELD, ["instrument", "scale"]]
+        held = set(held.itertuples(index=False, name=None))
+    else:
+        held = set(zip(rows["instrument"], rows["scale"], strict=True))
+    outcome_held = [(i, s) in held for i, s in zip(pooled["instrument"], pooled["scale"],
+                                                   strict=True)]
+    pooled["variance_components"] = variance_components(pooled["scenario"], held=outcome_held)
     tipping = tipping_points(pooled, dict(baseline_sds), alpha, per_imputation=rows,
                              directions=dict(directions or {}))  # fmt: skip
     return pooled, tipping
@@ -158,11 +177,15 @@ def switched_off(outcomes: Sequence[tuple[str, str]], timepoints: Sequence[str],
     """The outputs with M = 0: one reason row per outcome and post-baseline timepoint
     (``missing_data.csv``, ``tipping.csv``) and per outcome × group × timepoint
     (``missing_emmeans.csv``)."""
-    from balint_analysis.missing.tipping import MISSING_DATA_COLUMNS, TIPPING_COLUMNS
+    from balint_analysis.missing.tipping import (
+        MISSING_DATA_COLUMNS,
+        REFITTED,
+        TIPPING_COLUMNS,
+    )
 
     keys = pd.DataFrame([(i, s, t) for i, s in outcomes for t in timepoints[1:]],
                         columns=["instrument", "scale", "timepoint"])  # fmt: skip
-    off = keys.assign(scenario="mar", reason=OFF_REASON)
+    off = keys.assign(scenario="mar", reason=OFF_REASON, variance_components=REFITTED)
     cells = pd.DataFrame([(i, s, g, t) for i, s in outcomes for g in groups for t in timepoints],
                          columns=["instrument", "scale", "group", "timepoint"])  # fmt: skip
     emm = cells.assign(scenario="mar", m=0, reason=OFF_REASON)
@@ -189,12 +212,14 @@ def missing_chunk_stage(cfg: Any, inp: Mapping, out: Mapping, *, chunk: int) -> 
     """Workflow job: imputations of one chunk of every planned outcome to ``out["results"]``
     (an interim CSV written with every digit)."""
     from balint_analysis.io import write_csv
+    from balint_analysis.missing.refit import refit_outcomes
 
     outcomes = planned_outcomes(cfg.instruments)
     settings = missing_settings(cfg.raw, len(outcomes))
     scores, participants = _read(cfg, inp)
     design = _design(cfg)
     use_clusters = cfg.roster is not None and cfg.roster.cluster is not None
+    refitted = refit_outcomes(settings["refit_outcomes"], cfg.analysis.primary, outcomes)
     # The roster joined once for every outcome, as the model stage joins it.
     from balint_analysis.models.inputs import prepare_inputs
 
@@ -208,7 +233,7 @@ def missing_chunk_stage(cfg: Any, inp: Mapping, out: Mapping, *, chunk: int) -> 
         parts.append(analyse_chunk(
             sub, instrument=instrument, scale=scale, participants=participants,
             settings=settings, chunk=chunk, outcome_number=number, use_clusters=use_clusters,
-            alpha=cfg.analysis.alpha, **design,
+            alpha=cfg.analysis.alpha, refit=(instrument, scale) in refitted, **design,
         ))  # fmt: skip
     write_csv(pd.concat(parts, ignore_index=True), out["results"], float_digits=17,
               neutralise=False)  # fmt: skip
