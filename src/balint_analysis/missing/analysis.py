@@ -306,15 +306,18 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
                                          dfc_all[len(post):]])
             out.update({("emm", scenario, c): tuple(v) for c, v in zip(cells, means,
                                                                         strict=True)})
-        if scenario == "mar" and refit:
-            out.update(_refitted_rows(fit, design, y, L, shift_rows, (est, var, dfc), start,
-                                      deltas, post, estimable))
+        if scenario == "mar" and refit:  # refitted after J2R, which starts at MAR's optimum too
+            refit_from = (y, (est, var, dfc), start)
         for k, t in enumerate(post):
             out[(scenario, 0.0, t)] = (est[k], var[k], dfc[k])
             if scenario == "mar":
                 for name, w in weights.items():
                     for d in deltas:
                         out[(name, d, t)] = (est[k] + d * w[k], var[k], dfc[k])
+    if refit:
+        y, mar, optimum = refit_from
+        out.update(_refitted_rows(fit, design, y, L, shift_rows, mar, optimum, deltas, post,
+                                  estimable))
     return out
 
 

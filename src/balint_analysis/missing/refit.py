@@ -173,23 +173,14 @@ def refitted_delta_curves(refit: Refit, y: np.ndarray, shift_rows: Mapping[str, 
     for name, rows in shift_rows.items():
         shift = rows.astype(float)
         est, var, df = (np.empty((nodes.size, len(mar[0]))) for _ in range(3))
-        centre = NODE_FRACTIONS.index(0.0)
-        est[centre], var[centre], df[centre] = mar
-        for side in (-1, 1):  # outwards from δ = 0, each fit warm-started from the last
-            previous, phi = start, start
-            for j in range(centre + side, -1 if side < 0 else nodes.size, side):
-                guess = _extrapolate(previous, phi) if phi is not start else start
-                previous = phi
-                est[j], var[j], df[j], phi = refit(y + nodes[j] * shift, guess)
+        est[2], var[2], df[2] = mar
+        optimum = {2: start}
+        # Outwards from δ = 0, each fit warm-started from the optimum of its neighbour nearer 0
+        # (where that fit's last REML evaluation was: a caching evaluator can reuse it).
+        for j, nearer in ((1, 2), (3, 2), (0, 1), (4, 3)):
+            est[j], var[j], df[j], optimum[j] = refit(y + nodes[j] * shift, optimum[nearer])
         curves[name] = np.stack([interpolate_polynomial(nodes, est, deltas),
                                  interpolate_polynomial(nodes, var, deltas),
                                  _interpolate_linear(nodes, df, deltas)])
     return curves
 
-
-def _extrapolate(before: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """The next equally spaced node's start: each variance extrapolated geometrically
-    (``last² / before``, positive), a variance at zero kept at zero."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        guess = np.where((before > 0) & (last > 0), last * last / before, last)
-    return guess
