@@ -84,3 +84,66 @@ def test_an_interior_optimum_below_the_early_threshold_is_still_found(early):
     assert boundary == ()
     np.testing.assert_allclose(state.phi, [4e-4, 1.0], rtol=1e-6)
     assert np.sqrt(state.phi[0] / state.phi[1]) > BOUNDARY_THETA
+
+
+def _fields_equal(a, b) -> None:
+    for name in ("beta", "cov_beta", "gradient", "hessian", "dcov"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+    assert a.deviance == b.deviance
+
+
+def test_response_free_part_reused_for_another_response_is_bit_identical():
+    from dataclasses import replace
+
+    from test_missing_rotation import completed
+
+    from balint_analysis.missing.analysis import _structure, _with_response
+    from balint_analysis.models.lmm import _components
+    from balint_analysis.models.reml import reml_state, response_free, variance_structure
+
+    design, y = completed()
+    struct, index, rotate = _structure(design)
+    dense = variance_structure(design.design_matrix, y, design.data.frame["block"],
+                               _components(design.data))
+    other_y = y + np.sin(np.arange(y.size))
+    for phi in (np.array([16.0, 3.0, 9.0]), np.array([2.0, 0.0, 30.0])):
+        # Rotated (1 x 1 and small dense blocks) and unrotated (dense group blocks) designs.
+        for first, second in ((_with_response(struct, index, rotate, y),
+                               _with_response(struct, index, rotate, other_y)),
+                              (dense, replace(dense, y=y + 1.0, batches=tuple(
+                                  replace(b, y=np.cos(b.y)) for b in dense.batches)))):
+            free = response_free(first, phi)
+            _fields_equal(reml_state(second, phi, free=free), reml_state(second, phi))
+            # A part of another phi is not used.
+            _fields_equal(reml_state(second, phi, free=response_free(first, phi + 1.0)),
+                          reml_state(second, phi))
+
+
+def test_completed_data_fits_are_the_same_with_a_cold_or_a_warm_part_cache():
+    from dataclasses import replace
+
+    from test_missing_rotation import completed
+
+    from balint_analysis.missing import analysis as mi
+    from balint_analysis.models.fit import fit_lmm
+
+    design, y = completed()
+    # Any fit: only its variances (the start) are used.
+    fit = fit_lmm(replace(design.data, frame=design.data.frame.assign(score=y), cache={}))
+    start = np.asarray(fit.state.phi, dtype=float)
+    L = np.eye(design.data.keep.sum())[-2:]
+    shift = {"delta_both": design.missing}
+
+    def analyse(scores):
+        return mi._analyse_completed(fit, design, scores, L, shift, start)
+
+    cold = analyse(y)
+    for k in range(3):  # warm the cache with other responses, then repeat
+        analyse(y + k)
+    warm = analyse(y)
+    design.data.cache.pop("response_free")
+    again = analyse(y)
+    for a, b, c in zip(cold[:3], warm[:3], again[:3], strict=True):
+        assert np.array_equal(a, b) and np.array_equal(a, c)
+    assert np.array_equal(cold[3]["delta_both"], warm[3]["delta_both"])
+    assert np.array_equal(cold[4], warm[4])

@@ -30,11 +30,13 @@ import numpy as np
 __all__ = [
     "MlState",
     "RemlState",
+    "ResponseFree",
     "VarianceStructure",
     "gls_blocks",
     "gls_solution",
     "ml_state",
     "reml_state",
+    "response_free",
     "variance_structure",
 ]
 
@@ -233,9 +235,14 @@ def gls_blocks(
     ValueError
         When ``V`` is not positive definite.
     """
+    M, logdet_v, cache = _inverse_blocks(struct, phi)
+    return M, _xty(struct, cache), logdet_v, cache
+
+
+def _inverse_blocks(struct: VarianceStructure, phi: np.ndarray):
+    """The response-free part of :func:`gls_blocks`: ``X'V^-1 X``, ``log|V|`` and the cache."""
     p = struct.X.shape[1]
     M = np.zeros((p, p))
-    Xty = np.zeros(p)
     logdet_v = 0.0
     cache = []
     K = len(struct.names)
@@ -256,9 +263,17 @@ def gls_blocks(
         # plain reshape + matmul: np.tensordot's own overhead dominated on small cohorts).
         rows_x, rows_w = batch.X.reshape(-1, p), W.reshape(-1, p)
         M += rows_x.T @ rows_w
-        Xty += rows_w.T @ batch.y.reshape(-1)
         cache.append((Gall, Vinv, W))
-    return M, Xty, logdet_v, cache
+    return M, logdet_v, cache
+
+
+def _xty(struct: VarianceStructure, cache) -> np.ndarray:
+    """``X'V^-1 y`` from :func:`_inverse_blocks`' cache."""
+    p = struct.X.shape[1]
+    Xty = np.zeros(p)
+    for batch, (_, _, W) in zip(struct.batches, cache, strict=True):
+        Xty += W.reshape(-1, p).T @ batch.y.reshape(-1)
+    return Xty
 
 
 def _compound_symmetric_inverse(batch: _Batch, phi: np.ndarray, K: int):
@@ -287,33 +302,28 @@ def _residual_sums(struct, beta, cache, *, fixed_derivatives: bool):
     ``X'V^-1 G_k e``, ``tr(V^-1 G_i V^-1 G_j)``, ``e'G_i V^-1 G_j e`` and, when
     ``fixed_derivatives``, ``X'V^-1 G_k V^-1 X`` and ``X'V^-1 G_i V^-1 G_j V^-1 X`` (REML only).
     """
+    tr_vg, tr_hh, A, B = _response_free_sums(struct, cache, fixed_derivatives=fixed_derivatives)
+    quad, y_pgp_y, q, v_vinv_v = _response_sums(struct, beta, cache)
+    return quad, tr_vg, y_pgp_y, q, tr_hh, v_vinv_v, A, B
+
+
+def _response_free_sums(struct, cache, *, fixed_derivatives: bool):
+    """The sums of :func:`_residual_sums` that do not involve the response: ``tr(V^-1 G_k)``,
+    ``tr(V^-1 G_i V^-1 G_j)`` and (``fixed_derivatives``) the ``X'V^-1 G V^-1 X`` sums."""
     K1, p = struct.n_par, struct.X.shape[1]
-    quad = 0.0
-    tr_vg, y_pgp_y, q = np.zeros(K1), np.zeros(K1), np.zeros((K1, p))
-    tr_hh, v_vinv_v = np.zeros((K1, K1)), np.zeros((K1, K1))
+    tr_vg, tr_hh = np.zeros(K1), np.zeros((K1, K1))
     A = np.zeros((K1, p, p)) if fixed_derivatives else None
     B = np.zeros((K1, K1, p, p)) if fixed_derivatives else None
     for batch, (Gall, Vinv, W) in zip(struct.batches, cache, strict=True):
         if batch.y.shape[1] == 1:
-            sums = _scalar_block_sums(batch, Gall, Vinv, W, beta, fixed_derivatives)
-            quad += sums[0]
-            totals = (tr_vg, y_pgp_y, q, tr_hh, v_vinv_v, A, B)
-            for total, part in zip(totals, sums[1:], strict=True):
+            sums = _scalar_block_free_sums(batch, Gall, Vinv, fixed_derivatives)
+            for total, part in zip((tr_vg, tr_hh, A, B), sums, strict=True):
                 if part is not None:
                     total += part  # in place
             continue
-        r = batch.y - batch.X @ beta
-        e = np.matmul(Vinv, r[..., None])[..., 0]
-        quad += float(np.vdot(e, r))
         H = np.matmul(Vinv[None], Gall)  # (K1, m, nb, nb)
-        Ge = np.matmul(Gall, e[None, ..., None])[..., 0]  # (K1, m, nb)
-        VGe = np.matmul(Vinv[None], Ge[..., None])[..., 0]
         tr_vg += np.trace(H, axis1=-2, axis2=-1).sum(axis=1)
-        y_pgp_y += (Ge * e[None]).sum(axis=(1, 2))
-        rows_w = W.reshape(-1, p)
-        q += Ge.reshape(K1, -1) @ rows_w
         tr_hh += _pair_traces(H, H)
-        v_vinv_v += Ge.reshape(K1, -1) @ VGe.reshape(K1, -1).T
         if fixed_derivatives:
             # Patterns that vanish on this whole batch (a group effect no block here loads on)
             # add exact zeros: left out of the costliest sums (p x p per row and pair).
@@ -322,15 +332,44 @@ def _residual_sums(struct, beta, cache, *, fixed_derivatives: bool):
             GW = np.matmul(Gact, W[None])  # (K, m, nb, p)
             VGW = np.matmul(Vinv[None], GW)
             gw = GW.reshape(act.size, -1, p)
-            A[act] += rows_w.T[None] @ gw
+            A[act] += W.reshape(-1, p).T[None] @ gw
             B[np.ix_(act, act)] += (np.swapaxes(gw, 1, 2)[:, None]
                                     @ VGW.reshape(act.size, -1, p)[None])  # fmt: skip
-    return quad, tr_vg, y_pgp_y, q, tr_hh, v_vinv_v, A, B
+    return tr_vg, tr_hh, A, B
 
 
-def _scalar_block_sums(batch: _Batch, Gall, Vinv, W, beta, fixed_derivatives: bool):
-    """:func:`_residual_sums` over a batch of 1 × 1 blocks (tens of thousands in large designs:
-    the rotated rows of Balint groups) in closed form.
+def _response_sums(struct, beta, cache):
+    """The sums of :func:`_residual_sums` that involve the response: ``r'V^-1 r``,
+    ``e'G_k e``, ``X'V^-1 G_k e`` and ``e'G_i V^-1 G_j e``."""
+    K1, p = struct.n_par, struct.X.shape[1]
+    quad = 0.0
+    y_pgp_y, q, v_vinv_v = np.zeros(K1), np.zeros((K1, p)), np.zeros((K1, K1))
+    for batch, (Gall, Vinv, W) in zip(struct.batches, cache, strict=True):
+        if batch.y.shape[1] == 1:
+            # 1 x 1 blocks (the rotated rows of Balint groups): elementwise, in closed form.
+            v, g = Vinv[:, 0, 0], Gall[:, :, 0, 0]
+            r = batch.y[:, 0] - batch.X[:, 0, :] @ beta
+            e = v * r
+            quad += float(e @ r)
+            Ge = g * e
+            y_pgp_y += Ge @ e
+            q += Ge @ W[:, 0, :]
+            v_vinv_v += Ge @ (Ge * v).T
+            continue
+        r = batch.y - batch.X @ beta
+        e = np.matmul(Vinv, r[..., None])[..., 0]
+        quad += float(np.vdot(e, r))
+        Ge = np.matmul(Gall, e[None, ..., None])[..., 0]  # (K1, m, nb)
+        VGe = np.matmul(Vinv[None], Ge[..., None])[..., 0]
+        y_pgp_y += (Ge * e[None]).sum(axis=(1, 2))
+        q += Ge.reshape(K1, -1) @ W.reshape(-1, p)
+        v_vinv_v += Ge.reshape(K1, -1) @ VGe.reshape(K1, -1).T
+    return quad, y_pgp_y, q, v_vinv_v
+
+
+def _scalar_block_free_sums(batch: _Batch, Gall, Vinv, fixed_derivatives: bool):
+    """:func:`_response_free_sums` over a batch of 1 × 1 blocks (tens of thousands in large
+    designs: the rotated rows of Balint groups) in closed form.
 
     With scalar ``v = V^-1``, ``g_k = G_k`` and ``w = v x`` per block, every product is a
     weighted sum over the rows: ``X'V^-1 G_k V^-1 X = X' diag(g_k v^2) X`` and
@@ -339,16 +378,10 @@ def _scalar_block_sums(batch: _Batch, Gall, Vinv, W, beta, fixed_derivatives: bo
     K1 = Gall.shape[0]
     v = Vinv[:, 0, 0]
     g = Gall[:, :, 0, 0]  # (K1, m)
-    x = batch.X[:, 0, :]
-    rows_w = W[:, 0, :]
-    r = batch.y[:, 0] - x @ beta
-    e = v * r
-    quad = float(e @ r)
     H = g * v  # V^-1 G_k per block
-    Ge = g * e
-    sums = [quad, H.sum(axis=1), Ge @ e, Ge @ rows_w, H @ H.T, Ge @ (Ge * v).T, None, None]
+    sums = [H.sum(axis=1), H @ H.T, None, None]
     if fixed_derivatives:
-        p = x.shape[1]
+        p = batch.X.shape[2]
         # Patterns that vanish on the whole batch add exact zeros: left out.
         act = np.flatnonzero(np.any(g != 0, axis=1))
         pairs = [(i, j) for a, i in enumerate(act) for j in act[a:]]
@@ -365,7 +398,7 @@ def _scalar_block_sums(batch: _Batch, Gall, Vinv, W, beta, fixed_derivatives: bo
         A[act] = grams[: act.size]
         for (i, j), gram in zip(pairs, grams[act.size:], strict=True):
             B[i, j] = B[j, i] = gram
-        sums[6:] = [A, B]
+        sums[2:] = [A, B]
     return sums
 
 
@@ -399,7 +432,44 @@ def gls_solution(M: np.ndarray, Xty: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return C, C @ Xty, float(logdet_m)
 
 
-def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
+@dataclass(frozen=True)
+class ResponseFree:
+    """What :func:`reml_state` computes at ``phi`` from the design and the covariance patterns
+    alone, the same for every response on one structure (:func:`response_free`): ``C``,
+    ``dC/dphi``, ``log|V| + log|X'V^-1 X|``, the response-free parts of the gradient
+    (``tr(V^-1 G_k) - tr(C X'V^-1 G_k V^-1 X)``) and of the Hessian (``-tr(P G_i P G_j)``),
+    and per batch ``(G_all, V^-1, V^-1 X)``."""
+
+    phi: np.ndarray
+    cov_beta: np.ndarray
+    dcov: np.ndarray
+    logdet: float
+    gradient: np.ndarray
+    hessian: np.ndarray
+    cache: list = field(repr=False)
+
+
+def response_free(struct: VarianceStructure, phi: Sequence[float]) -> ResponseFree:
+    """The response-free part of :func:`reml_state` at ``phi`` (most of its cost: the inverse
+    blocks and the ``X'V^-1 G V^-1 X`` sums), to be reused for other responses on the same
+    structure (multiple imputation: every completed dataset's fit starts at the same
+    variances). ``reml_state(struct, phi, free=response_free(struct, phi))`` is bit-identical
+    to ``reml_state(struct, phi)``."""
+    phi = _check_phi(struct, phi)
+    M, logdet_v, cache = _inverse_blocks(struct, phi)
+    C, _, logdet_m = gls_solution(M, np.zeros(M.shape[0]))
+    tr_vg, tr_hh, A, B = _response_free_sums(struct, cache, fixed_derivatives=True)
+    CA = C[None] @ A  # (K1, p, p)
+    tr_cb = np.einsum("ab,ijba->ij", C, B)
+    tr_pgpg = tr_hh - tr_cb - tr_cb.T + np.einsum("iab,jba->ij", CA, CA)
+    return ResponseFree(phi=phi, cov_beta=C, dcov=CA @ C[None],
+                        logdet=logdet_v + float(logdet_m),
+                        gradient=tr_vg - np.einsum("kaa->k", CA), hessian=-tr_pgpg,
+                        cache=cache)  # fmt: skip
+
+
+def reml_state(struct: VarianceStructure, phi: Sequence[float], *,
+               free: ResponseFree | None = None) -> RemlState:
     """Evaluate GLS estimates, REML deviance and its exact derivatives at ``phi``.
 
     Parameters
@@ -407,6 +477,9 @@ def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
     struct : VarianceStructure
     phi : array_like
         Component variances followed by the residual variance (> 0).
+    free : ResponseFree, optional
+        :func:`response_free` of a structure with the same design and patterns at the same
+        ``phi`` (computed here when not given or at another ``phi``).
 
     Returns
     -------
@@ -420,20 +493,17 @@ def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
     differences of the deviance (tests) and against lme4's ``REMLcrit``.
     """
     phi = _check_phi(struct, phi)
+    if free is None or not np.array_equal(free.phi, phi):
+        free = response_free(struct, phi)
     n, p = struct.X.shape
-    M, Xty, logdet_v, cache = gls_blocks(struct, phi)
-    C, beta, logdet_m = gls_solution(M, Xty)
-    quad, tr_vg, y_pgp_y, q, tr_hh, v_vinv_v, A, B = _residual_sums(
-        struct, beta, cache, fixed_derivatives=True)
-    deviance = logdet_v + float(logdet_m) + quad + (n - p) * _LOG2PI
-    CA = C[None] @ A  # (K1, p, p)
-    gradient = tr_vg - np.einsum("kaa->k", CA) - y_pgp_y
-    tr_cb = np.einsum("ab,ijba->ij", C, B)
-    tr_pgpg = tr_hh - tr_cb - tr_cb.T + np.einsum("iab,jba->ij", CA, CA)
+    C = free.cov_beta
+    beta = C @ _xty(struct, free.cache)
+    quad, y_pgp_y, q, v_vinv_v = _response_sums(struct, beta, free.cache)
+    deviance = free.logdet + quad + (n - p) * _LOG2PI
+    gradient = free.gradient - y_pgp_y
     y_pgpgp_y = v_vinv_v - np.einsum("ia,ab,jb->ij", q, C, q)
-    hessian = -tr_pgpg + 2.0 * y_pgpgp_y
+    hessian = free.hessian + 2.0 * y_pgpgp_y
     hessian = (hessian + hessian.T) / 2.0
-    dcov = CA @ C[None]
     return RemlState(
         phi=phi,
         beta=beta,
@@ -441,7 +511,7 @@ def reml_state(struct: VarianceStructure, phi: Sequence[float]) -> RemlState:
         deviance=deviance,
         gradient=gradient,
         hessian=hessian,
-        dcov=dcov,
+        dcov=free.dcov,
     )
 
 
