@@ -213,3 +213,14 @@ def test_refitted_rows_do_not_depend_on_the_chunking(analysed):
         b = whole[whole["imputation"] == m].drop(columns="variance_components").reset_index(
             drop=True)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+def test_single_arm_refits_the_balint_drop_outs_only():
+    single = SUB[SUB["group"] == "balint"]
+    args = ARGS | {"control": None, "imputations": [0]}
+    held, refit = (mi.impute_and_analyse(single, refit=r, **args) for r in (False, True))
+    both = refit[refit["scenario"] == "delta_both"]
+    assert both["estimate"].isna().all() and set(both["reason"]) == {mi.SINGLE_ARM}
+    balint = (refit["scenario"] == "delta_balint") & (refit["delta"] != 0)
+    assert refit.loc[balint, "variance"].notna().all()
+    assert not np.allclose(refit.loc[balint, "variance"], held.loc[balint, "variance"])

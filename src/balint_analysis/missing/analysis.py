@@ -335,7 +335,11 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
 
 def _refitted_rows(fit, design, y, L, shift_rows, mar, start, deltas, post,
                    estimable) -> dict:
-    """The δ rows of one imputation from refits at the δ nodes (:mod:`.refit`)."""
+    """The δ rows of one imputation from refits at the δ nodes (:mod:`.refit`); none for
+    ``delta_both`` in a single-arm design (its rows only say that there is no comparison arm)."""
+    if design.data.control is None:
+        shift_rows = {"delta_balint": shift_rows["delta_balint"]}
+
     def analyse(scores: np.ndarray, phi: np.ndarray):
         est, var, dfc, _, optimum = _analyse_completed(fit, design, scores, L, {}, phi)
         return est, var, dfc, optimum
