@@ -199,6 +199,11 @@ def test_caveat_clause_in_the_other_situations():
     assert robust == ("even a difference of 1.0 SD between those who left the Balint groups and "
                       "similar participants who stayed would leave the result its statistical "
                       "support")  # fmt: skip
+    null_robust = caveat_clause(EE, mar=mar_row(-2.2, 4.9), tipping=tip(None),
+                                grid=grid(-2.2, 4.9), plausible_sd=0.5)  # fmt: skip
+    assert null_robust == ("even a difference of 1.0 SD between those who left the Balint groups "
+                           "and similar participants who stayed would not give the result "
+                           "statistical support")  # fmt: skip
     null = caveat_clause(EE, mar=mar_row(-2.2, 4.9), tipping=tip(-6.5), grid=grid(-2.2, 4.9),
                          plausible_sd=0.5)  # fmt: skip
     assert null == ("the result would gain statistical support only if those who left the "

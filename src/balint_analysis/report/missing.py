@@ -146,11 +146,12 @@ def caveat_clause(info: ScaleInfo, *, mar: Mapping[str, Any] | None,
                 f"scored, on average, {size} {way} than similar participants who stayed, "
                 f"{verdict}")
     widest = grid["delta_sd"].abs().max() if len(grid) else math.nan
-    if significant and not is_missing(widest):
-        return (f"even a difference of {_sd_text(float(widest))} SD between those who left the "
-                "Balint groups and similar participants who stayed would leave the result its "
-                "statistical support")
-    return ""
+    if is_missing(widest):
+        return ""
+    return (f"even a difference of {_sd_text(float(widest))} SD between those who left the "
+            "Balint groups and similar participants who stayed would "
+            + ("leave the result its statistical support" if significant
+               else "not give the result statistical support"))  # fmt: skip
 
 
 def _rows(table: pd.DataFrame, inst: str, scale: str, t: str, scenario: str) -> pd.DataFrame:
