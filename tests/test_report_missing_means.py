@@ -249,6 +249,7 @@ def test_rendered_section_shows_the_means_and_the_footnote():
         "Depersonalization (MBI-HSS)post")[:2]
     assert "3.1 points (0.31 SD) worse" in ee_row and "†" not in ee_row  # refitted
     assert "3.1 points (0.31 SD) worse †" in dp_row  # held at MAR: footnoted
+    assert "— †" not in text  # no footnote mark on a cell without a tipping point
     assert "† Approximate, slightly optimistic" in text
     methods = html[html.index('id="methods"'):]
     assert "For emotional exhaustion the model's variances were estimated afresh at each δ; " \
