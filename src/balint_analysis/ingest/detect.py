@@ -175,20 +175,35 @@ def _has_content(text: str) -> bool:
     return bool(text[:4096].replace("\ufeff", "").strip() or text.replace("\ufeff", "").strip())
 
 
-def _records(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
-    """The non-blank records of ``text`` (leading byte-order marks skipped) and the line
-    number each starts on.
+def _utf8_body(data: bytes, text: str, used: str) -> tuple[bytes, int] | None:
+    """``(data, offset)`` when ``text`` is ``data`` decoded strictly as UTF-8, ``offset`` the
+    byte where ``text``'s first character starts; else None (another encoding)."""
+    try:
+        codec = codecs.lookup(used).name
+    except LookupError:
+        return None
+    if codec == "utf-8":
+        return data, 0
+    if codec == "utf-8-sig":  # the decoder dropped one leading byte-order mark, if any
+        return data, 3 if data.startswith(b"\xef\xbb\xbf") else 0
+    return None
 
-    Bounded memory on large exports: the text is read through a UTF-8 byte stream (a
-    ``StringIO`` held it at 4 bytes per character) and equal cells share one string object
-    (``sys.intern``: an item column repeats a handful of answers over a million rows, which
-    were a million separate strings).
+
+def _records(body: bytes, start: int, delimiter: str) -> tuple[list[list[str]], list[int]]:
+    """The non-blank records of the UTF-8 text ``body[start:]`` (leading byte-order marks
+    skipped) and the line number each starts on.
+
+    Bounded memory on large exports: the text is read through a UTF-8 byte stream over the
+    file's own bytes where it is UTF-8 (no second copy; a ``StringIO`` held it at 4 bytes per
+    character) and equal cells share one string object (``sys.intern``: an item column
+    repeats a handful of answers over a million rows, which were a million separate strings).
     """
     import sys
 
-    marks = re.match("\ufeff*", text).end()  # type: ignore[union-attr]
-    stream = io.BytesIO(text.encode("utf-8", errors="surrogatepass"))
-    stream.seek(3 * marks)  # U+FEFF is three bytes in UTF-8
+    while body.startswith(b"\xef\xbb\xbf", start):  # U+FEFF is three bytes in UTF-8
+        start += 3
+    stream = io.BytesIO(body)
+    stream.seek(start)
     lines = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogatepass", newline="")
     intern = sys.intern
     records, positions = [], []
@@ -196,6 +211,7 @@ def _records(text: str, delimiter: str) -> tuple[list[list[str]], list[int]]:
         if "".join(record).strip():
             records.append(list(map(intern, record)))
             positions.append(number)
+    lines.detach()  # the stream over ``body`` is let go with it
     return records, positions
 
 
@@ -224,13 +240,20 @@ def read_table(
     delim = delimiter or sniff_delimiter(first_line)
     if delim == "tab":
         delim = "\t"
+    notes = {"mojibake_suspected": True} if _MOJIBAKE.search(text[:100_000]) else {}
+    # The records are parsed from the file's bytes when they are UTF-8, else from the text
+    # encoded once; the decoded text is let go first (a large export was held three times).
+    utf8 = _utf8_body(data, text, used)
+    body, start = utf8 if utf8 else (text.encode("utf-8", errors="surrogatepass"), 0)
+    del text, utf8
     try:
-        records, positions = _records(text, delim)
+        records, positions = _records(body, start, delim)
     except csv.Error as exc:
         raise InputError(
             f"{path}: not a well-formed delimited file ({exc}); it may be truncated inside a "
             "quoted field. Export it again."
         ) from None
+    del body
     if not records:
         raise InputError(f"{path}: the file is empty. Export the data again.")
     width = len(records[0])
@@ -251,7 +274,6 @@ def read_table(
             f"{path}: row {n} has {len(rec)} fields but the header has {width}. The file is "
             "damaged (a stray delimiter or quote); export it again or fix that row."
         )
-    notes = {"mojibake_suspected": True} if _MOJIBAKE.search(text[:100_000]) else {}
     dec = decimal or detect_decimal(records, delim)
     return TextTable(path=path, encoding=used, delimiter=delim, records=records, decimal=dec,
                      positions=positions, notes=notes)  # fmt: skip
