@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 
@@ -26,14 +28,23 @@ FLAG_COLUMNS = ["source", "row", "timepoint", "group", "flag", "instrument", "va
 def longstring(values: np.ndarray) -> np.ndarray:
     """Longest run of identical consecutive non-missing values in each row of a 2-D array."""
     n, k = values.shape
-    if k == 0:
-        return np.zeros(n, dtype=np.int64)
-    run = np.where(np.isnan(values[:, 0]), 0, 1)
-    best = run.copy()
-    for j in range(1, k):
-        same = (values[:, j] == values[:, j - 1]) & ~np.isnan(values[:, j])
-        run = np.where(same, run + 1, np.where(np.isnan(values[:, j]), 0, 1))
-        best = np.maximum(best, run)
+    return _longest_runs((values[:, j] for j in range(k)), n)
+
+
+def _longest_runs(columns: Iterable[np.ndarray], n: int) -> np.ndarray:
+    """:func:`longstring` of the 2-D array whose columns ``columns`` yields in order, one
+    column at a time (an instrument's answers never copied into one float matrix)."""
+    best = np.zeros(n, dtype=np.int64)
+    previous = run = None
+    for column in columns:
+        if previous is None:
+            run = np.where(np.isnan(column), 0, 1)
+            best = run.copy()
+        else:
+            same = (column == previous) & ~np.isnan(column)
+            run = np.where(same, run + 1, np.where(np.isnan(column), 0, 1))
+            best = np.maximum(best, run)
+        previous = column
     return best
 
 
@@ -63,7 +74,8 @@ def careless_flags(valid: pd.DataFrame, instruments: dict[str, Instrument], *,
         n_items += len(cols)
         if not cols or not _mixed_keying(inst):
             continue
-        ls = longstring(valid[cols].to_numpy(dtype=float, na_value=np.nan))
+        ls = _longest_runs((valid[c].to_numpy(dtype=float, na_value=np.nan) for c in cols),
+                           len(valid))  # fmt: skip
         need = int(np.ceil(longstring_share * len(cols)))
         add(ls >= need, "longstring", inst_id, ls, f">= {need} of {len(cols)} items")
     if "duration_s" in valid and n_items:

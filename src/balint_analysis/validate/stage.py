@@ -222,7 +222,9 @@ def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
 def _duplicates(df: pd.DataFrame) -> pd.DataFrame:
     """Reject all but the latest answered submission per participant × timepoint."""
     when = pd.to_datetime(df["submitted_at"], errors="coerce", format="mixed")
-    answered = df[item_columns(df)].notna().any(axis=1)
+    answered = np.zeros(len(df), dtype=bool)
+    for col in item_columns(df):  # column by column: no rows x items table of flags
+        answered |= df[col].notna().to_numpy()
     # Only the columns the decision and the reason use: sorting whole rows copied every answer.
     slim = df[["participant_id", "timepoint", "source", "row"]]
     order = slim.assign(_answered=answered, _when=when, _pos=np.arange(len(df))).sort_values(
