@@ -54,6 +54,10 @@ def _column_text(values: pd.Series, float_format: str,
     elif isinstance(dtype, np.dtype) and dtype.kind in "iub":
         index, uniques = pd.factorize(values.to_numpy())
         texts = [str(u) for u in uniques.tolist()]  # Python ints and bools, as ``str`` writes
+    elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
+        # Nullable integers (answers as codes): ``to_csv`` writes ``str`` of each, missing empty.
+        index, uniques = pd.factorize(values, use_na_sentinel=True)
+        texts = [str(u) for u in uniques.tolist()]
     elif (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
         index, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
         if not all(isinstance(u, str) for u in uniques):

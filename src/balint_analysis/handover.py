@@ -118,3 +118,20 @@ def column_from_uniques(
     out = column.take(codes)
     out.index = pd.RangeIndex(len(values))
     return out.rename(name)
+
+
+def narrowed(column: pd.Series, dtype: str | None) -> pd.Series:
+    """``column`` in the nullable integer ``dtype`` (``"Int8"``, ``"Int16"``) when that is
+    exact, else unchanged: every value present a whole number within the type's range and no
+    ``-0.0`` (written ``-0``, where an integer is written ``0``), so the column is written
+    and scored exactly as before.
+    """
+    if dtype is None or not isinstance(column.dtype, np.dtype) or column.dtype.kind not in "fi":
+        return column
+    values = column.to_numpy(dtype=float)
+    present = values[~np.isnan(values)]
+    limits = np.iinfo(dtype.lower())
+    exact = (np.array_equal(present, np.trunc(present))
+             and (not present.size or limits.min <= present.min() <= present.max() <= limits.max)
+             and not np.signbit(present[present == 0]).any())  # fmt: skip
+    return column.astype(dtype) if exact else column

@@ -27,7 +27,7 @@ timepoint (:func:`flag_counts`, ``flags.csv``); no per-person flag leaves this m
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from balint_analysis.instruments import Instrument, Scale
 __all__ = [
     "FLAG_COLUMNS",
     "SCORE_COLUMNS",
+    "answer_dtypes",
     "categorise",
     "cronbach_alpha",
     "flag_counts",
@@ -55,6 +56,24 @@ __all__ = [
 SCORE_COLUMNS = ["participant", "group", "timepoint", "instrument", "scale", "score", "n_items",
                  "n_answered", "category"]  # fmt: skip
 FLAG_COLUMNS = ["instrument", "flag", "group", "timepoint", "n_responses", "n_flagged"]
+
+
+def answer_dtypes(instruments: Mapping[str, Instrument]) -> dict[str, str]:
+    """The narrowest exact dtype of each item column ``<id>__<item>``: ``Int8`` (one byte a
+    cell and one for its missing mask, instead of float64's eight) when every answer code of
+    the instrument fits, else ``Int16``; an instrument with wider codes is left out.
+
+    Exact: the processed answers are the instrument's integer codes or missing, and
+    :func:`item_matrix` turns them into the same floats as from a float64 column.
+    """
+    dtypes = {}
+    for inst_id, inst in instruments.items():
+        codes = np.asarray(inst.allowed_values)
+        for name, info in (("Int8", np.iinfo(np.int8)), ("Int16", np.iinfo(np.int16))):
+            if codes.size and info.min <= codes.min() and codes.max() <= info.max:
+                dtypes.update({f"{inst_id}__{i}": name for i in inst.items})
+                break
+    return dtypes
 
 
 def item_matrix(responses: pd.DataFrame, instrument: Instrument) -> np.ndarray:

@@ -25,7 +25,7 @@ from balint_analysis.ingest.excel_damage import serial_times_to_iso
 from balint_analysis.ingest.items import comma_to_dot, find_column, map_items
 from balint_analysis.ingest.platforms import ADAPTERS, read_generic
 from balint_analysis.ingest.redcap import apply_dictionary, instrument_status
-from balint_analysis.io import sha256
+from balint_analysis.io import release_freed_memory, sha256
 from balint_analysis.privacy import classify_dropped_columns
 
 __all__ = ["IngestResult", "ingest", "load_table", "read_export", "read_roster"]
@@ -292,6 +292,7 @@ def ingest(
         frame, info = read_export(spec, config)
         frames.append(hand_over(frame) if hand_over else frame)
         del frame
+        release_freed_memory()  # the export's text records, before the next one is read
         infos.append(info)
     responses = _stack(frames)
     roster, roster_info = read_roster(config)
