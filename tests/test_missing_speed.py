@@ -147,3 +147,38 @@ def test_completed_data_fits_are_the_same_with_a_cold_or_a_warm_part_cache():
         assert np.array_equal(a, b) and np.array_equal(a, c)
     assert np.array_equal(cold[3]["delta_both"], warm[3]["delta_both"])
     assert np.array_equal(cold[4], warm[4])
+
+
+def test_scalar_rows_summed_per_covariance_pattern_give_the_same_reml_state():
+    from dataclasses import replace
+
+    from test_missing_rotation import completed
+
+    from balint_analysis.missing.rotation import exchangeable_rotation
+    from balint_analysis.models.lmm import _components
+    from balint_analysis.models.reml import (
+        group_scalar_rows,
+        ml_state,
+        reml_state,
+        variance_structure,
+    )
+
+    design, y = completed()
+    data, frame = design.data, design.data.frame
+    rotation = exchangeable_rotation(
+        frame["participant"].factorize()[0], frame["block"].to_numpy(), _components(data),
+        frame["timepoint"].map({t: k for k, t in enumerate(data.levels)}).to_numpy())
+    X, ry = rotation(data.X[:, data.keep]), rotation(y)
+    rows = variance_structure(X, ry, rotation.blocks, rotation.components)
+    grouped = replace(rows, batches=tuple(replace(b, derived={}) for b in rows.batches))
+    group_scalar_rows(grouped)
+    patterns = [b.derived["patterns"] for b in grouped.batches if "patterns" in b.derived]
+    assert len(patterns) == 1 and len(patterns[0][1]) < grouped.batches[0].y.shape[0] / 5
+    for phi in ([16.0, 3.0, 9.0], [2.0, 0.0, 30.0]):
+        a, b = reml_state(rows, phi), reml_state(grouped, phi)
+        assert b.deviance == pytest.approx(a.deviance, rel=1e-13)
+        for name in ("beta", "cov_beta", "gradient", "hessian", "dcov"):
+            assert getattr(b, name) == pytest.approx(getattr(a, name), rel=1e-11, abs=1e-13)
+        a, b = ml_state(rows, phi), ml_state(grouped, phi)
+        assert b.deviance == pytest.approx(a.deviance, rel=1e-13)
+        assert b.gradient == pytest.approx(a.gradient, rel=1e-11, abs=1e-13)

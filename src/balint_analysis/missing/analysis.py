@@ -69,6 +69,7 @@ from balint_analysis.models.newton import GRADIENT_TOL, minimise_with_boundary
 from balint_analysis.models.reml import (
     RemlState,
     ResponseFree,
+    group_scalar_rows,
     reml_state,
     response_free,
     variance_structure,
@@ -448,7 +449,9 @@ def _rotated_structure(data: ModelData):
     With a Balint-group term the structure is that of the rotated rows
     (:func:`.rotation.exchangeable_rotation`: exact, the same REML fit, but ``T × T`` and
     ``1 × 1`` blocks instead of one dense block per group; at W2 size ~4× cheaper per REML
-    evaluation)."""
+    evaluation), its ``1 × 1`` rows summed per covariance pattern
+    (:func:`~balint_analysis.models.reml.group_scalar_rows`: W2-sized evaluation ~19 → ~8 ms;
+    the same numbers to ~1e-13 relative)."""
     key = "rotated_structure"
     if key not in data.cache:
         frame = data.frame
@@ -464,6 +467,7 @@ def _rotated_structure(data: ModelData):
             X, blocks, components = rotation(X), rotation.blocks, rotation.components
             rotate = rotation
         struct = variance_structure(X, rows, blocks, components)
+        group_scalar_rows(struct)  # the rotated 1 x 1 rows: a few covariance patterns
         index = [b.y.astype(int) for b in struct.batches]
         data.cache[key] = (struct, index, rotate)
     return data.cache[key]

@@ -34,6 +34,7 @@ __all__ = [
     "VarianceStructure",
     "gls_blocks",
     "gls_solution",
+    "group_scalar_rows",
     "ml_state",
     "reml_state",
     "response_free",
@@ -248,6 +249,16 @@ def _inverse_blocks(struct: VarianceStructure, phi: np.ndarray):
     K = len(struct.names)
     for batch in struct.batches:
         Gall = batch.Gall
+        patterns = batch.derived.get("patterns")
+        if patterns is not None:  # 1 x 1 blocks by covariance pattern (group_scalar_rows)
+            codes, first, count, _, xx = patterns
+            v, logdet = _compound_symmetric_inverse(batch, phi, K, columns=first)
+            logdet_v += float(count @ logdet)
+            Vinv = v[codes]
+            W = Vinv * batch.X
+            M += (v[:, 0, 0] @ xx.reshape(v.shape[0], -1)).reshape(p, p)
+            cache.append((Gall, Vinv, W))
+            continue
         if batch.cs_weights is not None:
             Vinv, logdet = _compound_symmetric_inverse(batch, phi, K)
         else:
@@ -276,12 +287,15 @@ def _xty(struct: VarianceStructure, cache) -> np.ndarray:
     return Xty
 
 
-def _compound_symmetric_inverse(batch: _Batch, phi: np.ndarray, K: int):
+def _compound_symmetric_inverse(batch: _Batch, phi: np.ndarray, K: int,
+                                columns: np.ndarray | None = None):
     """``V^-1`` and ``log|V|`` of blocks ``V = s I + a J`` (size n) in closed form:
-    ``V^-1 = (I - a / (s + n a) J) / s``, ``log|V| = (n - 1) log s + log(s + n a)``."""
+    ``V^-1 = (I - a / (s + n a) J) / s``, ``log|V| = (n - 1) log s + log(s + n a)``; of the
+    blocks ``columns`` only when given."""
     n = batch.y.shape[1]
-    a = phi[:K] @ batch.cs_weights[:K]
-    s = phi[K:] @ batch.cs_weights[K:]
+    weights = batch.cs_weights if columns is None else batch.cs_weights[:, columns]
+    a = phi[:K] @ weights[:K]
+    s = phi[K:] @ weights[K:]
     lam = s + n * a
     if np.any(s <= 0) or np.any(lam <= 0):
         raise ValueError("marginal covariance is not positive definite")
@@ -376,10 +390,17 @@ def _scalar_block_free_sums(batch: _Batch, Gall, Vinv, fixed_derivatives: bool):
     ``X'V^-1 G_i V^-1 G_j V^-1 X = X' diag(g_i g_j v^3) X`` (symmetric in ``i, j``), one
     weighted Gram matrix per pattern and pair instead of an outer product per block."""
     K1 = Gall.shape[0]
-    v = Vinv[:, 0, 0]
-    g = Gall[:, :, 0, 0]  # (K1, m)
-    H = g * v  # V^-1 G_k per block
-    sums = [H.sum(axis=1), H @ H.T, None, None]
+    patterns = batch.derived.get("patterns")
+    if patterns is None:
+        v = Vinv[:, 0, 0]
+        g = Gall[:, :, 0, 0]  # (K1, m)
+        H = g * v  # V^-1 G_k per block
+        sums = [H.sum(axis=1), H @ H.T, None, None]
+    else:  # one column per covariance pattern, weighted by its number of rows
+        _, first, count, _, _ = patterns
+        v, g = Vinv[first, 0, 0], Gall[:, first, 0, 0]
+        H = g * v
+        sums = [H @ count, (H * count) @ H.T, None, None]
     if fixed_derivatives:
         p = batch.X.shape[2]
         # Patterns that vanish on the whole batch add exact zeros: left out.
@@ -391,6 +412,8 @@ def _scalar_block_free_sums(batch: _Batch, Gall, Vinv, fixed_derivatives: bool):
         for row, (i, j) in enumerate(pairs, start=act.size):
             np.multiply(H[i], hv[j], out=weights[row])
         upper, outer = _row_outer_products(batch)
+        if patterns is not None:
+            outer = patterns[3]  # the rows' outer products summed per pattern
         grams = np.zeros((len(weights), p, p))
         grams[:, upper[0], upper[1]] = weights @ outer  # one matrix product for all sums
         grams = grams + np.triu(grams, 1).swapaxes(1, 2)
@@ -410,6 +433,34 @@ def _row_outer_products(batch: _Batch) -> tuple[tuple[np.ndarray, np.ndarray], n
         upper = np.triu_indices(x.shape[1])
         batch.derived["outer"] = (upper, np.ascontiguousarray(x[:, upper[0]] * x[:, upper[1]]))
     return batch.derived["outer"]
+
+
+def group_scalar_rows(struct: VarianceStructure) -> None:
+    """Let the batches of 1 × 1 blocks of ``struct`` (and of its copies with another response)
+    be evaluated per covariance pattern instead of per row.
+
+    Every row of such a batch has ``V^-1 = v`` and ``G_k = g_k`` set by its pattern (its column
+    of the patterns' weights), so the weighted sums over the rows (``X'V^-1 X``, the traces,
+    ``X'V^-1 G V^-1 X``) are per-pattern weights times per-pattern sums computed here once: the
+    rotated rows of a W2-sized completed design (56,250 rows) have 2 patterns. The same
+    numbers as the per-row sums up to rounding (they are summed in another order), so the model
+    stage does not use it: it keeps its results bit-identical across versions.
+    """
+    for batch in struct.batches:
+        if batch.y.shape[1] != 1 or batch.cs_weights is None or "patterns" in batch.derived:
+            continue
+        columns, first, codes, count = np.unique(batch.Gall[:, :, 0, 0], axis=1,
+                                                 return_index=True, return_inverse=True,
+                                                 return_counts=True)  # fmt: skip
+        codes = codes.reshape(-1)
+        upper, outer = _row_outer_products(batch)
+        member = (codes[None, :] == np.arange(columns.shape[1])[:, None]).astype(float)
+        sums = member @ outer  # (patterns, p(p+1)/2)
+        p = batch.X.shape[2]
+        xx = np.zeros((len(sums), p, p))
+        xx[:, upper[0], upper[1]] = sums
+        xx = xx + np.triu(xx, 1).swapaxes(1, 2)
+        batch.derived["patterns"] = (codes, first, count.astype(float), sums, xx)
 
 
 def _check_phi(struct: VarianceStructure, phi) -> np.ndarray:
