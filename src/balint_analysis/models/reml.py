@@ -449,13 +449,16 @@ def group_scalar_rows(struct: VarianceStructure) -> None:
     for batch in struct.batches:
         if batch.y.shape[1] != 1 or batch.cs_weights is None or "patterns" in batch.derived:
             continue
-        columns, first, codes, count = np.unique(batch.Gall[:, :, 0, 0], axis=1,
-                                                 return_index=True, return_inverse=True,
-                                                 return_counts=True)  # fmt: skip
+        _, first, codes, count = np.unique(batch.Gall[:, :, 0, 0], axis=1,
+                                           return_index=True, return_inverse=True,
+                                           return_counts=True)  # fmt: skip
+        if 2 * len(first) > batch.y.shape[0]:
+            continue  # hardly fewer patterns than rows: nothing to gain
         codes = codes.reshape(-1)
         upper, outer = _row_outer_products(batch)
-        member = (codes[None, :] == np.arange(columns.shape[1])[:, None]).astype(float)
-        sums = member @ outer  # (patterns, p(p+1)/2)
+        order = np.argsort(codes, kind="stable")
+        starts = np.concatenate([[0], np.cumsum(count)[:-1]])
+        sums = np.add.reduceat(outer[order], starts, axis=0)  # (patterns, p(p+1)/2)
         p = batch.X.shape[2]
         xx = np.zeros((len(sums), p, p))
         xx[:, upper[0], upper[1]] = sums
