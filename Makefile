@@ -20,8 +20,11 @@ venv: $(STAMP)
 run: $(STAMP)
 	$(VENV)/bin/balint-analysis run --config $(CONFIG) --cores $(CORES)
 
+# One pytest-xdist worker per core; each test file stays in one worker (its module fixtures,
+# e.g. one end-to-end run, are made once), the SLURM tests share one (xdist_group "slurm"),
+# the slowest files start first (tests/conftest.py, SLOWEST_FILES).
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadgroup --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

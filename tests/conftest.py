@@ -31,6 +31,21 @@ QUALTRICS_META = [
 
 
 
+#: The slowest test files (end-to-end runs; tens of seconds each), slowest first. They are
+#: collected first, so `make test`'s pytest-xdist workers (--no-loadscope-reorder) start with
+#: them and no worker is left alone with one of them at the end.
+SLOWEST_FILES = ("test_docs.py", "test_power.py", "test_reruns.py", "test_slurm.py",
+                 "test_programme_workflow.py", "test_pii_corpus.py", "test_layouts_e2e.py",
+                 "test_processes.py", "test_workflow.py", "test_report_browser.py",
+                 "test_programme_browser.py", "test_report_e2e.py", "test_scaffold.py",
+                 "test_models_recovery.py")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(SLOWEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: others keep order
+
+
 @pytest.fixture(autouse=True)
 def _restore_working_directory(monkeypatch):
     """Every test starts and ends in the directory pytest started in: the CLI's ``main``

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from project_helpers import FEW_IMPUTATIONS
 
 from tests import exports_factory as xf
 
@@ -84,6 +85,7 @@ def _write_cohort(root: Path) -> dict:
         "instruments": {"pss10": "PSS_{i}"},
         "analysis": {"primary": "pss10.total", "covariates": ["age"], "min_cell_size": 1},
         "privacy": {"key_env": "BALINT_ID_KEY", "allow_demo_key": True},
+        "missing_data": FEW_IMPUTATIONS,
     }  # fmt: skip
     (root / "config").mkdir()
     (root / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from project_helpers import DEMO_CONFIG, copy_repository
+from project_helpers import DEMO_CONFIG, FEW_IMPUTATIONS, copy_repository
 
 from balint_analysis.config import load_config
 from balint_analysis.errors import InputError
@@ -143,6 +143,7 @@ def test_a_cohort_with_a_categorical_covariate_runs_through(tmp_path):
     config = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     config["analysis"]["covariates"] = ["age", "gender"]
     config["analysis"]["covariate_levels"] = {"gender": ["female", "male", "diverse"]}
+    config["missing_data"] = FEW_IMPUTATIONS
     path = work / "config" / "categorical.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}

@@ -17,6 +17,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from project_helpers import REPO, answer_todos, copy_repository
 
@@ -70,6 +71,10 @@ def assert_nothing_of_the_demo(work: Path, cohort: str) -> None:
 
 def test_tutorial_then_readme_leave_the_demo_untouched(copy):
     demo_before = digests(copy / "data/processed/demo") | digests(copy / "reports/demo")
+    # `make run` imputed with the documented default (M = 50); other end-to-end tests use fewer.
+    pooled = pd.read_csv(copy / "data/processed/demo/missing_data.csv")
+    mar = pooled[pooled["scenario"] == "mar"]
+    assert len(mar) and (mar["m"] == 50).all() and mar["estimate"].notna().all()
 
     # The tutorial, every bash block in order, as one shell session.
     proc = sh(copy, "\n".join(bash_blocks(REPO / "docs/tutorial.md")))

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from project_helpers import FIXTURES, REPO
+from project_helpers import FIXTURES, REPO, use_few_imputations
 
 from balint_analysis.simulate import simulate_cohort, write_cohort
 
@@ -119,6 +119,7 @@ def test_init_check_run_without_leaking_identifiers(layout, tmp_path):
     config = tmp_path / "config" / f"{layout}.yaml"
     text = config.read_text(encoding="utf-8")
     config.write_text(re.sub(r"(?m)^title: .*$", "title: Layout cohort", text), encoding="utf-8")
+    use_few_imputations(config)
     proc = call("check", "--config", str(config))
     assert proc.returncode == 0, proc.stdout[-2000:]
     proc = call("run", "--config", str(config), "--cores", "2")

@@ -24,7 +24,7 @@ import exports_factory as xf
 import pandas as pd
 import pytest
 import yaml
-from project_helpers import DEMO_CONFIG, copy_repository
+from project_helpers import DEMO_CONFIG, FEW_IMPUTATIONS, copy_repository
 
 from balint_analysis.config_schema import check_schema, read_yaml
 from balint_analysis.errors import InputError
@@ -223,6 +223,7 @@ CONFIG = {
     ],
     "instruments": {"pss10": "PSS_{i}"},
     "analysis": {"primary": "pss10.total", "covariates": ["age"]},
+    "missing_data": FEW_IMPUTATIONS,
 }  # fmt: skip
 
 

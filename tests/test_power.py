@@ -239,14 +239,19 @@ def test_one_core_and_other_chunking_give_the_same_bytes(local_power, tmp_path):
 def test_default_grid_power_is_one_for_large_effects_and_alpha_for_none(tmp_path):
     work = _workdir(tmp_path)
     config = yaml.safe_load((work / "config/config.yaml").read_text())
-    # The documented default grid (48 cells) and its mechanism panel (2 cells, MAR and MNAR);
-    # 100 instead of the default 200 replicates per cell keeps this test near a minute.
-    config["power"] = {"replicates": 100, "chunk_size": 50}
+    # 12 of the documented default grid's 48 cells (the grid itself is checked in
+    # test_grid_and_settings): the smallest and the largest design, d = 0, 0.3 and 0.8, the two
+    # lower ICCs (few Balint groups and a small ICC give boundary fits); and the default
+    # mechanism panel (n = 60, d = 0.3, ICC 0.05; its MCAR cell too, as 60 is not in this grid).
+    # 100 instead of the default 200 replicates per cell: a third of the whole grid's CPU time.
+    config["power"] = {"replicates": 100, "chunk_size": 50,
+                       "grid": {"n_per_arm": [20, 100], "effect_d": [0.0, 0.3, 0.8],
+                                "icc": [0.02, 0.05]}}  # fmt: skip
     (work / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     proc = _snakemake(work, "--cores", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     power = pd.read_csv(work / "data/processed/plan/power/power.csv")
-    assert len(power) == 50 and (power["replicates"] == 100).all()
+    assert len(power) == 15 and (power["replicates"] == 100).all()
     panel = power[power["mechanism_panel"]].set_index("attrition_mechanism")
     power = power[~power["mechanism_panel"]]
     # MAR is ignorable for the primary model: unbiased; MNAR (delta 0.5, 27.75% missing at the
@@ -270,6 +275,7 @@ def test_default_grid_power_is_one_for_large_effects_and_alpha_for_none(tmp_path
 
 @pytest.mark.slurm
 @pytest.mark.e2e
+@pytest.mark.xdist_group("slurm")  # in the worker of tests/test_slurm.py, never beside it
 def test_slurm_run_equals_local_run(local_power, tmp_path):
     reason = slurm_unavailable()
     if reason:
@@ -278,6 +284,10 @@ def test_slurm_run_equals_local_run(local_power, tmp_path):
                            capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
     assert setup.returncode == 0, setup.stderr
     work = _workdir(tmp_path)
+    # Two chunk jobs (the local run has four: chunking changes no byte, see above) and the gather.
+    config = yaml.safe_load((work / "config/config.yaml").read_text())
+    config["power"]["chunk_size"] = 20
+    (work / "config/config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     try:
         proc = _snakemake(work, "--workflow-profile", str(REPO / "workflow/profiles/slurm"),
                           "--slurm-init-seconds-before-status-checks", "2", "--jobs", "4",

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from project_helpers import use_few_imputations
 
 from balint_analysis.report import render_report
 
@@ -396,6 +397,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
          "small"],
         cwd=work, check=True, capture_output=True, text=True,
     )  # fmt: skip
+    use_few_imputations(work / "config" / "config.yaml")
     env = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(ROOT / "workflow" / "Snakefile"),

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from project_helpers import use_few_imputations
 
 from balint_analysis.instruments import load_instrument
 from balint_analysis.report.text import fmt, fmt_ci, fmt_p, tp_label
@@ -78,6 +79,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
          COHORT],
         cwd=work, check=True, capture_output=True, text=True,
     )  # fmt: skip
+    use_few_imputations(work / "config" / "config.yaml")
     env = {k: v for k, v in os.environ.items() if k != "BALINT_ID_KEY"}
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "workflow" / "Snakefile"),

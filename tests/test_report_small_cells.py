@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import answers, qualtrics_csv
+from project_helpers import FEW_IMPUTATIONS
 
 from balint_analysis.report.text import fmt
 
@@ -67,6 +68,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "instruments": {"mbi_hss": "MBI_{i}", "pss10": "PSS_{i}"},
         "analysis": {"primary": "mbi_hss.emotional_exhaustion", "min_cell_size": 5},
         "privacy": {"key_env": "BALINT_TEST_KEY_UNSET", "allow_demo_key": True},
+        "missing_data": FEW_IMPUTATIONS,
     }  # fmt: skip
     (work / "config").mkdir()
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")

@@ -20,9 +20,16 @@ from pathlib import Path
 
 import pytest
 import yaml
-from project_helpers import REPO, copy_repository, documented_keys
+from project_helpers import REPO, copy_repository, documented_keys, use_few_imputations
 
-from balint_analysis.stages import jobs_for_key
+from balint_analysis.config_schema import apply_defaults, check_schema, load_schema
+from balint_analysis.stages import (
+    DOWNSTREAM,
+    STAGE_KEYS,
+    first_stages,
+    jobs_for_key,
+    stage_config,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -161,13 +168,28 @@ SECTION_EXAMPLE = {"design": "design.randomised", "participants": "participants.
 TINY_POWER = {"replicates": 2, "chunk_size": 2, "seed": 1,
               "grid": {"n_per_arm": [20], "group_size": [10], "effect_d": [0.3], "icc": [0.05],
                        "attrition": [0.15], "timepoints": [2], "prepost_r": [0.6]}}  # fmt: skip
+# Few imputations in two chunk jobs: what reruns does not depend on M (50 would cost ~10 s CPU).
+TWO_IMPUTATION_CHUNKS = {"imputations": 4, "chunk_size": 2}
+# Keys whose change Snakemake itself plans (a dry run each): every distinct set of re-run jobs,
+# and every way a key reaches a job besides its params: input files (roster, exports, custom
+# instrument definitions), output paths (cohort), the number of chunk jobs, the power target.
+DRY_RUN_KEYS = ("title", "synthetic", "cohort", "instrument_definitions", "participants.path",
+                "exports[].path", "privacy.key_env", "analysis.primary",
+                "analysis.primary_timepoint", "analysis.alpha", "missing_data.chunk_size",
+                "power.chunk_size", "power.seed")  # fmt: skip
+STAGE_RULES = Path("workflow/rules")
+
+
+def base_config() -> dict:
+    """The demo's config with a tiny power grid and few imputations (the runs' config)."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text(encoding="utf-8"))
+    return config | {"power": TINY_POWER, "missing_data": TWO_IMPUTATION_CHUNKS}
 
 
 @pytest.fixture(scope="module")
 def ran(tmp_path_factory) -> tuple[Path, dict]:
     work = copy_repository(tmp_path_factory.mktemp("reruns"))
-    config = yaml.safe_load((work / "config" / "config.yaml").read_text(encoding="utf-8"))
-    config["power"] = TINY_POWER
+    config = base_config()
     (work / "config" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     for src, dst in (("pre_qualtrics.csv", "pre2.csv"), ("participants.csv", "roster2.csv"),
                      ("post_redcap.csv", "dictionary.csv")):
@@ -187,10 +209,40 @@ def dry_run(work: Path, config: dict, name: str, target: str, env=None) -> set[s
     return planned_jobs(proc.stdout + proc.stderr)
 
 
+def changed(config: dict, key: str) -> dict:
+    out = copy.deepcopy(config)
+    MUTATIONS[key](out)
+    return out
+
+
+def with_downstream(stages: set[str]) -> set[str]:
+    jobs, todo = set(), list(stages)
+    while todo:
+        stage = todo.pop()
+        if stage not in jobs:
+            jobs.add(stage)
+            todo.extend(DOWNSTREAM[stage])
+    return jobs
+
+
 def test_every_documented_key_has_a_change():
     keys = documented_keys()
     assert len(keys) >= 50  # the README's tables were parsed
     assert sorted(set(keys) - set(MUTATIONS)) == []
+    assert set(DRY_RUN_KEYS) <= set(keys)
+
+
+def test_every_rule_gets_exactly_its_stage_keys_as_params():
+    """The mechanism the in-process check below relies on: each stage's rule has the stage's
+    own keys (and nothing else of the config) as its one ``config`` param."""
+    wired = {}
+    for smk in ("prepare", "model", "report", "missing", "power"):
+        text = (REPO / STAGE_RULES / f"{smk}.smk").read_text(encoding="utf-8")
+        for rule, body in re.findall(r"^rule (\w+):\n(.*?)(?=^rule |\Z)", text, re.S | re.M):
+            wired[rule] = re.findall(r"stage_config\(config, \"(\w+)\"\)", body)
+            assert "config[" not in body and "config.get" not in body, rule
+    wired.pop("power")  # the target only collects power_gather's outputs
+    assert wired == {stage: [stage] for stage in STAGE_KEYS}
 
 
 def test_unchanged_config_plans_nothing(ran):
@@ -199,21 +251,40 @@ def test_unchanged_config_plans_nothing(ran):
     assert dry_run(work, config, "same_power", "power") == set()
 
 
-def test_each_key_change_reruns_exactly_its_stages(ran):
+def test_each_key_change_changes_exactly_the_params_of_its_stages():
+    """Every documented key, in process: its change is a valid config that alters the params
+    (:func:`stage_config`) of exactly the stages :func:`jobs_for_key` names first."""
+    schema = load_schema()
+    before = apply_defaults(base_config(), schema)
+    wrong = {}
+    for key in documented_keys():
+        after_raw = changed(base_config(), key)
+        check_schema(after_raw)
+        after = apply_defaults(after_raw, schema)
+        differ = {s for s in STAGE_KEYS if stage_config(before, s) != stage_config(after, s)}
+        want = jobs_for_key(SECTION_EXAMPLE.get(key, key))
+        if with_downstream(differ) != want:
+            wrong[key] = (sorted(with_downstream(differ)), sorted(want))
+    assert wrong == {}
+
+
+def test_each_kind_of_key_change_reruns_exactly_its_stages(ran):
+    """Snakemake's own plan for representative keys (DRY_RUN_KEYS): all stages and all ways a
+    key reaches a job. The test above covers every other key through the same params."""
     work, config = ran
+    assert set().union(*(first_stages(SECTION_EXAMPLE.get(k, k)) for k in DRY_RUN_KEYS)) == set(
+        STAGE_KEYS)  # every stage's rule is planned by a key it reads itself
 
     def plan(key: str) -> tuple[str, set[str], set[str]]:
-        changed = copy.deepcopy(config)
-        MUTATIONS[key](changed)
         name = re.sub(r"\W+", "_", key)
         example = SECTION_EXAMPLE.get(key, key)
-        planned = dry_run(work, changed, name, "all")
+        planned = dry_run(work, changed(config, key), name, "all")
         if example.startswith("power") or example in ("analysis.alpha", "title"):
-            planned |= dry_run(work, changed, name + "_power", "power")
+            planned |= dry_run(work, changed(config, key), name + "_power", "power")
         return key, planned, jobs_for_key(example)
 
     with ThreadPoolExecutor(max_workers=2) as pool:
-        results = list(pool.map(plan, documented_keys()))
+        results = list(pool.map(plan, DRY_RUN_KEYS))
     wrong = {key: (sorted(got), sorted(want)) for key, got, want in results if got != want}
     assert wrong == {}
 
@@ -237,6 +308,7 @@ def test_the_report_says_when_the_pseudonyms_changed(tmp_path):
     from balint_analysis.identifiers import key_fingerprint
 
     work = copy_repository(tmp_path)
+    use_few_imputations(work / "config" / "config.yaml")
     first = {"BALINT_ID_KEY": "the-first-long-secret-key-0123456789"}
     second = {"BALINT_ID_KEY": "the-second-long-secret-key-9876543210"}
     assert snakemake(work, "--cores", "2", env=first).returncode == 0

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from project_helpers import answer_todos, run_init
+from project_helpers import answer_todos, run_init, use_few_imputations
 
 from balint_analysis.cli import main
 from balint_analysis.config_schema import check_schema
@@ -177,6 +177,7 @@ def test_init_from_another_directory_then_run_from_anywhere(tmp_path):
         config.read_text(encoding="utf-8").split("title: ", 1)[1].split("\n", 1)[0],
         "Clinic cohort")
     config.write_text(text, encoding="utf-8")
+    use_few_imputations(config)
     proc = subprocess.run([*cli, "run", "--config", str(config), "--cores", "2"], cwd=elsewhere,
                           env=env, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]

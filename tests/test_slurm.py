@@ -21,6 +21,9 @@ SETUP = REPO / "tests" / "slurm" / "setup-local-slurm.sh"
 TEARDOWN = REPO / "tests" / "slurm" / "teardown-local-slurm.sh"
 STATE = Path("/run/balint-local-slurm")
 CONF = Path("/etc/slurm/slurm.conf")
+# One local cluster per machine: all tests that start or stop it run in one pytest-xdist worker
+# (`make test` runs the suite with --dist loadgroup), one after the other.
+pytestmark = pytest.mark.xdist_group("slurm")
 
 
 # --- the watcher, with a fake controller -------------------------------------------------------

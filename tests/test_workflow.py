@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from project_helpers import FEW_IMPUTATIONS, use_few_imputations
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "workflow" / "Snakefile"
@@ -40,7 +41,8 @@ def simulate(workdir: Path, preset: str, seed: int, cohort: str) -> dict:
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("e2e")
-    config = simulate(workdir, "small", 11, "small")
+    simulate(workdir, "small", 11, "small")
+    config = use_few_imputations(workdir / "config" / "config.yaml")
     proc = snakemake(workdir, "--cores", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     return {"dir": workdir, "config": config, "proc": proc}
@@ -160,10 +162,12 @@ def test_report_is_written_and_self_contained(run):
     assert run["config"]["title"] in html or "Balint" in html
     assert "<svg" in html
     assert 'src="http' not in html and "href=\"http" not in html
-    # Multiple imputation ran with the defaults (M = 50) and the report words its tipping point.
+    # Multiple imputation ran (few imputations here; test_docs runs the demo's default M = 50)
+    # and the report words its tipping point.
     pooled = pd.read_csv(processed(run, "missing_data.csv"))
     mar = pooled[pooled["scenario"] == "mar"]
-    assert len(mar) and (mar["m"] == 50).all() and mar["estimate"].notna().all()
+    assert len(mar) and (mar["m"] == FEW_IMPUTATIONS["imputations"]).all()
+    assert mar["estimate"].notna().all()
     assert set(pooled["scenario"]) >= {"mar", "delta_balint", "delta_both"}
     assert len(pd.read_csv(processed(run, "tipping.csv")))
     section = html.split('id="dropout-h"', 1)[1].split("</section>", 1)[0]
