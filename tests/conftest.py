@@ -46,6 +46,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: others keep order
 
 
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadgroup`` as `make test` uses it: a test marked ``xdist_group`` runs in its
+    group's worker, any other test in its file's (xdist's own loadgroup sends unmarked tests
+    one by one, so a module fixture such as one end-to-end run would be made in each worker)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):  # xdist appends "@<group>"
+                return nodeid.rsplit("@", 1)[-1]
+            return nodeid.split("::", 1)[0]
+
+    return FileOrGroupScheduling(config, log)
+
+
 @pytest.fixture(autouse=True)
 def _restore_working_directory(monkeypatch):
     """Every test starts and ends in the directory pytest started in: the CLI's ``main``
