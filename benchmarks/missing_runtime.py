@@ -69,6 +69,7 @@ def held_versus_refit(sub, n_check: int) -> tuple[float, ...]:
     SE, relative SE difference (refit / held - 1: max and min) over the grid, and max relative
     SE difference within |δ| <= 0.5 SD."""
     from balint_analysis.missing import analysis as mi
+    from balint_analysis.missing.completed import analyse_completed
 
     fit, design, sd, reason = mi._primary(
         sub, timepoints=TIMEPOINTS, intervention="balint", control="control",
@@ -84,10 +85,10 @@ def held_versus_refit(sub, n_check: int) -> tuple[float, ...]:
         draw = mi.draw_parameters(fit, design, rng)
         y = mi.completed_scores(design, draw)
         start = np.asarray(fit.state.phi, dtype=float)
-        est0, var0, _, weights, phi0 = mi._analyse_completed(fit, design, y, L, shift, start)
+        est0, var0, _, weights, phi0 = analyse_completed(fit, design, y, L, shift, start)
         for name, rows in shift.items():
             for d_sd, d in zip(GRID_SD, GRID_SD * sd, strict=True):
-                est, var, _, _, _ = mi._analyse_completed(fit, design, y + d * rows, L, {},
+                est, var, _, _, _ = analyse_completed(fit, design, y + d * rows, L, {},
                                                          phi0)
                 held = est0 + d * weights[name]
                 de = np.abs(est - held)
@@ -106,6 +107,7 @@ def interpolated_versus_refit(sub, n_check: int) -> tuple[float, ...]:
     max relative SE difference between the linear interpolation of neighbouring grid rows and
     the node polynomial at the grid's midpoints."""
     from balint_analysis.missing import analysis as mi
+    from balint_analysis.missing.completed import analyse_completed
     from balint_analysis.missing.refit import delta_nodes, interpolate_polynomial
 
     fit, design, sd, reason = mi._primary(
@@ -124,14 +126,14 @@ def interpolated_versus_refit(sub, n_check: int) -> tuple[float, ...]:
         rng = np.random.default_rng(np.random.SeedSequence([1, 0, m]))
         y = mi.completed_scores(design, mi.draw_parameters(fit, design, rng))
         start = np.asarray(fit.state.phi, dtype=float)
-        *_, phi0 = mi._analyse_completed(fit, design, y, L, {}, start)
+        *_, phi0 = analyse_completed(fit, design, y, L, {}, start)
         for name, rows in shift.items():
-            at_nodes = np.array([mi._analyse_completed(fit, design, y + d * rows, L, {}, phi0)[1]
+            at_nodes = np.array([analyse_completed(fit, design, y + d * rows, L, {}, phi0)[1]
                                  for d in nodes])
             for d in deltas:
                 if np.isclose(nodes, d).any():
                     continue
-                est, var, _, _, _ = mi._analyse_completed(fit, design, y + d * rows, L, {}, phi0)
+                est, var, _, _, _ = analyse_completed(fit, design, y + d * rows, L, {}, phi0)
                 row = np.array([got[(name, d, t)][:2] for t in post])
                 worst[0] = max(worst[0], np.abs(np.sqrt(row[:, 1] / var) - 1).max())
                 worst[1] = max(worst[1], (np.abs(row[:, 0] - est) / np.sqrt(var)).max())
@@ -223,6 +225,7 @@ def w2_sized(args: argparse.Namespace) -> None:
     from missing_coverage import simulate_cohort
 
     from balint_analysis.missing import analysis as mi
+    from balint_analysis.missing.completed import completed_structure
 
     n = args.w2_participants
     sub, _ = simulate_cohort(n // 2, np.random.default_rng(2))
@@ -230,7 +233,7 @@ def w2_sized(args: argparse.Namespace) -> None:
     fit, design, _, _ = mi._primary(sub, timepoints=TIMEPOINTS, intervention="balint",
                                     control="control", covariates=["age"], covariate_levels={},
                                     use_clusters=True)
-    mi._structure(design)
+    completed_structure(design)
     primary = time.process_time() - start
     grid = list(GRID_SD * 8.0)
     per_imp = {}

@@ -150,6 +150,7 @@ def test_completed_data_analysis_is_the_primary_model():
     """Each completed dataset's estimate, variance and df are those of the primary model
     fitted to it (same Satterthwaite df as the model stage)."""
     from balint_analysis.missing import analysis
+    from balint_analysis.missing.completed import analyse_completed
     sub = cohort()
     fit, design, _, reason = analysis._primary(
         sub, timepoints=TIMEPOINTS, intervention="balint", control="control",
@@ -160,7 +161,7 @@ def test_completed_data_analysis_is_the_primary_model():
     y = completed_scores(design, draw)
     L = np.array([analysis.treatment_contrast(design.data, t)[design.data.keep]
                   for t in TIMEPOINTS[1:]])
-    est, var, df, _, _ = analysis._analyse_completed(
+    est, var, df, _, _ = analyse_completed(
         fit, design, y, L, {}, np.asarray(fit.state.phi))
     refit = fit_lmm(model_data(design.data.frame.assign(score=y), levels=TIMEPOINTS,
                                intervention="balint", control="control",

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 
 from balint_analysis.missing import analysis as mi
+from balint_analysis.missing.completed import analyse_completed
 from balint_analysis.missing.pooling import rubin_pool
 from balint_analysis.missing.refit import delta_nodes, interpolate_polynomial, refit_outcomes
 from balint_analysis.missing.stage import pool_chunks, switched_off
@@ -87,7 +88,7 @@ def completed(m: int):
     L = np.array([mi.treatment_contrast(design.data, t)[design.data.keep]
                   for t in TIMEPOINTS[1:]])  # fmt: skip
     start = np.asarray(fit.state.phi, dtype=float)
-    *_, phi0 = mi._analyse_completed(fit, design, y, L, {}, start)
+    *_, phi0 = analyse_completed(fit, design, y, L, {}, start)
     return fit, design, y, L, phi0
 
 
@@ -96,7 +97,7 @@ def direct_refit(m: int, scenario: str, delta: float) -> tuple[np.ndarray, np.nd
     refitted by REML from its MAR optimum (what the interpolation stands in for)."""
     fit, design, y, L, phi0 = completed(m)
     rows = design.missing & design.balint if scenario == "delta_balint" else design.missing
-    est, var, *_ = mi._analyse_completed(fit, design, y + delta * rows, L, {}, phi0)
+    est, var, *_ = analyse_completed(fit, design, y + delta * rows, L, {}, phi0)
     return est, var
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from test_missing_imputation import TIMEPOINTS, cohort
 
-from balint_analysis.missing.analysis import _structure
+from balint_analysis.missing.completed import completed_structure
 from balint_analysis.missing.imputation import complete_design
 from balint_analysis.missing.rotation import helmert
 from balint_analysis.models.design import model_data
@@ -42,7 +42,7 @@ def test_rotated_reml_equals_the_dense_reml():
     design, y = completed()
     dense = variance_structure(design.design_matrix, y, design.data.frame["block"],
                                _components(design.data))
-    struct, index, rotate = _structure(design)
+    struct, index, rotate = completed_structure(design)
     T = rotate.matrix.toarray()
     assert np.abs(T @ T.T - np.eye(y.size)).max() < 1e-12  # orthogonal
     ry = rotate(y)

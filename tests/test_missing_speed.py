@@ -97,19 +97,19 @@ def test_response_free_part_reused_for_another_response_is_bit_identical():
 
     from test_missing_rotation import completed
 
-    from balint_analysis.missing.analysis import _structure, _with_response
+    from balint_analysis.missing.completed import completed_structure, with_response
     from balint_analysis.models.lmm import _components
     from balint_analysis.models.reml import reml_state, response_free, variance_structure
 
     design, y = completed()
-    struct, index, rotate = _structure(design)
+    struct, index, rotate = completed_structure(design)
     dense = variance_structure(design.design_matrix, y, design.data.frame["block"],
                                _components(design.data))
     other_y = y + np.sin(np.arange(y.size))
     for phi in (np.array([16.0, 3.0, 9.0]), np.array([2.0, 0.0, 30.0])):
         # Rotated (1 x 1 and small dense blocks) and unrotated (dense group blocks) designs.
-        for first, second in ((_with_response(struct, index, rotate, y),
-                               _with_response(struct, index, rotate, other_y)),
+        for first, second in ((with_response(struct, index, rotate, y),
+                               with_response(struct, index, rotate, other_y)),
                               (dense, replace(dense, y=y + 1.0, batches=tuple(
                                   replace(b, y=np.cos(b.y)) for b in dense.batches)))):
             free = response_free(first, phi)
@@ -124,7 +124,7 @@ def test_completed_data_fits_are_the_same_with_a_cold_or_a_warm_part_cache():
 
     from test_missing_rotation import completed
 
-    from balint_analysis.missing import analysis as mi
+    from balint_analysis.missing.completed import analyse_completed
     from balint_analysis.models.fit import fit_lmm
 
     design, y = completed()
@@ -135,7 +135,7 @@ def test_completed_data_fits_are_the_same_with_a_cold_or_a_warm_part_cache():
     shift = {"delta_both": design.missing}
 
     def analyse(scores):
-        return mi._analyse_completed(fit, design, scores, L, shift, start)
+        return analyse_completed(fit, design, scores, L, shift, start)
 
     cold = analyse(y)
     for k in range(3):  # warm the cache with other responses, then repeat
@@ -155,13 +155,9 @@ def test_scalar_rows_summed_per_covariance_pattern_give_the_same_reml_state():
     from test_missing_rotation import completed
 
     from balint_analysis.missing.rotation import exchangeable_rotation
+    from balint_analysis.models.block_sums import group_scalar_rows
     from balint_analysis.models.lmm import _components
-    from balint_analysis.models.reml import (
-        group_scalar_rows,
-        ml_state,
-        reml_state,
-        variance_structure,
-    )
+    from balint_analysis.models.reml import ml_state, reml_state, variance_structure
 
     design, y = completed()
     data, frame = design.data, design.data.frame

@@ -44,13 +44,12 @@ carry the primary fit's means in every imputation (pooled, the model stage's mea
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
+from balint_analysis.missing.completed import analyse_completed, fit_primary
 from balint_analysis.missing.imputation import (
     CompleteDesign,
     complete_design,
@@ -58,23 +57,12 @@ from balint_analysis.missing.imputation import (
     draw_parameters,
 )
 from balint_analysis.missing.refit import refitted_delta_curves
-from balint_analysis.missing.rotation import exchangeable_rotation
 from balint_analysis.models.contrasts import treatment_contrast
 from balint_analysis.models.degenerate import degenerate_reason
-from balint_analysis.models.design import ModelData, dummy_code, model_data
+from balint_analysis.models.design import dummy_code, model_data
 from balint_analysis.models.effects import pooled_baseline_sd
-from balint_analysis.models.fit import _start, fit_lmm
-from balint_analysis.models.lmm import FittedLMM, _components
-from balint_analysis.models.newton import GRADIENT_TOL, minimise_with_boundary
-from balint_analysis.models.reml import (
-    RemlState,
-    ResponseFree,
-    group_scalar_rows,
-    reml_state,
-    response_free,
-    variance_structure,
-)
-from balint_analysis.models.satterthwaite import Satterthwaite, scaled_gradient
+from balint_analysis.models.lmm import FittedLMM
+from balint_analysis.models.satterthwaite import Satterthwaite
 
 __all__ = ["EMM_SCENARIOS", "PER_IMPUTATION_COLUMNS", "SCENARIOS", "emm_grid",
            "impute_and_analyse"]
@@ -83,13 +71,6 @@ SCENARIOS = ("mar", "delta_balint", "delta_both", "jump_to_reference")
 PER_IMPUTATION_COLUMNS = ["instrument", "scale", "timepoint", "scenario", "delta", "imputation",
                           "estimate", "variance", "df_complete"]
 _COLUMNS = [*PER_IMPUTATION_COLUMNS, "reason", "baseline_sd"]
-#: Scaled-gradient tolerance of the completed-data REML fits (see :func:`_loose`).
-COMPLETED_DATA_TOL = 2e-4
-#: SD ratio (Balint group / residual) below which a completed-data fit tries the boundary
-#: (see :func:`_analyse_completed`).
-COMPLETED_DATA_BOUNDARY_THETA = 0.05
-#: Response-free REML parts kept per completed design besides the primary fit's.
-_KEPT_PARTS = 4
 SINGLE_ARM = "a single-arm design has no comparison arm to refer to"
 #: Scenarios whose completed-data fits also give pooled estimated marginal means.
 EMM_SCENARIOS = ("mar", "jump_to_reference")
@@ -269,7 +250,7 @@ def _primary(sub, *, timepoints, intervention, control, covariates, covariate_le
     if degenerate:
         return None, None, sd, degenerate
     try:
-        fit = _fit_primary(data)
+        fit = fit_primary(data)
     except Exception:  # noqa: BLE001 - the model stage reports the failure itself
         return None, None, sd, "the primary model could not be fitted"
     person = ["group", "cluster", *terms]
@@ -307,7 +288,7 @@ def _one_imputation(fit: FittedLMM, design: CompleteDesign, post: list[str],
         # J2R starts from this imputation's MAR optimum (closer: one evaluation fewer).
         # Only the MAR fit's δ weights are used (J2R has no δ grid): J2R skips that pass.
         shifts = shift_rows if scenario == "mar" and not refit else {}
-        est_all, var_all, dfc_all, weights, start = _analyse_completed(fit, design, y, L_all,
+        est_all, var_all, dfc_all, weights, start = analyse_completed(fit, design, y, L_all,
                                                                        shifts, start)
         est, var, dfc = est_all[:len(post)], var_all[:len(post)], dfc_all[:len(post)]
         est = np.where(estimable, est, np.nan)
@@ -342,7 +323,7 @@ def _refitted_rows(fit, design, y, L, shift_rows, mar, start, deltas, post,
         shift_rows = {"delta_balint": shift_rows["delta_balint"]}
 
     def analyse(scores: np.ndarray, phi: np.ndarray):
-        est, var, dfc, _, optimum = _analyse_completed(fit, design, scores, L, {}, phi)
+        est, var, dfc, _, optimum = analyse_completed(fit, design, scores, L, {}, phi)
         return est, var, dfc, optimum
 
     curves = refitted_delta_curves(analyse, y, shift_rows, mar, start, deltas)
@@ -353,163 +334,3 @@ def _refitted_rows(fit, design, y, L, shift_rows, mar, start, deltas, post,
             for k, t in enumerate(post):
                 out[(name, d, t)] = (est[i, k], var[i, k], dfc[i, k])
     return out
-
-
-def _analyse_completed(fit: FittedLMM, design: CompleteDesign, y: np.ndarray, L: np.ndarray,
-                       shift_rows: Mapping[str, np.ndarray], start: np.ndarray):
-    """Primary model on one completed dataset: estimates, variances and Satterthwaite df of
-    the rows of ``L``, per δ scenario the derivative of the estimates in δ, and the variances.
-
-    A Balint-group variance heading for zero is dropped once its SD falls below
-    :data:`COMPLETED_DATA_BOUNDARY_THETA` times the residual SD (the model stage waits for
-    1e-3): Newton on log-variances approaches zero only linearly, ~1 REML evaluation per factor
-    e, so fits ending on the boundary took ~8 more evaluations (personal accomplishment, demo:
-    half its completed datasets). The boundary is kept only if the Karush-Kuhn-Tucker check
-    holds, otherwise the variance is revived and the interior optimum found as before; on the
-    demo's 100 imputations the same fits end on the boundary and every estimate, variance and
-    df agrees with the later drop to within 4e-9 SE and 7e-8 relative (the completed-data
-    tolerance of :func:`_loose`)."""
-    struct, index, rotate = _structure(design)
-    struct_y = _with_response(struct, index, rotate, y)
-    n_comp = start.size - 1
-    may_vanish = (1,) if n_comp == 2 else ()
-    part = _response_free_parts(design, fit)
-    state, _, _ = minimise_with_boundary(lambda phi: reml_state(struct_y, phi, free=part(phi)),
-                                         start, n_comp, may_vanish=may_vanish,
-                                         converged=_loose,
-                                         boundary_theta=COMPLETED_DATA_BOUNDARY_THETA)
-    if state is None:  # rare: the reference path with its boundary handling
-        data = replace(design.data, frame=design.data.frame.assign(score=y), cache={})
-        state = fit_lmm(data).state
-    satt = Satterthwaite.from_state(state)
-    est, se, df = satt.contrast(L)
-    # d estimate / d delta = L C X'V^-1 s: the GLS weights of the shifted rows.
-    weights = {}
-    cache = part(state.phi).cache if shift_rows else []
-    for name, rows in shift_rows.items():
-        shifted = rotate(rows.astype(float))
-        xvs = sum(W.reshape(-1, W.shape[-1]).T @ shifted[i].reshape(-1)
-                  for (_, _, W), i in zip(cache, index, strict=True))
-        weights[name] = L @ (state.cov_beta @ xvs)
-    return est, se**2, df, weights, state.phi
-
-
-def _response_free_parts(design: CompleteDesign, fit) -> Callable[[np.ndarray], ResponseFree]:
-    """``phi -> response_free(completed structure, phi)``, kept on the design for reuse.
-
-    Most of a REML evaluation does not depend on the response (:class:`ResponseFree`), and
-    the completed-data fits of one design start where others were evaluated: every MAR fit at
-    the primary fit's variances (kept for the whole chunk), the jump-to-reference fit (and any
-    refit at δ) at its imputation's MAR optimum, and the δ weights are taken there too (the
-    last :data:`_KEPT_PARTS` points are kept). Exact: the same numbers as a full evaluation."""
-    if "response_free" not in design.data.cache:
-        design.data.cache["response_free"] = ({}, OrderedDict())
-    pinned, recent = design.data.cache["response_free"]
-    struct = _structure(design)[0]
-    primary = np.asarray(fit.state.phi, dtype=float).tobytes()
-
-    def part(phi: np.ndarray) -> ResponseFree:
-        key = np.asarray(phi, dtype=float).tobytes()
-        found = pinned.get(key) or recent.get(key)
-        if found is None:
-            found = response_free(struct, phi)
-            if key == primary:
-                pinned[key] = found
-            else:
-                recent[key] = found
-                if len(recent) > _KEPT_PARTS:
-                    recent.popitem(last=False)
-        elif key in recent:
-            recent.move_to_end(key)
-        return found
-
-    return part
-
-
-def _loose(state) -> float:
-    """Convergence for the completed-data fits: Cholesky-scaled gradient (the Newton
-    decrement) below 2e-4, ten times tighter than lme4's 2e-3 warning. From the warm start
-    Newton converges quadratically (typically 1, 5e-2, 1e-4, 1e-9): the primary fit's 1e-8
-    costs one more REML evaluation per fit (~15% of the runtime) for a change in the variances
-    of ~1e-4 of their standard errors (tests/test_missing_imputation.py compares with the
-    model stage's fit: estimates to 1e-6, variances to 1e-5, df to 1e-4)."""
-    return scaled_gradient(state) * (GRADIENT_TOL / COMPLETED_DATA_TOL)
-
-
-def _structure(design: CompleteDesign):
-    """The completed design's variance structure (:func:`_rotated_structure`)."""
-    return _rotated_structure(design.data)
-
-
-def _rotated_structure(data: ModelData):
-    """A design's variance structure, built once per design, the row index of every block of
-    every batch (to put a new response into the structure) and the rotation a response goes
-    through first.
-
-    With a Balint-group term the structure is that of the rotated rows
-    (:func:`.rotation.exchangeable_rotation`: exact, the same REML fit, but ``T × T`` and
-    ``1 × 1`` blocks instead of one dense block per group; at W2 size ~4× cheaper per REML
-    evaluation), its ``1 × 1`` rows summed per covariance pattern
-    (:func:`~balint_analysis.models.reml.group_scalar_rows`: W2-sized evaluation ~19 → ~8 ms;
-    the same numbers to ~1e-13 relative)."""
-    key = "rotated_structure"
-    if key not in data.cache:
-        frame = data.frame
-        rows = np.arange(len(frame), dtype=float)
-        components = _components(data)
-        X, blocks, rotate = data.X[:, data.keep], frame["block"], _identity
-        if "cluster" in components:
-            timepoint = frame["timepoint"].map(
-                {t: k for k, t in enumerate(data.levels)}).to_numpy()
-            participant = pd.factorize(frame["participant"])[0]
-            rotation = exchangeable_rotation(participant, blocks.to_numpy(), components,
-                                             timepoint)  # fmt: skip
-            X, blocks, components = rotation(X), rotation.blocks, rotation.components
-            rotate = rotation
-        struct = variance_structure(X, rows, blocks, components)
-        group_scalar_rows(struct)  # the rotated 1 x 1 rows: a few covariance patterns
-        index = [b.y.astype(int) for b in struct.batches]
-        data.cache[key] = (struct, index, rotate)
-    return data.cache[key]
-
-
-def _with_response(struct, index, rotate, y: np.ndarray):
-    """``struct`` with the response ``y`` (original rows) put in, rotated."""
-    y = rotate(y)
-    return replace(struct, y=y, batches=tuple(
-        replace(b, y=y[i]) for b, i in zip(struct.batches, index, strict=True)))
-
-
-@dataclass(frozen=True)
-class _PrimaryFit:
-    """What imputation needs of the primary fit: the REML optimum and its Satterthwaite
-    quantities (``beta``, ``cov_beta``, ``vcov_varpar``), and its design (the EMM grid)."""
-
-    state: RemlState
-    satterthwaite: Satterthwaite
-    data: ModelData
-
-
-def _fit_primary(data: ModelData) -> FittedLMM | _PrimaryFit:
-    """The primary model's REML optimum as the model stage's engine finds it (Newton from the
-    same start, certified at the same scaled gradient 1e-8), on the rotated rows (with Balint
-    groups ~4× cheaper per evaluation at W2 size: the fit ran once per outcome and chunk job).
-    Anything but an interior optimum (a variance on the boundary, no certified optimum) is
-    left to the model stage's own :func:`~balint_analysis.models.fit.fit_lmm`."""
-    components = _components(data)
-    if "cluster" not in components:
-        return fit_lmm(data)
-    try:
-        struct = _with_response(*_rotated_structure(data), data.y)
-        state, _, vanished = minimise_with_boundary(
-            lambda phi: reml_state(struct, phi), _start(data, len(components)),
-            len(components), may_vanish=(1,), converged=scaled_gradient)
-    except (ValueError, np.linalg.LinAlgError):
-        state = None
-    if state is None or vanished or np.any(np.linalg.eigvalsh(state.hessian) <= 0):
-        return fit_lmm(data)
-    return _PrimaryFit(state=state, satterthwaite=Satterthwaite.from_state(state), data=data)
-
-
-def _identity(values: np.ndarray) -> np.ndarray:
-    return values
