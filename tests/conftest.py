@@ -46,6 +46,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: others keep order
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist (test extra)
 def pytest_xdist_make_scheduler(config, log):
     """``--dist loadgroup`` as `make test` uses it: a test marked ``xdist_group`` runs in its
     group's worker, any other test in its file's (xdist's own loadgroup sends unmarked tests

@@ -30,6 +30,14 @@ def copy_repository(dest: Path, *, link_venv: bool = False) -> Path:
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     if link_venv:
+        # The copy's `make` must find the venv installed for this pyproject.toml (the Makefile's
+        # stamp); otherwise it would re-install the package, editable, from the copy into the
+        # shared venv, and every later import would read the copy's (soon deleted) sources.
+        cksum = subprocess.run(["cksum", "pyproject.toml"], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout.split()[0]  # fmt: skip
+        if not (REPO / ".venv" / f".installed-{cksum}").exists():
+            raise RuntimeError("the .venv is not installed for this pyproject.toml: run "
+                               "`make venv` (or `make test`) first")  # fmt: skip
         (dest / ".venv").symlink_to(REPO / ".venv")
     return dest
 
