@@ -95,17 +95,22 @@ def item_matrix(responses: pd.DataFrame, instrument: Instrument) -> np.ndarray:
             f"is '{instrument.id}' mapped in the config's instruments?"
         )
     values = np.full((len(responses), instrument.n_items), np.nan)
-    cols = [names[j] for j in present]
-    values[:, present] = responses[cols].apply(pd.to_numeric, errors="coerce").to_numpy(float)
-    valid = np.isin(values, np.asarray(instrument.allowed_values, dtype=float))
-    bad = ~valid & ~np.isnan(values)
-    if bad.any():
+    allowed = np.asarray(instrument.allowed_values, dtype=float)
+    outside = 0
+    # Column by column: the answers (narrow codes) never pass through a second float matrix.
+    for j in present:
+        column = pd.to_numeric(responses[names[j]], errors="coerce")
+        values[:, j] = column.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isin(values[:, j], allowed) & ~np.isnan(values[:, j])
+        if bad.any():
+            outside += int(bad.sum())
+            values[bad, j] = np.nan
+    if outside:
         warnings.warn(
-            f"{instrument.id}: {int(bad.sum())} item value(s) outside the answer codes "
+            f"{instrument.id}: {outside} item value(s) outside the answer codes "
             f"{list(instrument.allowed_values)} set missing before scoring.",
             stacklevel=2,
         )
-        values[bad] = np.nan
     return values
 
 
