@@ -34,6 +34,7 @@ class Run:
     load: float
     stdout: str = ""
     timed_out: bool = False
+    cpu: float = float("nan")  # user + system seconds of the command and its reaped children
 
 
 def run_cmd(cmd: Sequence[str], cwd: Path | str, env: dict | None = None,
@@ -76,7 +77,7 @@ def run_cmd(cmd: Sequence[str], cwd: Path | str, env: dict | None = None,
         raise RuntimeError(f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
                            f"{tail}")  # fmt: skip
     return Run(wall=wall, rss_mb=usage.ru_maxrss / 1024, load=max(before, load()), stdout=out,
-               timed_out=expired.is_set())  # fmt: skip
+               timed_out=expired.is_set(), cpu=usage.ru_utime + usage.ru_stime)  # fmt: skip
 
 
 def slurm_shim_env() -> dict:
