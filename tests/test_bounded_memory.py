@@ -349,3 +349,39 @@ def test_the_score_step_holds_answers_as_int8_codes_with_the_same_outputs(tmp_pa
     assert outputs == float_outputs
     print(peak / float_peak)
     assert peak < 0.85 * float_peak, peak / float_peak  # ~0.78 here
+
+
+def test_validation_of_answers_held_as_integer_codes_is_that_of_their_floats(tiny_cohort,
+                                                                            monkeypatch):
+    """Exact answers are Int8 codes from ingest on (a quarter of float64's memory): the same
+    rejections (an out-of-range code, text next to codes in another export), flow, flags,
+    accepted values and hand-over as when they were float64."""
+    from balint_analysis import scoring
+    from balint_analysis.pipeline import read_inputs
+    from balint_analysis.validate import validate
+
+    cfg = tiny_cohort["config"]
+
+    def run():
+        responses, roster, info = read_inputs(cfg)
+        return responses, validate(responses, roster, cfg, info)
+
+    narrow = scoring.answer_dtypes(cfg.instruments)
+    responses, codes = run()
+    assert responses["mbi_hss__5"].dtype == pd.Int8Dtype()  # holds the out-of-range 7
+    assert responses["pss10__3"].dtype == object  # "N/A" in one export, codes in the other
+    monkeypatch.setattr(scoring, "answer_dtypes", lambda instruments: {})  # as before
+    float_responses, floats = run()
+    assert float_responses["mbi_hss__5"].dtype == np.float64
+    assert ("MBI_5", "7") in set(zip(codes.rejected["column"], codes.rejected["value"],
+                                     strict=True))  # fmt: skip
+    pd.testing.assert_frame_equal(codes.rejected, floats.rejected)
+    pd.testing.assert_frame_equal(codes.flags, floats.flags)
+    assert codes.flow == floats.flow
+    items = [c for c in floats.valid if "__" in c]
+    assert codes.valid["mbi_hss__1"].dtype == pd.Int8Dtype()
+    pd.testing.assert_frame_equal(codes.valid.astype(dict.fromkeys(items, "float64")),
+                                  floats.valid)  # fmt: skip
+    options = {"dtype": {"participant_id": str, "timepoint": str}, "narrow": narrow}
+    pd.testing.assert_frame_equal(_csv_round_trip(codes.valid, **options),
+                                  _csv_round_trip(floats.valid, **options))  # fmt: skip

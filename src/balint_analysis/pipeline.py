@@ -131,12 +131,16 @@ def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
     import json
 
     from balint_analysis.ingest import ingest
+    from balint_analysis.scoring import answer_dtypes
     from balint_analysis.validate.items import numbers_where_exact
+
+    narrow = answer_dtypes(cfg.instruments)
 
     def hand_over(frame):
         # Per export: one raw frame at a time, and the answers' text never held for all
-        # exports at once (validation would otherwise hold it next to its numbers).
-        return numbers_where_exact(_text_round_trip(frame))
+        # exports at once (validation would otherwise hold it next to its numbers); exact
+        # answers as narrow integer codes (a quarter of float64's memory).
+        return numbers_where_exact(_text_round_trip(frame), narrow)
 
     ingested = ingest(cfg, hand_over=hand_over)
     responses = ingested.responses

@@ -256,6 +256,14 @@ def read_roster(config: StudyConfig) -> tuple[pd.DataFrame, dict] | tuple[None, 
     return out, info
 
 
+def _integer_codes(dtypes: list) -> str | None:
+    """``"all"`` when every dtype is a nullable integer (answers narrowed to exact codes),
+    ``"some"`` when only some are, else ``None``."""
+    codes = [isinstance(d, pd.api.extensions.ExtensionDtype) and d.name in ("Int8", "Int16")
+             for d in dtypes]  # fmt: skip
+    return ("all" if all(codes) else "some") if any(codes) else None
+
+
 def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)``, ``META`` columns first, built one column at a
     time and emptying ``frames`` as it goes: the exports and their stacked copy are never
@@ -268,7 +276,16 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
     columns = {}
     for name in names:
         parts = [f[[name]] if name in f.columns else f.iloc[:, :0] for f in frames]
+        dtypes = [p[name].dtype for p in parts if name in p.columns]
+        codes = _integer_codes(dtypes)
+        if codes:  # stacked as the floats they stand for, as ``concat`` stacks float answers
+            parts = [p.astype({name: "float64"})
+                     if name in p.columns and _integer_codes([p[name].dtype]) else p
+                     for p in parts]  # fmt: skip
         columns[name] = pd.concat(parts, ignore_index=True)[name]
+        if codes == "all":  # every export held exact codes: so does the stacked column
+            widest = max((d.itemsize, d.name) for d in dtypes)[1]
+            columns[name] = columns[name].astype(widest)
         del parts
         for f in frames:
             if name in f.columns:

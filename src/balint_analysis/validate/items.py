@@ -30,6 +30,15 @@ def item_columns(df: pd.DataFrame) -> list[str]:
     return [c for c in df.columns if "__" in c]
 
 
+def _numbers(dtype) -> bool:
+    """Whether a column of this dtype already holds answers as numbers: float64, or the
+    nullable integer codes :func:`numbers_where_exact` narrows exact answers to."""
+    if isinstance(dtype, np.dtype):
+        return dtype.kind == "f"
+    return isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.name in ("Int8",
+                                                                                  "Int16")
+
+
 def _parse_cells(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Item cells → (number, blank), deciding each distinct text once.
 
@@ -50,14 +59,23 @@ def _parse_cells(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return number[index], blank[index]
 
 
-def numbers_where_exact(df: pd.DataFrame) -> pd.DataFrame:
+def numbers_where_exact(df: pd.DataFrame,
+                        narrow: Mapping[str, str] | None = None) -> pd.DataFrame:  # fmt: skip
     """Item columns whose every cell is missing or a number (what ``float`` reads, not NaN) as
     those numbers; any other column unchanged.
 
     What :func:`convert_items` would make of them, done per export as it is read: the text
     table of all exports is never held next to its numbers. A column with any other text
     (blank, ``nan``, a word) stays text, for :func:`convert_items` to report each cell.
+
+    ``narrow``: column -> nullable integer dtype (``scoring.answer_dtypes``); such a column is
+    held in it where that is exact (:func:`balint_analysis.handover.narrowed`: whole numbers in
+    range, no ``-0.0``), one or two bytes a cell instead of float64's eight. The values are the
+    same numbers, so validation decides and reports exactly as on floats.
     """
+    from balint_analysis.handover import narrowed
+
+    narrow = narrow or {}
     numbers = {}
     for col in item_columns(df):
         if not (pd.api.types.is_string_dtype(df[col]) or df[col].dtype == object):
@@ -72,7 +90,8 @@ def numbers_where_exact(df: pd.DataFrame) -> pd.DataFrame:
             if np.isnan(table[k]):
                 break
         else:
-            numbers[col] = table[index]
+            numbers[col] = narrowed(pd.Series(table[index], index=df.index, name=col),
+                                    narrow.get(col))  # fmt: skip
     return df.assign(**numbers) if numbers else df
 
 
@@ -88,8 +107,9 @@ def convert_items(
     converted = {}
     problems = []
     for col in item_columns(df):
-        if isinstance(df[col].dtype, np.dtype) and df[col].dtype.kind == "f":
-            # Already numbers (:func:`numbers_where_exact`): kept as they are, not copied.
+        if _numbers(df[col].dtype):
+            # Already numbers (:func:`numbers_where_exact`, floats or exact integer codes):
+            # kept as they are, not copied.
             converted[col] = df[col]
             continue
         raw = df[col].to_numpy(dtype=object)

@@ -65,8 +65,10 @@ def response_schema(config: StudyConfig, roster_ids: list[str] | None) -> pa.Dat
         columns["group"] = pa.Column(str, pa.Check.isin(list(config.design.groups)))
     for inst_id, inst in config.instruments.items():
         allowed = [float(v) for v in inst.allowed_values]
+        # No dtype: the answers are numbers by now (convert_items), as float64 or, where
+        # exact, as Int8/Int16 codes (a quarter of the memory); the check compares values.
         columns[f"{inst_id}__\\d+"] = pa.Column(
-            float, pa.Check.isin(allowed, name="allowed_values"), nullable=True, regex=True
+            None, pa.Check.isin(allowed, name="allowed_values"), nullable=True, regex=True
         )
     return pa.DataFrameSchema(columns, strict=False)
 
@@ -112,8 +114,20 @@ def _failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
     except SchemaErrors as err:
         fc = err.failure_cases
         fc = fc[fc["index"].notna()]
-        return fc[["column", "check", "failure_case", "index"]].reset_index(drop=True)
+        fc = fc[["column", "check", "failure_case", "index"]].reset_index(drop=True)
+        # An answer held as an integer code is reported as the number it stands for, as a
+        # float64 column reports it (rejected.csv shows it alike).
+        item = fc["column"].astype(str).str.contains("__", regex=False).to_numpy()
+        if item.any():
+            fc["failure_case"] = [float(v) if is_item and _integer(v) else v
+                                  for v, is_item in zip(fc["failure_case"], item,
+                                                        strict=True)]  # fmt: skip
+        return fc
     return pd.DataFrame(columns=["column", "check", "failure_case", "index"])
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
 
 
 def _check_name(check: str) -> str:
