@@ -127,7 +127,8 @@ def _empty_roster(cfg: StudyConfig):
 def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
     """Ingest every export and the roster, as validation receives them in ``prepare``: text
     tables (missing = NaN) read back from their CSV form, item columns that hold only numbers
-    as those numbers, and the ingest notes as JSON."""
+    as those numbers (``Int8``/``Int16`` codes where exact, else float64), and the ingest notes
+    as JSON."""
     import json
 
     from balint_analysis.ingest import ingest
