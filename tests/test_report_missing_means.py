@@ -179,16 +179,18 @@ def test_refitted_primary_needs_no_caveat():
 def test_held_variances_are_approximate(variance):
     s = section(variance)
     assert s["sentences"] == [
-        SENTENCE + " This is approximate and slightly optimistic: the standard error at each δ "
-        "is that of the missing-at-random analysis, which is slightly too small."]
+        SENTENCE + " This is approximate: the standard error at each δ is that of the "
+        "missing-at-random analysis, so the true tipping point may lie closer to zero or further "
+        "from it."]
     assert s["rows"][0]["approx"] and s["held_note"] == HELD_FOOTNOTE
-    assert HELD_FOOTNOTE.startswith("Approximate, slightly optimistic: the standard error at "
-                                    "each δ is that of the missing-at-random analysis")
+    assert HELD_FOOTNOTE.startswith("Approximate: the standard error at each δ is that of the "
+                                    "missing-at-random analysis")
+    assert "closer to zero or further from it" in HELD_FOOTNOTE  # held SEs err either way
     assert missing_methods_paragraph(s).endswith(
         "For every outcome the standard error at each δ is that of the missing-at-random "
-        "analysis (the model's variances were not re-estimated, to save computing time); it is "
-        "slightly too small, so those tipping points are approximate and, for a result with "
-        "statistical support, slightly optimistic.")
+        "analysis (the model's variances were not re-estimated, to save computing time); it can "
+        "be too small or too large, so those tipping points are approximate and may lie closer to "
+        "zero or further from it.")
 
 
 def test_methods_text_names_the_refitted_and_the_held_outcomes():
@@ -250,7 +252,7 @@ def test_rendered_section_shows_the_means_and_the_footnote():
     assert "3.1 points (0.31 SD) worse" in ee_row and "†" not in ee_row  # refitted
     assert "3.1 points (0.31 SD) worse †" in dp_row  # held at MAR: footnoted
     assert "— †" not in text  # no footnote mark on a cell without a tipping point
-    assert "† Approximate, slightly optimistic" in text
+    assert "† Approximate: the standard error at each δ" in text
     methods = html[html.index('id="methods"'):]
     assert "For emotional exhaustion the model's variances were estimated afresh at each δ; " \
         "for depersonalization the standard error at each δ is that of the missing-at-random" \

@@ -314,9 +314,8 @@ def missing_section(
             sentence = tipping_sentence(info, mar=mar, tipping=tip, grid=grid,
                                         plausible_sd=plausible)  # fmt: skip
             if is_main:
-                sig = _significant(mar)
-                caveated = vc.held_at_mar(tip) and sig is not None
-                sentences.append(f"{sentence} {vc.held_caveat(sig)}" if caveated else sentence)
+                caveated = vc.held_at_mar(tip) and _significant(mar) is not None
+                sentences.append(f"{sentence} {vc.held_caveat()}" if caveated else sentence)
                 caveat = caveat_clause(info, mar=mar, tipping=tip, grid=grid,
                                        plausible_sd=plausible)  # fmt: skip
                 figure = tipping_figure(grid, tip, info)

@@ -2,9 +2,10 @@
 
 ``missing_data.csv`` and ``tipping.csv`` say per row (column ``variance_components``) whether the
 δ-shifted analyses re-estimated the model's variance components at each δ (``refitted``) or kept
-those of the missing-at-random analysis (``held_at_mar``). Held variances make the standard error
-at δ slightly too small, so a tipping point from them is approximate and, for a result with
-statistical support, slightly optimistic. Outputs written before the column existed are read as
+those of the missing-at-random analysis (``held_at_mar``). Held variances give the standard error
+of the missing-at-random analysis at every δ, which can be too small or too large (refitted, it
+moved demo tipping points either way, some by more than half), so a tipping point from them is
+only approximate. Outputs written before the column existed are read as
 ``held_at_mar``, which is what they computed.
 """
 
@@ -21,10 +22,9 @@ __all__ = ["HELD_FOOTNOTE", "held_at_mar", "held_caveat", "outcome_held", "varia
 
 #: Footnote of the tipping-point table, for rows whose δ analyses held the MAR variances.
 HELD_FOOTNOTE = (
-    "Approximate, slightly optimistic: the standard error at each δ is that of the "
-    "missing-at-random analysis (the model's variances were not re-estimated at each δ), so the "
-    "confidence intervals there are slightly too narrow and a result with statistical support "
-    "may lose it at a somewhat smaller δ than shown."
+    "Approximate: the standard error at each δ is that of the missing-at-random analysis (the "
+    "model's variances were not re-estimated at each δ). It can be too small or too large, so "
+    "the true tipping point may lie closer to zero or further from it than shown."
 )
 
 
@@ -48,13 +48,10 @@ def outcome_held(tipping: pd.DataFrame, inst: str, scale: str) -> bool | None:
     return any(held_at_mar(r) for r in sel.to_dict("records"))
 
 
-def held_caveat(significant: bool) -> str:
+def held_caveat() -> str:
     """The primary outcome's caveat when its tipping point held the MAR variances."""
-    if significant:
-        return ("This is approximate and slightly optimistic: the standard error at each δ is "
-                "that of the missing-at-random analysis, which is slightly too small.")
     return ("This is approximate: the standard error at each δ is that of the missing-at-random "
-            "analysis, which is slightly too small.")
+            "analysis, so the true tipping point may lie closer to zero or further from it.")
 
 
 def _names(infos: Sequence[ScaleInfo]) -> str:
@@ -70,9 +67,9 @@ def variance_sentence(refitted: Sequence[ScaleInfo], held: Sequence[ScaleInfo]) 
         return ("At each δ the model's variances were estimated afresh, so the standard errors "
                 "and tipping points allow for the shifted answers.")  # fmt: skip
     approx = ("the standard error at each δ is that of the missing-at-random analysis (the "
-              "model's variances were not re-estimated, to save computing time); it is slightly "
-              "too small, so those tipping points are approximate and, for a result with "
-              "statistical support, slightly optimistic.")  # fmt: skip
+              "model's variances were not re-estimated, to save computing time); it can be too "
+              "small or too large, so those tipping points are approximate and may lie closer "
+              "to zero or further from it.")  # fmt: skip
     if not refitted:
         return f"For every outcome {approx}"
     others = _names(held) if len(held) <= 2 else "the other outcomes"
