@@ -385,3 +385,23 @@ def test_validation_of_answers_held_as_integer_codes_is_that_of_their_floats(tin
     options = {"dtype": {"participant_id": str, "timepoint": str}, "narrow": narrow}
     pd.testing.assert_frame_equal(_csv_round_trip(codes.valid, **options),
                                   _csv_round_trip(floats.valid, **options))  # fmt: skip
+
+
+def test_exports_stack_codes_where_every_export_holds_codes_else_the_floats_they_stand_for():
+    from balint_analysis.ingest.read import _stack
+
+    def frames(narrow: bool):
+        def codes(values, dtype):
+            return pd.array(values, dtype=dtype) if narrow else np.array(values, dtype=float)
+
+        return [pd.DataFrame({"row": [2, 3], "a__1": codes([1, None], "Int8"),
+                              "b__1": codes([1, 2], "Int8"), "c__1": codes([3, 4], "Int8")}),
+                pd.DataFrame({"row": [2], "a__1": codes([300], "Int16"), "b__1": [2.5],
+                              "c__1": pd.Series(["x"], dtype="str")}),
+                pd.DataFrame({"row": [2]})]  # fmt: skip
+
+    stacked, floats = _stack(frames(True)), _stack(frames(False))
+    assert [str(stacked[c].dtype) for c in ("a__1", "b__1", "c__1")] == ["Int16", "float64",
+                                                                          "object"]  # fmt: skip
+    assert stacked["a__1"].tolist() == [1, pd.NA, 300, pd.NA]
+    pd.testing.assert_frame_equal(stacked.astype({"a__1": "float64"}), floats)
