@@ -114,11 +114,12 @@ def newton_log_variances(
                     return None, evaluations, False
         newton = -np.linalg.solve(chol.T, np.linalg.solve(chol, g))
         step = np.clip(newton, -5.0, 5.0)
-        if g @ step >= 0:
+        longest = np.max(np.abs(newton))
+        if g @ step >= 0 and longest > 5.0:  # (a zero gradient gives a zero step: no rescaling)
             # Clipping one component of a long step can turn it uphill (a flat log-variance
             # with a huge step beside steep ones): shorten the whole step instead, which keeps
             # Newton's descent direction (else 30 halvings per iteration, to the limit).
-            step = newton * (5.0 / np.max(np.abs(newton)))
+            step = newton * (5.0 / longest)
         # Rounding in a deviance of size |D| is ~1e-13 |D|: compare relative to it.
         slack = 1e-12 * max(1.0, abs(state.deviance))
         for _ in range(30):
