@@ -24,11 +24,11 @@ from project_helpers import REPO, copy_repository, documented_keys, use_few_impu
 
 from balint_analysis.config_schema import apply_defaults, check_schema, load_schema
 from balint_analysis.stages import (
-    DOWNSTREAM,
     STAGE_KEYS,
     first_stages,
     jobs_for_key,
     stage_config,
+    with_downstream,
 )
 
 pytestmark = pytest.mark.e2e
@@ -213,16 +213,6 @@ def changed(config: dict, key: str) -> dict:
     out = copy.deepcopy(config)
     MUTATIONS[key](out)
     return out
-
-
-def with_downstream(stages: set[str]) -> set[str]:
-    jobs, todo = set(), list(stages)
-    while todo:
-        stage = todo.pop()
-        if stage not in jobs:
-            jobs.add(stage)
-            todo.extend(DOWNSTREAM[stage])
-    return jobs
 
 
 def test_every_documented_key_has_a_change():

@@ -17,7 +17,8 @@ from typing import Any
 
 from balint_analysis.config_schema import dotted_value
 
-__all__ = ["DOWNSTREAM", "STAGE_KEYS", "first_stages", "jobs_for_key", "stage_config"]
+__all__ = ["DOWNSTREAM", "STAGE_KEYS", "first_stages", "jobs_for_key", "stage_config",
+           "with_downstream"]
 
 #: The ``missing_data`` keys the imputation jobs read (``plausible_delta_sd`` words the report).
 _IMPUTATION_KEYS = tuple(f"missing_data.{k}" for k in ("imputations", "chunk_size", "seed",
@@ -98,8 +99,13 @@ def first_stages(key: str) -> set[str]:
 
 def jobs_for_key(key: str) -> set[str]:
     """Every job a change of ``key`` re-runs: the stages reading it and everything after."""
+    return with_downstream(first_stages(key))
+
+
+def with_downstream(stages: set[str]) -> set[str]:
+    """``stages`` and every stage after them (:data:`DOWNSTREAM`, transitively)."""
     jobs: set[str] = set()
-    todo = list(first_stages(key))
+    todo = list(stages)
     while todo:
         stage = todo.pop()
         if stage not in jobs:
