@@ -64,6 +64,23 @@ def run_outcome(sub, roster, m, *, covariates=COVARIATES, index=0, refit=False):
         refit=refit)
 
 
+def primary_and_contrasts(sub):
+    """The demo outcome's primary fit, completed design, baseline SD and reason (as the stage
+    computes them), its post-baseline timepoints, their treatment contrasts and the rows each
+    δ scenario shifts."""
+    from balint_analysis.missing import analysis as mi
+
+    fit, design, sd, reason = mi._primary(
+        sub, timepoints=TIMEPOINTS, intervention="balint", control="control",
+        covariates=COVARIATES, covariate_levels={}, use_clusters=True)
+    if reason:
+        return fit, design, sd, reason, [], None, {}
+    post = list(design.data.levels[1:])
+    L = np.array([mi.treatment_contrast(design.data, t)[design.data.keep] for t in post])
+    shift = {"delta_balint": design.missing & design.balint, "delta_both": design.missing}
+    return fit, design, sd, reason, post, L, shift
+
+
 def held_versus_refit(sub, n_check: int) -> tuple[float, ...]:
     """Max |estimate difference| (points), |SE difference| (points), |estimate difference| /
     SE, relative SE difference (refit / held - 1: max and min) over the grid, and max relative
@@ -71,14 +88,9 @@ def held_versus_refit(sub, n_check: int) -> tuple[float, ...]:
     from balint_analysis.missing import analysis as mi
     from balint_analysis.missing.completed import analyse_completed
 
-    fit, design, sd, reason = mi._primary(
-        sub, timepoints=TIMEPOINTS, intervention="balint", control="control",
-        covariates=COVARIATES, covariate_levels={}, use_clusters=True)
+    fit, design, sd, reason, post, L, shift = primary_and_contrasts(sub)
     if reason:
         return (np.nan,) * 6
-    post = list(design.data.levels[1:])
-    L = np.array([mi.treatment_contrast(design.data, t)[design.data.keep] for t in post])
-    shift = {"delta_balint": design.missing & design.balint, "delta_both": design.missing}
     worst = [0.0, 0.0, 0.0, -np.inf, np.inf, 0.0]
     for m in range(n_check):
         rng = np.random.default_rng(np.random.SeedSequence([1, 0, m]))
@@ -110,16 +122,11 @@ def interpolated_versus_refit(sub, n_check: int) -> tuple[float, ...]:
     from balint_analysis.missing.completed import analyse_completed
     from balint_analysis.missing.refit import delta_nodes, interpolate_polynomial
 
-    fit, design, sd, reason = mi._primary(
-        sub, timepoints=TIMEPOINTS, intervention="balint", control="control",
-        covariates=COVARIATES, covariate_levels={}, use_clusters=True)
+    fit, design, sd, reason, post, L, shift = primary_and_contrasts(sub)
     if reason:
         return (np.nan,) * 3
-    post = list(design.data.levels[1:])
     deltas = [float(d) for d in GRID_SD * sd]
     nodes = delta_nodes(deltas)
-    L = np.array([mi.treatment_contrast(design.data, t)[design.data.keep] for t in post])
-    shift = {"delta_balint": design.missing & design.balint, "delta_both": design.missing}
     worst = [0.0, 0.0, 0.0]
     for m in range(n_check):
         got = mi._one_imputation(fit, design, post, deltas, 1, 0, m, refit=True)
