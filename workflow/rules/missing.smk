@@ -45,9 +45,13 @@ rule missing_gather:
         f"benchmarks/jobs/{COHORT}/missing_gather.tsv"
     conda:
         "../envs/analysis.yaml"
+    # Pooling is light (~1 s, most of it start-up): it needs no core of its own, so it runs
+    # beside the model stage instead of after it. A SLURM job still asks for one CPU.
+    threads: 0
     resources:
         mem_mb=1000,
         runtime=10,
+        cpus_per_task=1,
     params:
         config=stage_config(config, "missing_gather"),
     script:
