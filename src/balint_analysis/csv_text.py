@@ -1,19 +1,21 @@
-"""A CSV writer that formats each distinct value of a column once, rows in chunks.
+"""A CSV writer that formats each distinct value of a column once and gathers the rows' bytes.
 
 ``DataFrame.to_csv`` converts and quotes every cell in Python (~1 µs each): ``scores.csv`` and
 ``responses.csv`` of three million-row exports hold ~10^8 cells. Their columns repeat a handful
 of values (labels, answers, pseudonyms per row block), so each distinct value is formatted and
 quoted once by the same rules (``float_format``, ``str``, Python's ``csv`` module, which
-``to_csv`` uses) and the rows are joined a chunk at a time: the bytes are those ``to_csv``
-writes (``tests/test_bounded_memory.py`` compares them), without a whole-file text copy.
-Frames this writer does not cover exactly (other dtypes, non-text objects, one column) go to
-``to_csv`` unchanged.
+``to_csv`` uses) and encoded once; a chunk of rows is then one NumPy gather of those bytes
+(no Python string per cell): the bytes are those ``to_csv`` writes
+(``tests/test_bounded_memory.py`` compares them), without a whole-file text copy. Frames this
+writer does not cover exactly (other dtypes, non-text objects, one column) go to ``to_csv``
+unchanged.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,13 @@ import pandas as pd
 
 __all__ = ["write_frame"]
 
-#: Rows joined at a time: bounds the text held in memory (~100 bytes a row).
+#: Rows gathered at a time, at most: bounds the text held in memory.
 CHUNK_ROWS = 100_000
+#: Bytes gathered at a time, at most (with their 4-byte index, ~6 times this in memory).
+CHUNK_BYTES = 1 << 22
+#: Characters Python's ``csv`` may quote in a field (QUOTE_MINIMAL, "," and "\n" as the
+#: delimiter and line end; "\r" too in newer Pythons): a text without them is written as is.
+_MAY_QUOTE = re.compile('[,"\r\n]')
 
 
 def _quoted(values: list) -> list[str]:
@@ -30,7 +37,11 @@ def _quoted(values: list) -> list[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     out = []
+    search = _MAY_QUOTE.search
     for value in values:
+        if isinstance(value, str) and search(value) is None:
+            out.append(value)  # nothing to quote: the csv module writes the text unchanged
+            continue
         buffer.seek(0)
         buffer.truncate()
         writer.writerow([value, ""])
@@ -38,12 +49,10 @@ def _quoted(values: list) -> list[str]:
     return out
 
 
-def _column_text(values: pd.Series, float_format: str,
-                 prefix: str) -> tuple[np.ndarray, np.ndarray] | None:  # fmt: skip
+def _column_text(values: pd.Series, float_format: str) -> tuple[list[str], np.ndarray] | None:
     """The column as (texts, codes): ``texts[codes]`` are its cells as ``to_csv`` writes them
-    (missing = empty), each after ``prefix``; codes in the narrowest integer type, so a
-    column's text is made a chunk of rows at a time. ``None`` when its dtype is not one this
-    writer reproduces exactly."""
+    (missing = the last text, empty). ``None`` when its dtype is not one this writer
+    reproduces exactly."""
     dtype = values.dtype
     if isinstance(dtype, np.dtype) and dtype.kind == "f":
         raw = values.to_numpy()
@@ -58,6 +67,12 @@ def _column_text(values: pd.Series, float_format: str,
         # Nullable integers (answers as codes): ``to_csv`` writes ``str`` of each, missing empty.
         index, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [str(u) for u in uniques.tolist()]
+    elif isinstance(dtype, pd.CategoricalDtype):
+        # Already factorised (labels repeated over the parts of a long table): codes as they are.
+        texts = dtype.categories.tolist()
+        if not all(isinstance(t, str) for t in texts):
+            return None
+        index = values.cat.codes.to_numpy()
     elif (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
         index, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
         if not all(isinstance(u, str) for u in uniques):
@@ -65,9 +80,53 @@ def _column_text(values: pd.Series, float_format: str,
         texts = list(uniques)
     else:
         return None
-    table = np.array([prefix + t for t in [*_quoted(texts), ""]], dtype=object)
-    index[index < 0] = len(texts)  # missing: the empty text
-    return table, index.astype(np.min_scalar_type(len(texts)))
+    index = np.where(index < 0, len(texts), index)  # missing: the empty text after the others
+    return [*_quoted(texts), ""], index.astype(np.int32, copy=False)
+
+
+def _byte_table(columns: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                  list[int], int]:  # fmt: skip
+    """Every column's texts encoded once into one byte buffer, each with its separator (","
+    before all but the first column, "\\n" after the last): ``(bytes, starts, lengths, first
+    code of each column, bytes of the widest possible row)``."""
+    encoded, offsets, widest = [], [], 0
+    for position, texts in enumerate(columns):
+        offsets.append(len(encoded))
+        before = "," if position else ""
+        after = "\n" if position == len(columns) - 1 else ""
+        column = [(before + t + after).encode("utf-8") for t in texts]
+        widest += max(map(len, column))
+        encoded.extend(column)
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    # Positions in 4 bytes while the texts and a chunk's bytes stay under 2 GB.
+    kind = np.int32 if len(data) + max(CHUNK_BYTES, widest) < 2**31 else np.int64
+    lengths = np.fromiter(map(len, encoded), dtype=kind, count=len(encoded))
+    starts = np.cumsum(lengths, dtype=kind) - lengths
+    return data, starts, lengths, offsets, widest
+
+
+def _rows_bytes(table: tuple, codes: list[np.ndarray]) -> np.ndarray:
+    """The rows whose column codes are ``codes`` (one array per column), as written bytes."""
+    data, starts, lengths, offsets, _ = table
+    kind = starts.dtype  # 4-byte positions unless the texts or a chunk pass 2 GB
+    cells = np.empty((len(codes[0]), len(codes)), dtype=kind)
+    for position, (column, offset) in enumerate(zip(codes, offsets, strict=True)):
+        np.add(column, offset, out=cells[:, position], casting="unsafe")
+    cells = cells.ravel()  # row by row, column by column: the order of the file
+    size = lengths[cells]
+    if not size.all():  # empty cells (a missing value in the first column) add no byte
+        cells, size = cells[size > 0], size[size > 0]
+    begin = starts[cells]
+    del cells
+    # Byte k of the output is byte index[k] of the table: within a cell the next byte, at a
+    # cell's start a jump to its text. Written as steps and summed (one array of 4 bytes a byte).
+    first = np.cumsum(size, dtype=kind)  # where each cell ends in the output ...
+    total = int(first[-1])
+    first -= size  # ... and begins
+    index = np.ones(total, dtype=kind)
+    index[first[1:]] = begin[1:] - (begin[:-1] + size[:-1] - 1)
+    index[0] = begin[0]
+    return data[np.cumsum(index, out=index)]
 
 
 def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *,
@@ -77,19 +136,17 @@ def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *,
     value of a column once."""
     simple = (df.shape[1] > 1 and len(df) > 0 and not isinstance(df.columns, pd.MultiIndex)
               and all(isinstance(c, str) for c in df.columns))  # fmt: skip
-    # Every column but the first carries its separator: one concatenation per cell.
-    columns = [_column_text(df.iloc[:, i], float_format, "," if i else "")
+    columns = [_column_text(df.iloc[:, i], float_format)
                for i in range(df.shape[1])] if simple else None  # fmt: skip
     if columns is None or any(c is None for c in columns):
         df.to_csv(path, index=False, lineterminator="\n", float_format=float_format,
                   header=header, mode="a" if append else "w")  # fmt: skip
         return
+    table = _byte_table([texts for texts, _ in columns])
+    # A row is at most its columns' longest texts: chunks of rows within CHUNK_BYTES.
+    step = max(1, min(CHUNK_ROWS, CHUNK_BYTES // table[4]))
     with open(path, "ab" if append else "wb") as fh:
         if header:
             fh.write((",".join(_quoted(list(df.columns))) + "\n").encode("utf-8"))
-        for start in range(0, len(df), CHUNK_ROWS):
-            texts, codes = columns[0]
-            rows = texts[codes[start : start + CHUNK_ROWS]]
-            for texts, codes in columns[1:]:
-                rows = rows + texts[codes[start : start + CHUNK_ROWS]]
-            fh.write(("\n".join(rows.tolist()) + "\n").encode("utf-8"))
+        for start in range(0, len(df), step):
+            fh.write(_rows_bytes(table, [codes[start : start + step] for _, codes in columns]))
