@@ -124,26 +124,29 @@ def _empty_roster(cfg: StudyConfig):
                                  *cfg.analysis.covariates])  # fmt: skip
 
 
-def read_inputs(cfg: StudyConfig) -> tuple[Any, Any, dict]:
+def _hand_over(frame, narrow):
+    """One export as validation receives it: :func:`_text_round_trip`, exact answers as
+    narrow integer codes (a quarter of float64's memory)."""
+    from balint_analysis.validate.items import numbers_where_exact
+
+    return numbers_where_exact(_text_round_trip(frame), narrow)
+
+
+def read_inputs(cfg: StudyConfig, n_jobs: int = 1) -> tuple[Any, Any, dict]:
     """Ingest every export and the roster, as validation receives them in ``prepare``: text
     tables (missing = NaN) read back from their CSV form, item columns that hold only numbers
     as those numbers (``Int8``/``Int16`` codes where exact, else float64), and the ingest notes
-    as JSON."""
+    as JSON. ``n_jobs`` > 1 reads the files in that many worker processes (same result)."""
+    import functools
     import json
 
     from balint_analysis.ingest import ingest
     from balint_analysis.scoring import answer_dtypes
-    from balint_analysis.validate.items import numbers_where_exact
 
-    narrow = answer_dtypes(cfg.instruments)
-
-    def hand_over(frame):
-        # Per export: one raw frame at a time, and the answers' text never held for all
-        # exports at once (validation would otherwise hold it next to its numbers); exact
-        # answers as narrow integer codes (a quarter of float64's memory).
-        return numbers_where_exact(_text_round_trip(frame), narrow)
-
-    ingested = ingest(cfg, hand_over=hand_over)
+    # Per export: one raw frame at a time, and the answers' text never held for all exports
+    # at once (validation would otherwise hold it next to its numbers).
+    hand_over = functools.partial(_hand_over, narrow=answer_dtypes(cfg.instruments))
+    ingested = ingest(cfg, hand_over=hand_over, n_jobs=n_jobs)
     responses = ingested.responses
     roster = None
     if cfg.roster:
@@ -159,6 +162,7 @@ def prepare_stage(
     *,
     key_fingerprint: str | None = None,
     key_history: str | None = None,
+    threads: int = 1,
 ) -> None:
     """ingest -> validate -> pseudonymise -> score in one process: the exports' raw participant
     codes exist only in memory, and a run pays one interpreter start instead of four (the
@@ -169,6 +173,7 @@ def prepare_stage(
     fingerprints: a key other than the last one stops the run unless
     ``privacy.rotated_key_fingerprint`` declares it, and ``pseudonymisation.json`` then says
     that the pseudonyms changed (the history is extended only once every output is written).
+    ``threads``: the cores the job may use (the files are read in that many processes).
     """
     from balint_analysis.coverage import coverage_problems
     from balint_analysis.identifiers import key_change, read_key_history
@@ -189,7 +194,7 @@ def prepare_stage(
     history = read_key_history(key_history)
     change = key_change(history, fingerprint, rotated_to=cfg.rotated_key_fingerprint,
                         key_env=cfg.key_env, history_path=key_history)  # fmt: skip
-    responses, roster, info = read_inputs(cfg)
+    responses, roster, info = read_inputs(cfg, n_jobs=threads)
     checked = validate(responses, roster, cfg, info)
     empty = coverage_problems(checked.valid, responses, roster, checked.rejected, cfg)
     if empty:
@@ -253,8 +258,12 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
         responses = pd.read_csv(inp["responses"], dtype=ids)
     timepoints = list(cfg.design.timepoints)
     # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the long
-    # table of every scale (rows x scales) in memory.
-    write_csv_parts(score_parts(responses, instruments), SCORE_COLUMNS, out["scores"])
+    # table of every scale (rows x scales) in memory. The labels every part repeats are
+    # categories: made distinct once, not again for each part's writing.
+    labels = {c: responses[c].astype("category") for c in ("participant", "group", "timepoint")}
+    write_csv_parts(score_parts(responses.assign(**labels), instruments), SCORE_COLUMNS,
+                    out["scores"])  # fmt: skip
+    del labels
     write_csv(reliability(responses, instruments, timepoints), out["reliability"])
     write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
     if "flags" in out:

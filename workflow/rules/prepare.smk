@@ -20,6 +20,8 @@ rule prepare:
         f"benchmarks/jobs/{COHORT}/prepare.tsv"
     conda:
         "../envs/analysis.yaml"
+    # The exports are read in parallel processes; Snakemake scales this down to --cores.
+    threads: 2
     params:
         config=stage_config(config, "prepare"),
         key_fingerprint=KEY_FINGERPRINT,

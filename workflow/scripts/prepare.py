@@ -4,5 +4,5 @@ from balint_analysis.pipeline import run_job
 
 run_job(
     snakemake, "prepare", key_fingerprint=snakemake.params.key_fingerprint,
-    key_history=snakemake.params.key_history,
+    key_history=snakemake.params.key_history, threads=snakemake.threads,
 )

@@ -33,6 +33,9 @@ __all__ = ["IngestResult", "ingest", "load_table", "read_export", "read_roster"]
 META = ["source", "row", "participant_id", "timepoint", "group", "site", "submitted_at",
         "complete", "response_type", "duration_s", "quality", "incomplete_forms"]  # fmt: skip
 ROSTER_FIXED = ["participant_id", "group", "cluster", "sessions"]
+#: Files smaller than this in total are read in turn even with ``n_jobs`` > 1: starting the
+#: worker processes (~0.15 s) would cost more than it saves.
+PARALLEL_MIN_BYTES = 16 * 2**20
 
 @dataclass
 class IngestResult:
@@ -296,21 +299,87 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def ingest(
-    config: StudyConfig, hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None = None
+    config: StudyConfig,
+    hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+    n_jobs: int = 1,
 ) -> IngestResult:
     """Read all exports and the roster named by the config.
 
     ``hand_over`` is applied to each export's frame as soon as it is read (``read_inputs``:
     the text form validation receives), so one export's raw frame is held at a time rather
     than all of them next to their stacked copy.
+
+    ``n_jobs`` > 1: the files (:data:`PARALLEL_MIN_BYTES` or more in all) are read in that
+    many forked worker processes that die with this one
+    (:func:`balint_analysis.workers.map_in_processes`), largest file first; a worker holds
+    one raw export at a time and sends back its handed-over frame. The result, and the
+    error raised when files are unusable (that of the first one in config order), are those
+    of reading them one after another; ``hand_over`` must then be picklable.
     """
-    frames, infos = [], []
-    for spec in config.exports:
-        frame, info = read_export(spec, config)
-        frames.append(hand_over(frame) if hand_over else frame)
-        del frame
-        release_freed_memory()  # the export's text records, before the next one is read
-        infos.append(info)
+    tasks = list(range(len(config.exports) + 1))  # the exports, then the roster
+    paths = [spec.path for spec in config.exports] + [config.roster.path if config.roster else ""]
+    sizes = [_size(p) for p in paths]
+    if sum(sizes) < PARALLEL_MIN_BYTES:
+        n_jobs = 1
+    if n_jobs > 1:
+        results = _read_in_processes(config, hand_over, sorted(tasks, key=lambda i: -sizes[i]),
+                                     n_jobs)  # fmt: skip
+        for result in results:  # config order: the error reading them in turn would give
+            if isinstance(result, BaseException):
+                raise result
+        roster, roster_info = results.pop()
+    else:
+        results = [_read_file(config, i, hand_over, keep_errors=False) for i in tasks[:-1]]
+    frames, infos = [frame for frame, _ in results], [info for _, info in results]
+    results.clear()
     responses = _stack(frames)
-    roster, roster_info = read_roster(config)
+    if n_jobs <= 1:  # the roster after the stacking, which let go of the exports' frames
+        roster, roster_info = read_roster(config)
     return IngestResult(responses, roster, {"files": infos, "roster": roster_info})
+
+
+def _read_file(config: StudyConfig, index: int,
+               hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None,
+               keep_errors: bool = True) -> tuple | BaseException:  # fmt: skip
+    """Export ``index`` (the roster when ``index`` is past the exports), read and handed over;
+    with ``keep_errors`` an unusable file's error is returned rather than raised (a worker
+    hands it to the parent, which raises the first one in config order)."""
+    try:
+        if index == len(config.exports):
+            return read_roster(config)
+        frame, info = read_export(config.exports[index], config)
+        if hand_over:
+            frame = hand_over(frame)
+        release_freed_memory()  # the export's text records, before the next one is read
+        return frame, info
+    except (InputError, OSError, MemoryError, ValueError) as exc:
+        if not keep_errors:
+            raise
+        return exc
+
+
+def _read_in_processes(config: StudyConfig, hand_over, order: list[int], n_jobs: int) -> list:
+    """``_read_file`` of each task in forked workers, in the given ``order`` (largest file
+    first: the workers finish together); the results in task order."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from balint_analysis.workers import map_in_processes
+
+    try:
+        done = map_in_processes(_read_file, [(config, i, hand_over) for i in order], n_jobs)
+    except BrokenProcessPool:
+        raise InputError(
+            "a process reading the exports ended unexpectedly (out of memory?): free memory, "
+            "or run the workflow with `--cores 1` to read the files one at a time."
+        ) from None
+    results: list = [None] * len(order)
+    for i, result in zip(order, done, strict=True):
+        results[i] = result
+    return results
+
+
+def _size(path: str) -> int:
+    try:
+        return Path(path).stat().st_size
+    except OSError:  # a missing file is reported by its reader
+        return 0
