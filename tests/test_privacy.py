@@ -1,6 +1,6 @@
 import pandas as pd
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from balint_analysis.errors import InputError
@@ -11,6 +11,7 @@ from balint_analysis.privacy import (
     neutralise_formulas,
     pseudonym,
     pseudonymise,
+    pseudonymise_ids,
     resolve_key,
 )
 from balint_analysis.validate import validate
@@ -23,6 +24,31 @@ def test_pseudonym_is_keyed_hmac_sha256():
     expected = hmac.new(b"k", b"P001", hashlib.sha256).hexdigest()[:16]
     assert pseudonym("P001", b"k") == "p" + expected
     assert pseudonym("P001", b"other") != pseudonym("P001", b"k")
+
+
+@settings(max_examples=60, deadline=None)
+@given(key=st.binary(min_size=1, max_size=150),
+       ids=st.lists(st.one_of(st.none(), st.text(max_size=12), st.integers(0, 99)), max_size=8))
+def test_ids_are_pseudonymised_as_hmac_of_each_id_for_keys_of_any_length(key, ids):
+    """The rows' pseudonyms (the padded key blocks hashed once) are HMAC-SHA256's of each id
+    as text, for keys shorter and longer than SHA-256's 64-byte block; missing stays missing."""
+    import hashlib
+    import hmac
+
+    got = pseudonymise_ids(pd.Series(ids, dtype=object), key)
+    expected = [None if v is None
+                else "p" + hmac.new(key, str(v).encode(), hashlib.sha256).hexdigest()[:16]
+                for v in ids]  # fmt: skip
+    assert [None if pd.isna(v) else v for v in got] == expected
+
+
+def test_categories_starting_a_formula_are_neutralised():
+    labels = pd.Series(["=A1", "ok", None, "=A1"], dtype="category")
+    out = neutralise_formulas(pd.DataFrame({"group": labels}))["group"]
+    assert out.astype(object).where(out.notna(), None).tolist() == ["'=A1", "ok", None, "'=A1"]
+    # "=A1" and "'=A1" both declared: neutralised as texts (the categories would merge).
+    both = pd.Series(pd.Categorical(["=A1", "'=A1"], categories=["=A1", "'=A1"]))
+    assert neutralise_formulas(pd.DataFrame({"g": both}))["g"].tolist() == ["'=A1", "'=A1"]
 
 
 def test_key_from_environment(monkeypatch):
