@@ -154,6 +154,43 @@ def test_the_csv_writer_writes_the_bytes_of_to_csv(tmp_path_factory, rows, split
     assert (folder / "parts.csv").read_bytes() == (folder / "whole.csv").read_bytes()
 
 
+@settings(max_examples=60, deadline=None)
+@given(rows=st.lists(st.tuples(TEXTS, st.one_of(st.none(), FLOATS), TEXTS), min_size=1,
+                     max_size=12),
+       extra=st.sampled_from([[], ["'=1+1"], ["=1+1", "'=1+1"]]))  # fmt: skip
+def test_text_columns_as_categories_are_written_as_the_texts(tmp_path_factory, rows, extra):
+    """The score step writes its repeated labels as categories: the same bytes, formula
+    cells neutralised in the categories (also when a neutralised text is one already)."""
+    from balint_analysis.csv_text import write_frame
+    from balint_analysis.io import write_csv
+
+    frame = pd.DataFrame(rows, columns=["participant", "score", "group"])
+    frame["score"] = frame["score"].astype("float64")
+    frame["group"] = frame["group"].astype("str")
+    labels = frame.assign(participant=frame["participant"].astype("category"),
+                          group=pd.Categorical(frame["group"], categories=list(dict.fromkeys(
+                              [*frame["group"].dropna().unique(), *extra]))))  # fmt: skip
+    folder = tmp_path_factory.mktemp("c")
+    write_frame(labels, folder / "labels.csv", "%.6g")
+    expected = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode()
+    assert (folder / "labels.csv").read_bytes() == expected
+    write_csv(frame, folder / "text.csv")
+    write_csv(labels, folder / "safe.csv")
+    assert (folder / "safe.csv").read_bytes() == (folder / "text.csv").read_bytes()
+
+
+def test_the_writer_gathers_rows_in_chunks_of_bounded_bytes(tmp_path, monkeypatch):
+    """Rows of very different widths (a long text, missing first cells) over many chunks."""
+    from balint_analysis import csv_text
+
+    monkeypatch.setattr(csv_text, "CHUNK_BYTES", 64)
+    frame = pd.DataFrame({"a": ["x" * 100, None, "", "é,\"q\"", None] * 7,
+                          "b": [1.5, -0.0, np.nan, 3, 1e-7] * 7})  # fmt: skip
+    csv_text.write_frame(frame, tmp_path / "f.csv", "%.6g")
+    expected = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode()
+    assert (tmp_path / "f.csv").read_bytes() == expected
+
+
 def test_item_columns_of_numbers_become_numbers_as_read_and_other_text_stays_text():
     from balint_analysis.validate.items import convert_items, numbers_where_exact
 

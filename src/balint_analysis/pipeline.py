@@ -258,9 +258,10 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
         responses = pd.read_csv(inp["responses"], dtype=ids)
     timepoints = list(cfg.design.timepoints)
     # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the long
-    # table of every scale (rows x scales) in memory. The labels every part repeats are
-    # categories: made distinct once, not again for each part's writing.
-    labels = {c: responses[c].astype("category") for c in ("participant", "group", "timepoint")}
+    # table of every scale (rows x scales) in memory. The text labels every part repeats are
+    # categories: made distinct once, not again for each part's writing (numbers as read).
+    labels = {c: responses[c].astype("category") for c in ("participant", "group", "timepoint")
+              if isinstance(responses[c].dtype, pd.StringDtype) or responses[c].dtype == object}
     write_csv_parts(score_parts(responses.assign(**labels), instruments), SCORE_COLUMNS,
                     out["scores"])  # fmt: skip
     del labels
