@@ -72,7 +72,7 @@ def _column_text(values: pd.Series, float_format: str) -> tuple[list[str], np.nd
         texts = dtype.categories.tolist()
         if not all(isinstance(t, str) for t in texts):
             return None
-        index = values.cat.codes.to_numpy()
+        index = _category_codes(values)
     elif (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
         index, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
         if not all(isinstance(u, str) for u in uniques):
@@ -84,23 +84,29 @@ def _column_text(values: pd.Series, float_format: str) -> tuple[list[str], np.nd
     return [*_quoted(texts), ""], index.astype(np.int32, copy=False)
 
 
-def _byte_table(columns: list[list[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
-                                                  list[int], int]:  # fmt: skip
-    """Every column's texts encoded once into one byte buffer, each with its separator (","
-    before all but the first column, "\\n" after the last): ``(bytes, starts, lengths, first
-    code of each column, bytes of the widest possible row)``."""
-    encoded, offsets, widest = [], [], 0
-    for position, texts in enumerate(columns):
-        offsets.append(len(encoded))
-        before = "," if position else ""
-        after = "\n" if position == len(columns) - 1 else ""
-        column = [(before + t + after).encode("utf-8") for t in texts]
-        widest += max(map(len, column))
-        encoded.extend(column)
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+def _category_codes(values: pd.Series) -> np.ndarray:
+    """A categorical column's codes, missing as the code after its categories (the empty text)."""
+    codes = values.cat.codes.to_numpy()
+    return np.where(codes < 0, len(values.cat.categories), codes).astype(np.int32)
+
+
+def _encoded(texts: list[str], before: str, after: str) -> tuple[np.ndarray, np.ndarray]:
+    """A column's texts, each with its separators, as one UTF-8 byte buffer and their lengths."""
+    encoded = [(before + t + after).encode("utf-8") for t in texts]
+    lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    return np.frombuffer(b"".join(encoded), dtype=np.uint8), lengths
+
+
+def _byte_table(columns: list[tuple[np.ndarray, np.ndarray]]) -> tuple[
+        np.ndarray, np.ndarray, np.ndarray, list[int], int]:  # fmt: skip
+    """The columns' encoded texts (:func:`_encoded`) as one byte buffer: ``(bytes, starts,
+    lengths, first code of each column, bytes of the widest possible row)``."""
+    data = np.concatenate([b for b, _ in columns])
+    widest = sum(int(n.max()) for _, n in columns)
+    offsets = np.cumsum([0] + [len(n) for _, n in columns[:-1]]).tolist()
     # Positions in 4 bytes while the texts and a chunk's bytes stay under 2 GB.
     kind = np.int32 if len(data) + max(CHUNK_BYTES, widest) < 2**31 else np.int64
-    lengths = np.fromiter(map(len, encoded), dtype=kind, count=len(encoded))
+    lengths = np.concatenate([n for _, n in columns]).astype(kind)
     starts = np.cumsum(lengths, dtype=kind) - lengths
     return data, starts, lengths, offsets, widest
 
@@ -129,20 +135,41 @@ def _rows_bytes(table: tuple, codes: list[np.ndarray]) -> np.ndarray:
     return data[np.cumsum(index, out=index)]
 
 
-def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *,
-                header: bool = True, append: bool = False) -> None:  # fmt: skip
+def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *, header: bool = True,
+                append: bool = False, cache: dict | None = None) -> None:  # fmt: skip
     """``df.to_csv(path, index=False, lineterminator="\\n", float_format=float_format,
     header=header, mode="a" if append else "w")``, byte for byte, formatting each distinct
-    value of a column once."""
+    value of a column once.
+
+    ``cache``: a dict kept between the calls that write the parts of one table; a categorical
+    column whose categories are those of an earlier part's reuses their encoded texts.
+    """
     simple = (df.shape[1] > 1 and len(df) > 0 and not isinstance(df.columns, pd.MultiIndex)
               and all(isinstance(c, str) for c in df.columns))  # fmt: skip
-    columns = [_column_text(df.iloc[:, i], float_format)
-               for i in range(df.shape[1])] if simple else None  # fmt: skip
-    if columns is None or any(c is None for c in columns):
+    columns = [] if simple else None
+    for position in range(df.shape[1]) if simple else ():
+        values = df.iloc[:, position]
+        is_category = isinstance(values.dtype, pd.CategoricalDtype)
+        categories = values.cat.categories if is_category else None
+        known = cache.get((position, id(categories))) if cache is not None else None
+        if known is not None and known[0] is categories:
+            columns.append((known[1], _category_codes(values)))
+            continue
+        column = _column_text(values, float_format)
+        if column is None:
+            columns = None
+            break
+        texts, codes = column
+        last = position == df.shape[1] - 1
+        encoded = _encoded(texts, "," if position else "", "\n" if last else "")
+        if categories is not None and cache is not None:
+            cache[(position, id(categories))] = (categories, encoded)  # held: its id stays its own
+        columns.append((encoded, codes))
+    if columns is None:
         df.to_csv(path, index=False, lineterminator="\n", float_format=float_format,
                   header=header, mode="a" if append else "w")  # fmt: skip
         return
-    table = _byte_table([texts for texts, _ in columns])
+    table = _byte_table([encoded for encoded, _ in columns])
     # A row is at most its columns' longest texts: chunks of rows within CHUNK_BYTES.
     step = max(1, min(CHUNK_ROWS, CHUNK_BYTES // table[4]))
     with open(path, "ab" if append else "wb") as fh:

@@ -97,9 +97,10 @@ def write_csv_parts(
 
     def _write(tmp: Path) -> None:
         write_frame(pd.DataFrame(columns=columns), tmp, float_format)  # the header
+        cache: dict = {}  # categories the parts share (labels), encoded once
         for part in parts:
             safe = neutralise_formulas(part) if neutralise else part
-            write_frame(safe, tmp, float_format, header=False, append=True)
+            write_frame(safe, tmp, float_format, header=False, append=True, cache=cache)
             del part, safe
             release_freed_memory()  # each part's memory back before the next is made
 
