@@ -378,6 +378,34 @@ def test_item_descriptives_per_item_and_timepoint():
     assert sorted(d.index.get_level_values("item").unique()) == [1, 2]  # administered only
 
 
+@settings(max_examples=40, deadline=None)
+@given(answers=st.lists(st.tuples(st.sampled_from(["pre", "post", "other", None]),
+                                  st.one_of(st.none(), st.integers(0, 5)),
+                                  st.one_of(st.none(), st.integers(0, 5))), max_size=25))
+def test_item_descriptives_are_those_of_a_grouped_long_table(answers):
+    """Counts by timepoint code and pandas' grouped mean/SD: the same numbers (to the bit) as
+    aggregating a long table (item, timepoint) by its labels, for any missing pattern."""
+    who5 = load_instrument("who5")
+    table = pd.DataFrame(answers, columns=["timepoint", "who5__1", "who5__3"], dtype=object)
+    table = table.astype({"who5__1": "Int8", "who5__3": "float64"})
+    got = item_descriptives(table, {"who5": who5}, ["pre", "post"])
+    long = table.melt(id_vars="timepoint", var_name="column").astype({"value": float})
+    agg = long.groupby(["column", "timepoint"]).agg(
+        n=("value", "count"), mean=("value", "mean"), sd=("value", "std"),
+        total=("value", "size"),
+        floor_share=("value", lambda v: (v.dropna() == who5.response_min).mean()),
+        ceiling_share=("value", lambda v: (v.dropna() == who5.response_max).mean()))
+    grid = pd.MultiIndex.from_product([["who5__1", "who5__3"], ["pre", "post"]])
+    want = agg.reindex(grid)
+    assert got["n"].tolist() == want["n"].fillna(0).astype(int).tolist()
+    for column in ("mean", "sd", "floor_share", "ceiling_share"):
+        assert np.array_equal(got[column].to_numpy(float), want[column].to_numpy(float),
+                              equal_nan=True), column
+    missing = (want["total"] - want["n"].fillna(0)) / want["total"]
+    assert np.array_equal(got["missing_share"].to_numpy(float), missing.to_numpy(float),
+                          equal_nan=True)
+
+
 def test_score_stage_writes_the_four_outputs(tiny_cohort, tmp_path):
     from balint_analysis.pipeline import score_stage
 

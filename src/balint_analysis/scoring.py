@@ -168,6 +168,17 @@ def categorise(scores: pd.Series, scale: Scale) -> pd.Series:
     return out.where(~np.isnan(x))
 
 
+def _category_codes(score: np.ndarray, scale: Scale) -> pd.Categorical:
+    """:func:`categorise` as a categorical: a code per row instead of a text object."""
+    names = list(dict.fromkeys(band.label for band in scale.categories))
+    codes = np.full(len(score), -1 if not names else 0, dtype=np.int8)
+    for band in scale.categories[1:]:
+        inside = score >= band.lower if band.inclusive else score > band.lower
+        codes[inside] = names.index(band.label)
+    codes[np.isnan(score)] = -1
+    return pd.Categorical.from_codes(codes, categories=pd.Index(names, dtype="str"))
+
+
 def score_responses(responses: pd.DataFrame, instruments: dict[str, Instrument]) -> pd.DataFrame:
     """Score every scale of every instrument for each response row.
 
@@ -188,7 +199,8 @@ def score_responses(responses: pd.DataFrame, instruments: dict[str, Instrument])
     frames = list(score_parts(responses, instruments))
     if not frames:
         return pd.DataFrame(columns=SCORE_COLUMNS)
-    return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS]
+    labels = dict.fromkeys(["instrument", "scale", "category"], "str")  # texts, as categorise
+    return pd.concat(frames, ignore_index=True)[SCORE_COLUMNS].astype(labels)
 
 
 def score_parts(responses: pd.DataFrame,
@@ -196,21 +208,27 @@ def score_parts(responses: pd.DataFrame,
     """The rows of :func:`score_responses`, one scale at a time (``SCORE_COLUMNS``, in order).
 
     ``prepare`` writes ``scores.csv`` part by part: the long table of every scale (rows × scales
-    rows) is never held whole.
+    rows) is never held whole. The labels ``instrument``, ``scale`` and ``category`` are
+    categoricals (a code per row: the writer formats each label once).
     """
     ident = responses[["participant", "group", "timepoint"]].reset_index(drop=True)
+    first = np.zeros(len(ident), dtype=np.int8)
+
+    def label(text: str) -> pd.Categorical:
+        return pd.Categorical.from_codes(first, categories=pd.Index([text], dtype="str"))
+
     for inst_id, inst in instruments.items():
         values = item_matrix(responses, inst)
         for scale in inst.scales.values():
             score, answered = score_matrix(values, inst, scale)
             part = ident.assign(
-                instrument=inst_id,
-                scale=scale.id,
+                instrument=label(inst_id),
+                scale=label(scale.id),
                 score=score,
                 n_items=len(scale.items),
                 n_answered=answered.astype(np.int64),
+                category=_category_codes(score, scale),
             )
-            part["category"] = categorise(part["score"], scale)
             yield part[SCORE_COLUMNS]
 
 
@@ -317,28 +335,37 @@ def item_descriptives(
     Raw answers (before reversing), administered items only.
     """
     frames = []
+    # The timepoints as codes once for every item (a row without one is in no group).
+    codes, labels = pd.factorize(responses["timepoint"])
+    seen = codes >= 0
+    key = codes[seen]
+    total = np.bincount(key, minlength=len(labels))
     for inst_id, inst in instruments.items():
         cols = [f"{inst_id}__{i}" for i in inst.items if f"{inst_id}__{i}" in responses.columns]
         if not cols:
             continue
         # One item at a time: each (item, timepoint) group holds the same values in the same
         # order as in a long table of all items, without holding that table (rows x items).
+        # Counts by timepoint code (exact integers); mean and SD by pandas' grouped mean and
+        # variance, as an aggregation by the timepoint labels computed them.
         per_item = []
         for col in cols:
-            value = pd.to_numeric(responses[col], errors="coerce").astype(float)
-            answered = value.notna()
-            one = pd.DataFrame({
-                "timepoint": responses["timepoint"], "value": value, "answered": answered,
-                "floor": (value == inst.response_min).astype(float).where(answered),
-                "ceiling": (value == inst.response_max).astype(float).where(answered),
-            })  # fmt: skip
-            agg = one.groupby("timepoint", sort=False).agg(
-                n=("answered", "sum"), mean=("value", "mean"), sd=("value", "std"),
-                total=("value", "size"), floor_share=("floor", "mean"),
-                ceiling_share=("ceiling", "mean"),
-            )  # fmt: skip
-            agg.index = pd.MultiIndex.from_product([[col], agg.index],
-                                                   names=["column", "timepoint"])  # fmt: skip
+            value = pd.to_numeric(responses[col], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan)[seen]  # fmt: skip
+            answered = ~np.isnan(value)
+            grouped = pd.Series(value).groupby(key, sort=False)
+            n = np.bincount(key[answered], minlength=len(labels))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                shares = {side: np.bincount(key[value == code], minlength=len(labels)) / n
+                          for side, code in (("floor", inst.response_min),
+                                             ("ceiling", inst.response_max))}  # fmt: skip
+            every = range(len(labels))
+            agg = pd.DataFrame({
+                "n": n, "mean": grouped.mean().reindex(every).to_numpy(),
+                "sd": grouped.std().reindex(every).to_numpy(), "total": total,
+                "floor_share": shares["floor"], "ceiling_share": shares["ceiling"],
+            }, index=pd.MultiIndex.from_product([[col], labels],
+                                                names=["column", "timepoint"]))  # fmt: skip
             per_item.append(agg)
         stats_ = pd.concat(per_item)
         grid = pd.MultiIndex.from_product([cols, timepoints], names=["column", "timepoint"])
