@@ -185,7 +185,10 @@ def test_the_writer_gathers_rows_in_chunks_of_bounded_bytes(tmp_path, monkeypatc
 
     monkeypatch.setattr(csv_text, "CHUNK_BYTES", 64)
     frame = pd.DataFrame({"a": ["x" * 100, None, "", "é,\"q\"", None] * 7,
-                          "b": [1.5, -0.0, np.nan, 3, 1e-7] * 7})  # fmt: skip
+                          "b": [1.5, -0.0, np.nan, 3, 1e-7] * 7,
+                          "codes": pd.array([-3, None, 4, 0, 127] * 7, dtype="Int8"),
+                          "wide": pd.array([-3000, None, 4, 0, 30000] * 7, dtype="Int16"),
+                          "none": pd.array([None] * 35, dtype="Int8")})  # fmt: skip
     csv_text.write_frame(frame, tmp_path / "f.csv", "%.6g")
     expected = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode()
     assert (tmp_path / "f.csv").read_bytes() == expected
@@ -341,7 +344,7 @@ def test_the_score_step_holds_answers_as_int8_codes_with_the_same_outputs(tmp_pa
 
     cfg = _score_config()
     rng = np.random.default_rng(11)
-    rows = 1_600
+    rows = 6_400
     items = {}
     for inst_id, inst in cfg.instruments.items():
         codes = np.asarray(inst.allowed_values, dtype=float)
@@ -384,8 +387,7 @@ def test_the_score_step_holds_answers_as_int8_codes_with_the_same_outputs(tmp_pa
     float_peak, float_outputs = run("float")
     assert seen["dtypes"] == {np.dtype("float64")}
     assert outputs == float_outputs
-    print(peak / float_peak)
-    assert peak < 0.85 * float_peak, peak / float_peak  # ~0.78 here
+    assert peak < 0.85 * float_peak, peak / float_peak  # ~0.80 here
 
 
 def test_validation_of_answers_held_as_integer_codes_is_that_of_their_floats(tiny_cohort,

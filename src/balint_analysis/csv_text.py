@@ -34,6 +34,8 @@ _MAY_QUOTE = re.compile('[,"\r\n]')
 
 def _quoted(values: list) -> list[str]:
     """Each value as Python's ``csv`` writes it in a row of several fields (QUOTE_MINIMAL)."""
+    if all(isinstance(v, str) for v in values) and _MAY_QUOTE.search("".join(values)) is None:
+        return list(values)  # no text to quote (one search over all of them)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     out = []
@@ -65,6 +67,9 @@ def _column_text(values: pd.Series, float_format: str) -> tuple[list[str], np.nd
         texts = [str(u) for u in uniques.tolist()]  # Python ints and bools, as ``str`` writes
     elif isinstance(dtype, pd.api.extensions.ExtensionDtype) and dtype.kind in "iu":
         # Nullable integers (answers as codes): ``to_csv`` writes ``str`` of each, missing empty.
+        small = _small_integer_codes(values)
+        if small is not None:
+            return small
         index, uniques = pd.factorize(values, use_na_sentinel=True)
         texts = [str(u) for u in uniques.tolist()]
     elif isinstance(dtype, pd.CategoricalDtype):
@@ -75,13 +80,29 @@ def _column_text(values: pd.Series, float_format: str) -> tuple[list[str], np.nd
         index = _category_codes(values)
     elif (isinstance(dtype, np.dtype) and dtype.kind == "O") or isinstance(dtype, pd.StringDtype):
         index, uniques = pd.factorize(values.to_numpy(dtype=object), use_na_sentinel=True)
-        if not all(isinstance(u, str) for u in uniques):
+        texts = uniques.tolist()
+        if not all(isinstance(u, str) for u in texts):
             return None
-        texts = list(uniques)
     else:
         return None
     index = np.where(index < 0, len(texts), index)  # missing: the empty text after the others
     return [*_quoted(texts), ""], index.astype(np.int32, copy=False)
+
+
+def _small_integer_codes(values: pd.Series) -> tuple[list[str], np.ndarray] | None:
+    """A nullable integer column of a narrow range (answer codes) as (texts, codes) by
+    subtraction: every integer from its lowest to its highest value is a text, no hashing."""
+    array = values.array
+    data, mask = getattr(array, "_data", None), getattr(array, "_mask", None)
+    if data is None or mask is None or mask.all():
+        return None
+    present = data[~mask]
+    low, high = int(present.min()), int(present.max())
+    if high - low > 1024:
+        return None
+    codes = data.astype(np.int32) - low
+    codes[mask] = high - low + 1  # missing: the empty text after the others
+    return [*map(str, range(low, high + 1)), ""], codes
 
 
 def _category_codes(values: pd.Series) -> np.ndarray:
