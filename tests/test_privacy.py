@@ -42,6 +42,23 @@ def test_ids_are_pseudonymised_as_hmac_of_each_id_for_keys_of_any_length(key, id
     assert [None if pd.isna(v) else v for v in got] == expected
 
 
+@settings(max_examples=40, deadline=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["A", "B", "C", "é"]),
+                               st.sampled_from(["pre", "post", "b"])), max_size=20))
+def test_pseudonymised_rows_are_sorted_stably_by_participant_and_timepoint(rows):
+    """Sorted on ranks of the distinct texts: the order ``sort_values(kind="stable")`` gives
+    (rows of one participant and timepoint keep their order)."""
+    valid = pd.DataFrame(rows, columns=["participant_id", "timepoint"]).assign(
+        group="g", source="x.csv", row=range(len(rows)), who5__1=1.0)
+    responses, participants = pseudonymise(valid, None, key=b"k")
+    ids = pseudonymise_ids(valid["participant_id"], b"k")
+    expected = valid.assign(participant=ids).sort_values(["participant", "timepoint"],
+                                                         kind="stable")  # fmt: skip
+    assert responses["row"].tolist() == expected["row"].tolist()
+    assert responses["participant"].tolist() == expected["participant"].tolist()
+    assert participants["participant"].tolist() == sorted(set(ids))
+
+
 def test_categories_starting_a_formula_are_neutralised():
     labels = pd.Series(["=A1", "ok", None, "=A1"], dtype="category")
     out = neutralise_formulas(pd.DataFrame({"group": labels}))["group"]

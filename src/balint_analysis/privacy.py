@@ -153,8 +153,12 @@ def _pseudonyms(raw_ids: Iterable[str], key: bytes) -> list[str]:
     return names
 
 
-def pseudonymise_ids(ids: pd.Series, key: bytes) -> pd.Series:
+def pseudonymise_ids(ids: pd.Series, key: bytes, *, known: dict[str, str] | None = None
+                     ) -> pd.Series:  # fmt: skip
     """Map every distinct id to its pseudonym (NaN stays NaN).
+
+    ``known``: pseudonyms of ids already hashed (raw id -> pseudonym), extended with these;
+    the responses and the roster of one cohort share most ids.
 
     Raises
     ------
@@ -165,8 +169,12 @@ def pseudonymise_ids(ids: pd.Series, key: bytes) -> pd.Series:
     present = ids.notna().to_numpy()
     # Each distinct id hashed once; the rows take theirs by code (no Python call per row).
     codes, distinct = pd.factorize(ids[present].astype(str))
-    names = _pseudonyms(distinct.tolist(), key)
-    if len(set(names)) != len(names):
+    distinct = distinct.tolist()
+    known = {} if known is None else known
+    new = [raw for raw in distinct if raw not in known]
+    known.update(zip(new, _pseudonyms(new, key), strict=True))
+    names = [known[raw] for raw in distinct]
+    if len(set(names)) != len(names) or len(set(known.values())) != len(known):
         raise ValueError("pseudonym collision: increase the pseudonym length")
     values = np.full(len(ids), np.nan, dtype=object)
     values[present] = np.array(names, dtype=object)[codes]
@@ -238,9 +246,10 @@ def pseudonymise(
     """
     items = [c for c in valid.columns if "__" in c]
     # copy=False: the answers are valid's columns, not a copy of them (bounded memory).
+    known: dict[str, str] = {}  # each id hashed once for the responses and the roster
     responses = pd.DataFrame(
         {
-            "participant": pseudonymise_ids(valid["participant_id"], key),
+            "participant": pseudonymise_ids(valid["participant_id"], key, known=known),
             "timepoint": valid["timepoint"],
             "group": valid["group"],
             "source": valid["source"],
@@ -264,7 +273,7 @@ def pseudonymise(
     cluster_names = {c: f"G{i}" for i, c in enumerate(hashed, start=1)}
     participants = pd.DataFrame(
         {
-            "participant": pseudonymise_ids(people["participant_id"], key),
+            "participant": pseudonymise_ids(people["participant_id"], key, known=known),
             "group": people["group"],
             "cluster": people["cluster"].map(cluster_names),
             "sessions": pd.to_numeric(people["sessions"], errors="coerce"),
@@ -279,6 +288,17 @@ def pseudonymise(
             participants[cov] = people[cov].astype("string").where(declared.astype(bool), pd.NA)
         else:
             participants[cov] = pd.to_numeric(people[cov], errors="coerce")
-    responses = responses.sort_values(["participant", "timepoint"], kind="stable")
-    participants = participants.sort_values("participant", kind="stable")
+    # Sorted as ``sort_values([...], kind="stable")`` sorts, on ranks of the distinct texts.
+    order = np.lexsort([_text_ranks(responses["timepoint"]), _text_ranks(responses["participant"])])
+    responses = responses.take(order)
+    participants = participants.take(np.argsort(_text_ranks(participants["participant"]),
+                                                kind="stable"))  # fmt: skip
     return responses.reset_index(drop=True), participants.reset_index(drop=True)
+
+
+def _text_ranks(values: pd.Series) -> np.ndarray:
+    """Each cell's rank among the column's distinct values in sorted order, missing last: a
+    stable sort by the ranks is a stable sort by the values (one comparison sort of the
+    distinct values instead of one of every row)."""
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes < 0, len(uniques), codes)
