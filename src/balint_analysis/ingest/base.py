@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.errors import InputError
-from balint_analysis.ingest.detect import TextTable
+from balint_analysis.ingest.detect import ColumnRecords, TextTable
 
 __all__ = ["FormLayout", "RawExport", "frame", "unique_header"]
 
@@ -112,7 +112,8 @@ def frame(table: TextTable, header_rows: int, header: list[str] | None = None,
             f"{table.path}: the file has its header row(s) but no responses. Export the "
             "responses again (check the export's date or completion filter)."
         )
-    df = pd.DataFrame(body, columns=names, dtype="str")
+    cells = body.cells if isinstance(body, ColumnRecords) else body  # the array as it is
+    df = pd.DataFrame(cells, columns=names, dtype="str")
     positions = table.positions or list(range(1, len(table.records) + 1))
     df.insert(0, "row", np.asarray(positions[header_rows:], dtype=np.int64))
     df = df.assign(submitted_at="", complete=True, response_type="normal", site="",
