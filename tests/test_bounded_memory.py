@@ -390,6 +390,42 @@ def test_the_score_step_holds_answers_as_int8_codes_with_the_same_outputs(tmp_pa
     assert peak < 0.85 * float_peak, peak / float_peak  # ~0.80 here
 
 
+def _worker_dies(*args) -> None:
+    import os
+
+    os._exit(3)  # as a worker killed by the system would: no exception, no message
+
+
+def test_the_score_step_in_two_processes_writes_the_same_files(tmp_path, monkeypatch):
+    """threads=2: scores.csv from one forked process, the other outputs from another; the
+    bytes of the one-process step. A worker that dies is one line, not a traceback."""
+    from balint_analysis import pipeline
+    from balint_analysis.errors import InputError
+    from balint_analysis.io import write_csv
+
+    cfg = _score_config()
+    rng = np.random.default_rng(5)
+    rows = 300
+    items = {f"{i}__{k}": rng.choice([*inst.allowed_values, np.nan], rows)
+             for i, inst in cfg.instruments.items() for k in inst.items}  # fmt: skip
+    responses = pd.DataFrame({"participant": [f"p{r % 150:03d}" for r in range(rows)],
+                              "timepoint": np.where(np.arange(rows) < 150, "pre", "post"),
+                              "group": np.where(np.arange(rows) % 2, "balint", "control"),
+                              "source": "x.csv", "row": np.arange(rows), **items})  # fmt: skip
+    write_csv(responses, tmp_path / "responses.csv")
+    inp = {"responses": str(tmp_path / "responses.csv")}
+    written = {}
+    for threads in (1, 2):
+        out = {key: str(tmp_path / f"{threads}_{key}.csv")
+               for key in ("scores", "reliability", "item_stats", "flags")}  # fmt: skip
+        pipeline.score_stage(cfg, inp, out, threads=threads)
+        written[threads] = {key: Path(path).read_bytes() for key, path in out.items()}
+    assert written[2] == written[1] and len(written[1]["scores"]) > 10_000
+    monkeypatch.setattr(pipeline, "_score_outputs", _worker_dies)
+    with pytest.raises(InputError, match=r"^a process scoring the responses ended unexpectedly"):
+        pipeline.score_stage(cfg, inp, out, threads=2)
+
+
 def test_validation_of_answers_held_as_integer_codes_is_that_of_their_floats(tiny_cohort,
                                                                             monkeypatch):
     """Exact answers are Int8 codes from ingest on (a quarter of float64's memory): the same

@@ -230,14 +230,39 @@ def prepare_stage(
     del checked, valid, valid_roster, pseudonymised, participants
     release_freed_memory()
     if "scores" in out:
-        score_stage(cfg, {"responses": out["responses"]}, out)
+        score_stage(cfg, {"responses": out["responses"]}, out, threads=threads)
     if key_history and history[-1:] != [fingerprint]:
         write_json({"fingerprints": [*history, fingerprint]}, key_history)
 
 
-def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
+def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) -> None:
     """Scale scores, reliability, item statistics and safety-flag counts of ``responses.csv``
-    (read back from the file, as written: the scores are those of the processed data)."""
+    (read back from the file, as written: the scores are those of the processed data).
+
+    ``threads`` > 1: ``scores.csv`` is written by one forked process and the other three
+    outputs by another (each reads ``responses.csv``; the same files, in about the time of
+    the longer of the two), processes that die with this one.
+    """
+    if threads < 2:
+        _score_outputs(cfg, inp, out, ("scores", "statistics"))
+        return
+    from concurrent.futures.process import BrokenProcessPool
+
+    from balint_analysis.workers import map_in_processes
+
+    try:
+        map_in_processes(_score_outputs, [(cfg, inp, out, (part,))
+                                          for part in ("scores", "statistics")], 2)  # fmt: skip
+    except BrokenProcessPool:
+        raise InputError(
+            "a process scoring the responses ended unexpectedly (out of memory?): free memory, "
+            "or run the workflow with `--cores 1` to score in one process."
+        ) from None
+
+
+def _score_outputs(cfg: StudyConfig, inp: Mapping, out: Mapping, parts: tuple[str, ...]) -> None:
+    """The score step's outputs named by ``parts``: ``"scores"`` (``scores.csv``) and/or
+    ``"statistics"`` (reliability, item statistics, flag counts)."""
     import pandas as pd
 
     from balint_analysis.io import write_csv, write_csv_parts
@@ -257,19 +282,23 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping) -> None:
     except (TypeError, ValueError, OverflowError):  # an answer that is not a code: as before
         responses = pd.read_csv(inp["responses"], dtype=ids)
     timepoints = list(cfg.design.timepoints)
-    # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the long
-    # table of every scale (rows x scales) in memory. The text labels every part repeats are
-    # categories: made distinct once, not again for each part's writing (numbers as read).
-    labels = {c: responses[c].astype("category") for c in ("participant", "group", "timepoint")
-              if isinstance(responses[c].dtype, pd.StringDtype) or responses[c].dtype == object}
-    write_csv_parts(score_parts(responses.assign(**labels), instruments), SCORE_COLUMNS,
-                    out["scores"])  # fmt: skip
-    del labels
-    write_csv(reliability(responses, instruments, timepoints), out["reliability"])
-    write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
-    if "flags" in out:
-        groups = list(cfg.design.groups)
-        write_csv(flag_counts(responses, instruments, timepoints, groups), out["flags"])
+    if "scores" in parts:
+        # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the
+        # long table of every scale (rows x scales) in memory. The text labels every part
+        # repeats are categories: made distinct once, not again for each part's writing.
+        labels = {c: responses[c].astype("category")
+                  for c in ("participant", "group", "timepoint")
+                  if isinstance(responses[c].dtype, pd.StringDtype)
+                  or responses[c].dtype == object}  # fmt: skip
+        write_csv_parts(score_parts(responses.assign(**labels), instruments), SCORE_COLUMNS,
+                        out["scores"])  # fmt: skip
+        del labels
+    if "statistics" in parts:
+        write_csv(reliability(responses, instruments, timepoints), out["reliability"])
+        write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
+        if "flags" in out:
+            groups = list(cfg.design.groups)
+            write_csv(flag_counts(responses, instruments, timepoints, groups), out["flags"])
 
 
 def read_participants(path: str | Path, covariate_levels: Mapping[str, Any]) -> Any:
