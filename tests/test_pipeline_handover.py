@@ -35,3 +35,28 @@ def test_a_carriage_return_in_a_cell_survives_the_hand_over():
     frame = pd.DataFrame({"row": [2], "participant_id": ["A\rB"], "complete": [True]})
     out = _text_round_trip(frame)
     assert out.loc[0, "participant_id"] == "A\rB" and out.loc[0, "complete"] == "True"
+
+
+ANSWER = st.one_of(st.none(), st.sampled_from(["", "0", "1", "4", "-1", "2.5", "1e2", "300",
+                                                "nan", "N/A", " 3", "-0"]))  # fmt: skip
+
+
+@settings(max_examples=100, deadline=None)
+@given(rows=st.lists(st.tuples(ANSWER, ANSWER, ANSWER, st.booleans(),
+                               st.one_of(st.none(), st.floats(-5, 5))), max_size=8))
+def test_the_export_hand_over_equals_numbers_read_from_the_text_round_trip(rows):
+    """``read_inputs``' per-export hand-over converts each distinct answer once; it gives what
+    reading the numbers from the text round trip gives (dtype, values, columns left text)."""
+    from balint_analysis.pipeline import _hand_over
+    from balint_analysis.validate.items import numbers_where_exact
+
+    frame = pd.DataFrame(rows, columns=["mbi_hss__1", "mbi_hss__2", "pss10__1", "complete",
+                                        "duration_s"])  # fmt: skip
+    for col in ("mbi_hss__1", "mbi_hss__2", "pss10__1"):
+        frame[col] = frame[col].astype("str")
+    frame.insert(0, "row", range(2, 2 + len(frame)))
+    narrow = {"mbi_hss__1": "Int8", "mbi_hss__2": "Int8", "pss10__1": "Int16"}
+    expected = numbers_where_exact(_text_round_trip(frame), narrow)
+    fused = _hand_over(frame, narrow)
+    assert list(fused.dtypes) == list(expected.dtypes)
+    pd.testing.assert_frame_equal(fused, expected, check_exact=True)

@@ -87,7 +87,15 @@ def _cell_texts(values):
     """One column as a CSV file would hold it: text, booleans as ``True``/``False``, floats
     as ``%.6g``; an empty cell (blank text or missing) is NaN, as ``read_csv`` reads it.
     Each distinct value is converted once (columns repeat a few answers)."""
-    import numpy as np
+    import pandas as pd
+
+    index, texts = _distinct_texts(values)
+    return pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
+
+
+def _distinct_texts(values):
+    """``(codes, texts)``: each cell's code (-1: missing) and the text of each distinct
+    value as :func:`_cell_texts` writes it."""
     import pandas as pd
 
     index, uniques = pd.factorize(values, use_na_sentinel=True)
@@ -97,8 +105,32 @@ def _cell_texts(values):
         texts = [f"{u:.6g}" for u in uniques]
     else:
         texts = [str(u) for u in uniques]
-    table = np.array([t if t != "" else np.nan for t in texts] + [np.nan], dtype=object)
-    return pd.Series(table[index], index=values.index, dtype="str")
+    return index, texts
+
+
+def _text_table(texts):
+    """The texts as cells read back (empty text: NaN), then NaN for code -1 (missing)."""
+    import numpy as np
+
+    return np.array([t if t != "" else np.nan for t in texts] + [np.nan], dtype=object)
+
+
+def _exact_numbers(texts):
+    """The number ``float`` reads from each text (empty text: NaN), then NaN for code -1;
+    ``None`` when a text reads as no number or as NaN (the column stays text)."""
+    import numpy as np
+
+    table = np.full(len(texts) + 1, np.nan)
+    for k, text in enumerate(texts):
+        if text == "":
+            continue
+        try:
+            table[k] = float(text)
+        except ValueError:
+            return None
+        if np.isnan(table[k]):
+            return None
+    return table
 
 
 def _text_round_trip(frame):
@@ -125,11 +157,30 @@ def _empty_roster(cfg: StudyConfig):
 
 
 def _hand_over(frame, narrow):
-    """One export as validation receives it: :func:`_text_round_trip`, exact answers as
-    narrow integer codes (a quarter of float64's memory)."""
-    from balint_analysis.validate.items import numbers_where_exact
+    """One export as validation receives it: ``numbers_where_exact(_text_round_trip(frame),
+    narrow)`` (exact answers as narrow integer codes, a quarter of float64's memory), each
+    column's distinct values converted once: an item column whose every text reads as a
+    number becomes those numbers without its text column being built and factorized again."""
+    import pandas as pd
 
-    return numbers_where_exact(_text_round_trip(frame), narrow)
+    from balint_analysis.handover import narrowed
+    from balint_analysis.validate.items import item_columns
+
+    items = set(item_columns(frame))
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        index, texts = _distinct_texts(values)
+        numbers = _exact_numbers(texts) if name in items else None
+        if numbers is None:
+            columns[name] = pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
+        else:
+            columns[name] = narrowed(pd.Series(numbers[index], index=values.index, name=name),
+                                     narrow.get(name))  # fmt: skip
+    out = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+    if "row" in out:
+        out["row"] = out["row"].astype(int)
+    return out
 
 
 def read_inputs(cfg: StudyConfig, n_jobs: int = 1) -> tuple[Any, Any, dict]:

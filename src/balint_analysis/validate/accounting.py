@@ -84,7 +84,7 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
             rejected_by_reason={k: int(v) for k, v in by_reason.items()},
             items_invalidated=int((item_problems["action"] == ITEM_MISSING).sum()),
             choice_text_mapped=int(info.get("choice_text_mapped", 0)),
-            timepoints=sorted(set(valid.loc[valid["source"] == src, "timepoint"])),
+            timepoints=sorted(set(valid.loc[valid["source"] == src, "timepoint"].unique())),
             submitted_by_timepoint=_date_spans(valid[valid["source"] == src]),
         )  # fmt: skip
         if entry["rows_in"] != entry["rows_accepted"] + entry["rows_rejected"]:

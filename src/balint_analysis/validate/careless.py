@@ -84,7 +84,8 @@ def careless_flags(valid: pd.DataFrame, instruments: dict[str, Instrument], *,
         add(seconds < limit, "too fast", "", seconds, f"< {limit:g} s ({n_items} items)")
     if "quality" in valid:
         quality = valid["quality"].fillna("").astype("str")
-        for flag in sorted({f for q in quality for f in q.split(";") if f}):
+        # Each distinct cell split once (a column repeats a few flag combinations).
+        for flag in sorted({f for q in quality.unique() for f in q.split(";") if f}):
             add(quality.str.contains(flag, regex=False).to_numpy(), flag, "", "", "platform")
     if not parts:
         return pd.DataFrame(columns=FLAG_COLUMNS)
