@@ -140,10 +140,11 @@ def _rows_bytes(table: tuple, codes: list[np.ndarray]) -> np.ndarray:
     for position, (column, offset) in enumerate(zip(codes, offsets, strict=True)):
         np.add(column, offset, out=cells[:, position], casting="unsafe")
     cells = cells.ravel()  # row by row, column by column: the order of the file
-    size = lengths[cells]
+    # np.take rather than indexing: the same values, faster (positions are in range).
+    size = np.take(lengths, cells, mode="clip")
     if not size.all():  # empty cells (a missing value in the first column) add no byte
         cells, size = cells[size > 0], size[size > 0]
-    begin = starts[cells]
+    begin = np.take(starts, cells, mode="clip")
     del cells
     # Byte k of the output is byte index[k] of the table: within a cell the next byte, at a
     # cell's start a jump to its text. Written as steps and summed (one array of 4 bytes a byte).
@@ -153,7 +154,7 @@ def _rows_bytes(table: tuple, codes: list[np.ndarray]) -> np.ndarray:
     index = np.ones(total, dtype=kind)
     index[first[1:]] = begin[1:] - (begin[:-1] + size[:-1] - 1)
     index[0] = begin[0]
-    return data[np.cumsum(index, out=index)]
+    return np.take(data, np.cumsum(index, out=index), mode="clip")
 
 
 def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *, header: bool = True,
