@@ -337,22 +337,27 @@ def _field_counts(body: bytes, start: int, delimiter: int) -> np.ndarray | None:
     n, limit = len(data), csv.field_size_limit()
     counts, parity, previous, pending = [], 0, delimiter, 0
     last_separator, last_break = -1, -1  # positions in ``data``
+    is_mark = np.zeros(256, dtype=bool)  # by byte value: delimiter, LF, CR
+    is_mark[[delimiter, _LF, _CR]] = True
+    may_touch = is_mark.copy()  # what may stand next to a quote on its outer side
+    may_touch[_QUOTE] = True
     for offset in range(0, n, _SCAN_CHUNK):
         chunk = data[offset:offset + _SCAN_CHUNK]
         size = len(chunk)
         following = int(data[offset + size]) if offset + size < n else delimiter
         quotes = np.flatnonzero(chunk == _QUOTE)
         if len(quotes):
-            # The k-th quote so far opens a quoted field when k is odd (1-based).
-            opens = (np.arange(len(quotes)) + parity) % 2 == 0
-            before = chunk[np.maximum(quotes - 1, 0)]
-            before[quotes == 0] = previous
-            after = chunk[np.minimum(quotes + 1, size - 1)]
-            after[quotes == size - 1] = following
-            near = np.where(opens, before, after)
-            if not ((near == delimiter) | (near == _LF) | (near == _CR) | (near == _QUOTE)).all():
+            # Quotes alternate: the k-th one so far opens a quoted field when k is odd.
+            opening, closing = quotes[parity::2], quotes[1 - parity::2]
+            before = chunk[np.maximum(opening - 1, 0)]
+            if len(opening) and opening[0] == 0:
+                before[0] = previous
+            after = chunk[np.minimum(closing + 1, size - 1)]
+            if len(closing) and closing[-1] == size - 1:
+                after[-1] = following
+            if not (may_touch[before].all() and may_touch[after].all()):
                 return None
-        marks = np.flatnonzero((chunk == delimiter) | (chunk == _LF) | (chunk == _CR))
+        marks = np.flatnonzero(is_mark[chunk])
         # A mark outside quotes has an even number of quotes before it.
         marks = marks[(np.searchsorted(quotes, marks) + parity) % 2 == 0]
         parity = (parity + len(quotes)) % 2

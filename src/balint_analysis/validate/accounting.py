@@ -6,6 +6,7 @@ is written; a row excluded for several reasons is counted once, under its most b
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from balint_analysis.config import StudyConfig
@@ -63,10 +64,11 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
                  config: StudyConfig, ingest_info: dict) -> dict:  # fmt: skip
     """The ``flow.json`` mapping (docs/architecture.md)."""
     files = []
+    excluded_sources = df["source"].loc[list(excluded)].to_numpy()
     for info in ingest_info["files"]:
         src = info["source"]
         rows_in = int((df["source"] == src).sum())
-        rejected_idx = [i for i in excluded if df.at[i, "source"] == src]
+        rejected_idx = np.flatnonzero(excluded_sources == src)
         mine = problems[(problems["source"] == src) & problems["_row_level"].astype(bool)]
         # A row excluded for several reasons is counted once, under its most basic reason.
         reasons, rank = basic_reason(mine["reason"])
@@ -91,11 +93,10 @@ def flow_summary(df: pd.DataFrame, valid: pd.DataFrame, problems: pd.DataFrame, 
             raise AssertionError(f"row accounting broken for {src}")
         files.append(entry)
     groups = list(config.design.groups)
-    observed = {
-        g: {t: int(valid[(valid["group"] == g) & (valid["timepoint"] == t)]["participant_id"]
-                   .nunique()) for t in config.design.timepoints}
-        for g in groups
-    }  # fmt: skip
+    # Participants per group x timepoint in one pass (a table per pair took ~0.1 s each).
+    seen = valid.groupby(["group", "timepoint"], observed=True)["participant_id"].nunique()
+    observed = {g: {t: int(seen.get((g, t), 0)) for t in config.design.timepoints}
+                for g in groups}  # fmt: skip
     if valid_roster is not None:
         enrolled = {g: int((valid_roster["group"] == g).sum()) for g in groups}
         roster_entry = dict(ingest_info["roster"])
