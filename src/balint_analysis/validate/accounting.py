@@ -11,9 +11,11 @@ import pandas as pd
 
 from balint_analysis.config import StudyConfig
 
-__all__ = ["ITEM_MISSING", "NOT_A_RESPONSE", "REASON_RANK", "ROW_EXCLUDED", "basic_reason",
-           "export_column_names", "flow_summary"]  # fmt: skip
+__all__ = ["ITEM_MISSING", "NOT_A_RESPONSE", "REASON_RANK", "REJECTED_COLUMNS", "ROW_EXCLUDED",
+           "basic_reason", "export_column_names", "flow_summary"]  # fmt: skip
 
+#: The columns of rejected.csv.
+REJECTED_COLUMNS = ["source", "row", "column", "reason", "action", "value"]
 ROW_EXCLUDED = "row excluded"
 ITEM_MISSING = "item set missing"
 NOT_A_RESPONSE = "not a questionnaire response (REDCap row of another form or event)"

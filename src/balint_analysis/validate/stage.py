@@ -8,7 +8,6 @@ covariate and declared-code checks live in :mod:`.items`, :mod:`.covariates` and
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,6 +22,7 @@ from balint_analysis.privacy import shown_value
 from balint_analysis.validate.accounting import (
     ITEM_MISSING,
     NOT_A_RESPONSE,
+    REJECTED_COLUMNS,
     ROW_EXCLUDED,
     export_column_names,
     flow_summary,
@@ -31,11 +31,11 @@ from balint_analysis.validate.careless import FLAG_COLUMNS, careless_flags
 from balint_analysis.validate.codes import match_codes
 from balint_analysis.validate.covariates import UNDECLARED_LEVEL, match_levels
 from balint_analysis.validate.declared import Declared, declared_codes, shown_in_column
-from balint_analysis.validate.items import convert_items, incomplete_forms, item_columns
+from balint_analysis.validate.duplicates import duplicate_submissions
+from balint_analysis.validate.items import convert_items, incomplete_forms
 
 __all__ = ["NOT_A_RESPONSE", "ValidationResult", "response_schema", "roster_schema", "validate"]
 
-REJECTED_COLUMNS = ["source", "row", "column", "reason", "action", "value"]
 
 
 @dataclass
@@ -233,41 +233,6 @@ def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
     return problems
 
 
-def _duplicates(df: pd.DataFrame) -> pd.DataFrame:
-    """Reject all but the latest answered submission per participant × timepoint."""
-    when = pd.to_datetime(df["submitted_at"], errors="coerce", format="mixed")
-    answered = np.zeros(len(df), dtype=bool)
-    for col in item_columns(df):  # column by column: no rows x items table of flags
-        answered |= df[col].notna().to_numpy()
-    # Only the columns the decision and the reason use: sorting whole rows copied every answer.
-    slim = df[["participant_id", "timepoint", "source", "row"]]
-    order = slim.assign(_answered=answered, _when=when, _pos=np.arange(len(df))).sort_values(
-        ["participant_id", "timepoint", "_answered", "_when", "_pos"], na_position="first"
-    )
-    dup = order.duplicated(["participant_id", "timepoint"], keep="last")
-    if not dup.any():
-        return pd.DataFrame(columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
-    losers = order[dup]
-    # Only the kept rows of a duplicated participant: an index over all of them took ~1 s.
-    kept = order[~dup]
-    kept = kept[kept["participant_id"].isin(losers["participant_id"])].set_index(
-        ["participant_id", "timepoint"])
-    keys = list(zip(losers["participant_id"], losers["timepoint"], strict=True))
-    kept_rows = [f"{Path(kept.loc[k, 'source']).name} row {kept.loc[k, 'row']}" for k in keys]
-    return pd.DataFrame(
-        {
-            "source": losers["source"].to_numpy(),
-            "row": losers["row"].to_numpy(),
-            "column": "participant_id",
-            "reason": [f"duplicate submission (kept the latest: {k})" for k in kept_rows],
-            "action": ROW_EXCLUDED,
-            "value": "",
-            "_index": losers.index.to_numpy(),
-            "_row_level": True,
-        }
-    )
-
-
 def validate(
     responses: pd.DataFrame, roster: pd.DataFrame | None, config: StudyConfig, ingest_info: dict
 ) -> ValidationResult:
@@ -289,7 +254,10 @@ def validate(
 
     df = responses.reset_index(drop=True)
     df["participant_id"] = df["participant_id"].replace("", pd.NA)
-    df["complete"] = df["complete"].astype(str).str.lower().eq("true")
+    complete = df["complete"].astype(str)  # each distinct text lower-cased once
+    codes, texts = pd.factorize(complete)
+    df["complete"] = pd.Series(np.array([t.lower() == "true" for t in texts] + [False])[codes],
+                               index=df.index)  # fmt: skip
     matching = {"method": "exact"}
     spec = config.validation
     if spec.code_matching == "tolerant":
@@ -313,15 +281,14 @@ def validate(
     schema_problems = _name_excel_damage(_problems(fc, df, source_col="source", declared=declared),
                                          df, roster_ids)  # fmt: skip
     excluded = set(schema_problems.loc[schema_problems["_row_level"].astype(bool), "_index"])
-    survivors = df.drop(index=list(excluded))
     group_problems = None
     if valid_roster is None:
+        survivors = df.drop(index=list(excluded))  # a copy of the table, let go at once
         group_problems = _inconsistent_groups(survivors, list(config.design.timepoints),
                                               tuple(config.design.groups))  # fmt: skip
+        del survivors
         excluded |= set(group_problems["_index"])
-        survivors = df.drop(index=list(excluded))
-    dup_problems = _duplicates(survivors)
-    del survivors  # a copy of the table: let go before the accepted rows are copied
+    dup_problems = duplicate_submissions(df, excluded)
     excluded |= set(dup_problems["_index"])
 
     found = (roster_problems, text_problems, form_problems, schema_problems, group_problems,
