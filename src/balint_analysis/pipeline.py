@@ -197,12 +197,13 @@ def read_inputs(cfg: StudyConfig, n_jobs: int = 1) -> tuple[Any, Any, dict]:
     # Per export: one raw frame at a time, and the answers' text never held for all exports
     # at once (validation would otherwise hold it next to its numbers).
     hand_over = functools.partial(_hand_over, narrow=answer_dtypes(cfg.instruments))
-    ingested = ingest(cfg, hand_over=hand_over, n_jobs=n_jobs)
+    ingested = ingest(cfg, hand_over=hand_over, n_jobs=n_jobs,
+                      roster_hand_over=_text_round_trip)  # fmt: skip
     responses = ingested.responses
     roster = None
     if cfg.roster:
-        raw_roster = ingested.roster if ingested.roster is not None else _empty_roster(cfg)
-        roster = _text_round_trip(raw_roster)
+        roster = (ingested.roster if ingested.roster is not None
+                  else _text_round_trip(_empty_roster(cfg)))  # fmt: skip
     return responses, roster, json.loads(json.dumps(ingested.info))
 
 
@@ -328,10 +329,17 @@ def _score_outputs(cfg: StudyConfig, inp: Mapping, out: Mapping, parts: tuple[st
 
     instruments = dict(cfg.instruments)
     ids = {"participant": str, "timepoint": str}
+    # Only the columns these outputs use: the statistics no participant, neither the source.
+    wanted = {"group", "timepoint", *(["participant"] if "scores" in parts else [])}
+
+    def used(column: str) -> bool:
+        return column in wanted or "__" in column
+
     try:  # the answers as narrow integer codes: a quarter of float64's memory, same scores
-        responses = pd.read_csv(inp["responses"], dtype={**answer_dtypes(instruments), **ids})
+        responses = pd.read_csv(inp["responses"], dtype={**answer_dtypes(instruments), **ids},
+                                usecols=used)  # fmt: skip
     except (TypeError, ValueError, OverflowError):  # an answer that is not a code: as before
-        responses = pd.read_csv(inp["responses"], dtype=ids)
+        responses = pd.read_csv(inp["responses"], dtype=ids, usecols=used)
     timepoints = list(cfg.design.timepoints)
     if "scores" in parts:
         # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the

@@ -112,8 +112,12 @@ def frame(table: TextTable, header_rows: int, header: list[str] | None = None,
             f"{table.path}: the file has its header row(s) but no responses. Export the "
             "responses again (check the export's date or completion filter)."
         )
-    cells = body.cells if isinstance(body, ColumnRecords) else body  # the array as it is
-    df = pd.DataFrame(cells, columns=names, dtype="str")
+    if isinstance(body, ColumnRecords):  # the parsed columns as they are, not copied
+        df = pd.DataFrame({n: pd.array(c, dtype="str", copy=False)
+                           for n, c in zip(names, body.columns, strict=True)},
+                          columns=names, copy=False)  # fmt: skip
+    else:
+        df = pd.DataFrame(body, columns=names, dtype="str")
     positions = table.positions or list(range(1, len(table.records) + 1))
     df.insert(0, "row", np.asarray(positions[header_rows:], dtype=np.int64))
     df = df.assign(submitted_at="", complete=True, response_type="normal", site="",

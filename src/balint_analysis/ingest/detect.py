@@ -48,23 +48,24 @@ _MOJIBAKE = re.compile(f"[ÃÅÄÂĹĂ][{re.escape(_CONTINUATION)}]")
 
 
 class ColumnRecords(Sequence):
-    """Records held as one array of strings (records × fields), read as a list of lists.
+    """Records held as one array of strings per field (column), read as a list of lists.
 
-    A record is a list of strings (``records[i]``); a slice is again a ``ColumnRecords``;
-    :func:`balint_analysis.ingest.base.frame` takes the array as it is. Equal cells of a
-    column share one string object, as interned cells do.
+    A record is a list of strings (``records[i]``); a slice is again a ``ColumnRecords``
+    (views of the columns); :func:`balint_analysis.ingest.base.frame` makes the columns a
+    frame without copying them. Equal cells of a column share one string object, as
+    interned cells do.
     """
 
-    def __init__(self, cells: np.ndarray) -> None:
-        self.cells = cells
+    def __init__(self, columns: list[np.ndarray]) -> None:
+        self.columns = columns
 
     def __len__(self) -> int:
-        return self.cells.shape[0]
+        return len(self.columns[0]) if self.columns else 0
 
     def __getitem__(self, index):  # noqa: ANN001 - int or slice, as a list's
         if isinstance(index, slice):
-            return ColumnRecords(self.cells[index])
-        return self.cells[index].tolist()
+            return ColumnRecords([column[index] for column in self.columns])
+        return [column[index] for column in self.columns]
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Sequence) and list(self) == list(other)
@@ -258,6 +259,8 @@ def _csv_records(body: bytes, start: int, delimiter: str) -> tuple[list[list[str
 
 #: Bytes scanned at a time by :func:`_field_counts` (its temporary arrays are a few times this).
 _SCAN_CHUNK = 1 << 20
+#: Records parsed at a time by :func:`_parsed_records`.
+_PARSE_ROWS = 1 << 11
 _QUOTE, _LF, _CR = 34, 10, 13
 
 
@@ -284,38 +287,49 @@ def _parsed_records(body: bytes, start: int,
         return None
     stream = io.BytesIO(body)  # over ``body`` itself: no copy
     stream.seek(start)
+    rows, columns, filled = len(counts), [], 0
     try:
-        frame = pd.read_csv(stream, sep=delimiter, header=None, dtype=object, na_filter=False,
-                            skip_blank_lines=False, engine="c", encoding="utf-8",
-                            quotechar='"', doublequote=True, escapechar=None, comment=None,
-                            skipinitialspace=False, encoding_errors="strict")  # fmt: skip
+        # In chunks of records copied into one array per column (sized by the scan): the
+        # whole table is never held twice (read_csv's own result is one more copy of it).
+        with pd.read_csv(stream, sep=delimiter, header=None, dtype=object, na_filter=False,
+                         skip_blank_lines=False, engine="c", encoding="utf-8", quotechar='"',
+                         doublequote=True, escapechar=None, comment=None,
+                         skipinitialspace=False, encoding_errors="strict",
+                         chunksize=_PARSE_ROWS) as chunks:  # fmt: skip
+            for chunk in chunks:
+                values = chunk.to_numpy(dtype=object)
+                if not columns:
+                    columns = [np.empty(rows, dtype=object) for _ in range(values.shape[1])]
+                if values.shape[1] != len(columns) or filled + len(values) > rows:
+                    return None
+                for j, column in enumerate(columns):
+                    column[filled:filled + len(values)] = values[:, j]
+                filled += len(values)
     except Exception:  # noqa: BLE001 - anything the C parser does not take: the csv module
         return None
-    if len(frame) != len(counts):
+    if filled != rows or not columns:
         return None
-    cells = frame.to_numpy(dtype=object)
-    del frame
-    blank = _blank_records(cells)
-    if blank[0] or (counts[~blank] != cells.shape[1]).any():
+    blank = _blank_records(columns)
+    if blank[0] or (counts[~blank] != len(columns)).any():
         return None  # a short or long record: the csv module reads it and says which
     keep = np.flatnonzero(~blank)
-    if len(keep) < len(cells):  # blank lines (often one at the end: no copy then)
-        cells = cells[: len(keep)] if keep[-1] == len(keep) - 1 else cells[keep]
-    return ColumnRecords(cells), (keep + 1).tolist()
+    if len(keep) < rows:  # blank lines (often one at the end: no copy then)
+        prefix = keep[-1] == len(keep) - 1
+        columns = [c[: len(keep)] if prefix else c[keep] for c in columns]
+    return ColumnRecords(columns), (keep + 1).tolist()
 
 
-def _blank_records(cells: np.ndarray) -> np.ndarray:
+def _blank_records(columns: list[np.ndarray]) -> np.ndarray:
     """Whether each record holds nothing but white space (the ``csv`` reading skips it),
     column by column over the records still blank (the first column decides most)."""
     import pandas as pd
 
-    blank = np.ones(len(cells), dtype=bool)
-    for j in range(cells.shape[1]):
+    blank = np.ones(len(columns[0]), dtype=bool)
+    for column in columns:
         rows = np.flatnonzero(blank)
         if len(rows) == 0:
             break
-        column = cells[rows, j]
-        codes, uniques = pd.factorize(column)
+        codes, uniques = pd.factorize(column[rows])
         empty = np.array([not u.strip() for u in uniques], dtype=bool)
         blank[rows[~empty[codes]]] = False
     return blank
@@ -441,7 +455,7 @@ def read_table(
     columnar = isinstance(records, ColumnRecords)  # every record as wide as the header
     if width and records[0][-1] == "" and (columnar or all(len(r) == width for r in records)):
         # Legacy Qualtrics and some Excel exports end every line with a delimiter.
-        records = ColumnRecords(records.cells[:, :-1]) if columnar else [r[:-1] for r in records]
+        records = ColumnRecords(records.columns[:-1]) if columnar else [r[:-1] for r in records]
         width -= 1
     for i, rec in enumerate([] if columnar else records[1:], start=1):
         n = positions[i]

@@ -302,19 +302,20 @@ def ingest(
     config: StudyConfig,
     hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
     n_jobs: int = 1,
+    roster_hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
 ) -> IngestResult:
     """Read all exports and the roster named by the config.
 
     ``hand_over`` is applied to each export's frame as soon as it is read (``read_inputs``:
     the text form validation receives), so one export's raw frame is held at a time rather
-    than all of them next to their stacked copy.
+    than all of them next to their stacked copy; ``roster_hand_over`` to the roster's.
 
     ``n_jobs`` > 1: the files (:data:`PARALLEL_MIN_BYTES` or more in all) are read in that
     many forked worker processes that die with this one
     (:func:`balint_analysis.workers.map_in_processes`), largest file first; a worker holds
     one raw export at a time and sends back its handed-over frame. The result, and the
     error raised when files are unusable (that of the first one in config order), are those
-    of reading them one after another; ``hand_over`` must then be picklable.
+    of reading them one after another; the hand-overs must then be picklable.
     """
     tasks = list(range(len(config.exports) + 1))  # the exports, then the roster
     paths = [spec.path for spec in config.exports] + [config.roster.path if config.roster else ""]
@@ -322,31 +323,37 @@ def ingest(
     if sum(sizes) < PARALLEL_MIN_BYTES:
         n_jobs = 1
     if n_jobs > 1:
-        results = _read_in_processes(config, hand_over, sorted(tasks, key=lambda i: -sizes[i]),
-                                     n_jobs)  # fmt: skip
+        order = sorted(tasks, key=lambda i: -sizes[i])
+        results = _read_in_processes(config, (hand_over, roster_hand_over), order, n_jobs)
         for result in results:  # config order: the error reading them in turn would give
             if isinstance(result, BaseException):
                 raise result
         roster, roster_info = results.pop()
     else:
-        results = [_read_file(config, i, hand_over, keep_errors=False) for i in tasks[:-1]]
+        results = [_read_file(config, i, (hand_over, None), keep_errors=False)
+                   for i in tasks[:-1]]  # fmt: skip
     frames, infos = [frame for frame, _ in results], [info for _, info in results]
     results.clear()
     responses = _stack(frames)
     if n_jobs <= 1:  # the roster after the stacking, which let go of the exports' frames
-        roster, roster_info = read_roster(config)
+        roster, roster_info = _read_file(config, tasks[-1], (None, roster_hand_over),
+                                         keep_errors=False)  # fmt: skip
     return IngestResult(responses, roster, {"files": infos, "roster": roster_info})
 
 
-def _read_file(config: StudyConfig, index: int,
-               hand_over: Callable[[pd.DataFrame], pd.DataFrame] | None,
+def _read_file(config: StudyConfig, index: int, hand_overs: tuple,
                keep_errors: bool = True) -> tuple | BaseException:  # fmt: skip
-    """Export ``index`` (the roster when ``index`` is past the exports), read and handed over;
-    with ``keep_errors`` an unusable file's error is returned rather than raised (a worker
-    hands it to the parent, which raises the first one in config order)."""
+    """Export ``index`` (the roster when ``index`` is past the exports), read and handed over
+    (``hand_overs``: the exports', the roster's, or None); with ``keep_errors`` an unusable
+    file's error is returned rather than raised (a worker hands it to the parent, which
+    raises the first one in config order)."""
+    hand_over, roster_hand_over = hand_overs
     try:
         if index == len(config.exports):
-            return read_roster(config)
+            roster, info = read_roster(config)
+            if roster is not None and roster_hand_over:
+                roster = roster_hand_over(roster)
+            return roster, info
         frame, info = read_export(config.exports[index], config)
         if hand_over:
             frame = hand_over(frame)
@@ -358,7 +365,8 @@ def _read_file(config: StudyConfig, index: int,
         return exc
 
 
-def _read_in_processes(config: StudyConfig, hand_over, order: list[int], n_jobs: int) -> list:
+def _read_in_processes(config: StudyConfig, hand_overs: tuple, order: list[int],
+                       n_jobs: int) -> list:  # fmt: skip
     """``_read_file`` of each task in forked workers, in the given ``order`` (largest file
     first: the workers finish together); the results in task order."""
     from concurrent.futures.process import BrokenProcessPool
@@ -366,7 +374,7 @@ def _read_in_processes(config: StudyConfig, hand_over, order: list[int], n_jobs:
     from balint_analysis.workers import map_in_processes
 
     try:
-        done = map_in_processes(_read_file, [(config, i, hand_over) for i in order], n_jobs)
+        done = map_in_processes(_read_file, [(config, i, hand_overs) for i in order], n_jobs)
     except BrokenProcessPool:
         raise InputError(
             "a process reading the exports ended unexpectedly (out of memory?): free memory, "
