@@ -406,6 +406,25 @@ def test_item_descriptives_are_those_of_a_grouped_long_table(answers):
                           equal_nan=True)
 
 
+def test_reliability_is_cronbach_alpha_of_each_timepoints_rows_to_the_bit():
+    """reliability() picks each timepoint's complete cases by code: the same numbers, bit for
+    bit, as cronbach_alpha() of that timepoint's rows of the keyed items (a DataFrame)."""
+    from balint_analysis.scoring import reliability, scale_items
+
+    rng = np.random.default_rng(3)
+    rows = 3_000
+    table = pd.DataFrame({f"mbi_hss__{i}": rng.integers(0, 7, rows).astype(float)
+                          for i in MBI.items})  # fmt: skip
+    table = table.mask(rng.random(table.shape) < 0.02)
+    table["timepoint"] = rng.choice(np.array(["pre", "post", None], dtype=object), rows)
+    got = reliability(table, {"mbi_hss": MBI}, ["pre", "post", "absent"])
+    for (scale_id, tp), row in got.set_index(["scale", "timepoint"]).iterrows():
+        items = scale_items(table, MBI, MBI.scales[scale_id])
+        want = cronbach_alpha(items[(table["timepoint"] == tp).to_numpy()])
+        assert (row["alpha"], row["ci_low"], row["ci_high"], row["n"]) == pytest.approx(
+            want, rel=0, abs=0, nan_ok=True)
+
+
 def test_score_stage_writes_the_four_outputs(tiny_cohort, tmp_path):
     from balint_analysis.pipeline import score_stage
 

@@ -289,11 +289,14 @@ def cronbach_alpha(
     ``1 - (1 - alpha) * F`` with F quantiles on ``(n-1, (n-1)(k-1))`` df (Feldt 1965). Checked
     against :func:`pingouin.cronbach_alpha` (tests/test_scoring.py).
     """
-    complete = items.dropna()
-    n, k = complete.shape
+    return _alpha(items.dropna().to_numpy(dtype=float), confidence)
+
+
+def _alpha(values: np.ndarray, confidence: float = 0.95) -> tuple[float, float, float, int]:
+    """:func:`cronbach_alpha` of the complete cases ``values`` (rows x items)."""
+    n, k = values.shape
     if n < 3 or k < 2:
         return (np.nan, np.nan, np.nan, int(n))
-    values = complete.to_numpy(dtype=float)
     item_var = values.var(axis=0, ddof=1).sum()
     total_var = values.sum(axis=1).var(ddof=1)
     if total_var == 0:
@@ -314,13 +317,19 @@ def reliability(
     Single-item scales get NaN (alpha needs two items).
     """
     rows = []
+    # Each timepoint's rows found once (not by comparing every row's text per scale).
+    codes, labels = pd.factorize(responses["timepoint"])
+    at = {tp: codes == labels.get_loc(tp) if tp in labels else np.zeros(len(codes), dtype=bool)
+          for tp in timepoints}  # fmt: skip
     for inst_id, inst in instruments.items():
         values = item_matrix(responses, inst)
-        tps = responses["timepoint"].to_numpy()
         for scale in inst.scales.values():
-            items = pd.DataFrame(_keyed(values, inst, scale))
+            items = _keyed(values, inst, scale)
+            complete = ~np.isnan(items).any(axis=1)
             for tp in timepoints:
-                alpha, low, high, n = cronbach_alpha(items[tps == tp])
+                # The complete cases of the timepoint, in row order, column-major: the array
+                # DataFrame.dropna().to_numpy() gave (the same sums, to the bit).
+                alpha, low, high, n = _alpha(np.asfortranarray(items[at[tp] & complete]))
                 rows.append((inst_id, scale.id, tp, n, alpha, low, high))
     return pd.DataFrame(
         rows, columns=["instrument", "scale", "timepoint", "n", "alpha", "ci_low", "ci_high"]
