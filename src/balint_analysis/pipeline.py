@@ -292,27 +292,53 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
     (read back from the file, as written: the scores are those of the processed data).
 
     ``threads`` > 1: ``scores.csv`` is written by one forked process and the other three
-    outputs by another (each reads ``responses.csv``; the same files, in about the time of
-    the longer of the two), processes that die with this one.
+    outputs by another, both working on the table read here (inherited, not copied); the same
+    files in about the time of the longer of the two, by processes that die with this one.
     """
+    import pandas as pd
+
+    from balint_analysis.scoring import answer_dtypes
+
+    ids = {"participant": str, "timepoint": str}
+
+    def used(column: str) -> bool:  # not the source file and row: no output uses them
+        return column in ("participant", "group", "timepoint") or "__" in column
+
+    try:  # the answers as narrow integer codes: a quarter of float64's memory, same scores
+        responses = pd.read_csv(inp["responses"], usecols=used,
+                                dtype={**answer_dtypes(cfg.instruments), **ids})  # fmt: skip
+    except (TypeError, ValueError, OverflowError):  # an answer that is not a code: as before
+        responses = pd.read_csv(inp["responses"], usecols=used, dtype=ids)
     if threads < 2:
-        _score_outputs(cfg, inp, out, ("scores", "statistics"))
+        _score_outputs(cfg, responses, out, ("scores", "statistics"))
         return
     from concurrent.futures.process import BrokenProcessPool
 
     from balint_analysis.workers import map_in_processes
 
+    _FORKED["responses"] = responses  # what the forked workers find (never pickled)
     try:
-        map_in_processes(_score_outputs, [(cfg, inp, out, (part,))
-                                          for part in ("scores", "statistics")], 2)  # fmt: skip
+        map_in_processes(_score_forked, [(cfg, out, (part,))
+                                         for part in ("scores", "statistics")], 2)  # fmt: skip
     except BrokenProcessPool:
         raise InputError(
             "a process scoring the responses ended unexpectedly (out of memory?): free memory, "
             "or run the workflow with `--cores 1` to score in one process."
         ) from None
+    finally:
+        _FORKED.clear()
 
 
-def _score_outputs(cfg: StudyConfig, inp: Mapping, out: Mapping, parts: tuple[str, ...]) -> None:
+#: The table :func:`score_stage` hands to its forked workers: a fork inherits it as it is.
+_FORKED: dict[str, Any] = {}
+
+
+def _score_forked(cfg: StudyConfig, out: Mapping, parts: tuple[str, ...]) -> None:
+    _score_outputs(cfg, _FORKED["responses"], out, parts)
+
+
+def _score_outputs(cfg: StudyConfig, responses: Any, out: Mapping,
+                   parts: tuple[str, ...]) -> None:  # fmt: skip
     """The score step's outputs named by ``parts``: ``"scores"`` (``scores.csv``) and/or
     ``"statistics"`` (reliability, item statistics, flag counts)."""
     import pandas as pd
@@ -320,7 +346,6 @@ def _score_outputs(cfg: StudyConfig, inp: Mapping, out: Mapping, parts: tuple[st
     from balint_analysis.io import write_csv, write_csv_parts
     from balint_analysis.scoring import (
         SCORE_COLUMNS,
-        answer_dtypes,
         flag_counts,
         item_descriptives,
         reliability,
@@ -328,18 +353,6 @@ def _score_outputs(cfg: StudyConfig, inp: Mapping, out: Mapping, parts: tuple[st
     )
 
     instruments = dict(cfg.instruments)
-    ids = {"participant": str, "timepoint": str}
-    # Only the columns these outputs use: the statistics no participant, neither the source.
-    wanted = {"group", "timepoint", *(["participant"] if "scores" in parts else [])}
-
-    def used(column: str) -> bool:
-        return column in wanted or "__" in column
-
-    try:  # the answers as narrow integer codes: a quarter of float64's memory, same scores
-        responses = pd.read_csv(inp["responses"], dtype={**answer_dtypes(instruments), **ids},
-                                usecols=used)  # fmt: skip
-    except (TypeError, ValueError, OverflowError):  # an answer that is not a code: as before
-        responses = pd.read_csv(inp["responses"], dtype=ids, usecols=used)
     timepoints = list(cfg.design.timepoints)
     if "scores" in parts:
         # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the
