@@ -44,7 +44,8 @@ def test_ids_are_pseudonymised_as_hmac_of_each_id_for_keys_of_any_length(key, id
 
 @settings(max_examples=40, deadline=None)
 @given(rows=st.lists(st.tuples(st.sampled_from(["A", "B", "C", "é"]),
-                               st.sampled_from(["pre", "post", "b"])), max_size=20))
+                               st.sampled_from(["pre", "post", "b", "é", "€", "a", "a\0"])),
+                     max_size=20))
 def test_pseudonymised_rows_are_sorted_stably_by_participant_and_timepoint(rows):
     """Sorted on ranks of the distinct texts: the order ``sort_values(kind="stable")`` gives
     (rows of one participant and timepoint keep their order)."""

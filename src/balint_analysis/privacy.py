@@ -300,5 +300,13 @@ def _text_ranks(values: pd.Series) -> np.ndarray:
     """Each cell's rank among the column's distinct values in sorted order, missing last: a
     stable sort by the ranks is a stable sort by the values (one comparison sort of the
     distinct values instead of one of every row)."""
-    codes, uniques = pd.factorize(values, sort=True)
-    return np.where(codes < 0, len(uniques), codes)
+    codes, uniques = pd.factorize(values)
+    texts = uniques.tolist()
+    if not (all(isinstance(t, str) for t in texts) and "\0" not in "".join(texts)):
+        codes, uniques = pd.factorize(values, sort=True)  # pandas' own order of mixed values
+        return np.where(codes < 0, len(uniques), codes)
+    # Texts sorted as NumPy strings (code point by code point in C, as Python compares str;
+    # a NUL, which NumPy drops at the end of a text, takes the path above).
+    rank = np.empty(len(texts), dtype=np.int64)
+    rank[np.argsort(np.array(texts, dtype=str), kind="stable")] = np.arange(len(texts))
+    return np.where(codes < 0, len(texts), rank[codes] if len(texts) else codes)
