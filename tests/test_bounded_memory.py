@@ -382,13 +382,17 @@ def test_the_score_step_holds_answers_as_int8_codes_with_the_same_outputs(tmp_pa
 
     import balint_analysis.distributions  # noqa: F401  (imported by the step: not traced)
 
+    run("warm-up")  # what the step imports and caches on first use is not counted below
     peak, outputs = run("codes")
     assert seen["dtypes"] == {pd.Int8Dtype()}
     monkeypatch.setattr(scoring, "answer_dtypes", lambda instruments: {})  # as before: float64
     float_peak, float_outputs = run("float")
     assert seen["dtypes"] == {np.dtype("float64")}
     assert outputs == float_outputs
-    assert peak < 0.85 * float_peak, peak / float_peak  # ~0.80 here
+    # ~0.85 here (0.78 at 1,600 rows before the score step's writing and statistics were
+    # made faster): the float working copies of one instrument's items, the same in both
+    # runs, now hold most of the peak.
+    assert peak < 0.9 * float_peak, peak / float_peak
 
 
 def _worker_dies(*args) -> None:
