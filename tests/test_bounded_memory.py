@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from balint_analysis.handover import csv_round_trip as _csv_round_trip
 from balint_analysis.ingest.detect import read_table
 from balint_analysis.io import floats_as_text
-from balint_analysis.pipeline import _csv_round_trip
 
 
 def _export(rows: int, items: int = 40) -> bytes:
@@ -116,7 +116,7 @@ def test_a_column_mixing_numbers_and_text_is_written_whole():
     """``read_csv`` types a column per chunk of rows: numbers and text mixed could come back
     as numbers in one chunk and text in another, so only the whole column gives its values."""
     from balint_analysis.handover import column_from_uniques
-    from balint_analysis.pipeline import _csv_bytes_round_trip
+    from balint_analysis.handover import csv_bytes_round_trip as _csv_bytes_round_trip
 
     mixed = pd.Series(["5", "x", None, "5"], dtype="str")
     assert column_from_uniques(mixed, "a", "a_", _csv_bytes_round_trip, False) is None

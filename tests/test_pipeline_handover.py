@@ -6,7 +6,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from balint_analysis.pipeline import _csv_round_trip, _text_round_trip
+from balint_analysis.handover import csv_round_trip as _csv_round_trip
+from balint_analysis.handover import text_round_trip as _text_round_trip
 
 # A lone carriage return is written unquoted by pandas' CSV writer and read back as a line
 # break: the CSV round trip itself breaks on it (the in-memory hand-over keeps it, see below).
@@ -47,7 +48,7 @@ ANSWER = st.one_of(st.none(), st.sampled_from(["", "0", "1", "4", "-1", "2.5", "
 def test_the_export_hand_over_equals_numbers_read_from_the_text_round_trip(rows):
     """``read_inputs``' per-export hand-over converts each distinct answer once; it gives what
     reading the numbers from the text round trip gives (dtype, values, columns left text)."""
-    from balint_analysis.pipeline import _hand_over
+    from balint_analysis.handover import hand_over as _hand_over
     from balint_analysis.validate.items import numbers_where_exact
 
     frame = pd.DataFrame(rows, columns=["mbi_hss__1", "mbi_hss__2", "pss10__1", "complete",

@@ -1,15 +1,18 @@
-"""One column of the in-memory hand-over, computed from its distinct values.
+"""The in-memory hand-over between the steps of ``prepare``, computed from distinct values.
 
-``pipeline._csv_round_trip`` gives the next step of ``prepare`` exactly the values a CSV
-written and read back would give it. A column of a million rows holds a few answers (items,
-timepoints, groups) or values each read back alone (ids, time stamps); writing and reading
-every cell was the slowest step of ``prepare`` (~30 s at 3 x 200,000 rows). Here only the
-distinct values go through ``to_csv`` / ``read_csv`` (the same writer, parser and options),
-and each row takes its value's result. This is exact only when the parser would give every
-value the same result wherever it stands in the file: ``read_csv`` infers a column's type per
-chunk of rows, so a column mixing text and numbers could come back as numbers in one chunk and
-text in another. :func:`column_from_uniques` returns ``None`` in that case and the caller
-writes the whole column.
+:func:`csv_round_trip` gives the next step of ``prepare`` exactly the values a CSV written and
+read back would give it; :func:`text_round_trip` the same read as text; :func:`hand_over` one
+export as validation receives it (exact answers as narrow integer codes: :func:`narrowed`).
+
+A column of a million rows holds a few answers (items, timepoints, groups) or values each read
+back alone (ids, time stamps); writing and reading every cell was the slowest step of
+``prepare`` (~30 s at 3 x 200,000 rows). Here only the distinct values go through ``to_csv`` /
+``read_csv`` (the same writer, parser and options), and each row takes its value's result. This
+is exact only when the parser would give every value the same result wherever it stands in the
+file: ``read_csv`` infers a column's type per chunk of rows, so a column mixing text and
+numbers could come back as numbers in one chunk and text in another.
+:func:`column_from_uniques` returns ``None`` in that case and the caller writes the whole
+column.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["column_from_uniques"]
+__all__ = ["column_from_uniques", "csv_round_trip", "hand_over", "narrowed", "text_round_trip"]
 
 #: Integers beyond 2**53 are not all exact as floats: int and float chunks would differ.
 _EXACT_INT = 2.0**53
@@ -135,3 +138,156 @@ def narrowed(column: pd.Series, dtype: str | None) -> pd.Series:
              and (not present.size or limits.min <= present.min() <= present.max() <= limits.max)
              and not np.signbit(present[present == 0]).any())  # fmt: skip
     return column.astype(dtype) if exact else column
+
+
+def csv_round_trip(frame, *, narrow=None, **read_options):
+    """``frame`` written as an interim CSV (``write_csv(..., neutralise=False)``) and read back,
+    in memory: the next step sees exactly the values a file hand-over between stages gave it,
+    and raw participant codes never touch the disk.
+
+    ``narrow``: column -> nullable integer dtype (``scoring.answer_dtypes``); each such column
+    read back is kept in it where that is exact (:func:`balint_analysis.handover.narrowed`),
+    one column at a time, so the answers never exist as a float64 table here.
+    """
+    import pandas as pd
+
+
+    narrow = narrow or {}
+    if len(frame) == 0 or frame.columns.has_duplicates:
+        back = csv_bytes_round_trip(frame, **read_options)
+        return back.assign(**{c: narrowed(back[c], narrow[c]) for c in back if c in narrow})
+    # Column by column: ``read_csv`` infers each column's type from that column alone, so the
+    # columns read back are those of the whole table, while only one column's text is held
+    # in memory at a time (the whole table's text was ~4 bytes per character in a StringIO).
+    # A constant second column keeps a row whose cell is empty from becoming a blank line,
+    # which ``read_csv`` would skip.
+
+    spacer = f"{''.join(map(str, frame.columns))}_"
+    forced = read_options.get("dtype")
+    columns = {}
+    for name in frame.columns:
+        # Most columns repeat a few values or hold values read back alike anywhere in the
+        # file: only their distinct values are written and read (``handover``).
+        fixed = forced is not None and (not isinstance(forced, dict) or name in forced)
+        fast = column_from_uniques(frame[name], name, spacer, csv_bytes_round_trip, fixed,
+                                   **read_options)  # fmt: skip
+        if fast is not None:
+            columns[name] = narrowed(fast, narrow.get(name))
+            continue
+        pair = pd.DataFrame({name: frame[name], spacer: 0})
+        back = csv_bytes_round_trip(pair, **read_options)
+        if len(back) != len(frame):  # a lone carriage return broke a row: as the file would
+            back = csv_bytes_round_trip(frame, **read_options)
+            return back.assign(**{c: narrowed(back[c], narrow[c]) for c in back if c in narrow})
+        columns[name] = narrowed(back[back.columns[0]], narrow.get(name))
+    # copy=False: the columns read back as they are (a dict is otherwise copied into blocks,
+    # one more table of answers at prepare's peak).
+    return pd.DataFrame(columns, copy=False)
+
+
+def csv_bytes_round_trip(frame, **read_options):
+    """``frame`` through ``to_csv`` and ``read_csv`` in a UTF-8 byte buffer (floats as
+    ``%.6g``, each distinct answer formatted once: :func:`balint_analysis.io.floats_as_text`)."""
+    import io
+
+    import pandas as pd
+
+    from balint_analysis.io import floats_as_text
+
+    buffer = io.BytesIO()
+    floats_as_text(frame).to_csv(buffer, index=False, lineterminator="\n", float_format="%.6g",
+                                 encoding="utf-8")  # fmt: skip
+    buffer.seek(0)
+    return pd.read_csv(buffer, encoding="utf-8", **read_options)
+
+
+def _cell_texts(values):
+    """One column as a CSV file would hold it: text, booleans as ``True``/``False``, floats
+    as ``%.6g``; an empty cell (blank text or missing) is NaN, as ``read_csv`` reads it.
+    Each distinct value is converted once (columns repeat a few answers)."""
+    import pandas as pd
+
+    index, texts = _distinct_texts(values)
+    return pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
+
+
+def _distinct_texts(values):
+    """``(codes, texts)``: each cell's code (-1: missing) and the text of each distinct
+    value as :func:`_cell_texts` writes it."""
+    import pandas as pd
+
+    index, uniques = pd.factorize(values, use_na_sentinel=True)
+    if pd.api.types.is_bool_dtype(values):
+        texts = ["True" if u else "False" for u in uniques]
+    elif pd.api.types.is_float_dtype(values):
+        texts = [f"{u:.6g}" for u in uniques]
+    else:
+        texts = [str(u) for u in uniques]
+    return index, texts
+
+
+def _text_table(texts):
+    """The texts as cells read back (empty text: NaN), then NaN for code -1 (missing)."""
+    import numpy as np
+
+    return np.array([t if t != "" else np.nan for t in texts] + [np.nan], dtype=object)
+
+
+def _exact_numbers(texts):
+    """The number ``float`` reads from each text (empty text: NaN), then NaN for code -1;
+    ``None`` when a text reads as no number or as NaN (the column stays text)."""
+    import numpy as np
+
+    table = np.full(len(texts) + 1, np.nan)
+    for k, text in enumerate(texts):
+        if text == "":
+            continue
+        try:
+            table[k] = float(text)
+        except ValueError:
+            return None
+        if np.isnan(table[k]):
+            return None
+    return table
+
+
+def text_round_trip(frame):
+    """:func:`csv_round_trip` read as text (missing = NaN), ``row`` as integer.
+
+    Computed column by column without writing the CSV: every value read back as text is its
+    written text (``tests/test_pipeline_handover.py`` checks this against the CSV round trip
+    for arbitrary text), so only what writing does to a value needs doing.
+    """
+    import pandas as pd
+
+    out = pd.DataFrame({c: _cell_texts(frame[c]) for c in frame.columns},
+                       index=pd.RangeIndex(len(frame)))  # fmt: skip
+    if "row" in out:
+        out["row"] = out["row"].astype(int)
+    return out
+
+
+def hand_over(frame, narrow):
+    """One export as validation receives it: ``numbers_where_exact(text_round_trip(frame),
+    narrow)`` (exact answers as narrow integer codes, a quarter of float64's memory), each
+    column's distinct values converted once: an item column whose every text reads as a
+    number becomes those numbers without its text column being built and factorized again."""
+    import pandas as pd
+
+    from balint_analysis.validate.items import item_columns
+
+    items = set(item_columns(frame))
+    columns = {}
+    for name in frame.columns:
+        values = frame[name]
+        index, texts = _distinct_texts(values)
+        numbers = _exact_numbers(texts) if name in items else None
+        if numbers is None:
+            columns[name] = pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
+        else:
+            columns[name] = narrowed(pd.Series(numbers[index], index=values.index, name=name),
+                                     narrow.get(name))  # fmt: skip
+    out = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
+    if "row" in out:
+        out["row"] = out["row"].astype(int)
+    return out

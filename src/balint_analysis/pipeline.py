@@ -20,167 +20,11 @@ from balint_analysis.errors import InputError
 __all__ = ["STAGES", "finish_job", "read_inputs", "read_participants", "run_job", "run_stage"]
 
 
-def _csv_round_trip(frame, *, narrow=None, **read_options):
-    """``frame`` written as an interim CSV (``write_csv(..., neutralise=False)``) and read back,
-    in memory: the next step sees exactly the values a file hand-over between stages gave it,
-    and raw participant codes never touch the disk.
-
-    ``narrow``: column -> nullable integer dtype (``scoring.answer_dtypes``); each such column
-    read back is kept in it where that is exact (:func:`balint_analysis.handover.narrowed`),
-    one column at a time, so the answers never exist as a float64 table here.
-    """
-    import pandas as pd
-
-    from balint_analysis.handover import narrowed
-
-    narrow = narrow or {}
-    if len(frame) == 0 or frame.columns.has_duplicates:
-        back = _csv_bytes_round_trip(frame, **read_options)
-        return back.assign(**{c: narrowed(back[c], narrow[c]) for c in back if c in narrow})
-    # Column by column: ``read_csv`` infers each column's type from that column alone, so the
-    # columns read back are those of the whole table, while only one column's text is held
-    # in memory at a time (the whole table's text was ~4 bytes per character in a StringIO).
-    # A constant second column keeps a row whose cell is empty from becoming a blank line,
-    # which ``read_csv`` would skip.
-    from balint_analysis.handover import column_from_uniques
-
-    spacer = f"{''.join(map(str, frame.columns))}_"
-    forced = read_options.get("dtype")
-    columns = {}
-    for name in frame.columns:
-        # Most columns repeat a few values or hold values read back alike anywhere in the
-        # file: only their distinct values are written and read (``handover``).
-        fixed = forced is not None and (not isinstance(forced, dict) or name in forced)
-        fast = column_from_uniques(frame[name], name, spacer, _csv_bytes_round_trip, fixed,
-                                   **read_options)  # fmt: skip
-        if fast is not None:
-            columns[name] = narrowed(fast, narrow.get(name))
-            continue
-        pair = pd.DataFrame({name: frame[name], spacer: 0})
-        back = _csv_bytes_round_trip(pair, **read_options)
-        if len(back) != len(frame):  # a lone carriage return broke a row: as the file would
-            back = _csv_bytes_round_trip(frame, **read_options)
-            return back.assign(**{c: narrowed(back[c], narrow[c]) for c in back if c in narrow})
-        columns[name] = narrowed(back[back.columns[0]], narrow.get(name))
-    # copy=False: the columns read back as they are (a dict is otherwise copied into blocks,
-    # one more table of answers at prepare's peak).
-    return pd.DataFrame(columns, copy=False)
-
-
-def _csv_bytes_round_trip(frame, **read_options):
-    """``frame`` through ``to_csv`` and ``read_csv`` in a UTF-8 byte buffer (floats as
-    ``%.6g``, each distinct answer formatted once: :func:`balint_analysis.io.floats_as_text`)."""
-    import io
-
-    import pandas as pd
-
-    from balint_analysis.io import floats_as_text
-
-    buffer = io.BytesIO()
-    floats_as_text(frame).to_csv(buffer, index=False, lineterminator="\n", float_format="%.6g",
-                                 encoding="utf-8")  # fmt: skip
-    buffer.seek(0)
-    return pd.read_csv(buffer, encoding="utf-8", **read_options)
-
-
-def _cell_texts(values):
-    """One column as a CSV file would hold it: text, booleans as ``True``/``False``, floats
-    as ``%.6g``; an empty cell (blank text or missing) is NaN, as ``read_csv`` reads it.
-    Each distinct value is converted once (columns repeat a few answers)."""
-    import pandas as pd
-
-    index, texts = _distinct_texts(values)
-    return pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
-
-
-def _distinct_texts(values):
-    """``(codes, texts)``: each cell's code (-1: missing) and the text of each distinct
-    value as :func:`_cell_texts` writes it."""
-    import pandas as pd
-
-    index, uniques = pd.factorize(values, use_na_sentinel=True)
-    if pd.api.types.is_bool_dtype(values):
-        texts = ["True" if u else "False" for u in uniques]
-    elif pd.api.types.is_float_dtype(values):
-        texts = [f"{u:.6g}" for u in uniques]
-    else:
-        texts = [str(u) for u in uniques]
-    return index, texts
-
-
-def _text_table(texts):
-    """The texts as cells read back (empty text: NaN), then NaN for code -1 (missing)."""
-    import numpy as np
-
-    return np.array([t if t != "" else np.nan for t in texts] + [np.nan], dtype=object)
-
-
-def _exact_numbers(texts):
-    """The number ``float`` reads from each text (empty text: NaN), then NaN for code -1;
-    ``None`` when a text reads as no number or as NaN (the column stays text)."""
-    import numpy as np
-
-    table = np.full(len(texts) + 1, np.nan)
-    for k, text in enumerate(texts):
-        if text == "":
-            continue
-        try:
-            table[k] = float(text)
-        except ValueError:
-            return None
-        if np.isnan(table[k]):
-            return None
-    return table
-
-
-def _text_round_trip(frame):
-    """:func:`_csv_round_trip` read as text (missing = NaN), ``row`` as integer.
-
-    Computed column by column without writing the CSV: every value read back as text is its
-    written text (``tests/test_pipeline_handover.py`` checks this against the CSV round trip
-    for arbitrary text), so only what writing does to a value needs doing.
-    """
-    import pandas as pd
-
-    out = pd.DataFrame({c: _cell_texts(frame[c]) for c in frame.columns},
-                       index=pd.RangeIndex(len(frame)))  # fmt: skip
-    if "row" in out:
-        out["row"] = out["row"].astype(int)
-    return out
-
-
 def _empty_roster(cfg: StudyConfig):
     import pandas as pd
 
     return pd.DataFrame(columns=["row", "participant_id", "group", "cluster", "sessions",
                                  *cfg.analysis.covariates])  # fmt: skip
-
-
-def _hand_over(frame, narrow):
-    """One export as validation receives it: ``numbers_where_exact(_text_round_trip(frame),
-    narrow)`` (exact answers as narrow integer codes, a quarter of float64's memory), each
-    column's distinct values converted once: an item column whose every text reads as a
-    number becomes those numbers without its text column being built and factorized again."""
-    import pandas as pd
-
-    from balint_analysis.handover import narrowed
-    from balint_analysis.validate.items import item_columns
-
-    items = set(item_columns(frame))
-    columns = {}
-    for name in frame.columns:
-        values = frame[name]
-        index, texts = _distinct_texts(values)
-        numbers = _exact_numbers(texts) if name in items else None
-        if numbers is None:
-            columns[name] = pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
-        else:
-            columns[name] = narrowed(pd.Series(numbers[index], index=values.index, name=name),
-                                     narrow.get(name))  # fmt: skip
-    out = pd.DataFrame(columns, index=pd.RangeIndex(len(frame)))
-    if "row" in out:
-        out["row"] = out["row"].astype(int)
-    return out
 
 
 def read_inputs(cfg: StudyConfig, n_jobs: int = 1) -> tuple[Any, Any, dict]:
@@ -191,19 +35,20 @@ def read_inputs(cfg: StudyConfig, n_jobs: int = 1) -> tuple[Any, Any, dict]:
     import functools
     import json
 
+    from balint_analysis.handover import hand_over, text_round_trip
     from balint_analysis.ingest import ingest
     from balint_analysis.scoring import answer_dtypes
 
     # Per export: one raw frame at a time, and the answers' text never held for all exports
     # at once (validation would otherwise hold it next to its numbers).
-    hand_over = functools.partial(_hand_over, narrow=answer_dtypes(cfg.instruments))
-    ingested = ingest(cfg, hand_over=hand_over, n_jobs=n_jobs,
-                      roster_hand_over=_text_round_trip)  # fmt: skip
+    per_export = functools.partial(hand_over, narrow=answer_dtypes(cfg.instruments))
+    ingested = ingest(cfg, hand_over=per_export, n_jobs=n_jobs,
+                      roster_hand_over=text_round_trip)  # fmt: skip
     responses = ingested.responses
     roster = None
     if cfg.roster:
         roster = (ingested.roster if ingested.roster is not None
-                  else _text_round_trip(_empty_roster(cfg)))  # fmt: skip
+                  else text_round_trip(_empty_roster(cfg)))  # fmt: skip
     return responses, roster, json.loads(json.dumps(ingested.info))
 
 
@@ -228,6 +73,7 @@ def prepare_stage(
     ``threads``: the cores the job may use (the files are read in that many processes).
     """
     from balint_analysis.coverage import coverage_problems
+    from balint_analysis.handover import csv_round_trip, text_round_trip
     from balint_analysis.identifiers import key_change, read_key_history
     from balint_analysis.io import release_freed_memory, write_csv, write_json
     from balint_analysis.privacy import key_fingerprint as fingerprint_of
@@ -261,13 +107,13 @@ def prepare_stage(
 
     # The answers read back as narrow integer codes (a quarter of float64's memory), through
     # pseudonymisation and the writing of responses.csv (the same text).
-    valid = _csv_round_trip(checked.valid, dtype={"participant_id": str, "timepoint": str},
+    valid = csv_round_trip(checked.valid, dtype={"participant_id": str, "timepoint": str},
                             narrow=answer_dtypes(cfg.instruments))  # fmt: skip
     checked.valid = None  # its read-back copy replaces it: one table of answers, not two
     valid_roster = None
     if cfg.roster:
         kept = checked.roster if checked.roster is not None else _empty_roster(cfg)
-        valid_roster = _text_round_trip(kept)
+        valid_roster = text_round_trip(kept)
     pseudonymised, participants = pseudonymise(
         valid, valid_roster, key=key, covariates=cfg.analysis.covariates,
         covariate_levels=cfg.analysis.covariate_levels,
