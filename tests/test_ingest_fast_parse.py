@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from balint_analysis.errors import InputError
-from balint_analysis.ingest import detect
-from balint_analysis.ingest.detect import ColumnRecords, read_table
+from balint_analysis.ingest import records as detect
+from balint_analysis.ingest.detect import read_table
+from balint_analysis.ingest.records import ColumnRecords
 
 PIECES = ["a", "b", " ", "Ł", "1", "", ",", ";", '"', '""', "\n", "\r", "\r\n", "\t", 'x"y']
 

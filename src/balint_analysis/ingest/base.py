@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from balint_analysis.errors import InputError
-from balint_analysis.ingest.detect import ColumnRecords, TextTable
+from balint_analysis.ingest.detect import TextTable
+from balint_analysis.ingest.records import ColumnRecords
 
 __all__ = ["FormLayout", "RawExport", "frame", "unique_header"]
 
