@@ -149,8 +149,6 @@ def csv_round_trip(frame, *, narrow=None, **read_options):
     read back is kept in it where that is exact (:func:`balint_analysis.handover.narrowed`),
     one column at a time, so the answers never exist as a float64 table here.
     """
-    import pandas as pd
-
 
     narrow = narrow or {}
     if len(frame) == 0 or frame.columns.has_duplicates:
@@ -190,8 +188,6 @@ def csv_bytes_round_trip(frame, **read_options):
     ``%.6g``, each distinct answer formatted once: :func:`balint_analysis.io.floats_as_text`)."""
     import io
 
-    import pandas as pd
-
     from balint_analysis.io import floats_as_text
 
     buffer = io.BytesIO()
@@ -205,7 +201,6 @@ def _cell_texts(values):
     """One column as a CSV file would hold it: text, booleans as ``True``/``False``, floats
     as ``%.6g``; an empty cell (blank text or missing) is NaN, as ``read_csv`` reads it.
     Each distinct value is converted once (columns repeat a few answers)."""
-    import pandas as pd
 
     index, texts = _distinct_texts(values)
     return pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
@@ -214,7 +209,6 @@ def _cell_texts(values):
 def _distinct_texts(values):
     """``(codes, texts)``: each cell's code (-1: missing) and the text of each distinct
     value as :func:`_cell_texts` writes it."""
-    import pandas as pd
 
     index, uniques = pd.factorize(values, use_na_sentinel=True)
     if pd.api.types.is_bool_dtype(values):
@@ -228,7 +222,6 @@ def _distinct_texts(values):
 
 def _text_table(texts):
     """The texts as cells read back (empty text: NaN), then NaN for code -1 (missing)."""
-    import numpy as np
 
     return np.array([t if t != "" else np.nan for t in texts] + [np.nan], dtype=object)
 
@@ -236,7 +229,6 @@ def _text_table(texts):
 def _exact_numbers(texts):
     """The number ``float`` reads from each text (empty text: NaN), then NaN for code -1;
     ``None`` when a text reads as no number or as NaN (the column stays text)."""
-    import numpy as np
 
     table = np.full(len(texts) + 1, np.nan)
     for k, text in enumerate(texts):
@@ -258,7 +250,6 @@ def text_round_trip(frame):
     written text (``tests/test_pipeline_handover.py`` checks this against the CSV round trip
     for arbitrary text), so only what writing does to a value needs doing.
     """
-    import pandas as pd
 
     out = pd.DataFrame({c: _cell_texts(frame[c]) for c in frame.columns},
                        index=pd.RangeIndex(len(frame)))  # fmt: skip
@@ -272,7 +263,6 @@ def hand_over(frame, narrow):
     narrow)`` (exact answers as narrow integer codes, a quarter of float64's memory), each
     column's distinct values converted once: an item column whose every text reads as a
     number becomes those numbers without its text column being built and factorized again."""
-    import pandas as pd
 
     from balint_analysis.validate.items import item_columns
 

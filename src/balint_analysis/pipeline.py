@@ -158,19 +158,13 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
     if threads < 2:
         _score_outputs(cfg, responses, out, ("scores", "statistics"))
         return
-    from concurrent.futures.process import BrokenProcessPool
-
     from balint_analysis.workers import map_in_processes
 
     _FORKED["responses"] = responses  # what the forked workers find (never pickled)
     try:
         map_in_processes(_score_forked, [(cfg, out, (part,))
-                                         for part in ("scores", "statistics")], 2)  # fmt: skip
-    except BrokenProcessPool:
-        raise InputError(
-            "a process scoring the responses ended unexpectedly (out of memory?): free memory, "
-            "or run the workflow with `--cores 1` to score in one process."
-        ) from None
+                                         for part in ("scores", "statistics")], 2,
+                         what="scoring the responses", alone="score in one process")  # fmt: skip
     finally:
         _FORKED.clear()
 

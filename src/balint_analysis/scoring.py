@@ -157,19 +157,12 @@ def score_matrix(
 
 def categorise(scores: pd.Series, scale: Scale) -> pd.Series:
     """Published cut-off category of each score (missing when no score or no cut-offs)."""
-    if not scale.categories:
-        return pd.Series(pd.NA, index=scores.index, dtype="str")
-    x = scores.to_numpy(dtype=float)
-    labels = np.full(len(x), scale.categories[0].label, dtype=object)
-    for band in scale.categories[1:]:
-        inside = x >= band.lower if band.inclusive else x > band.lower
-        labels[inside] = band.label
-    out = pd.Series(labels, index=scores.index, dtype="str")
-    return out.where(~np.isnan(x))
+    column = _category_column(scores.to_numpy(dtype=float), scale)
+    return pd.Series(column, index=scores.index).astype("str")
 
 
-def _category_codes(score: np.ndarray, scale: Scale) -> pd.Categorical:
-    """:func:`categorise` as a categorical: a code per row instead of a text object."""
+def _category_column(score: np.ndarray, scale: Scale) -> pd.Categorical:
+    """The cut-off category of each score as a categorical (a code per row, not a text)."""
     names = list(dict.fromkeys(band.label for band in scale.categories))
     codes = np.full(len(score), -1 if not names else 0, dtype=np.int8)
     for band in scale.categories[1:]:
@@ -227,7 +220,7 @@ def score_parts(responses: pd.DataFrame,
                 score=score,
                 n_items=len(scale.items),
                 n_answered=answered.astype(np.int64),
-                category=_category_codes(score, scale),
+                category=_category_column(score, scale),
             )
             yield part[SCORE_COLUMNS]
 

@@ -19,6 +19,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from balint_analysis.errors import InputError
 
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
 WATCH_INTERVAL_SECONDS = 0.2
@@ -82,7 +85,8 @@ def _start_worker(parent_pid: int, initializer: Callable[[], None] | None) -> No
 
 
 def map_in_processes(func: Callable, tasks: Sequence[tuple], n_jobs: int,
-                     initializer: Callable[[], None] | None = None) -> list:  # fmt: skip
+                     initializer: Callable[[], None] | None = None, *, what: str | None = None,
+                     alone: str = "work in one process") -> list:  # fmt: skip
     """``[func(*t) for t in tasks]`` in ``n_jobs`` forked workers that die with this process.
 
     Parameters
@@ -97,6 +101,10 @@ def map_in_processes(func: Callable, tasks: Sequence[tuple], n_jobs: int,
         calls run in this process.
     initializer : callable, optional
         Run once in each worker after it is tied to this process.
+    what, alone : str, optional
+        With ``what`` (e.g. "reading the exports"), a worker that dies (killed, out of memory)
+        stops the job with one line: "a process <what> ended unexpectedly …, or run the
+        workflow with `--cores 1` to <alone>." Without it, ``BrokenProcessPool`` propagates.
 
     Returns
     -------
@@ -107,6 +115,14 @@ def map_in_processes(func: Callable, tasks: Sequence[tuple], n_jobs: int,
     if n_jobs <= 1 or "fork" not in multiprocessing.get_all_start_methods():
         return [func(*t) for t in tasks]
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=_start_worker,
-                             initargs=(os.getpid(), initializer)) as pool:  # fmt: skip
-        return list(pool.map(func, *zip(*tasks, strict=True)))
+    try:
+        with ProcessPoolExecutor(n_jobs, mp_context=context, initializer=_start_worker,
+                                 initargs=(os.getpid(), initializer)) as pool:  # fmt: skip
+            return list(pool.map(func, *zip(*tasks, strict=True)))
+    except BrokenProcessPool:
+        if what is None:
+            raise
+        raise InputError(
+            f"a process {what} ended unexpectedly (out of memory?): free memory, or run the "
+            f"workflow with `--cores 1` to {alone}."
+        ) from None

@@ -369,17 +369,10 @@ def _read_in_processes(config: StudyConfig, hand_overs: tuple, order: list[int],
                        n_jobs: int) -> list:  # fmt: skip
     """``_read_file`` of each task in forked workers, in the given ``order`` (largest file
     first: the workers finish together); the results in task order."""
-    from concurrent.futures.process import BrokenProcessPool
-
     from balint_analysis.workers import map_in_processes
 
-    try:
-        done = map_in_processes(_read_file, [(config, i, hand_overs) for i in order], n_jobs)
-    except BrokenProcessPool:
-        raise InputError(
-            "a process reading the exports ended unexpectedly (out of memory?): free memory, "
-            "or run the workflow with `--cores 1` to read the files one at a time."
-        ) from None
+    done = map_in_processes(_read_file, [(config, i, hand_overs) for i in order], n_jobs,
+                            what="reading the exports", alone="read the files one at a time")
     results: list = [None] * len(order)
     for i, result in zip(order, done, strict=True):
         results[i] = result

@@ -242,7 +242,13 @@ def missing_chunk_stage(cfg: Any, inp: Mapping, out: Mapping, *, chunk: int) -> 
 def missing_gather_stage(cfg: Any, inp: Mapping, out: Mapping) -> None:
     """Workflow job: pool every chunk into ``missing_data.csv``, ``tipping.csv`` and
     ``missing_emmeans.csv`` (with ``missing_data.imputations: 0`` reason rows only)."""
+    from threadpoolctl import threadpool_limits
+
     from balint_analysis.io import write_csv
+
+    # The job claims no core (``threads: 0``, so it runs beside the model stage), and
+    # Snakemake then sets OPENBLAS_NUM_THREADS=0, which OpenBLAS reads as "every core".
+    threadpool_limits(1)
 
     outcomes = planned_outcomes(cfg.instruments)
     settings = missing_settings(cfg.raw, len(outcomes))
