@@ -30,7 +30,7 @@ def test_pseudonym_is_keyed_hmac_sha256():
 @given(key=st.binary(min_size=1, max_size=150),
        ids=st.lists(st.one_of(st.none(), st.text(max_size=12), st.integers(0, 99)), max_size=8))
 def test_ids_are_pseudonymised_as_hmac_of_each_id_for_keys_of_any_length(key, ids):
-    """The rows' pseudonyms (the padded key blocks hashed once) are HMAC-SHA256's of each id
+    """The rows' pseudonyms (each distinct id hashed once) are HMAC-SHA256's of each id
     as text, for keys shorter and longer than SHA-256's 64-byte block; missing stays missing."""
     import hashlib
     import hmac
