@@ -426,7 +426,7 @@ def test_the_score_step_in_two_processes_writes_the_same_files(tmp_path, monkeyp
         pipeline.score_stage(cfg, inp, out, threads=threads)
         written[threads] = {key: Path(path).read_bytes() for key, path in out.items()}
     assert written[2] == written[1] and len(written[1]["scores"]) > 10_000
-    monkeypatch.setattr(pipeline, "_score_outputs", _worker_dies)
+    monkeypatch.setattr(pipeline, "_write_outputs", _worker_dies)
     with pytest.raises(InputError, match=r"^a process scoring the responses ended unexpectedly"):
         pipeline.score_stage(cfg, inp, out, threads=2)
 

@@ -164,6 +164,12 @@ def csv_round_trip(frame, *, narrow=None, **read_options):
     forced = read_options.get("dtype")
     columns = {}
     for name in frame.columns:
+        read_as_is = forced is None or (isinstance(forced, dict) and name not in forced)
+        if read_as_is and name in narrow and str(frame[name].dtype) == narrow[name]:
+            # Integer codes are written as integers and read back as those integers, which
+            # are narrowed to these codes again: the column itself, not a copy.
+            columns[name] = frame[name]
+            continue
         # Most columns repeat a few values or hold values read back alike anywhere in the
         # file: only their distinct values are written and read (``handover``).
         fixed = forced is not None and (not isinstance(forced, dict) or name in forced)

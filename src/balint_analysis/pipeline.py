@@ -17,7 +17,7 @@ from typing import Any
 from balint_analysis.config import StudyConfig, load_stage_config
 from balint_analysis.errors import InputError
 
-__all__ = ["STAGES", "finish_job", "read_inputs", "read_participants", "run_job", "run_stage"]
+__all__ = ["STAGES", "as_read_back", "finish_job", "read_inputs", "read_participants", "run_job", "run_stage"]
 
 
 def _empty_roster(cfg: StudyConfig):
@@ -118,17 +118,23 @@ def prepare_stage(
         valid, valid_roster, key=key, covariates=cfg.analysis.covariates,
         covariate_levels=cfg.analysis.covariate_levels,
     )
-    write_csv(pseudonymised, out["responses"])
-    write_csv(participants, out["participants"])
+    del checked, valid, valid_roster
+    release_freed_memory()
     write_json(
         {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo,
          "key_fingerprint": fingerprint, **change},
         out["pseudonymisation"],
     )  # fmt: skip
-    del checked, valid, valid_roster, pseudonymised, participants
-    release_freed_memory()
+    tables = {"pseudonymised": pseudonymised, "participants": participants}
+    parts = [("processed",)]
     if "scores" in out:
-        score_stage(cfg, {"responses": out["responses"]}, out, threads=threads)
+        # The score step sees the responses as it would read them back from responses.csv
+        # (a group label "01" is scored as the number 1, as in the file), from memory: the
+        # file is written beside the scoring instead of before it and read again.
+        tables["scored"] = as_read_back(pseudonymised, cfg)
+        parts = [("scores",), ("processed", "statistics")]
+    del pseudonymised, participants
+    _write_parts(cfg, tables, out, parts, threads)
     if key_history and history[-1:] != [fingerprint]:
         write_json({"fingerprints": [*history, fingerprint]}, key_history)
 
@@ -138,49 +144,77 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
     (read back from the file, as written: the scores are those of the processed data).
 
     ``threads`` > 1: ``scores.csv`` is written by one forked process and the other three
-    outputs by another, both working on the table read here (inherited, not copied); the same
-    files in about the time of the longer of the two, by processes that die with this one.
+    outputs by another (:func:`_write_parts`).
     """
     import pandas as pd
 
     from balint_analysis.scoring import answer_dtypes
 
-    ids = {"participant": str, "timepoint": str}
-
-    def used(column: str) -> bool:  # not the source file and row: no output uses them
-        return column in ("participant", "group", "timepoint") or "__" in column
-
     try:  # the answers as narrow integer codes: a quarter of float64's memory, same scores
-        responses = pd.read_csv(inp["responses"], usecols=used,
-                                dtype={**answer_dtypes(cfg.instruments), **ids})  # fmt: skip
+        responses = pd.read_csv(inp["responses"], usecols=_scored,
+                                dtype={**answer_dtypes(cfg.instruments), **_SCORED_TEXT})  # fmt: skip
     except (TypeError, ValueError, OverflowError):  # an answer that is not a code: as before
-        responses = pd.read_csv(inp["responses"], usecols=used, dtype=ids)
+        responses = pd.read_csv(inp["responses"], usecols=_scored, dtype=_SCORED_TEXT)
+    _write_parts(cfg, {"scored": responses}, out, [("scores",), ("statistics",)], threads)
+
+
+#: The columns of responses.csv the score step reads as text whatever they hold.
+_SCORED_TEXT = {"participant": str, "timepoint": str}
+
+
+def _scored(column: str) -> bool:
+    """Whether the score step reads this column of responses.csv (not the source file and
+    row: no score output uses them)."""
+    return column in ("participant", "group", "timepoint") or "__" in column
+
+
+def as_read_back(responses: Any, cfg: StudyConfig) -> Any:
+    """The columns of ``responses`` that :func:`score_stage` reads, with the values it would
+    read from ``write_csv(responses)``: formulas neutralised, the texts as ``read_csv`` reads
+    them back (:func:`balint_analysis.handover.csv_round_trip`), the answers as narrow integer
+    codes where exact (they already are after prepare's hand-over: kept, not copied)."""
+    from balint_analysis.handover import csv_round_trip
+    from balint_analysis.privacy import neutralise_formulas
+    from balint_analysis.scoring import answer_dtypes
+
+    used = responses[[c for c in responses.columns if _scored(c)]]
+    return csv_round_trip(neutralise_formulas(used), narrow=answer_dtypes(cfg.instruments),
+                          dtype={c: t for c, t in _SCORED_TEXT.items() if c in used})  # fmt: skip
+
+
+def _write_parts(cfg: StudyConfig, tables: Mapping[str, Any], out: Mapping,
+                 parts: list[tuple[str, ...]], threads: int) -> None:  # fmt: skip
+    """Write the outputs named by each entry of ``parts`` (see :func:`_write_outputs`); with
+    ``threads`` > 1 each entry in a forked process that inherits ``tables`` (never pickled)
+    and dies with this one: the same files in about the time of the longest entry."""
     if threads < 2:
-        _score_outputs(cfg, responses, out, ("scores", "statistics"))
+        for names in parts:
+            _write_outputs(cfg, tables, out, names)
         return
     from balint_analysis.workers import map_in_processes
 
-    _FORKED["responses"] = responses  # what the forked workers find (never pickled)
+    _FORKED.update(tables)
     try:
-        map_in_processes(_score_forked, [(cfg, out, (part,))
-                                         for part in ("scores", "statistics")], 2,
+        map_in_processes(_write_forked, [(cfg, out, names) for names in parts], threads,
                          what="scoring the responses", alone="score in one process")  # fmt: skip
     finally:
         _FORKED.clear()
 
 
-#: The table :func:`score_stage` hands to its forked workers: a fork inherits it as it is.
+#: The tables :func:`_write_parts` hands to its forked workers: a fork inherits them as they are.
 _FORKED: dict[str, Any] = {}
 
 
-def _score_forked(cfg: StudyConfig, out: Mapping, parts: tuple[str, ...]) -> None:
-    _score_outputs(cfg, _FORKED["responses"], out, parts)
+def _write_forked(cfg: StudyConfig, out: Mapping, names: tuple[str, ...]) -> None:
+    _write_outputs(cfg, _FORKED, out, names)
 
 
-def _score_outputs(cfg: StudyConfig, responses: Any, out: Mapping,
-                   parts: tuple[str, ...]) -> None:  # fmt: skip
-    """The score step's outputs named by ``parts``: ``"scores"`` (``scores.csv``) and/or
-    ``"statistics"`` (reliability, item statistics, flag counts)."""
+def _write_outputs(cfg: StudyConfig, tables: Mapping[str, Any], out: Mapping,
+                   names: tuple[str, ...]) -> None:  # fmt: skip
+    """The outputs named by ``names``: ``"processed"`` (``responses.csv`` and
+    ``participants.csv`` from ``tables["pseudonymised"]``/``["participants"]``), ``"scores"``
+    (``scores.csv``) and ``"statistics"`` (reliability, item statistics, flag counts), these
+    two of ``tables["scored"]``."""
     import pandas as pd
 
     from balint_analysis.io import write_csv, write_csv_parts
@@ -194,7 +228,11 @@ def _score_outputs(cfg: StudyConfig, responses: Any, out: Mapping,
 
     instruments = dict(cfg.instruments)
     timepoints = list(cfg.design.timepoints)
-    if "scores" in parts:
+    if "processed" in names:
+        write_csv(tables["pseudonymised"], out["responses"])
+        write_csv(tables["participants"], out["participants"])
+    responses = tables.get("scored")
+    if "scores" in names:
         # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the
         # long table of every scale (rows x scales) in memory. The text labels every part
         # repeats are categories: made distinct once, not again for each part's writing.
@@ -205,7 +243,7 @@ def _score_outputs(cfg: StudyConfig, responses: Any, out: Mapping,
         write_csv_parts(score_parts(responses.assign(**labels), instruments), SCORE_COLUMNS,
                         out["scores"])  # fmt: skip
         del labels
-    if "statistics" in parts:
+    if "statistics" in names:
         write_csv(reliability(responses, instruments, timepoints), out["reliability"])
         write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
         if "flags" in out:
