@@ -17,7 +17,8 @@ from typing import Any
 from balint_analysis.config import StudyConfig, load_stage_config
 from balint_analysis.errors import InputError
 
-__all__ = ["STAGES", "as_read_back", "finish_job", "read_inputs", "read_participants", "run_job", "run_stage"]
+__all__ = ["STAGES", "as_read_back", "finish_job", "read_inputs", "read_participants", "run_job",
+           "run_stage"]
 
 
 def _empty_roster(cfg: StudyConfig):
@@ -151,8 +152,9 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
     from balint_analysis.scoring import answer_dtypes
 
     try:  # the answers as narrow integer codes: a quarter of float64's memory, same scores
+        codes = answer_dtypes(cfg.instruments)
         responses = pd.read_csv(inp["responses"], usecols=_scored,
-                                dtype={**answer_dtypes(cfg.instruments), **_SCORED_TEXT})  # fmt: skip
+                                dtype={**codes, **_SCORED_TEXT})  # fmt: skip
     except (TypeError, ValueError, OverflowError):  # an answer that is not a code: as before
         responses = pd.read_csv(inp["responses"], usecols=_scored, dtype=_SCORED_TEXT)
     _write_parts(cfg, {"scored": responses}, out, [("scores",), ("statistics",)], threads)

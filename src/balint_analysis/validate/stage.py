@@ -48,8 +48,9 @@ class ValidationResult:
     flags: pd.DataFrame | None = None
 
 
-def response_schema(config: StudyConfig,
-                    roster_ids: Sequence[str] | pd.Series | None) -> pa.DataFrameSchema:  # fmt: skip
+def response_schema(
+    config: StudyConfig, roster_ids: Sequence[str] | pd.Series | None
+) -> pa.DataFrameSchema:
     """The pandera schema of ingested responses, generated from instruments and design."""
     columns: dict[str, pa.Column] = {
         "participant_id": pa.Column(str, pa.Check.str_length(min_value=1), nullable=False),
