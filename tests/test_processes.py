@@ -18,7 +18,7 @@ from project_helpers import REPO, copy_repository
 
 from balint_analysis.errors import InputError
 from balint_analysis.runlock import cohort_is_free, executes_jobs, hold_cohort
-from balint_analysis.workers import die_with_parent, map_in_processes
+from balint_analysis.workers import die_with_parent, map_in_processes, run_beside
 
 REFERENCE = REPO / "tests" / "reference"
 
@@ -150,6 +150,38 @@ def test_map_in_processes_keeps_task_order_for_any_number_of_workers():
     expected = [x * x + 10 * x for x in range(7)]
     for n_jobs in (1, 2, 3, 20):
         assert map_in_processes(_square_plus, tasks, n_jobs) == expected
+
+
+def test_run_beside_computes_in_a_fork_what_it_would_compute_here():
+    """The background task runs in another process on the tables it inherits (a closure,
+    never pickled); its result comes back, the foreground's is computed here."""
+    table = list(range(1000))
+    here = os.getpid()
+    there, mine = run_beside(lambda: (os.getpid(), sum(table)), lambda: (os.getpid(), len(table)),
+                             what="x", alone="y")  # fmt: skip
+    assert there[0] != here and there[1] == sum(range(1000))
+    assert mine == (here, 1000)
+
+
+def _fails(message: str):
+    def fail():
+        raise InputError(message)
+
+    return fail
+
+
+def test_run_beside_raises_the_background_error_first_as_in_turn():
+    with pytest.raises(InputError, match="^background$"):
+        run_beside(_fails("background"), _fails("foreground"), what="x", alone="y")
+    with pytest.raises(InputError, match="^foreground$"):
+        run_beside(lambda: 1, _fails("foreground"), what="x", alone="y")
+
+
+def test_a_dead_background_worker_is_one_line():
+    expected = r"^a process validating the responses ended unexpectedly .*`--cores 1` to validate"
+    with pytest.raises(InputError, match=expected):
+        run_beside(lambda: os._exit(3), lambda: 2, what="validating the responses",
+                   alone="validate in one process")  # fmt: skip
 
 
 # --- one run per cohort ------------------------------------------------------------------------

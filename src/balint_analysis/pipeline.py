@@ -80,7 +80,8 @@ def prepare_stage(
     from balint_analysis.privacy import key_fingerprint as fingerprint_of
     from balint_analysis.privacy import pseudonymise, resolve_key
     from balint_analysis.scoring import answer_dtypes
-    from balint_analysis.validate import validate
+    from balint_analysis.validate import screen, summarise
+    from balint_analysis.workers import run_beside
 
     key, demo = resolve_key(cfg.key_env, allow_demo_key=cfg.allow_demo_key)
     fingerprint = fingerprint_of(key)
@@ -94,32 +95,47 @@ def prepare_stage(
     change = key_change(history, fingerprint, rotated_to=cfg.rotated_key_fingerprint,
                         key_env=cfg.key_env, history_path=key_history)  # fmt: skip
     responses, roster, info = read_inputs(cfg, n_jobs=threads)
-    checked = validate(responses, roster, cfg, info)
-    empty = coverage_problems(checked.valid, responses, roster, checked.rejected, cfg)
+    screened = screen(responses, roster, cfg, info)
+
+    def summary() -> tuple:  # small results: the flow, the flags, the designs' empty cells
+        flow, flags = summarise(screened, roster, cfg, info)
+        return flow, flags, coverage_problems(screened.valid, responses, roster,
+                                              screened.rejected, cfg)  # fmt: skip
+
+    def processed() -> tuple:  # the large tables, in this process
+        # The answers read back as narrow integer codes (a quarter of float64's memory),
+        # through pseudonymisation and the writing of responses.csv (the same text).
+        valid = csv_round_trip(screened.valid, dtype={"participant_id": str, "timepoint": str},
+                               narrow=answer_dtypes(cfg.instruments))  # fmt: skip
+        valid_roster = None
+        if cfg.roster:
+            kept = screened.roster if screened.roster is not None else _empty_roster(cfg)
+            valid_roster = text_round_trip(kept)
+        return pseudonymise(valid, valid_roster, key=key, covariates=cfg.analysis.covariates,
+                            covariate_levels=cfg.analysis.covariate_levels)  # fmt: skip
+
+    if threads > 1:
+        # The summary in a forked process beside the hand-over and pseudonymisation here.
+        # The tables both read are shared by the fork (not copied) until it ends: let go of
+        # here only then, since freeing them here would copy their pages first.
+        (flow, flags, empty), (pseudonymised, participants) = run_beside(
+            summary, processed, what="validating the responses", alone="validate in one process")
+        del responses, roster
+    else:
+        flow, flags, empty = summary()
+        del responses, roster  # each large frame is let go once used: bounded peak memory
+        screened.table = None
+        release_freed_memory()
+        pseudonymised, participants = processed()
+    screened.table = screened.valid = screened.roster = None
     if empty:
         more = f" ({len(empty) - 1} more like it.)" if len(empty) > 1 else ""
         raise InputError(f"{empty[0]}{more} `balint-analysis check` lists the rows it rejects.")
-    write_csv(checked.rejected, out["rejected"])
+    write_csv(screened.rejected, out["rejected"])
     if "careless" in out:
-        write_csv(checked.flags, out["careless"])
-    write_json(checked.flow, out["flow"])
-    del responses, roster  # each large frame is let go once used: bounded peak memory
-    release_freed_memory()
-
-    # The answers read back as narrow integer codes (a quarter of float64's memory), through
-    # pseudonymisation and the writing of responses.csv (the same text).
-    valid = csv_round_trip(checked.valid, dtype={"participant_id": str, "timepoint": str},
-                            narrow=answer_dtypes(cfg.instruments))  # fmt: skip
-    checked.valid = None  # its read-back copy replaces it: one table of answers, not two
-    valid_roster = None
-    if cfg.roster:
-        kept = checked.roster if checked.roster is not None else _empty_roster(cfg)
-        valid_roster = text_round_trip(kept)
-    pseudonymised, participants = pseudonymise(
-        valid, valid_roster, key=key, covariates=cfg.analysis.covariates,
-        covariate_levels=cfg.analysis.covariate_levels,
-    )
-    del checked, valid, valid_roster
+        write_csv(flags, out["careless"])
+    write_json(flow, out["flow"])
+    screened.rejected = flags = None
     release_freed_memory()
     write_json(
         {"method": "HMAC-SHA256", "key_env": cfg.key_env, "demo_key_used": demo,
@@ -133,7 +149,7 @@ def prepare_stage(
         # (a group label "01" is scored as the number 1, as in the file), from memory: the
         # file is written beside the scoring instead of before it and read again.
         tables["scored"] = as_read_back(pseudonymised, cfg)
-        parts = [("scores",), ("processed", "statistics")]
+        parts = [("processed", "statistics"), ("scores",)]  # a fault names responses.csv first
     del pseudonymised, participants
     _write_parts(cfg, tables, out, parts, threads)
     if key_history and history[-1:] != [fingerprint]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import Any
 
 from balint_analysis.errors import InputError
 
@@ -126,3 +127,48 @@ def map_in_processes(func: Callable, tasks: Sequence[tuple], n_jobs: int,
             f"a process {what} ended unexpectedly (out of memory?): free memory, or run the "
             f"workflow with `--cores 1` to {alone}."
         ) from None
+
+
+#: The task :func:`run_beside` hands to its forked worker: the fork inherits it (a closure
+#: over large tables, never pickled).
+_INHERITED: dict[str, Callable[[], Any]] = {}
+
+
+def _call_inherited() -> Any:
+    return _INHERITED["task"]()
+
+
+def run_beside(background: Callable[[], Any], foreground: Callable[[], Any], *, what: str,
+               alone: str) -> tuple[Any, Any]:  # fmt: skip
+    """``(background(), foreground())``, the first in a forked worker that dies with this
+    process while this process computes the second: the time of the longer of the two.
+
+    ``background`` is inherited by the fork (it may hold large tables; nothing is pickled but
+    its result, which should be small). Errors come as in ``background()`` then
+    ``foreground()`` one after the other: the background's first. A worker that dies is one
+    line, as in :func:`map_in_processes` (``what``, ``alone``). Without ``fork`` both run here.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return background(), foreground()
+    context = multiprocessing.get_context("fork")
+    _INHERITED["task"] = background
+    try:
+        with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
+                                 initargs=(os.getpid(), None)) as pool:  # fmt: skip
+            future = pool.submit(_call_inherited)  # forks now: the worker has the task
+            _INHERITED.clear()
+            try:
+                here, failure = foreground(), None
+            except Exception as exc:  # raised after the background's own error, if any
+                here, failure = None, exc
+            there = future.result()
+    except BrokenProcessPool:
+        raise InputError(
+            f"a process {what} ended unexpectedly (out of memory?): free memory, or run the "
+            f"workflow with `--cores 1` to {alone}."
+        ) from None
+    finally:
+        _INHERITED.clear()
+    if failure is not None:
+        raise failure
+    return there, here

@@ -29,9 +29,12 @@ from balint_analysis.validate.stage import (
     ITEM_MISSING,
     NOT_A_RESPONSE,
     ROW_EXCLUDED,
+    Screened,
     ValidationResult,
     response_schema,
     roster_schema,
+    screen,
+    summarise,
     validate,
 )
 
@@ -39,8 +42,11 @@ __all__ = [
     "ITEM_MISSING",
     "NOT_A_RESPONSE",
     "ROW_EXCLUDED",
+    "Screened",
     "ValidationResult",
     "response_schema",
     "roster_schema",
+    "screen",
+    "summarise",
     "validate",
 ]

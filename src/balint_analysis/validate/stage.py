@@ -35,7 +35,8 @@ from balint_analysis.validate.declared import Declared, declared_codes, shown_in
 from balint_analysis.validate.duplicates import duplicate_submissions
 from balint_analysis.validate.items import convert_items, incomplete_forms
 
-__all__ = ["NOT_A_RESPONSE", "ValidationResult", "response_schema", "roster_schema", "validate"]
+__all__ = ["NOT_A_RESPONSE", "Screened", "ValidationResult", "response_schema", "roster_schema",
+           "screen", "summarise", "validate"]
 
 
 
@@ -46,6 +47,24 @@ class ValidationResult:
     rejected: pd.DataFrame
     flow: dict
     flags: pd.DataFrame | None = None
+
+
+@dataclass
+class Screened:
+    """Responses checked (:func:`screen`): what is kept and why the rest is not.
+
+    ``table`` is the whole ingested table as checked (answers converted), ``problems`` the
+    rejected.csv rows with their row labels in ``table``, ``excluded`` the labels of
+    rejected rows, ``matching`` how participant codes were matched.
+    """
+
+    valid: pd.DataFrame
+    roster: pd.DataFrame | None
+    rejected: pd.DataFrame
+    table: pd.DataFrame
+    problems: pd.DataFrame
+    excluded: set
+    matching: dict
 
 
 def response_schema(
@@ -254,6 +273,16 @@ def validate(
     responses: pd.DataFrame, roster: pd.DataFrame | None, config: StudyConfig, ingest_info: dict
 ) -> ValidationResult:
     """Validate ingested responses (and roster); return accepted rows, problems and the flow."""
+    screened = screen(responses, roster, config, ingest_info)
+    flow, flags = summarise(screened, roster, config, ingest_info)
+    return ValidationResult(screened.valid, screened.roster, screened.rejected, flow, flags)
+
+
+def screen(
+    responses: pd.DataFrame, roster: pd.DataFrame | None, config: StudyConfig, ingest_info: dict
+) -> Screened:
+    """The checks of :func:`validate`: accepted rows and roster, problems (``rejected.csv``),
+    and what :func:`summarise` needs; a strict run with any problem stops here."""
     roster_problems = pd.DataFrame(columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
     valid_roster = None
     declared = declared_codes(config)
@@ -329,19 +358,12 @@ def validate(
         if col in valid.columns:
             valid.loc[valid.index.intersection(idx.astype(int)), col] = np.nan
     valid = valid.reset_index(drop=True)
-    flags = _flags(valid, config, matching)
     problems["column"] = export_column_names(problems, ingest_info)
     rejected = (
         problems[REJECTED_COLUMNS]
         .sort_values(["source", "row", "column"], kind="stable")
         .reset_index(drop=True)
     )
-    flow = flow_summary(df, valid, problems, excluded, valid_roster, roster, config, ingest_info)
-    flow["code_matching"] = matching
-    flow["flags"] = {
-        "rows": int(flags[["source", "row"]].drop_duplicates().shape[0]),
-        "by_flag": {str(k): int(v) for k, v in flags["flag"].value_counts().sort_index().items()},
-    }
     if config.analysis.strict and len(rejected):
         first = rejected.iloc[0]
         raise InputError(
@@ -349,7 +371,23 @@ def validate(
             f"{first['row']} column {first['column']}: {first['reason']}. Fix the exports or set "
             "analysis.strict: false to quarantine problems and report them."
         )
-    return ValidationResult(valid, valid_roster, rejected, flow, flags)
+    return Screened(valid, valid_roster, rejected, df, problems, excluded, matching)
+
+
+def summarise(screened: Screened, roster: pd.DataFrame | None, config: StudyConfig,
+              ingest_info: dict) -> tuple[dict, pd.DataFrame]:  # fmt: skip
+    """The ``flow.json`` mapping and the careless-responding flags (``careless.csv``) of
+    screened responses; ``roster`` is the roster as ingested (its rows in)."""
+    s = screened
+    flags = _flags(s.valid, config, s.matching)
+    flow = flow_summary(s.table, s.valid, s.problems, s.excluded, s.roster, roster, config,
+                        ingest_info)  # fmt: skip
+    flow["code_matching"] = s.matching
+    flow["flags"] = {
+        "rows": int(flags[["source", "row"]].drop_duplicates().shape[0]),
+        "by_flag": {str(k): int(v) for k, v in flags["flag"].value_counts().sort_index().items()},
+    }
+    return flow, flags
 
 
 def _flags(valid: pd.DataFrame, config: StudyConfig, matching: dict) -> pd.DataFrame:
