@@ -82,3 +82,34 @@ def test_answers_held_as_codes_are_handed_over_as_the_csv_round_trip_reads_them(
     whole = csv_bytes_round_trip(frame, dtype={"participant_id": str})
     expected = whole.assign(**{c: narrowed(whole[c], t) for c, t in narrow.items()})
     pd.testing.assert_frame_equal(fast, expected, check_exact=True)
+
+
+def test_the_score_step_sees_in_memory_what_it_reads_back_from_responses_csv(tmp_path):
+    """prepare scores the pseudonymised table from memory (``as_read_back``): the values
+    ``score_stage`` reads from the written ``responses.csv`` — a group label "01" as the
+    number 1, a formula-like text neutralised, "nan" missing, answers as their codes."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from balint_analysis.instruments import load_instrument
+    from balint_analysis.io import write_csv
+    from balint_analysis.pipeline import _SCORED_TEXT, _scored, as_read_back
+    from balint_analysis.scoring import answer_dtypes
+
+    cfg = SimpleNamespace(instruments={"cbi": load_instrument("cbi")})
+    narrow = answer_dtypes(cfg.instruments)
+    rows = 6
+    frame = pd.DataFrame({
+        "participant": ["0a1", "0a1", "nan", "b2", "=x", "b2"],
+        "timepoint": ["pre", "post", "pre", "pre", "post", "post"],
+        "group": ["01", "01", "02", "02", "02", "01"],
+        "source": "x.csv", "row": np.arange(rows),
+        **{c: pd.array([1, None, 3, 0, 2, 1][: rows], dtype=t) for c, t in narrow.items()},
+    })  # fmt: skip
+    write_csv(frame, tmp_path / "responses.csv")
+    from_file = pd.read_csv(tmp_path / "responses.csv", usecols=_scored,
+                            dtype={**narrow, **_SCORED_TEXT})  # fmt: skip
+    in_memory = as_read_back(frame, cfg)
+    pd.testing.assert_frame_equal(in_memory, from_file, check_exact=True)
+    assert list(in_memory["group"][:3]) == [1, 1, 2] and in_memory["participant"][4] == "'=x"

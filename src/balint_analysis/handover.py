@@ -118,6 +118,10 @@ def column_from_uniques(
     column = back[back.columns[0]]
     if not _position_independent(column, forced):
         return None
+    if column.dtype == uniques.dtype and column.equals(uniques) and not (
+            column.dtype.kind == "f" and (np.signbit(column) != np.signbit(uniques)).any()):
+        # Every value reads back as itself (pseudonyms, labels): the column, not a new one.
+        return values.set_axis(pd.RangeIndex(len(values))).rename(name)
     out = column.take(codes)
     out.index = pd.RangeIndex(len(values))
     return out.rename(name)

@@ -96,11 +96,16 @@ def prepare_stage(
                         key_env=cfg.key_env, history_path=key_history)  # fmt: skip
     responses, roster, info = read_inputs(cfg, n_jobs=threads)
     screened = screen(responses, roster, cfg, info)
+    empty = coverage_problems(screened.valid, responses, roster, screened.rejected, cfg)
+    if empty:
+        more = f" ({len(empty) - 1} more like it.)" if len(empty) > 1 else ""
+        raise InputError(f"{empty[0]}{more} `balint-analysis check` lists the rows it rejects.")
+    roster_rows = roster[[]] if roster is not None else None  # the flow counts its rows
+    del responses, roster  # each large frame is let go once used: bounded peak memory
+    release_freed_memory()
 
-    def summary() -> tuple:  # small results: the flow, the flags, the designs' empty cells
-        flow, flags = summarise(screened, roster, cfg, info)
-        return flow, flags, coverage_problems(screened.valid, responses, roster,
-                                              screened.rejected, cfg)  # fmt: skip
+    def summary() -> tuple:  # small results: the flow and the careless-responding flags
+        return summarise(screened, roster_rows, cfg, info)
 
     def processed() -> tuple:  # the large tables, in this process
         # The answers read back as narrow integer codes (a quarter of float64's memory),
@@ -114,23 +119,15 @@ def prepare_stage(
         return pseudonymise(valid, valid_roster, key=key, covariates=cfg.analysis.covariates,
                             covariate_levels=cfg.analysis.covariate_levels)  # fmt: skip
 
-    if threads > 1:
-        # The summary in a forked process beside the hand-over and pseudonymisation here.
-        # The tables both read are shared by the fork (not copied) until it ends: let go of
-        # here only then, since freeing them here would copy their pages first.
-        (flow, flags, empty), (pseudonymised, participants) = run_beside(
+    if threads > 1:  # the summary in a forked process beside the large tables' steps here
+        (flow, flags), (pseudonymised, participants) = run_beside(
             summary, processed, what="validating the responses", alone="validate in one process")
-        del responses, roster
     else:
-        flow, flags, empty = summary()
-        del responses, roster  # each large frame is let go once used: bounded peak memory
+        flow, flags = summary()
         screened.table = None
         release_freed_memory()
         pseudonymised, participants = processed()
     screened.table = screened.valid = screened.roster = None
-    if empty:
-        more = f" ({len(empty) - 1} more like it.)" if len(empty) > 1 else ""
-        raise InputError(f"{empty[0]}{more} `balint-analysis check` lists the rows it rejects.")
     write_csv(screened.rejected, out["rejected"])
     if "careless" in out:
         write_csv(flags, out["careless"])

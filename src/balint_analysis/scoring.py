@@ -315,14 +315,24 @@ def reliability(
     at = {tp: codes == labels.get_loc(tp) if tp in labels else np.zeros(len(codes), dtype=bool)
           for tp in timepoints}  # fmt: skip
     for inst_id, inst in instruments.items():
-        values = item_matrix(responses, inst)
-        for scale in inst.scales.values():
-            items = _keyed(values, inst, scale)
-            complete = ~np.isnan(items).any(axis=1)
-            for tp in timepoints:
+        found: dict[tuple[str, str], tuple] = {}
+        columns = [c for c in (f"{inst_id}__{i}" for i in inst.items) if c in responses.columns]
+        for tp in timepoints:
+            # One timepoint's rows at a time: a third of the float matrix of every row. Values
+            # outside the codes are named by the scoring's own warning, not once more here.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                values = item_matrix(responses.loc[at[tp], columns], inst)
+            for scale in inst.scales.values():
+                items = _keyed(values, inst, scale)
                 # The complete cases of the timepoint, in row order, column-major: the array
                 # DataFrame.dropna().to_numpy() gave (the same sums, to the bit).
-                alpha, low, high, n = _alpha(np.asfortranarray(items[at[tp] & complete]))
+                complete = ~np.isnan(items).any(axis=1)
+                found[(scale.id, tp)] = _alpha(np.asfortranarray(items[complete]))
+            del values
+        for scale in inst.scales.values():
+            for tp in timepoints:
+                alpha, low, high, n = found[(scale.id, tp)]
                 rows.append((inst_id, scale.id, tp, n, alpha, low, high))
     return pd.DataFrame(
         rows, columns=["instrument", "scale", "timepoint", "n", "alpha", "ci_low", "ci_high"]

@@ -30,7 +30,7 @@ from balint_analysis.validate.accounting import (
 )
 from balint_analysis.validate.careless import FLAG_COLUMNS, careless_flags
 from balint_analysis.validate.codes import match_codes
-from balint_analysis.validate.covariates import UNDECLARED_LEVEL, match_levels
+from balint_analysis.validate.covariates import roster_covariates
 from balint_analysis.validate.declared import Declared, declared_codes, shown_in_column
 from balint_analysis.validate.duplicates import duplicate_submissions
 from balint_analysis.validate.items import convert_items, incomplete_forms
@@ -202,57 +202,6 @@ def _problems(fc: pd.DataFrame, frame: pd.DataFrame, *, source_col: str | None,
     )
 
 
-def _numeric_covariates(roster: pd.DataFrame,
-                        config: StudyConfig) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
-    """Numeric covariates are numbers: a stray text value is set missing and reported; a
-    covariate that is mostly text stops the run unless its levels are declared
-    (``analysis.covariate_levels``): a categorical covariate keeps only declared labels.
-
-    Raises
-    ------
-    InputError
-        Naming the covariate and how many values are not numbers (never the values).
-    """
-    rows = []
-    roster = roster.copy()
-    for cov in config.analysis.covariates:
-        if cov in config.analysis.covariate_levels:
-            labels, undeclared = match_levels(roster[cov], config.analysis.covariate_levels[cov])
-            rows += [{"source": config.roster.path, "row": roster.at[idx, "row"],
-                      "column": cov, "reason": UNDECLARED_LEVEL, "action": ITEM_MISSING,
-                      "value": "", "_index": idx, "_row_level": False}
-                     for idx in roster.index[undeclared]]  # fmt: skip
-            roster[cov] = labels
-            continue
-        # Each distinct value tested once (a roster of a million repeats a few ages).
-        codes, uniques = pd.factorize(roster[cov], use_na_sentinel=True)
-        text = pd.Series(uniques, dtype=object).astype("string").str.strip()
-        filled_once = (text.notna() & (text != "")).to_numpy(dtype=bool)
-        numbers = pd.to_numeric(text.where(filled_once), errors="coerce")
-        stray_once = filled_once & numbers.isna().to_numpy(dtype=bool)
-        # A missing cell (code -1) takes the last entry: a False appended.
-        filled = pd.Series(np.append(filled_once, False)[codes], index=roster.index)
-        stray = pd.Series(np.append(stray_once, False)[codes], index=roster.index)
-        if not stray.any():
-            continue
-        if stray.sum() * 2 > filled.sum():
-            raise InputError(
-                f"{config.roster.path}: covariate '{cov}' holds text ({int(stray.sum())} of "
-                f"{int(filled.sum())} values are not numbers) but has no declared levels. "
-                f"Declare them under analysis.covariate_levels (e.g. {cov}: [level1, level2], "
-                "the first is the reference), recode it as numbers, or remove it from "
-                "analysis.covariates."
-            )
-        for idx in roster.index[stray]:
-            rows.append({"source": config.roster.path, "row": roster.at[idx, "row"],
-                         "column": cov, "reason": "covariate is not a number",
-                         "action": ITEM_MISSING,
-                         "value": shown_value(roster.at[idx, cov]),
-                         "_index": idx, "_row_level": False})  # fmt: skip
-        roster.loc[stray, cov] = pd.NA
-    return roster, pd.DataFrame(rows, columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
-
-
 def _name_excel_damage(problems: pd.DataFrame, df: pd.DataFrame,
                        roster_ids: pd.Series | None) -> pd.DataFrame:  # fmt: skip
     """Say so when a code not in the roster looks changed by Excel (the row stays rejected)."""
@@ -292,7 +241,7 @@ def screen(
         fc = _failures(roster_schema(config), r)
         roster_problems = _problems(fc, r.assign(source=config.roster.path), source_col="source",
                                     declared=declared)  # fmt: skip
-        r, stray = _numeric_covariates(r, config)
+        r, stray = roster_covariates(r, config)
         roster_problems = pd.concat([p for p in (roster_problems, stray) if not p.empty],
                                     ignore_index=True) if not stray.empty else roster_problems
         valid_roster = r.drop(index=roster_problems.loc[roster_problems["_row_level"].astype(
