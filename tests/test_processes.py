@@ -18,7 +18,7 @@ from project_helpers import REPO, copy_repository
 
 from balint_analysis.errors import InputError
 from balint_analysis.runlock import cohort_is_free, executes_jobs, hold_cohort
-from balint_analysis.workers import die_with_parent, map_in_processes, run_beside
+from balint_analysis.workers import die_with_parent, map_in_processes, map_inherited, run_beside
 
 REFERENCE = REPO / "tests" / "reference"
 
@@ -161,6 +161,16 @@ def test_run_beside_computes_in_a_fork_what_it_would_compute_here():
                              what="x", alone="y")  # fmt: skip
     assert there[0] != here and there[1] == sum(range(1000))
     assert mine == (here, 1000)
+
+
+def test_map_inherited_runs_closures_in_forks_in_task_order():
+    """The tasks close over a table the workers inherit (a lambda cannot be pickled)."""
+    table = list(range(500))
+    tasks = [lambda k=k: (k, sum(table[k:]), os.getpid()) for k in range(3)]
+    for n_jobs in (1, 2):
+        results = map_inherited(tasks, n_jobs, what="x", alone="y")
+        assert [r[:2] for r in results] == [(k, sum(range(k, 500))) for k in range(3)]
+        assert (os.getpid() in {r[2] for r in results}) == (n_jobs == 1)
 
 
 def _fails(message: str):

@@ -202,26 +202,16 @@ def _write_parts(cfg: StudyConfig, tables: Mapping[str, Any], out: Mapping,
     """Write the outputs named by each entry of ``parts`` (see :func:`_write_outputs`); with
     ``threads`` > 1 each entry in a forked process that inherits ``tables`` (never pickled)
     and dies with this one: the same files in about the time of the longest entry."""
+    import functools
+
+    from balint_analysis.workers import map_inherited
+
+    tasks = [functools.partial(_write_outputs, cfg, tables, out, names) for names in parts]
     if threads < 2:
-        for names in parts:
-            _write_outputs(cfg, tables, out, names)
+        for task in tasks:
+            task()
         return
-    from balint_analysis.workers import map_in_processes
-
-    _FORKED.update(tables)
-    try:
-        map_in_processes(_write_forked, [(cfg, out, names) for names in parts], threads,
-                         what="scoring the responses", alone="score in one process")  # fmt: skip
-    finally:
-        _FORKED.clear()
-
-
-#: The tables :func:`_write_parts` hands to its forked workers: a fork inherits them as they are.
-_FORKED: dict[str, Any] = {}
-
-
-def _write_forked(cfg: StudyConfig, out: Mapping, names: tuple[str, ...]) -> None:
-    _write_outputs(cfg, _FORKED, out, names)
+    map_inherited(tasks, threads, what="scoring the responses", alone="score in one process")
 
 
 def _write_outputs(cfg: StudyConfig, tables: Mapping[str, Any], out: Mapping,

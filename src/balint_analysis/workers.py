@@ -129,13 +129,29 @@ def map_in_processes(func: Callable, tasks: Sequence[tuple], n_jobs: int,
         ) from None
 
 
-#: The task :func:`run_beside` hands to its forked worker: the fork inherits it (a closure
-#: over large tables, never pickled).
-_INHERITED: dict[str, Callable[[], Any]] = {}
+#: The tasks :func:`map_inherited` and :func:`run_beside` hand to their forked workers: a
+#: fork inherits them (closures over large tables, never pickled).
+_INHERITED: dict[str, Sequence[Callable[[], Any]]] = {}
 
 
-def _call_inherited() -> Any:
-    return _INHERITED["task"]()
+def _call_inherited(index: int) -> Any:
+    return _INHERITED["tasks"][index]()
+
+
+def map_inherited(tasks: Sequence[Callable[[], Any]], n_jobs: int, *, what: str,
+                  alone: str) -> list:  # fmt: skip
+    """``[task() for task in tasks]`` in ``n_jobs`` forked workers that die with this process.
+
+    Unlike :func:`map_in_processes`, the tasks are not pickled: each worker inherits them
+    from the fork, with the tables they close over; only their results travel back.
+    ``what``, ``alone``: the one line of a worker that dies (:func:`map_in_processes`).
+    """
+    _INHERITED["tasks"] = list(tasks)
+    try:
+        return map_in_processes(_call_inherited, [(i,) for i in range(len(tasks))], n_jobs,
+                                what=what, alone=alone)  # fmt: skip
+    finally:
+        _INHERITED.clear()
 
 
 def run_beside(background: Callable[[], Any], foreground: Callable[[], Any], *, what: str,
@@ -151,11 +167,11 @@ def run_beside(background: Callable[[], Any], foreground: Callable[[], Any], *, 
     if "fork" not in multiprocessing.get_all_start_methods():
         return background(), foreground()
     context = multiprocessing.get_context("fork")
-    _INHERITED["task"] = background
+    _INHERITED["tasks"] = [background]
     try:
         with ProcessPoolExecutor(1, mp_context=context, initializer=_start_worker,
                                  initargs=(os.getpid(), None)) as pool:  # fmt: skip
-            future = pool.submit(_call_inherited)  # forks now: the worker has the task
+            future = pool.submit(_call_inherited, 0)  # forks now: the worker has the task
             _INHERITED.clear()
             try:
                 here, failure = foreground(), None
