@@ -57,8 +57,10 @@ def excel_id_cause(ids: pd.Series, roster_ids: Iterable[str] | None = None) -> p
     cause[text.str.match(_SCIENTIFIC)] = "changed into scientific notation"
     cause[cause.isna() & text.str.match(_DATE)] = "changed into a date"
     if roster_ids is not None:
-        codes = [str(r) for r in roster_ids]
-        stripped = {r.lstrip("0") for r in codes if r.startswith("0") and r.isdigit()}
+        # Only the codes with a leading zero, found without a Python call per roster code.
+        codes = pd.Series(roster_ids, dtype=object).dropna().astype(str)
+        zeros = codes[codes.str.startswith("0").astype(bool)]
+        stripped = {r.lstrip("0") for r in zeros if r.isdigit()}
         lost = cause.isna() & text.str.fullmatch(r"\d+") & text.isin(stripped)
         cause[lost] = "stripped of its leading zeros"
     return cause

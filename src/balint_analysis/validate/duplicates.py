@@ -14,20 +14,26 @@ from balint_analysis.validate.items import item_columns
 __all__ = ["duplicate_submissions"]
 
 
-def _latest_last(rows: pd.DataFrame) -> np.ndarray | None:
-    """The row order ``sort_values`` on participant, timepoint, answered, time (missing
-    first) and position gives, from the codes of the distinct participants and timepoints
-    sorted once (a sort comparing strings row by row took most of the step); ``None`` where
-    a participant or timepoint is missing or the times are not plain date-times."""
+def _latest_last(rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+    """A row order with each participant x timepoint's rows together, by answered, time
+    (missing first) and position within them, and each row's participant x timepoint key
+    in that order; from codes of the distinct participants and timepoints (a sort comparing
+    strings row by row took most of the step). ``None`` where a participant or timepoint is
+    missing or the times are not plain date-times.
+
+    The pairs come in the order their codes give, not sorted by text: which row of a pair is
+    kept depends only on the order within it.
+    """
     when = rows["_when"]
     if (rows["participant_id"].isna().any() or rows["timepoint"].isna().any()
             or when.dtype.kind != "M" or getattr(when.dtype, "tz", None) is not None):  # fmt: skip
         return None
-    participant = pd.factorize(rows["participant_id"], sort=True)[0]
-    timepoint = pd.factorize(rows["timepoint"], sort=True)[0]
+    participant = pd.factorize(rows["participant_id"])[0].astype(np.int64)
+    timepoint, timepoints = pd.factorize(rows["timepoint"])
+    key = participant * max(len(timepoints), 1) + timepoint
     times = when.to_numpy().view(np.int64)  # a missing time is the smallest: first
-    return np.lexsort((rows["_pos"].to_numpy(), times, rows["_answered"].to_numpy(),
-                       timepoint, participant))  # fmt: skip
+    order = np.lexsort((rows["_pos"].to_numpy(), times, rows["_answered"].to_numpy(), key))
+    return order, key[order]
 
 
 def duplicate_submissions(df: pd.DataFrame, excluded: set | None = None) -> pd.DataFrame:
@@ -43,10 +49,16 @@ def duplicate_submissions(df: pd.DataFrame, excluded: set | None = None) -> pd.D
     when = pd.to_datetime(df.loc[keep, "submitted_at"], errors="coerce", format="mixed")
     order = slim.assign(_answered=answered[keep], _when=when, _pos=np.arange(len(slim)))
     by_codes = _latest_last(order)
-    order = order.iloc[by_codes] if by_codes is not None else order.sort_values(
-        ["participant_id", "timepoint", "_answered", "_when", "_pos"], na_position="first"
-    )
-    dup = order.duplicated(["participant_id", "timepoint"], keep="last")
+    if by_codes is not None:
+        rank, key = by_codes
+        order = order.iloc[rank]
+        # All but the last row of each participant x timepoint (its rows are adjacent).
+        dup = pd.Series(np.append(key[:-1] == key[1:], False) if len(key) else key == 0,
+                        index=order.index)  # fmt: skip
+    else:
+        order = order.sort_values(["participant_id", "timepoint", "_answered", "_when", "_pos"],
+                                  na_position="first")  # fmt: skip
+        dup = order.duplicated(["participant_id", "timepoint"], keep="last")
     if not dup.any():
         return pd.DataFrame(columns=[*REJECTED_COLUMNS, "_index", "_row_level"])
     losers = order[dup]
