@@ -77,8 +77,8 @@ def prepare_stage(
     from balint_analysis.handover import csv_round_trip, text_round_trip
     from balint_analysis.identifiers import key_change, read_key_history
     from balint_analysis.io import release_freed_memory, write_csv, write_json
+    from balint_analysis.privacy import PSEUDONYMISED_COLUMNS, pseudonymise, resolve_key
     from balint_analysis.privacy import key_fingerprint as fingerprint_of
-    from balint_analysis.privacy import pseudonymise, resolve_key
     from balint_analysis.scoring import answer_dtypes
     from balint_analysis.validate import screen, summarise
     from balint_analysis.workers import run_beside
@@ -110,8 +110,10 @@ def prepare_stage(
     def processed() -> tuple:  # the large tables, in this process
         # The answers read back as narrow integer codes (a quarter of float64's memory),
         # through pseudonymisation and the writing of responses.csv (the same text).
-        valid = csv_round_trip(screened.valid, dtype={"participant_id": str, "timepoint": str},
-                               narrow=answer_dtypes(cfg.instruments))  # fmt: skip
+        # Only the columns pseudonymisation reads (time stamps, durations... are not kept).
+        used = [c for c in screened.valid.columns if c in PSEUDONYMISED_COLUMNS or "__" in c]
+        valid = csv_round_trip(screened.valid[used], narrow=answer_dtypes(cfg.instruments),
+                               dtype={"participant_id": str, "timepoint": str})  # fmt: skip
         valid_roster = None
         if cfg.roster:
             kept = screened.roster if screened.roster is not None else _empty_roster(cfg)

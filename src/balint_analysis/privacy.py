@@ -24,6 +24,7 @@ from balint_analysis.identifiers import (
 
 __all__ = [
     "DEMO_KEY",
+    "PSEUDONYMISED_COLUMNS",
     "classify_dropped_columns",
     "env_key_fingerprint",
     "key_fingerprint",
@@ -196,6 +197,10 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
             if risky.any():
                 out[col] = series.where(~risky, "'" + text)
     return out
+
+
+#: The columns of the accepted responses that :func:`pseudonymise` reads (and the answers).
+PSEUDONYMISED_COLUMNS = ("participant_id", "timepoint", "group", "source", "row")
 
 
 def pseudonymise(
