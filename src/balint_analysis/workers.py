@@ -123,10 +123,13 @@ def map_in_processes(func: Callable, tasks: Sequence[tuple], n_jobs: int,
     except BrokenProcessPool:
         if what is None:
             raise
-        raise InputError(
-            f"a process {what} ended unexpectedly (out of memory?): free memory, or run the "
-            f"workflow with `--cores 1` to {alone}."
-        ) from None
+        raise _worker_died(what, alone) from None
+
+
+def _worker_died(what: str, alone: str) -> InputError:
+    """The one line of a worker that died (killed, out of memory) while doing ``what``."""
+    return InputError(f"a process {what} ended unexpectedly (out of memory?): free memory, or "
+                      f"run the workflow with `--cores 1` to {alone}.")  # fmt: skip
 
 
 #: The tasks :func:`map_inherited` and :func:`run_beside` hand to their forked workers: a
@@ -179,10 +182,7 @@ def run_beside(background: Callable[[], Any], foreground: Callable[[], Any], *, 
                 here, failure = None, exc
             there = future.result()
     except BrokenProcessPool:
-        raise InputError(
-            f"a process {what} ended unexpectedly (out of memory?): free memory, or run the "
-            f"workflow with `--cores 1` to {alone}."
-        ) from None
+        raise _worker_died(what, alone) from None
     finally:
         _INHERITED.clear()
     if failure is not None:

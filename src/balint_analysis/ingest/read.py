@@ -267,6 +267,12 @@ def _integer_codes(dtypes: list) -> str | None:
     return ("all" if all(codes) else "some") if any(codes) else None
 
 
+def _stackable(column: pd.Series, codes: str | None) -> pd.Series:
+    """An export's column as :func:`_stack` concatenates it: integer codes as floats when
+    any export holds codes in it (``codes``: :func:`_integer_codes` of the column)."""
+    return column.astype("float64") if codes and _integer_codes([column.dtype]) else column
+
+
 def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
     """``pd.concat(frames, ignore_index=True)``, ``META`` columns first, built one column at a
     time and emptying ``frames`` as it goes: the exports and their stacked copy are never
@@ -278,24 +284,20 @@ def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
     names = [c for c in META if c in names] + [c for c in names if c not in META]
     columns = {}
     for name in names:
-        everywhere = all(name in f.columns for f in frames)
-        # A column every export has is stacked as a Series (as ``concat`` stacks it; taking a
-        # one-column frame of each export cost more than the stacking for wide exports).
-        parts = ([f[name] for f in frames] if everywhere else
-                 [f[[name]] if name in f.columns else f.iloc[:, :0] for f in frames])  # fmt: skip
         dtypes = [f[name].dtype for f in frames if name in f.columns]
         codes = _integer_codes(dtypes)
-        if codes:  # stacked as the floats they stand for, as ``concat`` stacks float answers
-            parts = [p.astype("float64") if everywhere and _integer_codes([p.dtype])
-                     else p.astype({name: "float64"})
-                     if not everywhere and name in p.columns and _integer_codes([p[name].dtype])
-                     else p for p in parts]  # fmt: skip
-        stacked = pd.concat(parts, ignore_index=True)
-        columns[name] = stacked if everywhere else stacked[name]
+        # Codes are stacked as the floats they stand for, as ``concat`` stacks float answers.
+        if len(dtypes) == len(frames):  # in every export: stacked as Series (one-column
+            # frames of wide exports cost more than the stacking)
+            columns[name] = pd.concat([_stackable(f[name], codes) for f in frames],
+                                      ignore_index=True)  # fmt: skip
+        else:  # a frame without the column counts as missing there, as in ``concat``
+            columns[name] = pd.concat([_stackable(f[name], codes).to_frame()
+                                       if name in f.columns else f.iloc[:, :0]
+                                       for f in frames], ignore_index=True)[name]  # fmt: skip
         if codes == "all":  # every export held exact codes: so does the stacked column
             widest = max((d.itemsize, d.name) for d in dtypes)[1]
             columns[name] = columns[name].astype(widest)
-        del parts
         for f in frames:
             if name in f.columns:
                 del f[name]
