@@ -180,12 +180,24 @@ def test_text_columns_as_categories_are_written_as_the_texts(tmp_path_factory, r
     assert (folder / "safe.csv").read_bytes() == (folder / "text.csv").read_bytes()
 
 
-def test_the_writer_gathers_rows_in_chunks_of_bounded_bytes(tmp_path, monkeypatch):
-    """Rows of very different widths (a long text, missing first cells) over many chunks."""
+@pytest.mark.parametrize("slack", [1 << 20, 0])
+def test_the_writer_gathers_rows_in_chunks_of_bounded_bytes(tmp_path, monkeypatch, slack):
+    """Rows of very different widths (a long text, missing first cells) over many chunks,
+    cell by cell from padded texts or, when the long text makes padding too costly (no
+    slack), byte by byte."""
     from balint_analysis import csv_text
 
     monkeypatch.setattr(csv_text, "CHUNK_BYTES", 64)
-    frame = pd.DataFrame({"a": ["x" * 100, None, "", "é,\"q\"", None] * 7,
+    monkeypatch.setattr(csv_text, "PADDING_SLACK_BYTES", slack)
+    padded, pad = [], csv_text._padded_tables
+
+    def spy(columns):
+        padded.append(pad(columns))
+        return padded[-1]
+
+    monkeypatch.setattr(csv_text, "_padded_tables", spy)
+    short = [f"t{i}" if i % 3 else None for i in range(30)]  # many texts besides the long one
+    frame = pd.DataFrame({"a": ["x" * 100, None, "", "é,\"q\"", None] + short,
                           "b": [1.5, -0.0, np.nan, 3, 1e-7] * 7,
                           "codes": pd.array([-3, None, 4, 0, 127] * 7, dtype="Int8"),
                           "wide": pd.array([-3000, None, 4, 0, 30000] * 7, dtype="Int16"),
@@ -193,6 +205,7 @@ def test_the_writer_gathers_rows_in_chunks_of_bounded_bytes(tmp_path, monkeypatc
     csv_text.write_frame(frame, tmp_path / "f.csv", "%.6g")
     expected = frame.to_csv(index=False, lineterminator="\n", float_format="%.6g").encode()
     assert (tmp_path / "f.csv").read_bytes() == expected
+    assert (padded[0] is None) == (slack == 0)
 
 
 def test_item_columns_of_numbers_become_numbers_as_read_and_other_text_stays_text():

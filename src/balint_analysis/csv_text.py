@@ -30,6 +30,10 @@ CHUNK_BYTES = 1 << 22
 #: Characters Python's ``csv`` may quote in a field (QUOTE_MINIMAL, "," and "\n" as the
 #: delimiter and line end; "\r" too in newer Pythons): a text without them is written as is.
 _MAY_QUOTE = re.compile('[,"\r\n]')
+#: Padding (:func:`_padded_tables`) allowed beyond four times a frame's texts.
+PADDING_SLACK_BYTES = 1 << 20
+#: Rows of a table of neighbouring columns' texts combined, at most (:func:`_padded_tables`).
+JOINT_TEXTS = 1 << 12
 
 
 def _quoted(values: list) -> list[str]:
@@ -157,6 +161,62 @@ def _rows_bytes(table: tuple, codes: list[np.ndarray]) -> np.ndarray:
     return np.take(data, np.cumsum(index, out=index), mode="clip")
 
 
+def _padded_tables(columns: list[tuple[np.ndarray, np.ndarray]]) -> list[tuple] | None:
+    """The columns' encoded texts (:func:`_encoded`) as tables of rows of one width (8-byte
+    words), padded with the byte 0xFF, which UTF-8 never holds; ``None`` when the padding
+    would more than quadruple the texts (a long free text among short ones: the rows are
+    gathered byte by byte).
+
+    Neighbouring columns of few texts (answers, labels) share one table of every combination
+    of their texts (at most :data:`JOINT_TEXTS` rows), so a row takes their cells in one
+    copy. Returns ``(table, sizes)`` per table: ``sizes`` are the texts of each column in it.
+    """
+    padded_bytes = sum(len(n) * int(n.max()) for _, n in columns)
+    if padded_bytes > 4 * sum(len(b) for b, _ in columns) + PADDING_SLACK_BYTES:
+        return None
+    tables: list[tuple] = []
+    for data, lengths in columns:
+        table = np.full((len(lengths), int(lengths.max())), 0xFF, dtype=np.uint8)
+        table[np.arange(table.shape[1]) < lengths[:, None]] = data  # row by row, as encoded
+        if tables and len(tables[-1][0]) * len(table) <= JOINT_TEXTS:
+            before, sizes = tables[-1]  # combination k * len(table) + j: text k, then text j
+            joint = np.concatenate([np.repeat(before, len(table), axis=0),
+                                    np.tile(table, (len(before), 1))], axis=1)  # fmt: skip
+            tables[-1] = (joint, [*sizes, len(table)])
+        else:
+            tables.append((table, [len(table)]))
+    # Rows of 8-byte words: a row's cells are copied as whole words (not byte by byte).
+    return [(_in_words(table), sizes) for table, sizes in tables]
+
+
+def _in_words(table: np.ndarray) -> np.ndarray:
+    """``table``'s rows padded (0xFF) to a multiple of 8 bytes, as rows of 8-byte words."""
+    width = -(-table.shape[1] // 8) * 8
+    words = np.full((len(table), width), 0xFF, dtype=np.uint8)
+    words[:, : table.shape[1]] = table
+    return words.view(np.uint64)
+
+
+def _rows_from_padded(tables: list[tuple], codes: list[np.ndarray]) -> np.ndarray:
+    """:func:`_rows_bytes` from :func:`_padded_tables`: each row's cells copied whole side
+    by side, then the padding bytes dropped (a copy per cell, not a gather per byte)."""
+    rows = np.empty((len(codes[0]), sum(t.shape[1] for t, _ in tables)), dtype=np.uint64)
+    start = column = 0
+    for table, sizes in tables:
+        joint = codes[column]
+        for size, code in zip(sizes[1:], codes[column + 1 : column + len(sizes)], strict=True):
+            joint = joint * size + code  # the row of this combination in the joint table
+        column += len(sizes)
+        width = table.shape[1]
+        if width == 1:  # one word a cell: a gather of words
+            rows[:, start] = table[:, 0].take(joint)
+        else:
+            rows[:, start : start + width] = table.take(joint, axis=0)
+        start += width
+    flat = rows.view(np.uint8).ravel()
+    return flat[flat != 0xFF]
+
+
 def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *, header: bool = True,
                 append: bool = False, cache: dict | None = None) -> None:  # fmt: skip
     """``df.to_csv(path, index=False, lineterminator="\\n", float_format=float_format,
@@ -191,11 +251,16 @@ def write_frame(df: pd.DataFrame, path: str | Path, float_format: str, *, header
         df.to_csv(path, index=False, lineterminator="\n", float_format=float_format,
                   header=header, mode="a" if append else "w")  # fmt: skip
         return
-    table = _byte_table([encoded for encoded, _ in columns])
+    encoded = [encoded for encoded, _ in columns]
+    padded = _padded_tables(encoded)
+    table = _byte_table(encoded) if padded is None else None
     # A row is at most its columns' longest texts: chunks of rows within CHUNK_BYTES.
-    step = max(1, min(CHUNK_ROWS, CHUNK_BYTES // table[4]))
+    widest = sum(int(lengths.max()) for _, lengths in encoded)
+    step = max(1, min(CHUNK_ROWS, CHUNK_BYTES // max(widest, 1)))
     with open(path, "ab" if append else "wb") as fh:
         if header:
             fh.write((",".join(_quoted(list(df.columns))) + "\n").encode("utf-8"))
         for start in range(0, len(df), step):
-            fh.write(_rows_bytes(table, [codes[start : start + step] for _, codes in columns]))
+            chunk = [codes[start : start + step] for _, codes in columns]
+            fh.write(_rows_bytes(table, chunk) if padded is None
+                     else _rows_from_padded(padded, chunk))  # fmt: skip
