@@ -383,8 +383,13 @@ def test_item_descriptives_per_item_and_timepoint():
                                   st.one_of(st.none(), st.integers(0, 5)),
                                   st.one_of(st.none(), st.integers(0, 5))), max_size=25))
 def test_item_descriptives_are_those_of_a_grouped_long_table(answers):
-    """Counts by timepoint code and pandas' grouped mean/SD: the same numbers (to the bit) as
-    aggregating a long table (item, timepoint) by its labels, for any missing pattern."""
+    """Counts by timepoint code: the same numbers (to the bit) as aggregating a long table
+    (item, timepoint) by its labels with pandas, for any missing pattern; the SD is the
+    square root of the exact sample variance rounded once (pandas' running variance agrees
+    to rounding error)."""
+    import math
+    from fractions import Fraction
+
     who5 = load_instrument("who5")
     table = pd.DataFrame(answers, columns=["timepoint", "who5__1", "who5__3"], dtype=object)
     table = table.astype({"who5__1": "Int8", "who5__3": "float64"})
@@ -398,9 +403,20 @@ def test_item_descriptives_are_those_of_a_grouped_long_table(answers):
     grid = pd.MultiIndex.from_product([["who5__1", "who5__3"], ["pre", "post"]])
     want = agg.reindex(grid)
     assert got["n"].tolist() == want["n"].fillna(0).astype(int).tolist()
-    for column in ("mean", "sd", "floor_share", "ceiling_share"):
+    for column in ("mean", "floor_share", "ceiling_share"):
         assert np.array_equal(got[column].to_numpy(float), want[column].to_numpy(float),
                               equal_nan=True), column
+    assert np.allclose(got["sd"].to_numpy(float), want["sd"].to_numpy(float), rtol=1e-12,
+                       atol=0, equal_nan=True)
+    exact = []
+    for column, timepoint in grid:
+        values = [Fraction(int(v)) for v in long.loc[(long["column"] == column)
+                                                    & (long["timepoint"] == timepoint),
+                                                    "value"].dropna()]  # fmt: skip
+        mean = sum(values, Fraction(0)) / len(values) if values else None
+        exact.append(math.sqrt(sum(((v - mean) ** 2 for v in values), Fraction(0))
+                               / (len(values) - 1)) if len(values) > 1 else np.nan)
+    assert np.array_equal(got["sd"].to_numpy(float), np.array(exact), equal_nan=True)
     missing = (want["total"] - want["n"].fillna(0)) / want["total"]
     assert np.array_equal(got["missing_share"].to_numpy(float), missing.to_numpy(float),
                           equal_nan=True)

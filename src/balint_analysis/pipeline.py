@@ -148,7 +148,8 @@ def prepare_stage(
         # (a group label "01" is scored as the number 1, as in the file), from memory: the
         # file is written beside the scoring instead of before it and read again.
         tables["scored"] = as_read_back(pseudonymised, cfg)
-        parts = [("processed", "statistics"), ("scores",)]  # a fault names responses.csv first
+        # Two parts of about equal time; a fault names responses.csv first.
+        parts = [("processed", "reliability", "item_stats", "flags"), ("scores",)]
     del pseudonymised, participants
     _write_parts(cfg, tables, out, parts, threads)
     if key_history and history[-1:] != [fingerprint]:
@@ -172,7 +173,8 @@ def score_stage(cfg: StudyConfig, inp: Mapping, out: Mapping, threads: int = 1) 
                                 dtype={**codes, **_SCORED_TEXT})  # fmt: skip
     except (TypeError, ValueError, OverflowError):  # an answer that is not a code: as before
         responses = pd.read_csv(inp["responses"], usecols=_scored, dtype=_SCORED_TEXT)
-    _write_parts(cfg, {"scored": responses}, out, [("scores",), ("statistics",)], threads)
+    parts = [("scores",), ("reliability", "item_stats", "flags")]
+    _write_parts(cfg, {"scored": responses}, out, parts, threads)
 
 
 #: The columns of responses.csv the score step reads as text whatever they hold.
@@ -219,9 +221,9 @@ def _write_parts(cfg: StudyConfig, tables: Mapping[str, Any], out: Mapping,
 def _write_outputs(cfg: StudyConfig, tables: Mapping[str, Any], out: Mapping,
                    names: tuple[str, ...]) -> None:  # fmt: skip
     """The outputs named by ``names``: ``"processed"`` (``responses.csv`` and
-    ``participants.csv`` from ``tables["pseudonymised"]``/``["participants"]``), ``"scores"``
-    (``scores.csv``) and ``"statistics"`` (reliability, item statistics, flag counts), these
-    two of ``tables["scored"]``."""
+    ``participants.csv`` from ``tables["pseudonymised"]``/``["participants"]``), and of
+    ``tables["scored"]`` the outputs ``"scores"``, ``"reliability"``, ``"item_stats"`` and
+    ``"flags"`` (the last when ``out`` names it)."""
     import pandas as pd
 
     from balint_analysis.io import write_csv, write_csv_parts
@@ -243,19 +245,20 @@ def _write_outputs(cfg: StudyConfig, tables: Mapping[str, Any], out: Mapping,
         # One scale at a time: the bytes of ``write_csv(score_responses(...))`` without the
         # long table of every scale (rows x scales) in memory. The text labels every part
         # repeats are categories: made distinct once, not again for each part's writing.
-        labels = {c: responses[c].astype("category")
+        labels = {c: pd.Categorical.from_codes(*pd.factorize(responses[c]))  # unsorted
                   for c in ("participant", "group", "timepoint")
                   if isinstance(responses[c].dtype, pd.StringDtype)
                   or responses[c].dtype == object}  # fmt: skip
         write_csv_parts(score_parts(responses.assign(**labels), instruments), SCORE_COLUMNS,
                         out["scores"])  # fmt: skip
         del labels
-    if "statistics" in names:
+    if "reliability" in names:
         write_csv(reliability(responses, instruments, timepoints), out["reliability"])
+    if "item_stats" in names:
         write_csv(item_descriptives(responses, instruments, timepoints), out["item_stats"])
-        if "flags" in out:
-            groups = list(cfg.design.groups)
-            write_csv(flag_counts(responses, instruments, timepoints, groups), out["flags"])
+    if "flags" in names and "flags" in out:
+        groups = list(cfg.design.groups)
+        write_csv(flag_counts(responses, instruments, timepoints, groups), out["flags"])
 
 
 def read_participants(path: str | Path, covariate_levels: Mapping[str, Any]) -> Any:

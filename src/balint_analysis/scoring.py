@@ -26,6 +26,7 @@ timepoint (:func:`flag_counts`, ``flags.csv``); no per-person flag leaves this m
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Iterator, Mapping
 
@@ -76,11 +77,15 @@ def answer_dtypes(instruments: Mapping[str, Instrument]) -> dict[str, str]:
     return dtypes
 
 
-def item_matrix(responses: pd.DataFrame, instrument: Instrument) -> np.ndarray:
+def item_matrix(responses: pd.DataFrame, instrument: Instrument,
+                rows: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """The instrument's raw answers as a float matrix ``(rows, n_items)``; NaN = unanswered.
 
     Columns ``<id>__<item>`` absent from ``responses`` are items not administered (all NaN).
     Values that are not valid answer codes are set missing, with a warning naming the count.
+    ``rows``: a boolean mask of the rows wanted (all when ``None``), taken column by column
+    (no copy of the responses' other columns). The matrix is column-major: each item is
+    written as one contiguous column.
 
     Raises
     ------
@@ -94,13 +99,18 @@ def item_matrix(responses: pd.DataFrame, instrument: Instrument) -> np.ndarray:
             f"scoring: no item column of {instrument.name} ('{names[0]}' …) in the responses; "
             f"is '{instrument.id}' mapped in the config's instruments?"
         )
-    values = np.full((len(responses), instrument.n_items), np.nan)
+    n_rows = len(responses) if rows is None else int(np.count_nonzero(rows))
+    values = np.empty((n_rows, instrument.n_items), order="F")
+    values[:, [j for j in range(instrument.n_items) if j not in present]] = np.nan
     allowed = np.asarray(instrument.allowed_values, dtype=float)
     outside = 0
     # Column by column: the answers (narrow codes) never pass through a second float matrix.
     for j in present:
-        column = pd.to_numeric(responses[names[j]], errors="coerce")
-        values[:, j] = column.to_numpy(dtype=float, na_value=np.nan)
+        column = responses[names[j]]
+        if not pd.api.types.is_numeric_dtype(column.dtype):
+            column = pd.to_numeric(column, errors="coerce")
+        answers = column.to_numpy(dtype=float, na_value=np.nan)
+        values[:, j] = answers if rows is None else answers[rows]
         bad = ~np.isin(values[:, j], allowed) & ~np.isnan(values[:, j])
         if bad.any():
             outside += int(bad.sum())
@@ -328,7 +338,8 @@ def reliability(
                 # The complete cases of the timepoint, in row order, column-major: the array
                 # DataFrame.dropna().to_numpy() gave (the same sums, to the bit).
                 complete = ~np.isnan(items).any(axis=1)
-                found[(scale.id, tp)] = _alpha(np.asfortranarray(items[complete]))
+                # Selected column by column (``items`` is column-major): Fortran order.
+                found[(scale.id, tp)] = _alpha(items.T.compress(complete, axis=1).T)
             del values
         for scale in inst.scales.values():
             for tp in timepoints:
@@ -337,6 +348,50 @@ def reliability(
     return pd.DataFrame(
         rows, columns=["instrument", "scale", "timepoint", "n", "alpha", "ci_low", "ci_high"]
     )
+
+
+def _item_moments(value: np.ndarray, key: np.ndarray, groups: int,
+                  ends: tuple[int, int]) -> tuple:  # fmt: skip
+    """Per group code of ``key``: answers ``n``, their mean and SD (ddof 1), and the shares
+    of ``n`` at the two ``ends`` (floor, ceiling); NaN where there is nothing to divide by.
+
+    Answers that are all whole numbers of a narrow range (codes) are counted per group and
+    value in one pass, and the moments computed exactly from the counts (integer sums, one
+    rounding each): the correctly rounded mean, and the variance, that pandas' grouped
+    mean and variance approximate (its mean is the same to the bit). Other answers are
+    grouped by pandas.
+    """
+    answered = ~np.isnan(value)
+    present = value[answered]
+    low = float(present.min()) if present.size else 0.0
+    span = float(present.max()) - low if present.size else 0.0
+    if span <= 1024 and np.array_equal(present, np.trunc(present)):
+        width = int(span) + 1
+        cells = key[answered] * width + (present - low).astype(np.int64)
+        counts = np.bincount(cells, minlength=groups * width).reshape(groups, width)
+        n = counts.sum(axis=1)
+        mean, sd = np.full(groups, np.nan), np.full(groups, np.nan)
+        codes = [int(low) + k for k in range(width)]
+        for g in range(groups):
+            size = int(n[g])
+            if size == 0:
+                continue
+            total = sum(int(c) * v for c, v in zip(counts[g], codes, strict=True))
+            squares = sum(int(c) * v * v for c, v in zip(counts[g], codes, strict=True))
+            mean[g] = total / size  # Python's int division: correctly rounded
+            if size > 1:
+                sd[g] = math.sqrt((size * squares - total * total) / (size * (size - 1)))
+        at = [counts[:, int(e - low)] if 0 <= e - low < width else np.zeros(groups, np.int64)
+              for e in ends]  # fmt: skip
+    else:
+        grouped = pd.Series(value).groupby(key, sort=False)
+        every = range(groups)
+        n = np.bincount(key[answered], minlength=groups)
+        mean = grouped.mean().reindex(every).to_numpy()
+        sd = grouped.std().reindex(every).to_numpy()
+        at = [np.bincount(key[value == e], minlength=groups) for e in ends]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return n, mean, sd, [a / n for a in at]
 
 
 def item_descriptives(
@@ -356,26 +411,17 @@ def item_descriptives(
         cols = [f"{inst_id}__{i}" for i in inst.items if f"{inst_id}__{i}" in responses.columns]
         if not cols:
             continue
-        # One item at a time: each (item, timepoint) group holds the same values in the same
-        # order as in a long table of all items, without holding that table (rows x items).
-        # Counts by timepoint code (exact integers); mean and SD by pandas' grouped mean and
-        # variance, as an aggregation by the timepoint labels computed them.
+        # One item at a time (never a long table of all items: rows x items), grouped by the
+        # timepoint codes found once for every item.
         per_item = []
         for col in cols:
             value = pd.to_numeric(responses[col], errors="coerce").to_numpy(
                 dtype=float, na_value=np.nan)[seen]  # fmt: skip
-            answered = ~np.isnan(value)
-            grouped = pd.Series(value).groupby(key, sort=False)
-            n = np.bincount(key[answered], minlength=len(labels))
-            with np.errstate(invalid="ignore", divide="ignore"):
-                shares = {side: np.bincount(key[value == code], minlength=len(labels)) / n
-                          for side, code in (("floor", inst.response_min),
-                                             ("ceiling", inst.response_max))}  # fmt: skip
-            every = range(len(labels))
+            n, mean, sd, shares = _item_moments(value, key, len(labels),
+                                                (inst.response_min, inst.response_max))
             agg = pd.DataFrame({
-                "n": n, "mean": grouped.mean().reindex(every).to_numpy(),
-                "sd": grouped.std().reindex(every).to_numpy(), "total": total,
-                "floor_share": shares["floor"], "ceiling_share": shares["ceiling"],
+                "n": n, "mean": mean, "sd": sd, "total": total,
+                "floor_share": shares[0], "ceiling_share": shares[1],
             }, index=pd.MultiIndex.from_product([[col], labels],
                                                 names=["column", "timepoint"]))  # fmt: skip
             per_item.append(agg)
