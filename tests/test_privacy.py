@@ -26,6 +26,21 @@ def test_pseudonym_is_keyed_hmac_sha256():
     assert pseudonym("P001", b"other") != pseudonym("P001", b"k")
 
 
+@settings(max_examples=80, deadline=None)
+@given(cells=st.lists(st.one_of(st.none(), st.sampled_from(["1", "2", " 3", "2.5", "-0", "x",
+                                                            "1e3", "99999999999999999999"]),
+                                st.text(alphabet="12.e-x ", max_size=4)), max_size=10),
+       dtype=st.sampled_from(["str", "object"]))
+def test_covariates_become_the_numbers_to_numeric_gives(cells, dtype):
+    """Each distinct text converted once: the values and the type ``pd.to_numeric`` gives the
+    whole column (a missing cell among integers makes floats, as there)."""
+    from balint_analysis.privacy import _numbers
+
+    column = pd.Series(cells, dtype=dtype, name="age")
+    got, want = _numbers(column), pd.to_numeric(column, errors="coerce")
+    pd.testing.assert_series_equal(got, want)
+
+
 @settings(max_examples=60, deadline=None)
 @given(key=st.binary(min_size=1, max_size=150),
        ids=st.lists(st.one_of(st.none(), st.text(max_size=12), st.integers(0, 99)), max_size=8))

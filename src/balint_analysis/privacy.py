@@ -7,7 +7,7 @@ cells written to CSV cannot start a spreadsheet formula.
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -126,7 +126,60 @@ def shown_value(
 
 def pseudonym(raw_id: str, key: bytes, *, length: int = 16) -> str:
     """HMAC-SHA256 pseudonym of one id: ``p`` + the first ``length`` hex digits."""
-    return "p" + hmac.digest(key, raw_id.encode("utf-8"), "sha256").hex()[:length]
+    return _pseudonyms([raw_id], key, length=length)[0]
+
+
+def _pseudonyms(raw_ids: Iterable[str], key: bytes, *, length: int = 16) -> list[str]:
+    """:func:`pseudonym` of each id: HMAC-SHA256 (RFC 2104) from the two SHA-256 states of
+    the key, computed once and copied for each id (a third of ``hmac.digest``'s time, which
+    sets the key up again for every id; ``tests/test_privacy.py`` compares the two)."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+    out = []
+    for raw in raw_ids:
+        message = inner.copy()
+        message.update(raw.encode("utf-8"))
+        mac = outer.copy()
+        mac.update(message.digest())
+        out.append("p" + mac.hexdigest()[:length])
+    return out
+
+
+def _id_codes(ids: pd.Series, key: bytes, known: dict[str, str]) -> tuple[np.ndarray, list]:
+    """``(code of each row, -1 = missing; pseudonym of each distinct id)``; ``known`` (raw id
+    -> pseudonym) is extended with the ids not in it.
+
+    Raises
+    ------
+    ValueError
+        If two distinct ids collide after truncation.
+    """
+    present = ids.notna().to_numpy()
+    # Each distinct id hashed once; the rows take theirs by code (no Python call per row).
+    codes, distinct = pd.factorize(ids[present].astype(str))
+    distinct = distinct.tolist()
+    if known:
+        new = [raw for raw in distinct if raw not in known]
+        known.update(zip(new, _pseudonyms(new, key), strict=True))
+        names = [known[raw] for raw in distinct]
+    else:  # every id is new (the responses, hashed first)
+        names = _pseudonyms(distinct, key)
+        known.update(zip(distinct, names, strict=True))
+    if len(set(known.values())) != len(known):  # two ids, one pseudonym
+        raise ValueError("pseudonym collision: increase the pseudonym length")
+    every = np.full(len(ids), -1, dtype=np.intp)
+    every[present] = codes
+    return every, names
+
+
+def _ids_column(ids: pd.Series, codes: np.ndarray, names: list) -> pd.Series:
+    """The pseudonyms of :func:`_id_codes` as a column like ``ids`` (NaN stays NaN)."""
+    table = np.array([*names, np.nan], dtype=object)
+    out = pd.Series(table[codes], index=ids.index, name=ids.name)  # code -1: the NaN
+    # The dtype ``ids.map`` gives: a text dtype stays that dtype, object is inferred.
+    return out.astype(ids.dtype) if isinstance(ids.dtype, pd.StringDtype) else out.infer_objects()
 
 
 def pseudonymise_ids(ids: pd.Series, key: bytes, *, known: dict[str, str] | None = None
@@ -142,28 +195,32 @@ def pseudonymise_ids(ids: pd.Series, key: bytes, *, known: dict[str, str] | None
         If two distinct ids collide after truncation (astronomically unlikely; checked anyway
         because a collision would silently merge two people).
     """
-    present = ids.notna().to_numpy()
-    # Each distinct id hashed once; the rows take theirs by code (no Python call per row).
-    codes, distinct = pd.factorize(ids[present].astype(str))
-    distinct = distinct.tolist()
-    known = {} if known is None else known
-    new = [raw for raw in distinct if raw not in known]
-    known.update((raw, pseudonym(raw, key)) for raw in new)
-    names = [known[raw] for raw in distinct]
-    if len(set(known.values())) != len(known):  # two ids, one pseudonym
-        raise ValueError("pseudonym collision: increase the pseudonym length")
-    values = np.full(len(ids), np.nan, dtype=object)
-    values[present] = np.array(names, dtype=object)[codes]
-    out = pd.Series(values, index=ids.index, name=ids.name)
-    # The dtype ``ids.map`` gives: a text dtype stays that dtype, object is inferred.
-    return out.astype(ids.dtype) if isinstance(ids.dtype, pd.StringDtype) else out.infer_objects()
+    codes, names = _id_codes(ids, key, {} if known is None else known)
+    return _ids_column(ids, codes, names)
 
 
-def _any_formula(values: Sequence) -> bool:
+def _name_ranks(codes: np.ndarray, names: list[str]) -> np.ndarray:
+    """:func:`_text_ranks` of the pseudonym column that ``codes``/``names`` (:func:`_id_codes`)
+    make, from the distinct pseudonyms without factorising the column again: ``p`` and 16
+    hex digits each, which sort as text as the numbers the digits write sort."""
+    if all(len(name) == 17 for name in names):  # the 16 digits as one 8-byte number each
+        numbers = np.frombuffer(bytes.fromhex("".join(name[1:] for name in names)), ">u8")
+    else:  # another length: sorted as texts
+        numbers = np.array(names, dtype=str)
+    rank = np.empty(len(names) + 1, dtype=np.int64)
+    rank[np.argsort(numbers, kind="stable")] = np.arange(len(names))
+    rank[-1] = len(names)  # missing last
+    return rank[codes]
+
+
+def _any_formula(values: Sequence | np.ndarray | pd.Index) -> bool:
     """Whether any of ``values`` (distinct cells) would start a spreadsheet formula."""
-    if all(isinstance(v, str) for v in values):
+    # As an object array: a million pseudonyms (categories, distinct ids) are not iterated
+    # one Python call each.
+    values = np.asarray(values, dtype=object)
+    if pd.api.types.infer_dtype(values, skipna=False) in ("string", "empty"):
         # First characters compared as one array: no Python call per value.
-        return bool(np.isin(np.array(values, dtype="U1"), list(_FORMULA_START)).any())
+        return bool(np.isin(values.astype("U1"), list(_FORMULA_START)).any())
     return any(str(v).startswith(_FORMULA_START) for v in values)
 
 
@@ -178,7 +235,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
         series = out[col]
         if isinstance(series.dtype, pd.CategoricalDtype):
             categories = series.cat.categories
-            if not _any_formula(list(categories)):
+            if not _any_formula(categories):
                 continue
             if all(isinstance(c, str) for c in categories):
                 renamed = ["'" + c if c.startswith(_FORMULA_START) else c for c in categories]
@@ -190,7 +247,7 @@ def neutralise_formulas(df: pd.DataFrame) -> pd.DataFrame:
             # Each distinct cell is tested once (a column repeats a few texts over a million
             # rows); the column is converted only when one of them is risky.
             _, uniques = pd.factorize(series, use_na_sentinel=True)
-            if not _any_formula(list(uniques)):
+            if not _any_formula(uniques):
                 continue
             text = series if isinstance(series.dtype, pd.StringDtype) else series.astype("string")
             risky = text.str.startswith(_FORMULA_START).fillna(False).astype(bool)
@@ -227,9 +284,10 @@ def pseudonymise(
     items = [c for c in valid.columns if "__" in c]
     # copy=False: the answers are valid's columns, not a copy of them (bounded memory).
     known: dict[str, str] = {}  # each id hashed once for the responses and the roster
+    codes, names = _id_codes(valid["participant_id"], key, known)
     responses = pd.DataFrame(
         {
-            "participant": pseudonymise_ids(valid["participant_id"], key, known=known),
+            "participant": _ids_column(valid["participant_id"], codes, names),
             "timepoint": valid["timepoint"],
             "group": valid["group"],
             "source": valid["source"],
@@ -249,14 +307,16 @@ def pseudonymise(
         for cov in covariates:
             people[cov] = pd.NA
     clusters = people["cluster"].replace("", pd.NA).dropna().astype(str).unique()
-    hashed = sorted(clusters, key=lambda c: pseudonym(c, key))
+    names_of = _pseudonyms(clusters, key)  # one loop for every group
+    hashed = [clusters[k] for k in sorted(range(len(clusters)), key=names_of.__getitem__)]
     cluster_names = {c: f"G{i}" for i, c in enumerate(hashed, start=1)}
+    people_codes, people_names = _id_codes(people["participant_id"], key, known)
     participants = pd.DataFrame(
         {
-            "participant": pseudonymise_ids(people["participant_id"], key, known=known),
+            "participant": _ids_column(people["participant_id"], people_codes, people_names),
             "group": people["group"],
             "cluster": people["cluster"].map(cluster_names),
-            "sessions": pd.to_numeric(people["sessions"], errors="coerce"),
+            "sessions": _numbers(people["sessions"]),
         }
     )
     levels = covariate_levels or {}
@@ -267,13 +327,29 @@ def pseudonymise(
             declared = people[cov].astype("string").isin(list(levels[cov])).fillna(False)
             participants[cov] = people[cov].astype("string").where(declared.astype(bool), pd.NA)
         else:
-            participants[cov] = pd.to_numeric(people[cov], errors="coerce")
+            participants[cov] = _numbers(people[cov])
     # Sorted as ``sort_values([...], kind="stable")`` sorts, on ranks of the distinct texts.
-    order = np.lexsort([_text_ranks(responses["timepoint"]), _text_ranks(responses["participant"])])
+    order = np.lexsort([_text_ranks(responses["timepoint"]), _name_ranks(codes, names)])
     responses = responses.take(order)
-    participants = participants.take(np.argsort(_text_ranks(participants["participant"]),
+    participants = participants.take(np.argsort(_name_ranks(people_codes, people_names),
                                                 kind="stable"))  # fmt: skip
     return responses.reset_index(drop=True), participants.reset_index(drop=True)
+
+
+def _numbers(values: pd.Series) -> pd.Series:
+    """``pd.to_numeric(values, errors="coerce")``, each distinct value converted once (with a
+    missing value when the column has one: the type is inferred from the same values)."""
+    if not (pd.api.types.is_string_dtype(values.dtype) or values.dtype == object):
+        return pd.to_numeric(values, errors="coerce")
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    distinct = pd.Series(uniques, dtype=values.dtype)
+    if (codes < 0).any():
+        distinct = pd.concat([distinct, pd.Series([np.nan], dtype=values.dtype)],
+                             ignore_index=True)  # fmt: skip
+        codes = np.where(codes < 0, len(distinct) - 1, codes)
+    numbers = pd.to_numeric(distinct, errors="coerce")
+    return pd.Series(numbers.to_numpy()[codes], index=values.index, name=values.name,
+                     dtype=numbers.dtype)  # fmt: skip
 
 
 def _text_ranks(values: pd.Series) -> np.ndarray:
