@@ -115,3 +115,18 @@ def test_redcap_labels_export_is_refused(tmp_path: Path):
     p.write_text('"Record ID","Event Name","Item 1","Complete?"\n1,"Baseline",Often,Complete\n')
     with pytest.raises(InputError, match="labels\\* export"):
         read_redcap(read_table(p.read_bytes(), str(p)))
+
+
+def test_item_codes_are_the_same_answers_as_categories(tiny_cohort):
+    """``read_export(item_codes=True)`` (prepare's reading) holds each item column as a
+    categorical of the very texts the plain reading gives; everything else is unchanged."""
+    import pandas as pd
+
+    config = tiny_cohort["config"]
+    for spec in config.exports:
+        plain, info = read_export(spec, config)
+        coded, coded_info = read_export(spec, config, item_codes=True)
+        items = [c for c in plain.columns if "__" in c]
+        assert items and all(isinstance(coded[c].dtype, pd.CategoricalDtype) for c in items)
+        pd.testing.assert_frame_equal(coded.astype({c: plain[c].dtype for c in items}), plain)
+        assert coded_info == info

@@ -61,6 +61,11 @@ def test_the_export_hand_over_equals_numbers_read_from_the_text_round_trip(rows)
     fused = _hand_over(frame, narrow)
     assert list(fused.dtypes) == list(expected.dtypes)
     pd.testing.assert_frame_equal(fused, expected, check_exact=True)
+    # Answers read as categoricals of their texts (``read_export(item_codes=True)``), also
+    # with a category no row holds: the same hand-over.
+    codes = frame.astype({c: "category" for c in narrow})
+    codes["pss10__1"] = codes["pss10__1"].cat.add_categories(["unused text"])
+    pd.testing.assert_frame_equal(_hand_over(codes, narrow), expected, check_exact=True)
 
 
 CODE = st.one_of(st.none(), st.integers(-128, 127))

@@ -235,12 +235,14 @@ def _cell_rule(missing: frozenset[str], comma: bool, recode: Mapping[str, str],
     return apply
 
 
-def _transform(values: pd.Series, rule,
-               seen: Counter) -> tuple[pd.Series, int, int, int, np.ndarray]:  # fmt: skip
+def _transform(values: pd.Series, rule, seen: Counter,
+               as_codes: bool = False) -> tuple[pd.Series, int, int, int, np.ndarray]:  # fmt: skip
     """Apply ``rule`` to each distinct text of a column once (a column holds a handful of
     distinct answers); returns the column, the cells blanked, decoded and mapped from labels,
     and which cells hold an answer. ``seen`` counts the answered cells (stripped text, blanked
-    no-answer codes left out) by their text before any decoding."""
+    no-answer codes left out) by their text before any decoding. ``as_codes``: the column as
+    a categorical of its texts (no text per row is built, nor hashed again by the next
+    step)."""
     index, uniques = pd.factorize(values, use_na_sentinel=True)
     done = [rule(str(u)) for u in uniques]
     counts = np.bincount(index[index >= 0], minlength=len(uniques))
@@ -252,7 +254,13 @@ def _transform(values: pd.Series, rule,
     decoded = int(counts[[d[2] for d in done]].sum()) if done else 0
     mapped = int(counts[[d[3] for d in done]].sum()) if done else 0
     answered = np.array([bool(d[0].strip()) for d in done] + [False])[index]
-    out = pd.Series(texts[index], index=values.index, dtype="str")
+    if as_codes:  # two texts may have become one (" 1" and "1"): each is one category
+        which, distinct = pd.factorize(texts[:-1])
+        codes = np.append(which, -1)[index]
+        out = pd.Series(pd.Categorical.from_codes(codes, pd.Index(distinct, dtype="str")),
+                        index=values.index)  # fmt: skip
+    else:
+        out = pd.Series(texts[index], index=values.index, dtype="str")
     return out, blanked, decoded, mapped, answered
 
 
@@ -308,9 +316,10 @@ def _check_coding(spec: ExportSpec, inst: Instrument, seen: Counter) -> None:
         )
 
 
-def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
-              table: TextTable) -> ItemColumns:  # fmt: skip
-    """Every configured instrument's items of one export, as instrument codes (text)."""
+def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport, table: TextTable,
+              as_codes: bool = False) -> ItemColumns:  # fmt: skip
+    """Every configured instrument's items of one export, as instrument codes (text; with
+    ``as_codes``, categoricals of those texts)."""
     out = ItemColumns()
     df = raw.data
     answered = np.zeros(len(df), dtype=bool)
@@ -332,7 +341,8 @@ def map_items(spec: ExportSpec, config: StudyConfig, raw: RawExport,
         seen: Counter = Counter()
         for item, col in resolved.items():
             counts: Counter = Counter()
-            values, blanked, decoded, mapped, filled = _transform(df[col], rule, counts)
+            values, blanked, decoded, mapped, filled = _transform(df[col], rule, counts,
+                                                                  as_codes)
             seen.update(counts)
             answers[col] = counts
             out.mapped += mapped

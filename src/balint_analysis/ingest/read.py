@@ -120,13 +120,17 @@ def _platform_table(spec: ExportSpec) -> tuple[TextTable, RawExport, str, bool]:
     return table, raw, fmt, detected
 
 
-def read_export(spec: ExportSpec, config: StudyConfig) -> tuple[pd.DataFrame, dict]:
-    """Read one export into the tidy ingest layout; return it with what was detected."""
+def read_export(spec: ExportSpec, config: StudyConfig,
+                item_codes: bool = False) -> tuple[pd.DataFrame, dict]:  # fmt: skip
+    """Read one export into the tidy ingest layout; return it with what was detected.
+
+    ``item_codes``: the item columns as categoricals of their texts (for a hand-over that
+    converts each distinct answer once, :func:`balint_analysis.handover.hand_over`)."""
     table, raw, fmt, detected = _platform_table(spec)
     df = raw.data
     id_col = _require_column(spec.path, raw, spec.id, "exports[].id")
     ids = df[id_col].str.strip()
-    items = map_items(spec, config, raw, table)
+    items = map_items(spec, config, raw, table, as_codes=item_codes)
     kind = df["response_type"].copy()
     complete, submitted = df["complete"], df["submitted_at"]
     incomplete_forms = None
@@ -314,9 +318,10 @@ def ingest(
 ) -> IngestResult:
     """Read all exports and the roster named by the config.
 
-    ``hand_over`` is applied to each export's frame as soon as it is read (``read_inputs``:
-    the text form validation receives), so one export's raw frame is held at a time rather
-    than all of them next to their stacked copy; ``roster_hand_over`` to the roster's.
+    ``hand_over`` is applied to each export's frame as soon as it is read, its item columns
+    as categoricals of their texts (``read_inputs``: the text form validation receives), so
+    one export's raw frame is held at a time rather than all of them next to their stacked
+    copy; ``roster_hand_over`` to the roster's.
 
     ``n_jobs`` > 1: the files (:data:`PARALLEL_MIN_BYTES` or more in all) are read in that
     many forked worker processes that die with this one
@@ -362,7 +367,8 @@ def _read_file(config: StudyConfig, index: int, hand_overs: tuple,
             if roster is not None and roster_hand_over:
                 roster = roster_hand_over(roster)
             return roster, info
-        frame, info = read_export(config.exports[index], config)
+        # With a hand-over, answers as categoricals: each distinct answer converted once.
+        frame, info = read_export(config.exports[index], config, item_codes=bool(hand_over))
         if hand_over:
             frame = hand_over(frame)
         release_freed_memory()  # the export's text records, before the next one is read

@@ -86,8 +86,9 @@ def _csv_records(body: bytes, start: int, delimiter: str) -> tuple[list[list[str
 
 #: Bytes scanned at a time by :func:`_field_counts` (its temporary arrays are a few times this).
 _SCAN_CHUNK = 1 << 20
-#: Records parsed at a time by :func:`_parsed_records`.
-_PARSE_ROWS = 1 << 11
+#: Records parsed at a time by :func:`_parsed_records`: a thirty-second of the file's, within
+#: these bounds (fewer, larger chunks are faster; a chunk is held twice while copied).
+_PARSE_ROWS = (1 << 11, 1 << 14)
 _QUOTE, _LF, _CR = 34, 10, 13
 
 
@@ -122,7 +123,8 @@ def _parsed_records(body: bytes, start: int,
                          skip_blank_lines=False, engine="c", encoding="utf-8", quotechar='"',
                          doublequote=True, escapechar=None, comment=None,
                          skipinitialspace=False, encoding_errors="strict",
-                         chunksize=_PARSE_ROWS) as chunks:  # fmt: skip
+                         chunksize=min(max(rows // 32, _PARSE_ROWS[0]), _PARSE_ROWS[1]),
+                         ) as chunks:  # fmt: skip
             for chunk in chunks:
                 values = chunk.to_numpy(dtype=object)
                 if not columns:
