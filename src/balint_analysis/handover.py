@@ -236,23 +236,6 @@ def _text_table(texts):
     return np.array([t if t != "" else np.nan for t in texts] + [np.nan], dtype=object)
 
 
-def _exact_numbers(texts):
-    """The number ``float`` reads from each text (empty text: NaN), then NaN for code -1;
-    ``None`` when a text reads as no number or as NaN (the column stays text)."""
-
-    table = np.full(len(texts) + 1, np.nan)
-    for k, text in enumerate(texts):
-        if text == "":
-            continue
-        try:
-            table[k] = float(text)
-        except ValueError:
-            return None
-        if np.isnan(table[k]):
-            return None
-    return table
-
-
 def text_round_trip(frame):
     """:func:`csv_round_trip` read as text (missing = NaN), ``row`` as integer.
 
@@ -274,14 +257,14 @@ def hand_over(frame, narrow):
     column's distinct values converted once: an item column whose every text reads as a
     number becomes those numbers without its text column being built and factorized again."""
 
-    from balint_analysis.validate.items import item_columns
+    from balint_analysis.validate.items import exact_numbers, item_columns
 
     items = set(item_columns(frame))
     columns = {}
     for name in frame.columns:
         values = frame[name]
         index, texts = _distinct_texts(values)
-        numbers = _exact_numbers(texts) if name in items else None
+        numbers = exact_numbers(texts, blank_is_missing=True) if name in items else None
         if numbers is None:
             columns[name] = pd.Series(_text_table(texts)[index], index=values.index, dtype="str")
         else:

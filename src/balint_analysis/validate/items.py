@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,7 +20,8 @@ from balint_analysis.ingest.answer_codes import UNDECLARED
 from balint_analysis.privacy import shown_value
 from balint_analysis.validate.accounting import ITEM_MISSING
 
-__all__ = ["convert_items", "incomplete_forms", "item_columns", "numbers_where_exact"]
+__all__ = ["convert_items", "exact_numbers", "incomplete_forms", "item_columns",
+           "numbers_where_exact"]
 
 _UNDECLARED = re.compile(re.escape(UNDECLARED).replace(r"\{\}", "(.*)"))
 
@@ -81,18 +82,28 @@ def numbers_where_exact(df: pd.DataFrame,
         if not (pd.api.types.is_string_dtype(df[col]) or df[col].dtype == object):
             continue
         index, uniques = pd.factorize(df[col].to_numpy(dtype=object), use_na_sentinel=True)
-        table = np.full(len(uniques) + 1, np.nan)
-        for k, value in enumerate(uniques):
-            try:
-                table[k] = float(str(value))
-            except ValueError:
-                break
-            if np.isnan(table[k]):
-                break
-        else:
+        table = exact_numbers([str(value) for value in uniques])
+        if table is not None:
             numbers[col] = narrowed(pd.Series(table[index], index=df.index, name=col),
                                     narrow.get(col))  # fmt: skip
     return df.assign(**numbers) if numbers else df
+
+
+def exact_numbers(texts: Sequence[str], *, blank_is_missing: bool = False) -> np.ndarray | None:
+    """The number ``float`` reads from each of the distinct ``texts``, then NaN (the code -1
+    of a missing cell indexes it); ``None`` when a text reads as no number or as NaN (the
+    column stays text). ``blank_is_missing``: an empty text is a missing cell (NaN)."""
+    table = np.full(len(texts) + 1, np.nan)
+    for k, text in enumerate(texts):
+        if blank_is_missing and text == "":
+            continue
+        try:
+            table[k] = float(text)
+        except ValueError:
+            return None
+        if np.isnan(table[k]):
+            return None
+    return table
 
 
 def convert_items(
