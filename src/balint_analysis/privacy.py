@@ -202,11 +202,9 @@ def pseudonymise_ids(ids: pd.Series, key: bytes, *, known: dict[str, str] | None
 def _name_ranks(codes: np.ndarray, names: list[str]) -> np.ndarray:
     """:func:`_text_ranks` of the pseudonym column that ``codes``/``names`` (:func:`_id_codes`)
     make, from the distinct pseudonyms without factorising the column again: ``p`` and 16
-    hex digits each, which sort as text as the numbers the digits write sort."""
-    if all(len(name) == 17 for name in names):  # the 16 digits as one 8-byte number each
-        numbers = np.frombuffer(bytes.fromhex("".join(name[1:] for name in names)), ">u8")
-    else:  # another length: sorted as texts
-        numbers = np.array(names, dtype=str)
+    hex digits each (:func:`_pseudonyms`' default length), which sort as text as the 8-byte
+    numbers the digits write sort."""
+    numbers = np.frombuffer(bytes.fromhex("".join(name[1:] for name in names)), ">u8")
     rank = np.empty(len(names) + 1, dtype=np.int64)
     rank[np.argsort(numbers, kind="stable")] = np.arange(len(names))
     rank[-1] = len(names)  # missing last

@@ -77,15 +77,12 @@ def answer_dtypes(instruments: Mapping[str, Instrument]) -> dict[str, str]:
     return dtypes
 
 
-def item_matrix(responses: pd.DataFrame, instrument: Instrument,
-                rows: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+def item_matrix(responses: pd.DataFrame, instrument: Instrument) -> np.ndarray:
     """The instrument's raw answers as a float matrix ``(rows, n_items)``; NaN = unanswered.
 
     Columns ``<id>__<item>`` absent from ``responses`` are items not administered (all NaN).
     Values that are not valid answer codes are set missing, with a warning naming the count.
-    ``rows``: a boolean mask of the rows wanted (all when ``None``), taken column by column
-    (no copy of the responses' other columns). The matrix is column-major: each item is
-    written as one contiguous column.
+    The matrix is column-major: each item is written as one contiguous column.
 
     Raises
     ------
@@ -99,8 +96,7 @@ def item_matrix(responses: pd.DataFrame, instrument: Instrument,
             f"scoring: no item column of {instrument.name} ('{names[0]}' …) in the responses; "
             f"is '{instrument.id}' mapped in the config's instruments?"
         )
-    n_rows = len(responses) if rows is None else int(np.count_nonzero(rows))
-    values = np.empty((n_rows, instrument.n_items), order="F")
+    values = np.empty((len(responses), instrument.n_items), order="F")
     values[:, [j for j in range(instrument.n_items) if j not in present]] = np.nan
     allowed = np.asarray(instrument.allowed_values, dtype=float)
     outside = 0
@@ -109,8 +105,7 @@ def item_matrix(responses: pd.DataFrame, instrument: Instrument,
         column = responses[names[j]]
         if not pd.api.types.is_numeric_dtype(column.dtype):
             column = pd.to_numeric(column, errors="coerce")
-        answers = column.to_numpy(dtype=float, na_value=np.nan)
-        values[:, j] = answers if rows is None else answers[rows]
+        values[:, j] = column.to_numpy(dtype=float, na_value=np.nan)
         bad = ~np.isin(values[:, j], allowed) & ~np.isnan(values[:, j])
         if bad.any():
             outside += int(bad.sum())
